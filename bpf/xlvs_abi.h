@@ -41,12 +41,10 @@ enum xlvs_method {
 
 /* Why a packet addressed to us was dropped (index into the drops map). */
 enum xlvs_drop {
-	XLVS_DROP_MALFORMED = 0,  /* truncated or inconsistent headers */
-	XLVS_DROP_NO_REAL = 1,    /* VIP matched, no real with weight > 0 */
-	XLVS_DROP_NO_FLOW = 2,    /* non-SYN TCP to a VIP without a flow */
-	XLVS_DROP_FIB = 3,        /* no route to the destination */
-	XLVS_DROP_FRAGMENT = 4,   /* IPv4 fragment to a VIP (not handled yet) */
-	XLVS_DROP_MAX = 5,
+	XLVS_DROP_NO_REAL = 0,    /* VIP matched, no real with weight > 0 */
+	XLVS_DROP_NO_FLOW = 1,    /* non-SYN TCP to a VIP without a live flow */
+	XLVS_DROP_FIB = 2,        /* route lookup says blackhole/unreachable/prohibit */
+	XLVS_DROP_MAX = 3,
 };
 
 /* Connection state of a flow entry; picks the timeout from xlvs_cfg. */
