@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: Apache-2.0
+# xlvs: `make demo` and `make test` work on a fresh Debian machine (run as root).
+
+BUILD      := build
+BPF_SRC    := $(wildcard bpf/*.bpf.c)
+BPF_OBJ    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRC))
+BPF_HDR    := $(wildcard bpf/*.h)
+CLANG      ?= clang
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
+DEPS_STAMP := $(BUILD)/.deps
+ABI_TS     := src/gen/abi.ts
+TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
+TS_STAMP   := $(BUILD)/.tsc
+
+.PHONY: all deps build bpf test unit demo teardown clean
+
+all: build
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): package.json package-lock.json scripts/deps.sh
+	@mkdir -p $(BUILD)
+	./scripts/deps.sh
+	@touch $@
+
+bpf: $(BPF_OBJ)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The TypeScript codecs come from the compiled object's BTF (bpf/xlvs_abi.h is the source).
+$(ABI_TS): $(BUILD)/xlvs.bpf.o scripts/gen-abi.mjs
+	node scripts/gen-abi.mjs $< $@
+
+$(TS_STAMP): $(TS_SRC) $(ABI_TS) $(DEPS_STAMP)
+	npx tsc -p tsconfig.json
+	@touch $@
+
+build: $(BPF_OBJ) $(TS_STAMP)
+
+# Unit and integration tests; integration tests build namespaces and load XDP (root).
+test: build
+	node --test --test-concurrency=1 --test-timeout=300000 dist/test/
+
+unit: build
+	node --test dist/test/unit/
+
+demo: build
+	node dist/src/demo/demo.js
+
+# Removes a data plane left running by `xlvsd` (default pin dir).
+teardown: build
+	node dist/src/cli/xlvsd.js --teardown
+
+clean:
+	rm -rf $(BUILD) dist src/gen

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+// Typed access to one BPF map by fd. Keys and values go through codecs; for
+// per-CPU maps a value is one entry per possible CPU (PerCpuMap).
+
+import { BpfError } from '../errors.js';
+import type { Codec } from './codec.js';
+import { lib, check, BPF_ANY } from './libbpf.js';
+
+const ENOENT = 2;
+
+abstract class MapBase<K, V> {
+  protected readonly kbuf: Buffer;
+  protected readonly vbuf: Buffer;
+
+  constructor(
+    readonly name: string,
+    readonly fd: number,
+    protected readonly key: Codec<K>,
+    protected readonly slot: number, // bytes of one value as the syscall sees it
+  ) {
+    this.kbuf = Buffer.alloc(key.size);
+    this.vbuf = Buffer.alloc(slot);
+  }
+
+  protected abstract encodeValue(v: V, b: Buffer, off: number): void;
+  protected abstract decodeValue(b: Buffer, off: number): V;
+
+  lookup(k: K): V | undefined {
+    this.key.encode(k, this.kbuf, 0);
+    const rc = lib.map_lookup_elem(this.fd, this.kbuf, this.vbuf);
+    if (rc === -ENOENT) return undefined;
+    check(`lookup ${this.name}`, rc);
+    return this.decodeValue(this.vbuf, 0);
+  }
+
+  update(k: K, v: V, flags = BPF_ANY): void {
+    this.key.encode(k, this.kbuf, 0);
+    this.encodeValue(v, this.vbuf, 0);
+    check(`update ${this.name}`, lib.map_update_elem(this.fd, this.kbuf, this.vbuf, flags));
+  }
+
+  /** Returns false when the key was not there. */
+  delete(k: K): boolean {
+    this.key.encode(k, this.kbuf, 0);
+    const rc = lib.map_delete_elem(this.fd, this.kbuf);
+    if (rc === -ENOENT) return false;
+    check(`delete ${this.name}`, rc);
+    return true;
+  }
+
+  /** Writes many entries in one syscall (all or, on error, a reported prefix). */
+  updateBatch(entries: [K, V][]): void {
+    if (entries.length === 0) return;
+    const keys = Buffer.alloc(this.key.size * entries.length);
+    const vals = Buffer.alloc(this.slot * entries.length);
+    entries.forEach(([k, v], i) => {
+      this.key.encode(k, keys, i * this.key.size);
+      this.encodeValue(v, vals, i * this.slot);
+    });
+    const count = Buffer.alloc(4);
+    count.writeUInt32LE(entries.length);
+    const rc = lib.map_update_batch(this.fd, keys, vals, count, null);
+    if (rc < 0) throw new BpfError(`update_batch ${this.name}`, -rc, `${count.readUInt32LE()} of ${entries.length} written`);
+  }
+
+  /** Every entry, read in batches of `chunk` (one syscall each). Safe against concurrent updates:
+   * entries added meanwhile may or may not be seen, none is seen twice. */
+  *entries(chunk = 4096): Generator<[K, V]> {
+    const keys = Buffer.alloc(this.key.size * chunk);
+    const vals = Buffer.alloc(this.slot * chunk);
+    const inBatch = Buffer.alloc(Math.max(8, this.key.size));
+    const outBatch = Buffer.alloc(Math.max(8, this.key.size));
+    const count = Buffer.alloc(4);
+    let first = true;
+    for (;;) {
+      count.writeUInt32LE(chunk);
+      const rc = lib.map_lookup_batch(this.fd, first ? null : inBatch, outBatch, keys, vals, count, null);
+      if (rc < 0 && rc !== -ENOENT) check(`lookup_batch ${this.name}`, rc);
+      const n = count.readUInt32LE();
+      for (let i = 0; i < n; i++) {
+        yield [this.key.decode(keys, i * this.key.size), this.decodeValue(vals, i * this.slot)];
+      }
+      if (rc === -ENOENT) return;
+      inBatch.set(outBatch);
+      first = false;
+    }
+  }
+}
+
+export class BpfMap<K, V> extends MapBase<K, V> {
+  constructor(name: string, fd: number, key: Codec<K>, private readonly value: Codec<V>) {
+    super(name, fd, key, value.size);
+  }
+  protected encodeValue(v: V, b: Buffer, off: number): void {
+    this.value.encode(v, b, off);
+  }
+  protected decodeValue(b: Buffer, off: number): V {
+    return this.value.decode(b, off);
+  }
+}
+
+/** A per-CPU map: the kernel hands over one value per possible CPU, each 8-byte aligned. */
+export class PerCpuMap<K, V> extends MapBase<K, V[]> {
+  private readonly stride: number;
+
+  constructor(name: string, fd: number, key: Codec<K>, private readonly value: Codec<V>, readonly ncpus: number) {
+    const stride = Math.ceil(value.size / 8) * 8;
+    super(name, fd, key, stride * ncpus);
+    this.stride = stride;
+  }
+  protected encodeValue(v: V[], b: Buffer, off: number): void {
+    if (v.length !== this.ncpus) throw new Error(`${this.name}: need ${this.ncpus} per-CPU values, got ${v.length}`);
+    v.forEach((x, i) => this.value.encode(x, b, off + i * this.stride));
+  }
+  protected decodeValue(b: Buffer, off: number): V[] {
+    return Array.from({ length: this.ncpus }, (_, i) => this.value.decode(b, off + i * this.stride));
+  }
+}

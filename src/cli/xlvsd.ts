@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
+// xlvsd: the xlvs daemon. Loads the XDP data plane, keeps it in step with the
+// config file (SIGHUP reloads) and serves the gRPC API. Exiting leaves the
+// data plane forwarding; `--teardown` removes it.
+
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Daemon } from '../daemon/daemon.js';
+import { Dataplane, DEFAULT_PIN_DIR } from '../dataplane/handles.js';
+import { loadConfig } from '../config/index.js';
+
+const USAGE = `usage: xlvsd --config FILE [--listen ADDR] [--pin-dir DIR] [--state-dir DIR] [--object FILE]
+       xlvsd --config FILE --check       validate the config and exit
+       xlvsd --teardown [--pin-dir DIR]  detach the XDP programs and remove all pinned state`;
+
+const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info', base: { svc: 'xlvsd' } });
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        listen: { type: 'string', default: process.env.XLVS_SOCKET ?? 'unix:/run/xlvs/xlvsd.sock' },
+        'pin-dir': { type: 'string', default: DEFAULT_PIN_DIR },
+        'state-dir': { type: 'string', default: '/var/lib/xlvs' },
+        object: { type: 'string', default: fileURLToPath(new URL('../../../build/xlvs.bpf.o', import.meta.url)) },
+        'reap-interval-ms': { type: 'string', default: '5000' },
+        check: { type: 'boolean', default: false },
+        teardown: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`xlvsd: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (args.teardown) {
+    Dataplane.teardown(args['pin-dir']!, log);
+    return 0;
+  }
+  if (!args.config) {
+    process.stderr.write(`xlvsd: --config is required\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.check) {
+    await loadConfig(args.config);
+    process.stdout.write(`${args.config}: ok\n`);
+    return 0;
+  }
+  const reap = Number(args['reap-interval-ms']);
+  if (!Number.isInteger(reap) || reap < 10) {
+    process.stderr.write(`xlvsd: --reap-interval-ms must be an integer >= 10 (got ${JSON.stringify(args['reap-interval-ms'])})\n`);
+    return 2;
+  }
+  const daemon = await Daemon.start({
+    configPath: args.config, objectPath: args.object!, pinDir: args['pin-dir']!, stateDir: args['state-dir']!,
+    listen: args.listen!, reapIntervalMs: reap, log,
+  });
+  process.on('SIGHUP', () => void daemon.reload());
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await daemon.stop();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    log.fatal({ err: e, code: e?.code }, e?.message ?? String(e));
+    process.stderr.write(`xlvsd: ${e?.message ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// xlvsd's composition root: config -> desired state (+ API overrides) ->
+// reconciler -> maps; the reaper; the gRPC API. Every change, whatever its
+// source, goes through setDesired(), so there is one path into the maps.
+
+import type pino from 'pino';
+import { loadConfig, type Config } from '../config/index.js';
+import { Dataplane } from '../dataplane/handles.js';
+import { Reconciler } from '../dataplane/reconcile.js';
+import { Reaper } from '../dataplane/reaper.js';
+import { sumCounters, readDrops } from '../dataplane/stats.js';
+import { Overrides, applyOverrides, type Override } from './overrides.js';
+import { startApiServer, type ApiServer } from '../api/server.js';
+import { NotFoundError } from '../errors.js';
+import {
+  serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
+} from '../model/types.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  objectPath: string;
+  pinDir: string;
+  stateDir: string;
+  listen: string;
+  reapIntervalMs: number;
+  log: pino.Logger;
+}
+
+export class Daemon implements ControlApi {
+  private desired!: DesiredState;
+  private api: ApiServer | undefined;
+
+  private constructor(
+    private readonly opts: DaemonOptions,
+    private config: Config,
+    private readonly dp: Dataplane,
+    private readonly reconciler: Reconciler,
+    private readonly overrides: Overrides,
+    private readonly reaper: Reaper,
+  ) {}
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const { log } = opts;
+    const config = await loadConfig(opts.configPath);
+    const overrides = new Overrides(opts.stateDir);
+    const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, log);
+    const reconciler = new Reconciler(dp.maps, log);
+    if (dp.adopted) reconciler.adopt();
+    const reaper = new Reaper(dp.maps, opts.reapIntervalMs, log);
+    const d = new Daemon(opts, config, dp, reconciler, overrides, reaper);
+    d.setDesired(config, overrides.entries);
+    reaper.start();
+    d.api = await startApiServer(d, opts.listen, log);
+    log.info({ listen: d.api.address, config: opts.configPath }, 'xlvsd ready');
+    return d;
+  }
+
+  /** The one way into the maps. Throws (having written nothing) on capacity errors. */
+  private setDesired(config: Config, list: readonly Override[]): void {
+    const next = applyOverrides(config.desired, list);
+    this.reconciler.apply(next);
+    this.desired = next;
+    this.config = config;
+  }
+
+  /** Re-reads the config file; a bad file is logged and the running state kept. */
+  async reload(): Promise<boolean> {
+    const { log } = this.opts;
+    let config: Config;
+    try {
+      config = await loadConfig(this.opts.configPath);
+    } catch (e) {
+      log.error({ err: e, code: (e as { code?: string }).code }, 'config rejected; keeping the running state');
+      return false;
+    }
+    if (config.interfaces.public !== this.config.interfaces.public || config.interfaces.private !== this.config.interfaces.private || config.interfaces.mode !== this.config.interfaces.mode) {
+      log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
+      return false;
+    }
+    this.setDesired(config, this.overrides.entries);
+    log.info({ config: this.opts.configPath }, 'config reloaded');
+    return true;
+  }
+
+  private service(svc: ServiceKey) {
+    const s = this.desired.services.find((x) => serviceId(x) === serviceId(svc));
+    if (!s) throw new NotFoundError('service', serviceId(svc));
+    return s;
+  }
+
+  async listServices(): Promise<ServiceStatus[]> {
+    const m = this.dp.maps;
+    return this.desired.services.map((s) => {
+      const slots = this.reconciler.slotsOf(serviceId(s))!;
+      return {
+        vip: s.vip, port: s.port, protocol: s.protocol, scheduler: s.scheduler,
+        counters: sumCounters(m.svcStats.lookup(slots.id)),
+        reals: s.reals.map((r) => ({ ...r, counters: sumCounters(m.realStats.lookup(slots.reals.get(realId(r))!.id)) })),
+      };
+    });
+  }
+
+  async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
+    this.service(svc);
+    this.commitOverride(this.overrides.with(svc, { real }));
+    this.opts.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
+  }
+
+  async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
+    const s = this.service(svc);
+    if (!s.reals.some((r) => realId(r) === realId({ address, port }))) throw new NotFoundError('real', `${realId({ address, port })} in ${serviceId(svc)}`);
+    this.commitOverride(this.overrides.with(svc, { address, port }));
+    this.opts.log.info({ service: serviceId(svc), real: realId({ address, port }) }, 'real removed over the API');
+  }
+
+  /** Applies, then saves; if saving fails the maps are put back as they were. */
+  private commitOverride(next: Override[]): void {
+    const before = this.overrides.entries;
+    this.setDesired(this.config, next);
+    try {
+      this.overrides.commit(next);
+    } catch (e) {
+      this.setDesired(this.config, before);
+      throw e;
+    }
+  }
+
+  async drops(): Promise<Record<string, bigint>> {
+    return readDrops(this.dp.maps);
+  }
+
+  /** Stops the daemon; the pinned data plane keeps forwarding. */
+  async stop(): Promise<void> {
+    this.reaper.stop();
+    await this.api?.close();
+    this.dp.close();
+    this.opts.log.info('xlvsd stopped; data plane left running');
+  }
+}
