@@ -18,6 +18,7 @@ struct l4 {
 	__sum16 *check; /* NULL for UDP without checksum */
 	__u8 proto;
 	__u8 syn;       /* SYN without ACK: may open a flow */
+	__u8 syn_any;   /* SYN with or without ACK */
 	__u8 fin;
 	__u8 rst;
 };
@@ -125,6 +126,16 @@ static __always_inline int flow_usable(const struct xlvs_flow *f, const struct l
 	if (l4->syn && f->state != XLVS_FLOW_TCP_EST && f->state != XLVS_FLOW_UDP)
 		return 0;
 	return 1;
+}
+
+/* Forgets a connection: both of its entries. */
+static __always_inline void flow_forget(const struct xlvs_flow_key *k, const struct xlvs_flow *f)
+{
+	struct xlvs_flow_key pk;
+
+	flow_partner_key(&pk, k, f);
+	bpf_map_delete_elem(&flows, &pk);
+	bpf_map_delete_elem(&flows, k);
 }
 
 #endif /* XLVS_FLOW_H */

@@ -43,6 +43,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct ethhdr **eth,
 		l4->dport = &tcp->dest;
 		l4->check = &tcp->check;
 		l4->syn = tcp->syn && !tcp->ack;
+		l4->syn_any = tcp->syn;
 		l4->fin = tcp->fin;
 		l4->rst = tcp->rst;
 		return 0;
@@ -53,7 +54,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct ethhdr **eth,
 		l4->sport = &udp->source;
 		l4->dport = &udp->dest;
 		l4->check = udp->check ? &udp->check : 0;
-		l4->syn = l4->fin = l4->rst = 0;
+		l4->syn = l4->syn_any = l4->fin = l4->rst = 0;
 		return 0;
 	}
 	return 1;
@@ -170,6 +171,13 @@ int xlvs_private(struct xdp_md *ctx)
 	now = bpf_ktime_get_ns();
 	if (!flow_usable(f, &l4, XLVS_DIR_REPLY, now))
 		return XDP_PASS;
+	/* A SYN from the real on a closing connection: its 4-tuple was reused by
+	 * a connection that never went through the VIP (the client reached the
+	 * real directly from the same port). Not ours: forget the old one. */
+	if (l4.syn_any && f->state != XLVS_FLOW_TCP_EST) {
+		flow_forget(&k, f);
+		return XDP_PASS;
+	}
 	flow_touch(f, &k, &l4, now);
 
 	stats_packet(f->svc_id, f->real_id, bytes, 1, 0);
