@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// A lab real server: one small process per real-server namespace, answering with its own name
+// so a client can tell which real a load balancer picked.
+//
+//   HTTP  :80    any request -> 200, body = name (honours Connection: close)
+//   TCP   :9000  "PING\n" -> "<name>\n" (connection stays open); "BULK <n> [seed]\n" -> n pattern
+//                bytes (see pattern.ts), then the server closes
+//   UDP   :5353  any datagram -> "<name>"
+//
+// Prints READY on stdout once every listener is bound. Exits on SIGTERM/SIGINT, and when its
+// stdin closes if --exit-on-stdin-close is 1, so a crashed lab does not leave servers behind.
+
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import pino from 'pino';
+import { intFlag, parseFlags, requireString } from './flags.js';
+import { BulkPattern, DEFAULT_BULK_SEED } from './pattern.js';
+
+/** Longest command line accepted on the TCP port; a longer one is a client bug. */
+const MAX_LINE = 256;
+/** A BULK bigger than this is refused: the lab never needs it and it bounds a typo's cost. */
+const MAX_BULK = 64 * 1024 * 1024 * 1024;
+
+const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info' }, pino.destination(2));
+
+function listen(server: Server | ReturnType<typeof createHttpServer>, port: number): Promise<void> {
+  server.listen({ port, host: '0.0.0.0' });
+  return once(server, 'listening').then(() => undefined);
+}
+
+/** Streams n pattern bytes, respecting backpressure, then half-closes. */
+function sendBulk(sock: Socket, n: number, seed: string): void {
+  const gen = new BulkPattern(n, seed);
+  const pump = (): void => {
+    for (let chunk = gen.next(); chunk !== undefined; chunk = gen.next()) {
+      if (!sock.write(chunk)) {
+        sock.once('drain', pump);
+        return;
+      }
+    }
+    sock.end();
+  };
+  pump();
+}
+
+function handleLine(sock: Socket, name: string, line: string): 'more' | 'done' {
+  const [cmd, arg, seed] = line.trim().split(/\s+/);
+  if (cmd === 'PING') {
+    sock.write(`${name}\n`);
+    return 'more';
+  }
+  if (cmd === 'BULK') {
+    const n = Number(arg);
+    if (!Number.isSafeInteger(n) || n < 0 || n > MAX_BULK) {
+      sock.end(`ERR bad BULK size ${JSON.stringify(arg)}\n`);
+      return 'done';
+    }
+    sendBulk(sock, n, seed ?? DEFAULT_BULK_SEED);
+    return 'done';
+  }
+  sock.write(`ERR unknown command ${JSON.stringify(cmd)}\n`);
+  return 'more';
+}
+
+function lineServer(name: string): Server {
+  return createTcpServer((sock) => {
+    let buf = '';
+    let done = false;
+    sock.setEncoding('utf8');
+    sock.on('data', (data: string) => {
+      if (done) return; // a BULK is streaming; anything more from the client is ignored
+      buf += data;
+      for (let nl = buf.indexOf('\n'); nl >= 0 && !done; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        done = handleLine(sock, name, line) === 'done';
+      }
+      if (!done && buf.length > MAX_LINE) sock.destroy(new Error('command line too long'));
+    });
+    // Clients reset connections on purpose (timeouts, killed hold sessions): worth a debug line only.
+    sock.on('error', (err) => log.debug({ err, peer: sock.remoteAddress }, 'tcp connection error'));
+  });
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), {
+    name: 'string',
+    'http-port': 'int',
+    'tcp-port': 'int',
+    'udp-port': 'int',
+    'exit-on-stdin-close': 'int',
+  });
+  const name = requireString(flags, 'name');
+
+  const http = createHttpServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Real-Server': name });
+    res.end(name);
+  });
+  http.on('clientError', (err, sock) => {
+    log.debug({ err }, 'http client error');
+    sock.destroy();
+  });
+  const tcp = lineServer(name);
+  const udp = createSocket('udp4');
+  udp.on('message', (_msg, rinfo) => {
+    udp.send(name, rinfo.port, rinfo.address, (err) => {
+      if (err) log.warn({ err, peer: rinfo.address }, 'udp reply failed');
+    });
+  });
+
+  await Promise.all([
+    listen(http, intFlag(flags, 'http-port', 80)),
+    listen(tcp, intFlag(flags, 'tcp-port', 9000)),
+    new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(intFlag(flags, 'udp-port', 5353), '0.0.0.0', () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    }),
+  ]);
+  udp.on('error', (err) => log.error({ err }, 'udp socket error'));
+
+  const stop = (why: string): void => {
+    log.debug({ why }, 'real server stopping');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  if (intFlag(flags, 'exit-on-stdin-close', 0) === 1) {
+    process.stdin.on('end', () => stop('stdin closed'));
+    process.stdin.on('error', (err) => {
+      log.warn({ err }, 'stdin error');
+      stop('stdin error');
+    });
+    process.stdin.resume();
+  }
+
+  process.stdout.write('READY\n');
+  log.debug({ name }, 'real server ready');
+}
+
+main().catch((err: unknown) => {
+  log.fatal({ err }, 'real server failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs a real xlvsd inside a lab's router namespace (via nsenter, so bpffs at
+// /sys/fs/bpf stays the host's and pins survive restarts), for the demo,
+// tests and benchmarks. Each instance has its own pin dir, state dir and socket.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectApi, type ApiClient } from '../api/client.js';
+import { LabError } from './errors.js';
+import type { Lab } from './lab.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const XLVSD = resolve(REPO_ROOT, 'dist/src/cli/xlvsd.js');
+const READY_TIMEOUT_MS = 20_000;
+
+export interface XlvsdOptions {
+  /** Config file text (YAML); written to the instance's work dir as xlvs.yaml. */
+  config: string;
+  extraArgs?: string[];
+}
+
+export class XlvsdProcess {
+  private child: ChildProcess | undefined;
+  private out = '';
+  api!: ApiClient;
+
+  private constructor(
+    private readonly lab: Lab,
+    readonly dir: string,
+    readonly pinDir: string,
+    private readonly extraArgs: string[],
+  ) {}
+
+  get configPath(): string {
+    return join(this.dir, 'xlvs.yaml');
+  }
+  get socket(): string {
+    return `unix:${join(this.dir, 'xlvsd.sock')}`;
+  }
+  /** Everything the daemon printed (pino JSON lines and stderr). */
+  get output(): string {
+    return this.out;
+  }
+
+  static async start(lab: Lab, opts: XlvsdOptions): Promise<XlvsdProcess> {
+    const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
+    const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? []);
+    writeFileSync(p.configPath, opts.config);
+    await p.launch();
+    return p;
+  }
+
+  writeConfig(text: string): void {
+    writeFileSync(this.configPath, text);
+  }
+
+  /** Starts (or restarts) the daemon and waits until its API answers. */
+  async launch(): Promise<void> {
+    const args = [
+      XLVSD, '--config', this.configPath, '--pin-dir', this.pinDir, '--state-dir', join(this.dir, 'state'),
+      '--listen', this.socket, ...this.extraArgs,
+    ];
+    const child = this.lab.spawn(this.lab.ns.router, [process.execPath, ...args]);
+    this.child = child;
+    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, sig) => reject(new LabError(`xlvsd exited during start (code ${code}, signal ${sig}): ${this.out.slice(-2000)}`))),
+    );
+    this.api = await Promise.race([connectApi(this.socket, { waitForDaemon: true, connectTimeoutMs: READY_TIMEOUT_MS }), exited]);
+    child.removeAllListeners('exit');
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(sig);
+    await done;
+  }
+
+  /** SIGKILL: the daemon gets no chance to clean anything up. */
+  async kill9(): Promise<void> {
+    this.api?.close();
+    await this.signal('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.api?.close();
+    await this.signal('SIGTERM');
+  }
+
+  reload(): void {
+    this.child?.kill('SIGHUP');
+  }
+
+  /** Stops the daemon, removes its data plane (xlvsd --teardown) and its work dir. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await this.lab.exec(this.lab.ns.router, [process.execPath, XLVSD, '--teardown', '--pin-dir', this.pinDir]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
