@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+// The gRPC server for xlvs.v1.Xlvs. It owns transport concerns only: decode and validate the
+// whole request (convert.ts), call ControlApi, encode the answer, and turn failures into gRPC
+// statuses (status.ts). What the calls mean is the daemon's business, behind ControlApi.
+
+import { rm } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { XlvsError } from '../errors.js';
+import { type ControlApi, realId, serviceId } from '../model/types.js';
+import { addRealFromWire, dropsToWire, removeRealFromWire, serviceStatusToWire } from './convert.js';
+import { isLoopbackHostPort, LISTEN_ERROR_CODE, parseListenAddress, prepareUnixSocket } from './listen.js';
+import { loadXlvsProto } from './proto.js';
+import { errorToStatus, toServiceError } from './status.js';
+import type {
+  AddRealRequest,
+  AddRealResponse,
+  GetDropsRequest,
+  GetDropsResponse,
+  ListServicesRequest,
+  ListServicesResponse,
+  RemoveRealRequest,
+  RemoveRealResponse,
+} from './wire.js';
+
+export interface ApiServer {
+  /** The bound address: `listen` as given, except that a TCP port 0 is replaced by the real port. */
+  readonly address: string;
+  /** Stops accepting calls, lets in-flight calls finish (forcing after a grace period), removes a unix socket file. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How long close() waits for in-flight calls before cutting connections. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+/**
+ * Wraps an async handler as a grpc-js unary handler. Every failure is logged once, here, with
+ * the method and codes, and answered with the mapped status; nothing is swallowed.
+ */
+function unary<Req, Res>(
+  log: Logger,
+  method: string,
+  handle: (req: Req) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const run = async (): Promise<void> => {
+      let res: Res;
+      try {
+        res = await handle(call.request);
+      } catch (err) {
+        const mapped = errorToStatus(err);
+        const fields = {
+          method,
+          grpcCode: grpc.status[mapped.code],
+          code: mapped.xlvsCode,
+          details: mapped.details,
+          request: call.request, // small, and says what was attempted
+        };
+        if (mapped.code === grpc.status.INTERNAL) log.error({ ...fields, err }, 'api call failed');
+        else log.warn(fields, 'api call rejected');
+        callback(toServiceError(mapped));
+        return;
+      }
+      callback(null, res);
+    };
+    run().catch((err: unknown) => {
+      // Only reachable if grpc-js itself throws from callback(); the call's fate is then unknown.
+      log.error({ method, err }, 'api call could not be answered');
+    });
+  };
+}
+
+function handlers(api: ControlApi, log: Logger): grpc.UntypedServiceImplementation {
+  return {
+    ListServices: unary<ListServicesRequest, ListServicesResponse>(log, 'ListServices', async () => ({
+      services: (await api.listServices()).map(serviceStatusToWire),
+    })),
+    AddReal: unary<AddRealRequest, AddRealResponse>(log, 'AddReal', async (req) => {
+      const { service, real } = addRealFromWire(req);
+      await api.addReal(service, real);
+      log.info(
+        { method: 'AddReal', service: serviceId(service), real: realId(real), weight: real.weight, forward: real.method },
+        'real added or updated',
+      );
+      return {};
+    }),
+    RemoveReal: unary<RemoveRealRequest, RemoveRealResponse>(log, 'RemoveReal', async (req) => {
+      const { service, address, port } = removeRealFromWire(req);
+      await api.removeReal(service, address, port);
+      log.info({ method: 'RemoveReal', service: serviceId(service), real: realId({ address, port }) }, 'real removed');
+      return {};
+    }),
+    GetDrops: unary<GetDropsRequest, GetDropsResponse>(log, 'GetDrops', async () => ({
+      drops: dropsToWire(await api.drops()),
+    })),
+  };
+}
+
+function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(new XlvsError(LISTEN_ERROR_CODE, `cannot listen on ${address}: ${err.message}`, { cause: err }));
+      else resolve(port);
+    });
+  });
+}
+
+/**
+ * Starts serving `api` on `listen` ("unix:/run/xlvs/xlvsd.sock", "127.0.0.1:50051", ...).
+ * Rejects with InvalidArgumentError for a malformed address and XlvsError E_API_LISTEN when
+ * the address cannot be prepared or bound.
+ */
+export async function startApiServer(api: ControlApi, listen: string, log: Logger): Promise<ApiServer> {
+  const target = parseListenAddress(listen);
+  const { service } = loadXlvsProto();
+
+  if (target.kind === 'unix') {
+    try {
+      await prepareUnixSocket(target.path);
+    } catch (err) {
+      if (err instanceof XlvsError) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new XlvsError(LISTEN_ERROR_CODE, `cannot prepare unix socket ${target.path}: ${msg}`, { cause: err });
+    }
+  } else if (!isLoopbackHostPort(target.hostPort)) {
+    // The API has no authentication; on a reachable address anyone can reconfigure the LB.
+    log.warn({ listen }, 'api listens on a non-loopback TCP address without authentication');
+  }
+
+  const server = new grpc.Server();
+  server.addService(service, handlers(api, log));
+  const port = await bind(server, listen);
+  const address = target.kind === 'tcp' ? listen.replace(/:[0-9]+$/, `:${port}`) : listen;
+  log.info({ listen: address }, 'api server listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          log.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'api calls still running at shutdown; cutting connections');
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        server.tryShutdown((err) => {
+          clearTimeout(timer);
+          if (err) log.warn({ err }, 'api server shutdown reported an error');
+          resolve();
+        });
+      });
+      if (target.kind === 'unix') await rm(target.path, { force: true });
+      log.info({ listen: address }, 'api server closed');
+    })();
+    return closing;
+  };
+
+  return { address, close };
+}

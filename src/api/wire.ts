@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// TypeScript shapes of the proto/xlvs/v1/xlvs.proto messages exactly as @grpc/proto-loader
+// hands them over with the options in proto.ts (keepCase, longs: String, enums: String,
+// defaults, oneofs). Kept by hand because the proto is small and loaded at runtime; if the
+// two drift, the round-trip test in test/unit/api.test.ts fails.
+//
+// Incoming messages are typed loosely on purpose: a peer can send an enum number this
+// schema does not know (it arrives as a number), or omit a sub-message (it arrives as null).
+
+/** An enum as decoded: its name, or the raw number when the value is unknown to us. */
+export type WireEnum<Name extends string> = Name | number;
+
+export type WireProtocol = 'PROTOCOL_UNSPECIFIED' | 'PROTOCOL_TCP' | 'PROTOCOL_UDP';
+export type WireScheduler = 'SCHEDULER_UNSPECIFIED' | 'SCHEDULER_RR' | 'SCHEDULER_WRR';
+export type WireForwardMethod = 'FORWARD_METHOD_UNSPECIFIED' | 'FORWARD_METHOD_NAT';
+
+export interface WireServiceKey {
+  vip: string;
+  port: number;
+  protocol: WireEnum<WireProtocol>;
+}
+
+export interface WireReal {
+  address: string;
+  port: number;
+  /** Absent (undefined) when the sender did not set it: proto3 explicit presence. */
+  weight?: number;
+  method: WireEnum<WireForwardMethod>;
+}
+
+/** uint64 counters travel as decimal strings so values above 2^53 stay exact. */
+export interface WireCounters {
+  packets_in: string;
+  bytes_in: string;
+  packets_out: string;
+  bytes_out: string;
+  conns: string;
+}
+
+export interface WireRealStatus {
+  real: WireReal | null;
+  counters: WireCounters | null;
+}
+
+export interface WireServiceStatus {
+  key: WireServiceKey | null;
+  scheduler: WireEnum<WireScheduler>;
+  reals: WireRealStatus[];
+  counters: WireCounters | null;
+}
+
+export type ListServicesRequest = Record<string, never>;
+export interface ListServicesResponse {
+  services: WireServiceStatus[];
+}
+
+export interface AddRealRequest {
+  service: WireServiceKey | null;
+  real: WireReal | null;
+}
+export type AddRealResponse = Record<string, never>;
+
+export interface RemoveRealRequest {
+  service: WireServiceKey | null;
+  address: string;
+  port: number;
+}
+export type RemoveRealResponse = Record<string, never>;
+
+export type GetDropsRequest = Record<string, never>;
+export interface GetDropsResponse {
+  drops: Record<string, string>;
+}
