@@ -7,6 +7,7 @@ import type { Codec } from './codec.js';
 import { lib, check, BPF_ANY } from './libbpf.js';
 
 const ENOENT = 2;
+const ENOSPC = 28;
 
 abstract class MapBase<K, V> {
   protected readonly kbuf: Buffer;
@@ -66,15 +67,22 @@ abstract class MapBase<K, V> {
   /** Every entry, read in batches of `chunk` (one syscall each). Safe against concurrent updates:
    * entries added meanwhile may or may not be seen, none is seen twice. */
   *entries(chunk = 4096): Generator<[K, V]> {
-    const keys = Buffer.alloc(this.key.size * chunk);
-    const vals = Buffer.alloc(this.slot * chunk);
     const inBatch = Buffer.alloc(Math.max(8, this.key.size));
     const outBatch = Buffer.alloc(Math.max(8, this.key.size));
     const count = Buffer.alloc(4);
+    let keys = Buffer.alloc(this.key.size * chunk);
+    let vals = Buffer.alloc(this.slot * chunk);
     let first = true;
     for (;;) {
       count.writeUInt32LE(chunk);
       const rc = lib.map_lookup_batch(this.fd, first ? null : inBatch, outBatch, keys, vals, count, null);
+      if (rc === -ENOSPC) {
+        // A hash bucket holds more entries than one batch: the kernel wants a bigger one.
+        chunk *= 2;
+        keys = Buffer.alloc(this.key.size * chunk);
+        vals = Buffer.alloc(this.slot * chunk);
+        continue;
+      }
       if (rc < 0 && rc !== -ENOENT) check(`lookup_batch ${this.name}`, rc);
       const n = count.readUInt32LE();
       for (let i = 0; i < n; i++) {

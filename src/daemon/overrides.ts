@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey } from '../model/types.js';
 import { XlvsError } from '../errors.js';
+import { isIPv4 } from '../config/index.js';
 
 export type Override =
   | { op: 'set'; service: string; real: RealSpec }
@@ -26,11 +27,13 @@ export class Overrides {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     if (text !== undefined) {
+      let data: unknown;
       try {
-        this.list = JSON.parse(text) as Override[];
+        data = JSON.parse(text);
       } catch (e) {
         throw new XlvsError('E_STATE', `${this.file}: not valid JSON: ${(e as Error).message}`);
       }
+      this.list = checkOverrides(this.file, data);
     }
   }
 
@@ -52,6 +55,28 @@ export class Overrides {
     renameSync(tmp, this.file);
     this.list = list;
   }
+}
+
+/** Checks the shape of a saved override list; a damaged file is an error, never half-used. */
+function checkOverrides(file: string, data: unknown): Override[] {
+  const bad = (where: string, v: unknown): never => {
+    throw new XlvsError('E_STATE', `${file}: ${where}: not a valid override (got ${JSON.stringify(v)})`);
+  };
+  const port = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
+  if (!Array.isArray(data)) bad('(root)', data);
+  (data as unknown[]).forEach((o, i) => {
+    const x = o as Record<string, unknown> | null;
+    if (!x || typeof x !== 'object' || typeof x.service !== 'string') return bad(`[${i}]`, o);
+    if (x.op === 'set') {
+      const r = x.real as Record<string, unknown> | null;
+      if (!r || !isIPv4(r.address) || !port(r.port) || !Number.isInteger(r.weight) || (r.weight as number) < 0 || (r.weight as number) > 65535 || r.method !== 'nat') bad(`[${i}].real`, x.real);
+    } else if (x.op === 'remove') {
+      if (!isIPv4(x.address) || !port(x.port)) bad(`[${i}]`, o);
+    } else {
+      bad(`[${i}].op`, x.op);
+    }
+  });
+  return data as Override[];
 }
 
 /** Applies overrides to a desired state (pure). Overrides for services not in it are skipped. */

@@ -12,6 +12,7 @@ export class IdAllocator {
   constructor(readonly what: string, readonly capacity: number) {}
 
   take(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.capacity) throw new RangeError(`${this.what} id ${id} outside 0..${this.capacity - 1}`);
     this.used.add(id);
   }
 
