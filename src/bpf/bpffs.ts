@@ -3,6 +3,7 @@
 
 import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { lib, checkLibc } from './libbpf.js';
+import { XlvsError } from '../errors.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
 
@@ -20,7 +21,7 @@ export function ensureBpffs(dir: string): void {
   const mounts = bpfMounts();
   if (!mounts.some((m) => dir === m || dir.startsWith(m.endsWith('/') ? m : m + '/'))) {
     if (!dir.startsWith(DEFAULT_BPFFS + '/')) {
-      throw new Error(`pin dir ${dir} is not under a bpffs mount (mounted: ${mounts.join(', ') || 'none'})`);
+      throw new XlvsError('E_BPFFS', `pin dir ${dir} is not under a bpffs mount (mounted: ${mounts.join(', ') || 'none'})`);
     }
     mkdirSync(DEFAULT_BPFFS, { recursive: true });
     checkLibc('mount bpffs', lib.mount('bpf', DEFAULT_BPFFS, 'bpf', 0, null), DEFAULT_BPFFS);

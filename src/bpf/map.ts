@@ -2,7 +2,7 @@
 // Typed access to one BPF map by fd. Keys and values go through codecs; for
 // per-CPU maps a value is one entry per possible CPU (PerCpuMap).
 
-import { BpfError } from '../errors.js';
+import { BpfError, InvalidArgumentError } from '../errors.js';
 import type { Codec } from './codec.js';
 import { lib, check, BPF_ANY } from './libbpf.js';
 
@@ -117,7 +117,7 @@ export class PerCpuMap<K, V> extends MapBase<K, V[]> {
     this.stride = stride;
   }
   protected encodeValue(v: V[], b: Buffer, off: number): void {
-    if (v.length !== this.ncpus) throw new Error(`${this.name}: need ${this.ncpus} per-CPU values, got ${v.length}`);
+    if (v.length !== this.ncpus) throw new InvalidArgumentError(`${this.name} value`, v.length, `needs one value per possible CPU (${this.ncpus})`);
     v.forEach((x, i) => this.value.encode(x, b, off + i * this.stride));
   }
   protected decodeValue(b: Buffer, off: number): V[] {

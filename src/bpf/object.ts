@@ -6,7 +6,7 @@
 
 import koffi from 'koffi';
 import { lib, check, checkPtr, type Ptr, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH } from './libbpf.js';
-import { VerifierError, BpfError, AbiMismatchError } from '../errors.js';
+import { VerifierError, BpfError, AbiMismatchError, XlvsError } from '../errors.js';
 import { verifyLayout, type Layout } from './btf-check.js';
 import { BpfMap, PerCpuMap } from './map.js';
 import type { Codec } from './codec.js';
@@ -78,7 +78,7 @@ export class BpfObject {
   }
 
   private mapPtr(name: string, keySize: number, valueSize: number): { fd: number; type: number } {
-    if (!this.loaded) throw new Error(`map ${name}: object not loaded`);
+    if (!this.loaded) throw new XlvsError('E_NOT_LOADED', `map ${name}: ${this.path} is not loaded yet`);
     const m = checkPtr('find map', lib.object_find_map(this.obj, name) as Ptr | null, name);
     const ks = lib.map_key_size(m);
     const vs = lib.map_value_size(m);

@@ -77,7 +77,13 @@ export class Daemon implements ControlApi {
       log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
       return false;
     }
-    this.setDesired(config, this.overrides.entries);
+    try {
+      this.setDesired(config, this.overrides.entries);
+    } catch (e) {
+      // Capacity is checked before any write, so the maps still hold the old state.
+      log.error({ err: e, code: (e as { code?: string }).code }, 'config rejected; keeping the running state');
+      return false;
+    }
     log.info({ config: this.opts.configPath }, 'config reloaded');
     return true;
   }

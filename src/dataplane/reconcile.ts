@@ -115,6 +115,12 @@ export class Reconciler {
     if (d.services.length > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS);
     const reals = d.services.reduce((n, s) => n + s.reals.length, 0);
     if (reals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS);
+    for (const s of d.services) {
+      // Each real with weight > 0 needs at least one ring slot.
+      if (s.reals.filter((r) => r.weight > 0).length > XLVS_RING_SIZE) {
+        throw new CapacityError(`reals with weight > 0 in service ${serviceId(s)}`, XLVS_RING_SIZE);
+      }
+    }
   }
 
   private writeTimeouts(t: Timeouts): void {
@@ -145,12 +151,11 @@ export class Reconciler {
 
   private updateService(slot: SvcSlot, spec: ServiceSpec): boolean {
     const { reals: _r, ...head } = spec;
-    let changed = head.scheduler !== slot.spec.scheduler;
     slot.spec = head;
-    const freed = this.syncReals(slot, spec);
-    changed = this.writeRing(slot) || changed || freed.length > 0;
+    const { freed, written } = this.syncReals(slot, spec);
+    const ringChanged = this.writeRing(slot);
     for (const id of freed) this.freeReal(id);
-    return changed;
+    return ringChanged || written > 0 || freed.length > 0;
   }
 
   private removeService(id: string, slot: SvcSlot): void {
@@ -163,9 +168,10 @@ export class Reconciler {
   }
 
   /** Writes new and changed reals; returns ids of removed ones, to free once the ring is rewritten. */
-  private syncReals(slot: SvcSlot, spec: ServiceSpec): number[] {
+  private syncReals(slot: SvcSlot, spec: ServiceSpec): { freed: number[]; written: number } {
     const want = new Map(spec.reals.map((r) => [realId(r), r]));
     const freed: number[] = [];
+    let written = 0;
     for (const [rid, r] of slot.reals) {
       if (!want.has(rid)) {
         freed.push(r.id);
@@ -182,13 +188,14 @@ export class Reconciler {
         flags: XLVS_REAL_F_USED, svc_id: slot.id, weight: r.weight,
       });
       slot.reals.set(rid, { ...r, id });
+      written++;
     }
     // Keep config order for the ring (IPVS walks destinations in insertion order).
     const ordered = new Map<string, RealSlot>();
     for (const rid of want.keys()) ordered.set(rid, slot.reals.get(rid)!);
     slot.reals.clear();
     for (const [k, v] of ordered) slot.reals.set(k, v);
-    return freed;
+    return { freed, written };
   }
 
   private freeReal(id: number): void {

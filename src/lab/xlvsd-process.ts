@@ -67,11 +67,16 @@ export class XlvsdProcess {
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
-    const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code, sig) => reject(new LabError(`xlvsd exited during start (code ${code}, signal ${sig}): ${this.out.slice(-2000)}`))),
-    );
-    this.api = await Promise.race([connectApi(this.socket, { waitForDaemon: true, connectTimeoutMs: READY_TIMEOUT_MS }), exited]);
-    child.removeAllListeners('exit');
+    let onExit: (code: number | null, sig: NodeJS.Signals | null) => void = () => {};
+    const exited = new Promise<never>((_, reject) => {
+      onExit = (code, sig) => reject(new LabError(`xlvsd exited during start (code ${code}, signal ${sig}): ${this.out.slice(-2000)}`));
+      child.once('exit', onExit);
+    });
+    try {
+      this.api = await Promise.race([connectApi(this.socket, { waitForDaemon: true, connectTimeoutMs: READY_TIMEOUT_MS }), exited]);
+    } finally {
+      child.off('exit', onExit); // only ours: the lab tracks the child through its own listener
+    }
   }
 
   private async signal(sig: NodeJS.Signals): Promise<void> {
