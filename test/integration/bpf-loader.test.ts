@@ -271,7 +271,7 @@ test('drops: percpuMap returns one value per possible CPU', () => {
   assert.deepEqual(all.get(1), per);
   drops.update(1, new Array<bigint>(ncpu).fill(0n));
   assert.deepEqual(drops.lookup(1), new Array<bigint>(ncpu).fill(0n));
-  assert.throws(() => drops.update(0, new Array<bigint>(ncpu + 1).fill(0n)), /per-CPU values/);
+  assert.throws(() => drops.update(0, new Array<bigint>(ncpu + 1).fill(0n)), { code: 'E_INVALID_ARGUMENT', message: /one value per possible CPU/ });
 
   // a struct value per CPU (40 bytes, 8-byte stride)
   const stats = main.percpuMap('svc_stats', u32, XlvsCounters);
