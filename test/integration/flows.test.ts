@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { Lab } from '../../src/lab/lab.js';
 import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
+import { XLVS_FLOW_TCP_FIN, XLVS_FLOW_TCP_CLOSE } from '../../src/gen/abi.js';
 
 const VIP = '203.0.113.100';
 const REALS = (port: number, weight = 1) =>
@@ -60,8 +61,9 @@ test('UDP flows expire after the udp timeout and are reaped; closed TCP flows af
   assert.equal(http.errors, 0);
   const now = flows();
   assert.ok(now.filter((f) => f.key.proto === 17).length >= 12, 'two entries per UDP flow');
-  // Closed HTTP connections sit in FIN or CLOSE state (state 1/2), not established.
-  assert.ok(now.filter((f) => f.key.proto === 6).every((f) => f.value.state === 1 || f.value.state === 2));
+  // Closed HTTP connections sit in FIN or CLOSE state, not established.
+  const closing = [XLVS_FLOW_TCP_FIN, XLVS_FLOW_TCP_CLOSE] as number[];
+  assert.ok(now.filter((f) => f.key.proto === 6).every((f) => closing.includes(f.value.state)));
   await until('the reaper to empty the table', () => flows().length === 0, 5000);
 });
 
