@@ -35,12 +35,10 @@ export const lib = {
   map_lookup_elem: bpf.func('int bpf_map_lookup_elem(int fd, void *key, void *value)'),
   map_update_elem: bpf.func('int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)'),
   map_delete_elem: bpf.func('int bpf_map_delete_elem(int fd, void *key)'),
-  map_get_next_key: bpf.func('int bpf_map_get_next_key(int fd, void *key, void *next_key)'),
   map_lookup_batch: bpf.func(
     'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
   ),
   map_update_batch: bpf.func('int bpf_map_update_batch(int fd, void *keys, void *values, void *count, void *opts)'),
-  map_delete_batch: bpf.func('int bpf_map_delete_batch(int fd, void *keys, void *count, void *opts)'),
   obj_pin: bpf.func('int bpf_obj_pin(int fd, const char *path)'),
   obj_get: bpf.func('int bpf_obj_get(const char *path)'),
   obj_get_info_by_fd: bpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *len)'),
@@ -80,7 +78,6 @@ export function decodeU32(p: Ptr, count: number): Uint32Array {
 }
 
 export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
 export const BPF_XDP = 37; // enum bpf_attach_type
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;

@@ -16,7 +16,7 @@ import { parseIPv4, formatIPv4 } from '../config/index.js';
 import { CapacityError } from '../errors.js';
 import {
   XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_RING_SIZE, XLVS_REAL_F_USED, XLVS_SCHED, XLVS_METHOD,
-  type XlvsCounters, type XlvsVipKey,
+  type XlvsCounters, type XlvsVipKey, type XlvsReal,
 } from '../gen/abi.js';
 import {
   serviceId, realId, type DesiredState, type ServiceSpec, type RealSpec, type Protocol,
@@ -41,6 +41,8 @@ interface SvcSlot {
 
 const NS = 1_000_000_000n;
 const zeroCounters = (): XlvsCounters => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
+/** A free slot of the reals map: flags without XLVS_REAL_F_USED. */
+const EMPTY_REAL: XlvsReal = { addr: 0, port: 0, method: 0, flags: 0, svc_id: 0, weight: 0 };
 
 export class Reconciler {
   private readonly svcs = new Map<string, SvcSlot>(); // by serviceId
@@ -71,7 +73,7 @@ export class Reconciler {
       const svc = byId.get(r.svc);
       if (!svc) {
         // A real whose service is gone (crash between writes): free its slot.
-        this.maps.reals.update(r.id, { addr: 0, port: 0, method: 0, flags: 0, svc_id: 0, weight: 0 });
+        this.maps.reals.update(r.id, EMPTY_REAL);
         continue;
       }
       this.realIds.take(r.id);
@@ -141,7 +143,7 @@ export class Reconciler {
     const { reals: _r, ...head } = spec;
     const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), ringKey: '' };
     this.svcs.set(id, slot);
-    this.maps.svcStats.update(svcId, Array.from({ length: this.ncpus }, zeroCounters));
+    this.resetCounters(this.maps.svcStats, svcId);
     this.maps.svcRr.update(svcId, 0);
     this.syncReals(slot, spec);
     this.writeRing(slot);
@@ -182,7 +184,7 @@ export class Reconciler {
       const have = slot.reals.get(rid);
       if (have && have.weight === r.weight && have.method === r.method) continue;
       const id = have?.id ?? this.realIds.alloc();
-      if (!have) this.maps.realStats.update(id, Array.from({ length: this.ncpus }, zeroCounters));
+      if (!have) this.resetCounters(this.maps.realStats, id);
       this.maps.reals.update(id, {
         addr: parseIPv4(r.address)!, port: r.port, method: XLVS_METHOD[r.method.toUpperCase() as 'NAT'],
         flags: XLVS_REAL_F_USED, svc_id: slot.id, weight: r.weight,
@@ -198,8 +200,13 @@ export class Reconciler {
     return { freed, written };
   }
 
+  /** A newly allocated slot starts its counters from zero (the slot may have served before). */
+  private resetCounters(map: Maps['svcStats'], id: number): void {
+    map.update(id, Array.from({ length: this.ncpus }, zeroCounters));
+  }
+
   private freeReal(id: number): void {
-    this.maps.reals.update(id, { addr: 0, port: 0, method: 0, flags: 0, svc_id: 0, weight: 0 });
+    this.maps.reals.update(id, EMPTY_REAL);
     this.realIds.free(id);
   }
 
