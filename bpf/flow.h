@@ -3,139 +3,145 @@
  * Connection tracking: flow keys, the TCP state a flow is in, and its
  * deadline. A connection is two entries (forward and reply) so that each
  * direction costs one hash lookup. Entries past their deadline count as
- * absent here; the daemon deletes them (the reaper) to free memory.
+ * absent here; the reaper program deletes them and counts them down.
  */
 #ifndef XLVS_FLOW_H
 #define XLVS_FLOW_H
 
 #include "maps.h"
 #include "parse.h"
+#include "conns.h"
 
-/* The L4 facts of a packet the flow logic needs. */
-struct l4 {
-	__be16 *sport;  /* points into the packet */
-	__be16 *dport;
-	__sum16 *check; /* NULL for UDP without checksum */
-	__u8 proto;
-	__u8 syn;       /* SYN without ACK: may open a flow */
-	__u8 syn_any;   /* SYN with or without ACK */
-	__u8 fin;
-	__u8 rst;
-};
-
-static __always_inline void flow_key_of(struct xlvs_flow_key *k, const struct iphdr *ip, const struct l4 *l4)
+static __always_inline void flow_key_of(struct xlvs_flow_key *k, const struct pkt *p)
 {
-	k->src = ip->saddr;
-	k->dst = ip->daddr;
-	k->sport = *l4->sport;
-	k->dport = *l4->dport;
-	k->proto = l4->proto;
-	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+	pkt_addrs(p, k->src, k->dst);
+	k->sport = *p->l4.sport;
+	k->dport = *p->l4.dport;
+	k->proto = p->proto;
+	k->family = p->family;
+	k->pad[0] = k->pad[1] = 0;
 }
 
-static __always_inline __u64 flow_timeout(__u8 state)
+static __always_inline __u64 flow_timeout(__u32 state)
 {
 	__u32 zero = 0;
 	struct xlvs_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
-	__u64 t;
 
 	if (!c)
 		return 0;
 	switch (state) {
 	case XLVS_FLOW_TCP_FIN:
-		t = c->timeout_tcp_fin_ns;
-		break;
+		return c->timeout_tcp_fin_ns;
 	case XLVS_FLOW_TCP_CLOSE:
-		t = c->timeout_tcp_close_ns;
-		break;
+		return c->timeout_tcp_close_ns;
 	case XLVS_FLOW_UDP:
-		t = c->timeout_udp_ns;
-		break;
+		return c->timeout_udp_ns;
 	default:
-		t = c->timeout_tcp_ns;
+		return c->timeout_tcp_ns;
 	}
-	return t;
 }
 
 /* The state a flow moves to on this packet: RST closes, FIN starts closing,
  * nothing ever re-opens (a new SYN makes a new flow instead). */
-static __always_inline __u8 flow_next_state(__u8 state, const struct l4 *l4)
+static __always_inline __u32 flow_next_state(__u32 state, const struct pkt *p)
 {
-	if (l4->proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP)
 		return XLVS_FLOW_UDP;
-	if (l4->rst)
+	if (p->l4.rst)
 		return XLVS_FLOW_TCP_CLOSE;
-	if (l4->fin && state == XLVS_FLOW_TCP_EST)
+	if (p->l4.fin && state == XLVS_FLOW_TCP_EST)
 		return XLVS_FLOW_TCP_FIN;
 	return state;
 }
 
-/* The key of the other direction's entry of the connection that k/f belong
- * to: forward c->V (nat R) pairs with reply R->c (nat V) and back. */
+/* The key of the other entry of the connection k/f belong to: this entry's
+ * packet after its rewrites, reversed. */
 static __always_inline void flow_partner_key(struct xlvs_flow_key *out, const struct xlvs_flow_key *k,
 					     const struct xlvs_flow *f)
 {
-	if (f->dir == XLVS_DIR_FORWARD) {
-		out->src = f->nat_addr;
-		out->dst = k->src;
-		out->sport = f->nat_port;
-		out->dport = k->sport;
+	if (f->flags & XLVS_FLOW_F_SNAT) {
+		addr_copy(out->dst, f->nat_src);
+		out->dport = f->nat_sport;
 	} else {
-		out->src = k->dst;
-		out->dst = f->nat_addr;
+		addr_copy(out->dst, k->src);
+		out->dport = k->sport;
+	}
+	if (f->flags & XLVS_FLOW_F_DNAT) {
+		addr_copy(out->src, f->nat_dst);
+		out->sport = f->nat_dport;
+	} else {
+		addr_copy(out->src, k->dst);
 		out->sport = k->dport;
-		out->dport = f->nat_port;
 	}
 	out->proto = k->proto;
-	out->pad[0] = out->pad[1] = out->pad[2] = 0;
+	out->family = k->family;
+	out->pad[0] = out->pad[1] = 0;
+}
+
+/* Deletes the connection k/f belong to (both entries). The one that deletes
+ * the forward entry counts the connection down. */
+static __always_inline void flow_forget(const struct xlvs_flow_key *k, const struct xlvs_flow *f)
+{
+	struct xlvs_flow_key pk;
+	__u32 real_id = f->real_id, state = f->state;
+	int fwd_deleted;
+
+	flow_partner_key(&pk, k, f);
+	if (f->dir == XLVS_DIR_FORWARD) {
+		bpf_map_delete_elem(&flows, &pk);
+		fwd_deleted = bpf_map_delete_elem(&flows, k) == 0;
+	} else {
+		fwd_deleted = bpf_map_delete_elem(&flows, &pk) == 0;
+		bpf_map_delete_elem(&flows, k);
+	}
+	if (fwd_deleted)
+		conns_close(real_id, state);
 }
 
 /* Refreshes a live flow's deadline and state. On a state change the partner
- * entry follows, so a closing connection frees both entries on time. */
-static __always_inline void flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k,
-				       const struct l4 *l4, __u64 now)
+ * entry follows, so a closing connection frees both entries on time; the
+ * forward entry's state word is swapped atomically so the change from
+ * active to inactive is counted once. Returns 1 when the deadline was
+ * written (the persistence template may want the same refresh). */
+static __always_inline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k,
+				      const struct pkt *p, __u64 now)
 {
-	__u8 next = flow_next_state(f->state, l4);
+	__u32 cur = f->state, next = flow_next_state(cur, p);
 	__u64 expires = now + flow_timeout(next);
 	struct xlvs_flow_key pk;
-	struct xlvs_flow *p;
+	struct xlvs_flow *fw, *other;
 
 	/* Writing the deadline on every packet would bounce the cache line
 	 * between CPUs for nothing: a second of slack is plenty. */
-	if (next == f->state && expires < f->expires_ns + 1000000000ull)
-		return;
-	if (next != f->state) {
+	if (next == cur && expires < f->expires_ns + 1000000000ull)
+		return 0;
+	if (next != cur) {
 		flow_partner_key(&pk, k, f);
-		p = bpf_map_lookup_elem(&flows, &pk);
-		if (p) {
-			p->state = next;
-			p->expires_ns = expires;
+		other = bpf_map_lookup_elem(&flows, &pk);
+		fw = f->dir == XLVS_DIR_FORWARD ? f : other;
+		if (fw && __sync_val_compare_and_swap(&fw->state, cur, next) == cur &&
+		    conns_is_active(cur) && !conns_is_active(next))
+			conns_deactivate(f->real_id);
+		if (other) {
+			other->state = next;
+			other->expires_ns = expires;
 		}
 	}
 	f->state = next;
 	f->expires_ns = expires;
+	return 1;
 }
 
 /* A flow entry may carry this packet: it exists, is not past its deadline,
  * and is not a closed TCP connection being reopened by a new SYN (port reuse,
  * which IPVS also schedules afresh). */
-static __always_inline int flow_usable(const struct xlvs_flow *f, const struct l4 *l4, __u8 dir, __u64 now)
+static __always_inline int flow_usable(const struct xlvs_flow *f, const struct pkt *p, __u8 dir, __u64 now)
 {
 	if (!f || f->dir != dir || f->expires_ns < now)
 		return 0;
-	if (l4->syn && f->state != XLVS_FLOW_TCP_EST && f->state != XLVS_FLOW_UDP)
+	if (p->l4.syn && f->state != XLVS_FLOW_TCP_EST && f->state != XLVS_FLOW_UDP)
 		return 0;
 	return 1;
-}
-
-/* Forgets a connection: both of its entries. */
-static __always_inline void flow_forget(const struct xlvs_flow_key *k, const struct xlvs_flow *f)
-{
-	struct xlvs_flow_key pk;
-
-	flow_partner_key(&pk, k, f);
-	bpf_map_delete_elem(&flows, &pk);
-	bpf_map_delete_elem(&flows, k);
 }
 
 #endif /* XLVS_FLOW_H */

@@ -1,60 +1,80 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * Forwarding a rewritten packet: route lookup in the kernel FIB, TTL, MACs,
- * redirect. Until the kernel has resolved the next hop's MAC the lookup says
- * NO_NEIGH; then the (already rewritten) packet goes to the kernel, which
- * forwards it and resolves the neighbour for the packets after it.
+ * Forwarding: route lookup in the kernel FIB, TTL / hop limit, MACs,
+ * redirect. The lookup runs before the packet is rewritten, so a packet too
+ * big for the next hop can still be answered with an ICMP error about the
+ * packet as the client sent it.
  */
 #ifndef XLVS_FWD_H
 #define XLVS_FWD_H
 
+#include "parse.h"
 #include "stats.h"
 #include "csum.h"
 
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
-static __always_inline int fwd_ipv4(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip)
+/* Looks up the route from src to dst for this packet, grown by `extra`
+ * bytes (an encapsulation). Returns the BPF_FIB_LKUP_RET_* code. */
+static __always_inline long fwd_lookup(struct xdp_md *ctx, const struct pkt *p, const __be32 *src,
+				       const __be32 *dst, __u32 extra, struct bpf_fib_lookup *fib)
 {
-	struct bpf_fib_lookup fib = {};
-	__u16 old_ttl_word, new_ttl_word;
-	long rc;
-
-	/* The kernel sends the ICMP time exceeded; let it see the packet. */
-	if (ip->ttl <= 1)
-		return XDP_PASS;
-
-	fib.family = AF_INET;
-	fib.tos = ip->tos;
-	fib.l4_protocol = ip->protocol;
-	fib.tot_len = bpf_ntohs(ip->tot_len);
-	fib.ipv4_src = ip->saddr;
-	fib.ipv4_dst = ip->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
-		break;
-	case BPF_FIB_LKUP_RET_BLACKHOLE:
-	case BPF_FIB_LKUP_RET_UNREACHABLE:
-	case BPF_FIB_LKUP_RET_PROHIBIT:
-		stats_drop(XLVS_DROP_FIB);
-		return XDP_DROP;
-	default: /* NO_NEIGH, NOT_FWDED, FRAG_NEEDED, ...: the kernel knows best */
-		return XDP_PASS;
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->ifindex = ctx->ingress_ifindex;
+	fib->l4_protocol = p->proto;
+	if (p->family == XLVS_AF_INET) {
+		fib->family = AF_INET;
+		fib->tos = p->ip4->tos;
+		fib->tot_len = bpf_ntohs(p->ip4->tot_len) + extra;
+		fib->ipv4_src = src[0];
+		fib->ipv4_dst = dst[0];
+	} else {
+		fib->family = AF_INET6;
+		fib->tot_len = bpf_ntohs(p->ip6->payload_len) + sizeof(struct ipv6hdr) + extra;
+		__builtin_memcpy(fib->ipv6_src, src, 16);
+		__builtin_memcpy(fib->ipv6_dst, dst, 16);
 	}
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
 
-	/* TTL shares a 16-bit checksum word with the protocol field. */
-	old_ttl_word = *(__u16 *)&ip->ttl;
-	ip->ttl--;
-	new_ttl_word = *(__u16 *)&ip->ttl;
-	ip->check = csum_replace16(ip->check, old_ttl_word, new_ttl_word);
+/* The packet would be dropped by the next router for its TTL. */
+static __always_inline int fwd_ttl_expired(const struct pkt *p)
+{
+	return p->family == XLVS_AF_INET ? p->ip4->ttl <= 1 : p->ip6->hop_limit <= 1;
+}
 
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect(fib.ifindex, 0);
+static __always_inline void fwd_dec_ttl(struct pkt *p)
+{
+	__u16 old_word, new_word;
+
+	if (p->family == XLVS_AF_INET) {
+		/* TTL shares a 16-bit checksum word with the protocol field. */
+		old_word = *(__u16 *)&p->ip4->ttl;
+		p->ip4->ttl--;
+		new_word = *(__u16 *)&p->ip4->ttl;
+		p->ip4->check = csum_replace16(p->ip4->check, old_word, new_word);
+	} else {
+		p->ip6->hop_limit--;
+	}
+}
+
+/* Writes the next hop's MACs (eth may have moved: encapsulation) and
+ * redirects to the route's device. */
+static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return drop(XLVS_DROP_ENCAP);
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	stats_event(XLVS_EV_FWD);
+	return bpf_redirect(fib->ifindex, 0);
 }
 
 #endif /* XLVS_FWD_H */

@@ -8,10 +8,14 @@
 #include <bpf/bpf_helpers.h>
 #include "xlvs_abi.h"
 
-/* VIP:port/proto -> service id. The only lookup a non-flow packet pays. */
+/* What a scheduler returns when no real may take the flow. */
+#define XLVS_NO_REAL 0xffffffffu
+
+/* VIP frontends and VIP addresses (see struct xlvs_vip_key). A packet that is
+ * not for a VIP address pays this one lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XLVS_MAX_SVCS);
+	__uint(max_entries, XLVS_MAX_VIPS);
 	__type(key, struct xlvs_vip_key);
 	__type(value, struct xlvs_vip);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -38,15 +42,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc_rr SEC(".maps");
 
-/* svc_id * XLVS_RING_SIZE + slot -> real id: the (weighted) round-robin
- * sequence the control plane computed for the service. */
+/* svc_id * XLVS_MAX_SVC_REALS + i -> real id, i < svc.n_reals: the reals the
+ * least-connection family scans, in config order. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XLVS_MAX_SVCS * XLVS_RING_SIZE);
+	__uint(max_entries, XLVS_MAX_SVCS * XLVS_MAX_SVC_REALS);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ring SEC(".maps");
+} svc_reals SEC(".maps");
+
+/* Service id -> its scheduling table, slot -> real id (rr/wrr ring, sh/dh
+ * buckets, maglev lookup table). One inner array per service, sized to the
+ * service (BPF_F_INNER_MAP lets sizes differ), swapped in whole by the daemon
+ * so a new table takes effect atomically. */
+struct svc_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XLVS_MAX_SVCS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct svc_table);
+} svc_tables SEC(".maps");
 
 /* Real id -> real server. */
 struct {
@@ -57,6 +81,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reals SEC(".maps");
 
+/* Real id -> active/inactive connection counts (shared, atomic). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct xlvs_real_conns);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_conns SEC(".maps");
+
 /* Connection table, two entries per connection (see struct xlvs_flow). LRU so
  * that a flood can only evict the least recently used flows. */
 struct {
@@ -66,6 +99,24 @@ struct {
 	__type(value, struct xlvs_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
+
+/* Persistence templates: (service, client prefix) -> real. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLVS_MAX_PERSIST);
+	__type(key, struct xlvs_persist_key);
+	__type(value, struct xlvs_persist);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} persist SEC(".maps");
+
+/* lblc/lblcr: (service, destination) -> real(s). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLVS_MAX_DESTS);
+	__type(key, struct xlvs_dest_key);
+	__type(value, struct xlvs_dest);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dests SEC(".maps");
 
 /* Per-CPU traffic counters by service id. */
 struct {
@@ -94,7 +145,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drops SEC(".maps");
 
-/* Global settings (timeouts), one entry. */
+/* Per-CPU counters of every other outcome, by enum xlvs_event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLVS_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+/* Global settings (timeouts, local addresses), one entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -102,5 +162,21 @@ struct {
 	__type(value, struct xlvs_cfg);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cfg SEC(".maps");
+
+/* Per-CPU scratch space for a new flow's entries: the verifier allows 512
+ * bytes of stack over all calls and the programs need most of it. Not shared
+ * with the control plane, not pinned. */
+struct scratch {
+	struct xlvs_flow fw;
+	struct xlvs_flow rp;
+	struct xlvs_flow_key rk;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
 
 #endif /* XLVS_MAPS_H */

@@ -3,32 +3,47 @@
 #ifndef XLVS_NAT_H
 #define XLVS_NAT_H
 
-#include "flow.h"
+#include "parse.h"
 #include "csum.h"
 
-enum nat_side { NAT_SRC, NAT_DST };
-
-/* Rewrites the packet's source or destination address and port. The L4
- * checksum covers the addresses through the pseudo-header, so it changes
- * with both. A UDP checksum of 0 means "none" and stays 0; a computed 0 is
- * sent as 0xffff (RFC 768). */
-static __always_inline void nat_rewrite(struct iphdr *ip, struct l4 *l4, enum nat_side side,
-					__be32 addr, __be16 port)
+/* The L4 checksum after a change from -> to of a 32-bit word it covers. */
+static __always_inline void l4_csum32(struct pkt *p, __be32 from, __be32 to)
 {
-	__be32 *a = side == NAT_DST ? &ip->daddr : &ip->saddr;
-	__be16 *p = side == NAT_DST ? l4->dport : l4->sport;
-	__u16 c;
+	if (p->l4.check)
+		*p->l4.check = csum_replace32(*p->l4.check, from, to);
+}
 
-	ip->check = csum_replace32(ip->check, *a, addr);
-	if (l4->check) {
-		c = csum_replace32(*l4->check, *a, addr);
-		c = csum_replace16(c, *p, port);
-		if (l4->proto == IPPROTO_UDP && c == 0)
-			c = 0xffff;
-		*l4->check = c;
+/* A UDP checksum that computes to 0 is sent as 0xffff (RFC 768/8200). */
+static __always_inline void l4_csum_fixup(struct pkt *p)
+{
+	if (p->l4.check && p->proto == IPPROTO_UDP && *p->l4.check == 0)
+		*p->l4.check = 0xffff;
+}
+
+/* Rewrites the source (dst == 0) or destination address and port. The L4
+ * checksum covers the addresses through the pseudo-header, so it changes with
+ * both; IPv4's header checksum with the address. */
+static __always_inline void nat_rewrite(struct pkt *p, int dst, const __be32 *addr, __be16 port)
+{
+	__be16 *pp = dst ? p->l4.dport : p->l4.sport;
+	__be32 *a = dst ? p->daddr : p->saddr;
+	int i;
+
+	if (p->family == XLVS_AF_INET) {
+		p->ip4->check = csum_replace32(p->ip4->check, a[0], addr[0]);
+		l4_csum32(p, a[0], addr[0]);
+		a[0] = addr[0];
+	} else {
+#pragma unroll
+		for (i = 0; i < 4; i++) {
+			l4_csum32(p, a[i], addr[i]);
+			a[i] = addr[i];
+		}
 	}
-	*a = addr;
-	*p = port;
+	if (p->l4.check)
+		*p->l4.check = csum_replace16(*p->l4.check, *pp, port);
+	*pp = port;
+	l4_csum_fixup(p);
 }
 
 #endif /* XLVS_NAT_H */

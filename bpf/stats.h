@@ -13,6 +13,29 @@ static __always_inline void stats_drop(__u32 reason)
 		*n += 1;
 }
 
+/* Counts an outcome that is not a drop (enum xlvs_event). */
+static __always_inline void stats_event(__u32 ev)
+{
+	__u64 *n = bpf_map_lookup_elem(&events, &ev);
+
+	if (n)
+		*n += 1;
+}
+
+/* Drops a packet for a counted reason. */
+static __always_inline int drop(__u32 reason)
+{
+	stats_drop(reason);
+	return XDP_DROP;
+}
+
+/* Hands a packet that is not ours to the kernel. */
+static __always_inline int pass(void)
+{
+	stats_event(XLVS_EV_PASS);
+	return XDP_PASS;
+}
+
 static __always_inline void stats_add(void *map, __u32 id, __u64 bytes, int reply, int new_conn)
 {
 	struct xlvs_counters *c = bpf_map_lookup_elem(map, &id);

@@ -1,20 +1,24 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
- * xlvs data plane, NAT mode (the LVS two-tier model): clients reach a VIP on
- * the router's public interface; real servers sit on the private network with
- * the router as their gateway.
+ * xlvs data plane, the LVS two-tier model: clients reach a VIP on the
+ * router's public interface; real servers sit behind the private one.
  *
- *   xlvs_public  (public iface):  VIP packet -> flow or new flow -> DNAT -> FIB -> redirect
- *   xlvs_private (private iface): reply of a tracked flow -> SNAT to the VIP -> FIB -> redirect
+ *   xlvs_public  (public iface):  to a VIP -> flow or new flow (persistence,
+ *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
+ *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect
+ *   xlvs_reap    (run by the daemon through BPF_PROG_TEST_RUN): deletes
+ *                dead flows, templates and lblc entries, counting flows down
  *
- * Anything that is not ours is passed to the kernel untouched.
+ * Anything that is not ours is passed to the kernel untouched. Every packet is
+ * counted once, in drops or events.
  */
 #include "maps.h"
 #include "parse.h"
 #include "flow.h"
+#include "persist.h"
 #include "sched.h"
-#include "nat.h"
-#include "fwd.h"
+#include "xmit.h"
+#include "icmp.h"
 #include "stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -22,165 +26,314 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Keeps every ABI enum in BTF so the TypeScript generator can export them. */
 const volatile struct xlvs_abi_enums xlvs_abi_enums_anchor;
 
-/* Parses an IPv4 TCP/UDP packet. Returns 0 when it is one this program may
- * handle, non-zero when the packet is not ours (other protocols, fragments,
- * or headers too broken for anyone: the kernel then decides). */
-static __always_inline int parse_packet(struct xdp_md *ctx, struct ethhdr **eth, struct iphdr **ip, struct l4 *l4)
+/* The vips entry for this packet's destination address (port 0, proto 0). */
+static __always_inline struct xlvs_vip *vip_address(const struct pkt *p, struct xlvs_vip_key *vk)
 {
-	struct cursor c = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
-	struct tcphdr *tcp;
-	struct udphdr *udp;
+	__be32 src[4];
 
-	if (parse_eth(&c, eth) || (*eth)->h_proto != bpf_htons(ETH_P_IP))
-		return 1;
-	if (parse_ipv4(&c, ip) || ipv4_is_fragment(*ip))
-		return 1;
-	l4->proto = (*ip)->protocol;
-	if (l4->proto == IPPROTO_TCP) {
-		if (parse_tcp(&c, &tcp))
-			return 1;
-		l4->sport = &tcp->source;
-		l4->dport = &tcp->dest;
-		l4->check = &tcp->check;
-		l4->syn = tcp->syn && !tcp->ack;
-		l4->syn_any = tcp->syn;
-		l4->fin = tcp->fin;
-		l4->rst = tcp->rst;
-		return 0;
-	}
-	if (l4->proto == IPPROTO_UDP) {
-		if (parse_udp(&c, &udp))
-			return 1;
-		l4->sport = &udp->source;
-		l4->dport = &udp->dest;
-		l4->check = udp->check ? &udp->check : 0;
-		l4->syn = l4->syn_any = l4->fin = l4->rst = 0;
-		return 0;
-	}
-	return 1;
+	__builtin_memset(vk, 0, sizeof(*vk));
+	pkt_addrs(p, src, vk->addr);
+	vk->family = p->family;
+	return bpf_map_lookup_elem(&vips, vk);
 }
 
-/* Schedules a new flow of service svc_id and records both of its entries.
- * Returns 0 and fills *out, or -1 (the reason is counted). */
-static __always_inline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 now,
-				       struct xlvs_flow *out)
+/* The frontend this packet is for: its port, else the VIP's port-all one. */
+static __always_inline struct xlvs_vip *vip_frontend(const struct pkt *p, struct xlvs_vip_key *vk)
 {
-	struct xlvs_flow_key rk = {};
-	struct xlvs_flow reply;
+	struct xlvs_vip *v;
+
+	vk->proto = p->proto;
+	vk->port = *p->l4.dport;
+	v = bpf_map_lookup_elem(&vips, vk);
+	if (v)
+		return v;
+	vk->port = 0;
+	return bpf_map_lookup_elem(&vips, vk);
+}
+
+/* Fills the rewrites of a new flow's two entries for the real's method. */
+static __always_inline void flow_methods(const struct xlvs_flow_key *k, const struct xlvs_real *real,
+					 struct xlvs_flow *fw, struct xlvs_flow *rp)
+{
+	__be16 port = real->port ? real->port : k->dport;
+
+	addr_copy(fw->nat_dst, real->addr);
+	fw->nat_dport = port;
+	switch (real->method) {
+	case XLVS_METHOD_NAT:
+		fw->flags |= XLVS_FLOW_F_DNAT;
+		rp->flags = XLVS_FLOW_F_SNAT;
+		addr_copy(rp->nat_src, k->dst);
+		rp->nat_sport = k->dport;
+		break;
+	case XLVS_METHOD_FULLNAT:
+		fw->flags |= XLVS_FLOW_F_DNAT | XLVS_FLOW_F_SNAT;
+		rp->flags = XLVS_FLOW_F_SNAT | XLVS_FLOW_F_DNAT;
+		addr_copy(rp->nat_src, k->dst);
+		rp->nat_sport = k->dport;
+		addr_copy(rp->nat_dst, k->src);
+		rp->nat_dport = k->sport;
+		break;
+	default: /* dr, tun: the real holds the VIP; nothing is rewritten */
+		fw->nat_dport = k->dport;
+		rp->flags = 0;
+	}
+}
+
+/* fullnat: the reply entry is keyed by the local address and a local port;
+ * inserting it with BPF_NOEXIST is what reserves the port, so two flows never
+ * share (real, real port, local, local port). */
+#define XLVS_PORT_TRIES 8
+#define XLVS_PORT_MIN 1024
+
+static __always_inline int flow_insert_reply(struct xlvs_flow_key *rk, struct xlvs_flow *fw,
+					     const struct xlvs_flow *rp)
+{
+	__u32 base, i;
+
+	if (!(fw->flags & XLVS_FLOW_F_SNAT))
+		return bpf_map_update_elem(&flows, rk, rp, BPF_ANY);
+	base = bpf_get_prandom_u32();
+	for (i = 0; i < XLVS_PORT_TRIES; i++) {
+		fw->nat_sport = bpf_htons(XLVS_PORT_MIN + (base + i * 7919) % (65536 - XLVS_PORT_MIN));
+		rk->dport = fw->nat_sport;
+		if (bpf_map_update_elem(&flows, rk, rp, BPF_NOEXIST) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Schedules a new flow of service svc_id and records both of its entries; a
+ * dead or closed entry under the same key is retired first. Returns 0 with
+ * the forward entry in this CPU's scratch.fw, or -1 (the reason is counted).
+ * A global function: the verifier checks it once, not once per path of the
+ * packet program. */
+__noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 now)
+{
+	__u32 zero = 0, real_id = XLVS_NO_REAL;
+	struct xlvs_flow *old, *fw, *rp;
+	const __be32 *local = 0;
 	struct xlvs_real *real;
 	struct xlvs_svc *svc;
-	__u32 real_id;
+	struct scratch *s;
 
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!k || !s)
+		return -1;
+	fw = &s->fw;
+	rp = &s->rp;
 	svc = bpf_map_lookup_elem(&svcs, &svc_id);
-	if (!svc)
-		goto no_real;
-	real_id = sched_pick(svc_id, svc);
+	if (!svc || svc->family != k->family)
+		return drop(XLVS_DROP_NO_REAL);
+	if (svc->flags & XLVS_SVC_F_PERSIST)
+		real_id = persist_lookup(svc_id, svc, k->src, k->family, now);
+	if (real_id == XLVS_NO_REAL) {
+		real_id = sched_pick(svc_id, svc, k, now);
+		if (real_id == XLVS_NO_REAL)
+			return drop(XLVS_DROP_NO_REAL);
+		if (svc->flags & XLVS_SVC_F_PERSIST)
+			persist_store(svc_id, svc, k->src, k->family, real_id, now);
+	}
 	real = bpf_map_lookup_elem(&reals, &real_id);
-	if (!real || !(real->flags & XLVS_REAL_F_USED))
-		goto no_real;
+	if (!real || !(real->flags & XLVS_REAL_F_USED) || real->svc_id != svc_id)
+		return drop(XLVS_DROP_NO_REAL);
+	if (real->method == XLVS_METHOD_FULLNAT) {
+		local = xmit_local(k->family);
+		if (!local)
+			return drop(XLVS_DROP_NO_LOCAL);
+	}
 
-	out->state = k->proto == IPPROTO_TCP ? XLVS_FLOW_TCP_EST : XLVS_FLOW_UDP;
-	out->expires_ns = now + flow_timeout(out->state);
-	out->nat_addr = real->addr;
-	out->nat_port = real->port;
-	out->dir = XLVS_DIR_FORWARD;
-	out->real_id = real_id;
-	out->svc_id = svc_id;
+	__builtin_memset(fw, 0, sizeof(*fw));
+	__builtin_memset(rp, 0, sizeof(*rp));
+	fw->state = k->proto == IPPROTO_TCP ? XLVS_FLOW_TCP_EST : XLVS_FLOW_UDP;
+	fw->expires_ns = now + flow_timeout(fw->state);
+	fw->dir = XLVS_DIR_FORWARD;
+	fw->method = real->method;
+	fw->real_id = real_id;
+	fw->svc_id = svc_id;
+	if (svc->flags & XLVS_SVC_F_PERSIST)
+		fw->flags = XLVS_FLOW_F_PERSIST;
+	if (local)
+		addr_copy(fw->nat_src, local);
+	fw->nat_sport = k->sport;
+	rp->state = fw->state;
+	rp->expires_ns = fw->expires_ns;
+	rp->dir = XLVS_DIR_REPLY;
+	rp->method = fw->method;
+	rp->real_id = real_id;
+	rp->svc_id = svc_id;
+	flow_methods(k, real, fw, rp);
 
-	reply = *out;
-	reply.dir = XLVS_DIR_REPLY;
-	reply.nat_addr = k->dst;
-	reply.nat_port = k->dport;
-	flow_partner_key(&rk, k, out);
-
+	old = bpf_map_lookup_elem(&flows, k);
+	if (old)
+		flow_forget(k, old);
 	/* Reply entry first: once the forward entry exists, the reply must too. */
-	if (bpf_map_update_elem(&flows, &rk, &reply, BPF_ANY) ||
-	    bpf_map_update_elem(&flows, k, out, BPF_ANY))
-		goto no_real;
+	flow_partner_key(&s->rk, k, fw);
+	if (flow_insert_reply(&s->rk, fw, rp))
+		return drop(XLVS_DROP_NO_PORT);
+	if (bpf_map_update_elem(&flows, k, fw, BPF_ANY)) {
+		bpf_map_delete_elem(&flows, &s->rk);
+		return drop(XLVS_DROP_NO_REAL);
+	}
+	conns_open(real_id, fw->state);
 	return 0;
-no_real:
-	stats_drop(XLVS_DROP_NO_REAL);
-	return -1;
+}
+
+static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
+{
+	struct xlvs_vip_key vk;
+	struct xlvs_flow_key k;
+	__u32 zero = 0, new_conn = 0;
+	struct xlvs_flow *f;
+	struct xlvs_vip *v;
+	struct scratch *s;
+	struct pkt p;
+	__u64 now;
+
+	if (parse_packet(ctx, &p, fam))
+		return pass();
+	/* Not for a VIP address: one lookup and out. */
+	if (!vip_address(&p, &vk))
+		return pass();
+	if (p.frag)
+		return drop(XLVS_DROP_FRAGMENT);
+	if (p.ext_long)
+		return drop(XLVS_DROP_IPV6_EXT);
+	now = bpf_ktime_get_ns();
+	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
+		return icmp_public(ctx, &p, now);
+	if ((p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) || !p.l4.sport || !p.l4.dport)
+		return pass();
+
+	flow_key_of(&k, &p);
+	f = bpf_map_lookup_elem(&flows, &k);
+	if (flow_usable(f, &p, XLVS_DIR_FORWARD, now)) {
+		if (flow_touch(f, &k, &p, now) && (f->flags & XLVS_FLOW_F_PERSIST))
+			persist_refresh(f->svc_id, k.src, k.family, now);
+	} else {
+		/* A VIP address, but no service on this port: the router's own. */
+		v = vip_frontend(&p, &vk);
+		if (!v)
+			return pass();
+		/* IPVS only opens TCP connections on SYN. */
+		if (p.proto == IPPROTO_TCP && !p.l4.syn)
+			return drop(XLVS_DROP_NO_FLOW);
+		if (flow_create(&k, v->svc_id, now))
+			return XDP_DROP;
+		s = bpf_map_lookup_elem(&scratch, &zero);
+		if (!s)
+			return XDP_DROP;
+		f = &s->fw;
+		new_conn = 1;
+	}
+
+	stats_packet(f->svc_id, f->real_id, p.len, 0, new_conn);
+	return xmit(ctx, &p, f);
+}
+
+static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
+{
+	struct xlvs_flow_key k;
+	struct xlvs_flow *f;
+	struct pkt p;
+	__u64 now;
+
+	if (parse_packet(ctx, &p, fam) || p.frag || p.ext_long)
+		return pass();
+	now = bpf_ktime_get_ns();
+	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
+		return icmp_private(ctx, &p, now);
+	if ((p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) || !p.l4.sport || !p.l4.dport)
+		return pass();
+
+	flow_key_of(&k, &p);
+	f = bpf_map_lookup_elem(&flows, &k);
+	if (!flow_usable(f, &p, XLVS_DIR_REPLY, now))
+		return pass();
+	/* A SYN from the real on a closing connection: its 4-tuple was reused by
+	 * a connection that never went through the VIP (the client reached the
+	 * real directly from the same port). Not ours: forget the old one. */
+	if (p.l4.syn_any && f->state != XLVS_FLOW_TCP_EST) {
+		flow_forget(&k, f);
+		return pass();
+	}
+	flow_touch(f, &k, &p, now);
+
+	stats_packet(f->svc_id, f->real_id, p.len, 1, 0);
+	return xmit(ctx, &p, f);
 }
 
 SEC("xdp")
 int xlvs_public(struct xdp_md *ctx)
 {
-	__u64 bytes = ctx->data_end - ctx->data;
-	struct xlvs_vip_key vk = {};
-	struct xlvs_flow_key k;
-	struct xlvs_flow *f, nf;
-	struct ethhdr *eth;
-	struct xlvs_vip *v;
-	struct iphdr *ip;
-	struct l4 l4;
-	int new_conn = 0;
-	__u64 now;
+	__be16 proto = frame_proto(ctx);
 
-	if (parse_packet(ctx, &eth, &ip, &l4))
-		return XDP_PASS;
-
-	/* The VIP table is small and hot: non-VIP traffic pays one lookup. */
-	vk.addr = ip->daddr;
-	vk.port = *l4.dport;
-	vk.proto = l4.proto;
-	v = bpf_map_lookup_elem(&vips, &vk);
-	if (!v)
-		return XDP_PASS;
-
-	now = bpf_ktime_get_ns();
-	flow_key_of(&k, ip, &l4);
-	f = bpf_map_lookup_elem(&flows, &k);
-	if (flow_usable(f, &l4, XLVS_DIR_FORWARD, now)) {
-		flow_touch(f, &k, &l4, now);
-	} else {
-		/* IPVS only opens TCP connections on SYN. */
-		if (l4.proto == IPPROTO_TCP && !l4.syn) {
-			stats_drop(XLVS_DROP_NO_FLOW);
-			return XDP_DROP;
-		}
-		if (flow_create(&k, v->svc_id, now, &nf))
-			return XDP_DROP;
-		f = &nf;
-		new_conn = 1;
-	}
-
-	stats_packet(f->svc_id, f->real_id, bytes, 0, new_conn);
-	nat_rewrite(ip, &l4, NAT_DST, f->nat_addr, f->nat_port);
-	return fwd_ipv4(ctx, eth, ip);
+	if (proto == bpf_htons(ETH_P_IP))
+		return public_fam(ctx, XLVS_AF_INET);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return public_fam(ctx, XLVS_AF_INET6);
+	return pass();
 }
 
 SEC("xdp")
 int xlvs_private(struct xdp_md *ctx)
 {
-	__u64 bytes = ctx->data_end - ctx->data;
-	struct xlvs_flow_key k;
-	struct ethhdr *eth;
-	struct xlvs_flow *f;
-	struct iphdr *ip;
-	struct l4 l4;
+	__be16 proto = frame_proto(ctx);
+
+	if (proto == bpf_htons(ETH_P_IP))
+		return private_fam(ctx, XLVS_AF_INET);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return private_fam(ctx, XLVS_AF_INET6);
+	return pass();
+}
+
+struct reap_ctx {
 	__u64 now;
+	__u32 reaped;
+};
 
-	if (parse_packet(ctx, &eth, &ip, &l4))
-		return XDP_PASS;
+static long reap_flow(void *map, struct xlvs_flow_key *k, struct xlvs_flow *f, struct reap_ctx *rc)
+{
+	__u32 real_id = f->real_id, state = f->state;
 
-	flow_key_of(&k, ip, &l4);
-	f = bpf_map_lookup_elem(&flows, &k);
-	if (!f)
-		return XDP_PASS;
-	now = bpf_ktime_get_ns();
-	if (!flow_usable(f, &l4, XLVS_DIR_REPLY, now))
-		return XDP_PASS;
-	/* A SYN from the real on a closing connection: its 4-tuple was reused by
-	 * a connection that never went through the VIP (the client reached the
-	 * real directly from the same port). Not ours: forget the old one. */
-	if (l4.syn_any && f->state != XLVS_FLOW_TCP_EST) {
-		flow_forget(&k, f);
-		return XDP_PASS;
+	if (f->expires_ns >= rc->now)
+		return 0;
+	if (bpf_map_delete_elem(&flows, k) == 0) {
+		rc->reaped++;
+		if (f->dir == XLVS_DIR_FORWARD)
+			conns_close(real_id, state);
 	}
-	flow_touch(f, &k, &l4, now);
+	return 0;
+}
 
-	stats_packet(f->svc_id, f->real_id, bytes, 1, 0);
-	nat_rewrite(ip, &l4, NAT_SRC, f->nat_addr, f->nat_port);
-	return fwd_ipv4(ctx, eth, ip);
+static long reap_persist(void *map, struct xlvs_persist_key *k, struct xlvs_persist *t, struct reap_ctx *rc)
+{
+	if (t->expires_ns < rc->now)
+		bpf_map_delete_elem(&persist, k);
+	return 0;
+}
+
+static long reap_dest(void *map, struct xlvs_dest_key *k, struct xlvs_dest *d, struct reap_ctx *rc)
+{
+	__u32 zero = 0;
+	struct xlvs_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
+
+	if (c && d->used_ns + c->lblc_expire_ns < rc->now)
+		bpf_map_delete_elem(&dests, k);
+	return 0;
+}
+
+/* Run by the daemon (BPF_PROG_TEST_RUN) every few seconds. Deleting here,
+ * in the kernel, keeps the connection counts exact: a forward entry is
+ * counted down by whoever deletes it, and only one can. Returns how many
+ * flow entries it deleted. */
+SEC("xdp")
+int xlvs_reap(struct xdp_md *ctx)
+{
+	struct reap_ctx rc = { .now = bpf_ktime_get_ns() };
+
+	bpf_for_each_map_elem(&flows, reap_flow, &rc, 0);
+	bpf_for_each_map_elem(&persist, reap_persist, &rc, 0);
+	bpf_for_each_map_elem(&dests, reap_dest, &rc, 0);
+	return rc.reaped;
 }

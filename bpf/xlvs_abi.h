@@ -22,43 +22,104 @@
 
 /* Capacities. Map sizes in maps.h use these; TypeScript reads them from BTF. */
 enum xlvs_limits {
-	XLVS_MAX_SVCS = 4096,      /* virtual services (VIP:port/proto) */
-	XLVS_MAX_REALS = 65536,    /* real servers, over all services */
-	XLVS_RING_SIZE = 256,      /* scheduling slots per service */
-	XLVS_MAX_FLOWS = 1048576,  /* connection table entries (2 per connection) */
+	XLVS_MAX_SVCS = 4096,        /* virtual services */
+	XLVS_MAX_VIPS = 16384,       /* vips map entries: frontends + one per VIP address */
+	XLVS_MAX_REALS = 65536,      /* real servers, over all services */
+	XLVS_MAX_SVC_REALS = 256,    /* reals per service (the lc family scans them) */
+	XLVS_MAX_TABLE = 1048576,    /* slots of one service's scheduling table */
+	XLVS_MAX_FLOWS = 1048576,    /* connection table entries (2 per connection) */
+	XLVS_MAX_PERSIST = 262144,   /* persistence templates */
+	XLVS_MAX_DESTS = 262144,     /* lblc/lblcr destination entries */
+	XLVS_LBLCR_SET = 8,          /* reals in one lblcr destination's set */
+};
+
+/* Address family of a key or real. Addresses are always __be32 addr[4]; an
+ * IPv4 address sits in addr[0] and addr[1..3] are zero. */
+enum xlvs_family {
+	XLVS_AF_INET = 4,
+	XLVS_AF_INET6 = 6,
 };
 
 /* Scheduler per service; the choice for a new flow is made in XDP. */
 enum xlvs_sched {
-	XLVS_SCHED_RR = 0,  /* round robin */
-	XLVS_SCHED_WRR = 1, /* weighted round robin (IPVS order) */
+	XLVS_SCHED_RR = 0,    /* round robin (table = ring) */
+	XLVS_SCHED_WRR = 1,   /* weighted round robin, IPVS order (table = ring) */
+	XLVS_SCHED_LC = 2,    /* least connections: min (active<<8)+inactive */
+	XLVS_SCHED_WLC = 3,   /* weighted least connections: min overhead/weight */
+	XLVS_SCHED_LBLC = 4,  /* locality-based least connections (dest -> real) */
+	XLVS_SCHED_LBLCR = 5, /* lblc with replication (dest -> set of reals) */
+	XLVS_SCHED_DH = 6,    /* destination hashing (table = buckets) */
+	XLVS_SCHED_SH = 7,    /* source hashing (table = buckets) */
+	XLVS_SCHED_SED = 8,   /* shortest expected delay: min (active+1)/weight */
+	XLVS_SCHED_NQ = 9,    /* never queue: an idle real, else sed */
+	XLVS_SCHED_MH = 10,   /* maglev hashing (table = maglev lookup table) */
+	XLVS_SCHED_FO = 11,   /* weighted failover: highest weight available */
+	XLVS_SCHED_OVF = 12,  /* overflow: highest weight with active < weight */
+};
+
+/* Flags on xlvs_svc.flags. */
+enum xlvs_svc_flags {
+	XLVS_SVC_F_PERSIST = 1,      /* persistence templates (persist_ns, persist_plen) */
+	XLVS_SVC_F_HASH_FALLBACK = 2,/* sh/mh: skip an unavailable real instead of failing */
+	XLVS_SVC_F_HASH_PORT = 4,    /* sh/mh: hash the source port too */
 };
 
 /* Forwarding method per real server. */
 enum xlvs_method {
-	XLVS_METHOD_NAT = 0,
+	XLVS_METHOD_NAT = 0,     /* rewrite destination; replies come back through us */
+	XLVS_METHOD_DR = 1,      /* rewrite the MAC only; the real holds the VIP */
+	XLVS_METHOD_TUN = 2,     /* IP-in-IP to the real; the real holds the VIP */
+	XLVS_METHOD_FULLNAT = 3, /* rewrite destination and source (a local address) */
 };
 
-/* Why a packet addressed to us was dropped (index into the drops map). */
+/* Why a packet was dropped (index into the drops map). */
 enum xlvs_drop {
-	XLVS_DROP_NO_REAL = 0,    /* VIP matched, no real with weight > 0 */
+	XLVS_DROP_NO_REAL = 0,    /* no real available (all weight 0, overloaded, or none) */
 	XLVS_DROP_NO_FLOW = 1,    /* non-SYN TCP to a VIP without a live flow */
 	XLVS_DROP_FIB = 2,        /* route lookup says blackhole/unreachable/prohibit */
-	XLVS_DROP_MAX = 3,
+	XLVS_DROP_FRAGMENT = 3,   /* IP fragment addressed to a VIP (not reassembled) */
+	XLVS_DROP_IPV6_EXT = 4,   /* IPv6 extension header chain we do not walk, to a VIP */
+	XLVS_DROP_NO_PORT = 5,    /* fullnat: no free local port for this real */
+	XLVS_DROP_ENCAP = 6,      /* tun: could not grow the frame */
+	XLVS_DROP_TOO_BIG = 7,    /* too big for the next hop and could not send the ICMP error */
+	XLVS_DROP_BAD_ICMP = 8,   /* ICMP error to a VIP that matches no flow */
+	XLVS_DROP_NO_LOCAL = 9,   /* tun/fullnat real without a local address configured */
+	XLVS_DROP_NO_NEIGH = 10,  /* dr/tun/fullnat: next hop MAC not resolved yet (the
+				   * kernel cannot be handed these packets) */
+	XLVS_DROP_MAX = 11,
+};
+
+/* What happened to every packet that was not dropped (index into the events
+ * map). Every packet a program sees is counted once: in drops or here. */
+enum xlvs_event {
+	XLVS_EV_PASS = 0,         /* not ours: handed to the kernel untouched */
+	XLVS_EV_FWD = 1,          /* translated and redirected/transmitted */
+	XLVS_EV_FWD_KERNEL = 2,   /* translated, handed to the kernel (next hop unresolved) */
+	XLVS_EV_ICMP_ECHO = 3,    /* echo request to a VIP answered */
+	XLVS_EV_ICMP_XLATE = 4,   /* ICMP error about a flow translated and forwarded */
+	XLVS_EV_ICMP_TOO_BIG = 5, /* too big for the next hop: ICMP error sent back */
+	XLVS_EV_MAX = 6,
 };
 
 /* Connection state of a flow entry; picks the timeout from xlvs_cfg. */
 enum xlvs_flow_state {
-	XLVS_FLOW_TCP_EST = 0,  /* SYN seen, no FIN/RST yet */
-	XLVS_FLOW_TCP_FIN = 1,  /* FIN seen in either direction */
-	XLVS_FLOW_TCP_CLOSE = 2,/* RST seen */
-	XLVS_FLOW_UDP = 3,
+	XLVS_FLOW_TCP_EST = 0,  /* SYN seen, no FIN/RST yet (an active connection) */
+	XLVS_FLOW_TCP_FIN = 1,  /* FIN seen in either direction (inactive) */
+	XLVS_FLOW_TCP_CLOSE = 2,/* RST seen (inactive) */
+	XLVS_FLOW_UDP = 3,      /* UDP (inactive, as IPVS counts it) */
 };
 
 /* Which way a flow entry translates. */
 enum xlvs_flow_dir {
-	XLVS_DIR_FORWARD = 0, /* client -> VIP, rewrite destination to the real */
-	XLVS_DIR_REPLY = 1,   /* real -> client, rewrite source to the VIP */
+	XLVS_DIR_FORWARD = 0, /* client -> VIP, toward the real */
+	XLVS_DIR_REPLY = 1,   /* real -> client */
+};
+
+/* Flags on xlvs_flow.flags: which rewrites the entry applies. */
+enum xlvs_flow_flags {
+	XLVS_FLOW_F_SNAT = 1,    /* write nat_src:nat_sport as source */
+	XLVS_FLOW_F_DNAT = 2,    /* write nat_dst:nat_dport as destination */
+	XLVS_FLOW_F_PERSIST = 4, /* keep the service's persistence template alive */
 };
 
 /* Flags on xlvs_real.flags. */
@@ -66,58 +127,118 @@ enum xlvs_real_flags {
 	XLVS_REAL_F_USED = 1, /* slot is allocated to a service */
 };
 
-/* Key of the vips map: the virtual service address. */
+/* Key of the vips map. Three kinds of entry:
+ *  - a frontend: addr, port, proto (TCP/UDP) -> its service;
+ *  - a port-all frontend: port 0;
+ *  - the VIP address itself: port 0, proto 0 (answers ICMP echo, catches
+ *    fragments and ICMP errors); one per VIP address. */
 struct xlvs_vip_key {
-	__be32 addr;
+	__be32 addr[4];
 	__be16 port;
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;
+	__u8 proto;
+	__u8 family; /* enum xlvs_family */
 };
 
 /* Value of the vips map. */
 struct xlvs_vip {
-	__u32 svc_id; /* index into svcs, svc_rr, ring, svc_stats */
+	__u32 svc_id; /* frontends: index into svcs etc.; address entries: unused */
 	__u32 flags;
 };
 
 /* A virtual service: how new flows are scheduled. */
 struct xlvs_svc {
-	__u32 sched;    /* enum xlvs_sched */
-	__u32 ring_len; /* valid slots in this service's ring; 0 = no real */
-	__u32 flags;
-	__u32 pad;
+	__u32 sched;      /* enum xlvs_sched */
+	__u32 flags;      /* enum xlvs_svc_flags */
+	__u32 n_reals;    /* valid entries of this service in svc_reals */
+	__u32 table_len;  /* valid slots in the service's table (svc_tables) */
+	__u64 persist_ns; /* persistence timeout */
+	__u32 hash_seed;  /* sh/dh/mh: same seed, same pick, on every router */
+	__u8 persist_plen;/* persistence client prefix length */
+	__u8 family;      /* enum xlvs_family */
+	__u8 pad[2];
 };
 
 /* A real server. Its id is its index in the reals map. */
 struct xlvs_real {
-	__be32 addr;
-	__be16 port;
-	__u8 method; /* enum xlvs_method */
-	__u8 flags;  /* enum xlvs_real_flags */
+	__be32 addr[4];
+	__be16 port;      /* 0: keep the client's destination port */
+	__u8 method;      /* enum xlvs_method */
+	__u8 flags;       /* enum xlvs_real_flags */
+	__u8 family;      /* enum xlvs_family */
+	__u8 pad[3];
 	__u32 svc_id;
-	__u32 weight;
+	__u32 weight;     /* 0 = quiescent: no new flows */
+	__u32 u_threshold;/* 0 = none; no new flows at active+inactive >= this */
+	__u32 l_threshold;/* overload ends below this (0: 3/4 of u_threshold) */
+};
+
+/* Connection counts of a real, kept by the data plane (atomic adds): a new
+ * flow counts up, FIN/RST moves active to inactive, expiry counts down. */
+struct xlvs_real_conns {
+	__u32 active;
+	__u32 inactive;
+	__u32 overloaded; /* 1 while above the upper threshold (hysteresis) */
+	__u32 pad;
 };
 
 /* Connection table key: the packet's own 5-tuple as seen on the wire. */
 struct xlvs_flow_key {
-	__be32 src;
-	__be32 dst;
+	__be32 src[4];
+	__be32 dst[4];
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 pad[3];
+	__u8 family;
+	__u8 pad[2];
 };
 
 /* Connection table value. A connection has two entries: the forward one
- * (keyed by client -> VIP) and the reply one (keyed by real -> client). */
+ * (keyed by client -> VIP) and the reply one (keyed by what the real sends).
+ * Either entry's partner is keyed by its own packet after rewriting, reversed. */
 struct xlvs_flow {
-	__u64 expires_ns; /* bpf_ktime_get_ns() deadline; past it the entry is dead */
-	__be32 nat_addr;  /* forward: real address; reply: VIP */
-	__be16 nat_port;  /* forward: real port; reply: VIP port */
-	__u8 dir;         /* enum xlvs_flow_dir */
-	__u8 state;       /* enum xlvs_flow_state */
+	__u64 expires_ns;  /* bpf_ktime_get_ns() deadline; past it the entry is dead */
+	__be32 nat_src[4]; /* SNAT: new source (reply: VIP; fullnat forward: local addr) */
+	__be32 nat_dst[4]; /* DNAT: new destination (forward: real); dr/tun: the real */
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u32 state;       /* enum xlvs_flow_state; a word so it can be swapped atomically */
 	__u32 real_id;
 	__u32 svc_id;
+	__u8 dir;          /* enum xlvs_flow_dir */
+	__u8 flags;        /* enum xlvs_flow_flags */
+	__u8 method;       /* enum xlvs_method of the real */
+	__u8 pad;
+	__u32 pad2;
+};
+
+/* Persistence template key: service and (masked) client address. */
+struct xlvs_persist_key {
+	__be32 client[4];
+	__u32 svc_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct xlvs_persist {
+	__u64 expires_ns;
+	__u32 real_id;
+	__u32 pad;
+};
+
+/* lblc/lblcr: destination address of a service -> its real(s). */
+struct xlvs_dest_key {
+	__be32 dst[4];
+	__u32 svc_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct xlvs_dest {
+	__u64 used_ns;     /* last new flow through this entry */
+	__u64 modified_ns; /* lblcr: last change of the set */
+	__u32 n;           /* valid entries of reals */
+	__u32 reals[XLVS_LBLCR_SET];
+	__u32 pad;
 };
 
 /* Per-CPU traffic counters, one per service and one per real. */
@@ -131,20 +252,30 @@ struct xlvs_counters {
 
 /* Global settings, the single entry of the cfg map. */
 struct xlvs_cfg {
-	__u64 timeout_tcp_ns;     /* established */
-	__u64 timeout_tcp_fin_ns; /* after FIN */
+	__u64 timeout_tcp_ns;       /* established */
+	__u64 timeout_tcp_fin_ns;   /* after FIN */
 	__u64 timeout_tcp_close_ns; /* after RST */
 	__u64 timeout_udp_ns;
+	__u64 lblc_expire_ns;       /* lblc/lblcr entry unused this long is forgotten */
+	__u64 lblcr_shrink_ns;      /* lblcr set unchanged this long drops its busiest */
+	__be32 local4[4];           /* tun outer source / fullnat source, IPv4 (addr[0]) */
+	__be32 local6[4];           /* the same for IPv6 */
+	__u32 has_local;            /* bit 0: local4 set, bit 1: local6 set */
+	__u32 pad;
 };
 
 /* Not a map value: keeps every enum above in BTF for the TS generator. */
 struct xlvs_abi_enums {
 	enum xlvs_limits limits;
+	enum xlvs_family family;
 	enum xlvs_sched sched;
+	enum xlvs_svc_flags svc_flags;
 	enum xlvs_method method;
 	enum xlvs_drop drop;
+	enum xlvs_event event;
 	enum xlvs_flow_state flow_state;
 	enum xlvs_flow_dir flow_dir;
+	enum xlvs_flow_flags flow_flags;
 	enum xlvs_real_flags real_flags;
 };
 

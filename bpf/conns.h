@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Active/inactive connection counts per real, as IPVS keeps them: a new TCP
+ * flow is active, a UDP flow inactive; FIN/RST moves a TCP flow from active
+ * to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
+ * Every change is an atomic add on the shared real_conns entry. Whoever
+ * deletes a forward flow entry (bpf_map_delete_elem returned 0) counts it
+ * down, so a flow is never counted down twice.
+ *
+ * The overload flag follows ipvsadm -x/-y: set at active+inactive >= upper
+ * threshold, cleared below the lower threshold (3/4 of upper if unset).
+ */
+#ifndef XLVS_CONNS_H
+#define XLVS_CONNS_H
+
+#include "maps.h"
+
+/* A count that raced below zero reads as zero. */
+static __always_inline __u32 conns_val(__u32 v)
+{
+	return (__s32)v < 0 ? 0 : v;
+}
+
+static __always_inline void conns_overload_check(const struct xlvs_real *r, struct xlvs_real_conns *c)
+{
+	__u32 total, low;
+
+	if (!r || !r->u_threshold) {
+		if (c->overloaded)
+			c->overloaded = 0;
+		return;
+	}
+	total = conns_val(c->active) + conns_val(c->inactive);
+	if (total >= r->u_threshold) {
+		if (!c->overloaded)
+			c->overloaded = 1;
+		return;
+	}
+	low = r->l_threshold ? r->l_threshold : r->u_threshold * 3 / 4;
+	if (c->overloaded && total < low)
+		c->overloaded = 0;
+}
+
+static __always_inline int conns_is_active(__u32 state)
+{
+	return state == XLVS_FLOW_TCP_EST;
+}
+
+/* A new flow to real_id in state. */
+static __always_inline void conns_open(__u32 real_id, __u32 state)
+{
+	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &real_id);
+
+	if (!c)
+		return;
+	if (conns_is_active(state))
+		__sync_fetch_and_add(&c->active, 1);
+	else
+		__sync_fetch_and_add(&c->inactive, 1);
+	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
+}
+
+/* A flow of real_id in state ended. */
+static __always_inline void conns_close(__u32 real_id, __u32 state)
+{
+	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &real_id);
+
+	if (!c)
+		return;
+	if (conns_is_active(state))
+		__sync_fetch_and_sub(&c->active, 1);
+	else
+		__sync_fetch_and_sub(&c->inactive, 1);
+	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
+}
+
+/* A flow of real_id left the established state (FIN/RST). */
+static __always_inline void conns_deactivate(__u32 real_id)
+{
+	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &real_id);
+
+	if (!c)
+		return;
+	__sync_fetch_and_sub(&c->active, 1);
+	__sync_fetch_and_add(&c->inactive, 1);
+}
+
+/* May real_id take a new flow of service svc_id? (allocated to it, weight > 0,
+ * not overloaded). Fills *out with the real when it may. */
+static __always_inline int real_available(__u32 real_id, __u32 svc_id, struct xlvs_real **out)
+{
+	struct xlvs_real *r = bpf_map_lookup_elem(&reals, &real_id);
+	struct xlvs_real_conns *c;
+
+	if (!r || !(r->flags & XLVS_REAL_F_USED) || r->svc_id != svc_id || r->weight == 0)
+		return 0;
+	if (r->u_threshold) {
+		c = bpf_map_lookup_elem(&real_conns, &real_id);
+		if (c && c->overloaded)
+			return 0;
+	}
+	*out = r;
+	return 1;
+}
+
+#endif /* XLVS_CONNS_H */

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Sending a packet of a tracked flow on its way, by the real's method:
+ *   nat      rewrite per the flow entry, route, TTL-1, redirect
+ *   fullnat  the same (the entry rewrites source and destination)
+ *   dr       route to the real's address, keep the IP packet, new MACs
+ *   tun      route to the real, prepend an outer header from the local address
+ * Replies of every method are rewritten per their entry and routed.
+ */
+#ifndef XLVS_XMIT_H
+#define XLVS_XMIT_H
+
+#include "parse.h"
+#include "nat.h"
+#include "fwd.h"
+#include "icmp.h"
+#include "tun.h"
+
+/* The router's local address for this family (tun source), NULL if unset. */
+static __always_inline const __be32 *xmit_local(__u8 family)
+{
+	__u32 zero = 0;
+	struct xlvs_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
+
+	if (!c)
+		return 0;
+	if (family == XLVS_AF_INET6)
+		return (c->has_local & 2) ? c->local6 : 0;
+	return (c->has_local & 1) ? c->local4 : 0;
+}
+
+static __always_inline void xmit_rewrite(struct pkt *p, const struct xlvs_flow *f)
+{
+	if (f->flags & XLVS_FLOW_F_SNAT)
+		nat_rewrite(p, 0, f->nat_src, f->nat_sport);
+	if (f->flags & XLVS_FLOW_F_DNAT)
+		nat_rewrite(p, 1, f->nat_dst, f->nat_dport);
+}
+
+static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f)
+{
+	int to_real = f->dir == XLVS_DIR_FORWARD;
+	int tun = to_real && f->method == XLVS_METHOD_TUN;
+	int dr = to_real && f->method == XLVS_METHOD_DR;
+	const __be32 *src, *dst;
+	struct bpf_fib_lookup fib;
+	__u32 extra = 0;
+	long rc;
+
+	/* Where the packet goes after its rewrites; pointers, not copies (into
+	 * the flow entry, the cfg map or the packet itself). */
+	src = (f->flags & XLVS_FLOW_F_SNAT) ? f->nat_src : p->saddr;
+	dst = ((f->flags & XLVS_FLOW_F_DNAT) || tun || dr) ? f->nat_dst : p->daddr;
+	if (tun) {
+		src = xmit_local(p->family);
+		if (!src)
+			return drop(XLVS_DROP_NO_LOCAL);
+		extra = tun_overhead(p->family);
+	}
+
+	/* A packet that is forwarded as the router (not handed to a real on the
+	 * same link as the VIP's owner) costs a TTL. */
+	if (!tun && !dr && fwd_ttl_expired(p)) {
+		if (f->method != XLVS_METHOD_NAT)
+			return drop(XLVS_DROP_FIB);
+		xmit_rewrite(p, f);
+		stats_event(XLVS_EV_FWD_KERNEL);
+		return XDP_PASS; /* the kernel sends the time exceeded */
+	}
+
+	rc = fwd_lookup(ctx, p, src, dst, extra, &fib);
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		break;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return drop(XLVS_DROP_FIB);
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		/* IPv4 without DF may be fragmented: the kernel does that for NAT. */
+		if (p->family == XLVS_AF_INET && !(p->ip4->frag_off & bpf_htons(0x4000)) && f->method == XLVS_METHOD_NAT) {
+			xmit_rewrite(p, f);
+			stats_event(XLVS_EV_FWD_KERNEL);
+			return XDP_PASS;
+		}
+		return icmp_too_big(ctx, p, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
+	default:
+		/* NO_NEIGH and friends. Only a NAT packet may go to the kernel: it
+		 * forwards it and resolves the neighbour for the next ones. The
+		 * others carry a local or VIP address the kernel would not forward. */
+		if (f->method != XLVS_METHOD_NAT)
+			return drop(XLVS_DROP_NO_NEIGH);
+		xmit_rewrite(p, f);
+		stats_event(XLVS_EV_FWD_KERNEL);
+		return XDP_PASS;
+	}
+
+	xmit_rewrite(p, f);
+	if (!tun && !dr)
+		fwd_dec_ttl(p);
+	if (tun && tun_encap(ctx, p, src, dst))
+		return drop(XLVS_DROP_ENCAP);
+	return fwd_redirect(ctx, &fib);
+}
+
+#endif /* XLVS_XMIT_H */
