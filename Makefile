@@ -6,7 +6,7 @@ BPF_SRC    := $(wildcard bpf/*.bpf.c)
 BPF_OBJ    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRC))
 BPF_HDR    := $(wildcard bpf/*.h)
 CLANG      ?= clang
-BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -fno-strict-aliasing -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
 DEPS_STAMP := $(BUILD)/.deps
 ABI_TS     := src/gen/abi.ts
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
