@@ -28,10 +28,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } decap_stats SEC(".maps");
 
-/* Outer source addresses allowed to tunnel to us (value unused, 1). */
+/* Outer source addresses allowed to tunnel to us (value unused, 1). Room for
+ * two full lists: a replacement adds the new list before removing the old. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XLVS_DECAP_ALLOW_MAX);
+	__uint(max_entries, 2 * XLVS_DECAP_ALLOW_MAX);
 	__type(key, struct xlvs_decap_addr);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
