@@ -103,6 +103,16 @@ static __always_inline __u16 csum_fold64(__u64 s)
 	return csum_fold32((__u32)s);
 }
 
+/* Sets the IPv4 TTL, updating the header checksum from the byte values.
+ * (Not by reading the TTL/protocol word through a __u16 cast around the
+ * store: clang may keep the read from before the store, and then the
+ * checksum silently stays as it was.) */
+static __always_inline void icmp_set_ttl(struct iphdr *ip, __u8 ttl)
+{
+	ip->check = csum_replace16(ip->check, bpf_htons((__u16)ip->ttl << 8), bpf_htons((__u16)ttl << 8));
+	ip->ttl = ttl;
+}
+
 /* ---- echo ---- */
 
 /* An address a reply or error must never go to: unspecified, broadcast,
@@ -119,8 +129,7 @@ static __always_inline int icmp_bad_source(const struct pkt *p)
 /* Echo request to a VIP: turned into the reply in place and sent back out. */
 static __always_inline int icmp_echo(struct pkt *p, struct icmp_hdr *ih)
 {
-	__u8 mac[ETH_ALEN];
-	__u16 old_word, new_word;
+	__u8 mac[ETH_ALEN], new_type;
 	__be32 tmp;
 	int i;
 
@@ -136,10 +145,7 @@ static __always_inline int icmp_echo(struct pkt *p, struct icmp_hdr *ih)
 		tmp = p->ip4->saddr;
 		p->ip4->saddr = p->ip4->daddr;
 		p->ip4->daddr = tmp;
-		old_word = *(__u16 *)&p->ip4->ttl; /* TTL shares a word with protocol */
-		p->ip4->ttl = ICMP_TTL;
-		new_word = *(__u16 *)&p->ip4->ttl;
-		p->ip4->check = csum_replace16(p->ip4->check, old_word, new_word);
+		icmp_set_ttl(p->ip4, ICMP_TTL);
 	} else {
 #pragma unroll
 		for (i = 0; i < 4; i++) {
@@ -149,10 +155,10 @@ static __always_inline int icmp_echo(struct pkt *p, struct icmp_hdr *ih)
 		}
 		p->ip6->hop_limit = ICMP_TTL;
 	}
-	old_word = *(__u16 *)ih; /* type and code */
-	ih->type = p->family == XLVS_AF_INET ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY;
-	new_word = *(__u16 *)ih;
-	ih->check = csum_replace16(ih->check, old_word, new_word);
+	/* Type is the high byte of the first word; code stays. */
+	new_type = p->family == XLVS_AF_INET ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY;
+	ih->check = csum_replace16(ih->check, bpf_htons((__u16)ih->type << 8), bpf_htons((__u16)new_type << 8));
+	ih->type = new_type;
 	stats_event(XLVS_EV_ICMP_ECHO);
 	return XDP_TX;
 }
@@ -329,8 +335,12 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 		stats_event(XLVS_EV_ICMP_XLATE);
 		return XDP_PASS; /* translated: the kernel resolves the next hop */
 	}
-	if (as_router)
-		fwd_dec_ttl(p);
+	if (as_router) {
+		if (p->family == XLVS_AF_INET)
+			icmp_set_ttl(p->ip4, p->ip4->ttl - 1);
+		else
+			p->ip6->hop_limit--;
+	}
 	eth = (void *)(long)ctx->data;
 	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
 		return drop(XLVS_DROP_BAD_ICMP);
