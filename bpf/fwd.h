@@ -50,14 +50,15 @@ static __always_inline int fwd_ttl_expired(const struct pkt *p)
 
 static __always_inline void fwd_dec_ttl(struct pkt *p)
 {
-	__u16 old_word, new_word;
+	__u8 ttl;
 
 	if (p->family == XLVS_AF_INET) {
-		/* TTL shares a 16-bit checksum word with the protocol field. */
-		old_word = *(__u16 *)&p->ip4->ttl;
-		p->ip4->ttl--;
-		new_word = *(__u16 *)&p->ip4->ttl;
-		p->ip4->check = csum_replace16(p->ip4->check, old_word, new_word);
+		/* TTL shares a 16-bit checksum word with the protocol field; the
+		 * words are built from the bytes, not read through a cast. */
+		ttl = p->ip4->ttl;
+		p->ip4->check = csum_replace16(p->ip4->check, bpf_htons((ttl << 8) | p->ip4->protocol),
+					       bpf_htons(((ttl - 1) << 8) | p->ip4->protocol));
+		p->ip4->ttl = ttl - 1;
 	} else {
 		p->ip6->hop_limit--;
 	}

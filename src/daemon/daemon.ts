@@ -16,6 +16,9 @@ import {
   serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
 } from '../model/types.js';
 
+/** The data plane's counts are u32 updated with atomic adds; one that raced below zero reads 0. */
+const connCount = (v: number | undefined): number => (v === undefined || v >= 0x80000000 ? 0 : v);
+
 export interface DaemonOptions {
   configPath: string;
   objectPath: string;
@@ -46,7 +49,7 @@ export class Daemon implements ControlApi {
     const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, log);
     const reconciler = new Reconciler(dp.maps, log);
     if (dp.adopted) reconciler.adopt();
-    const reaper = new Reaper(dp.maps, opts.reapIntervalMs, log);
+    const reaper = new Reaper(dp.reapFd, opts.reapIntervalMs, log);
     const d = new Daemon(opts, config, dp, reconciler, overrides, reaper);
     d.setDesired(config, overrides.entries);
     reaper.start();
@@ -98,10 +101,19 @@ export class Daemon implements ControlApi {
     const m = this.dp.maps;
     return this.desired.services.map((s) => {
       const slots = this.reconciler.slotsOf(serviceId(s))!;
+      const { reals, ...head } = s;
       return {
-        vip: s.vip, port: s.port, protocol: s.protocol, scheduler: s.scheduler,
+        ...head,
         counters: sumCounters(m.svcStats.lookup(slots.id)),
-        reals: s.reals.map((r) => ({ ...r, counters: sumCounters(m.realStats.lookup(slots.reals.get(realId(r))!.id)) })),
+        reals: reals.map((r) => {
+          const id = slots.reals.get(realId(r))!.id;
+          const conns = m.realConns.lookup(id);
+          return {
+            ...r,
+            counters: sumCounters(m.realStats.lookup(id)),
+            active_conns: connCount(conns?.active), inactive_conns: connCount(conns?.inactive),
+          };
+        }),
       };
     });
   }

@@ -3,25 +3,53 @@
 // produce it; the reconciler diffs it against the maps.
 
 export type Protocol = 'tcp' | 'udp';
-export type SchedulerName = 'rr' | 'wrr';
-export type ForwardMethod = 'nat';
+export type Family = 4 | 6;
+export type SchedulerName = 'rr' | 'wrr' | 'lc' | 'wlc' | 'lblc' | 'lblcr' | 'dh' | 'sh' | 'sed' | 'nq' | 'mh' | 'fo' | 'ovf';
+export type ForwardMethod = 'nat' | 'dr' | 'tun' | 'fullnat';
+export const SCHEDULERS: readonly SchedulerName[] = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf'];
+export const METHODS: readonly ForwardMethod[] = ['nat', 'dr', 'tun', 'fullnat'];
 
-/** A virtual service is identified by VIP, port and protocol. */
+/** One address:port/proto the service answers on. port 0 = every port of that VIP+protocol. */
+export interface Frontend {
+  vip: string;
+  port: number;
+  protocol: Protocol;
+}
+
+/** A service is identified by its first frontend. */
 export interface ServiceKey {
-  vip: string; // dotted IPv4
-  port: number; // 1..65535
+  vip: string; // IPv4 dotted or IPv6 canonical
+  port: number; // 0..65535 (0 = all ports)
   protocol: Protocol;
 }
 
 export interface RealSpec {
-  address: string; // dotted IPv4
-  port: number; // 1..65535
+  address: string; // IPv4 dotted or IPv6 canonical
+  port: number; // 0 = keep the client's destination port, else 1..65535
   weight: number; // 0..65535; 0 = quiescent (no new flows, existing continue)
   method: ForwardMethod;
+  upper_threshold: number; // 0 = none; new flows stop when active+inactive >= this
+  lower_threshold: number; // 0 = 3/4 of upper (IPVS); new flows resume below this
+}
+
+export interface Persistence {
+  timeout: number; // seconds
+  netmask: number; // client prefix length
+}
+
+/** IPVS's sh/mh flags: sh-fallback/mh-fallback, sh-port/mh-port. */
+export interface HashOptions {
+  fallback: boolean;
+  port: boolean;
 }
 
 export interface ServiceSpec extends ServiceKey {
+  family: Family;
+  frontends: Frontend[]; // >= 1; frontends[0] is the key
   scheduler: SchedulerName;
+  persistence?: Persistence;
+  hash: HashOptions;
+  mh_table_size: number; // prime
   reals: RealSpec[];
 }
 
@@ -33,19 +61,30 @@ export interface Timeouts {
   udp: number;
 }
 
+/** The router's own addresses: tunnel source (tun) and source NAT address (fullnat). */
+export interface LocalAddresses {
+  v4?: string;
+  v6?: string;
+}
+
 export interface DesiredState {
   services: ServiceSpec[];
   timeouts: Timeouts;
+  hash_seed: number;
+  local: LocalAddresses;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcp_fin: 120, tcp_close: 10, udp: 300 };
+export const DEFAULT_MH_TABLE_SIZE = 65537;
+
+const hostPort = (addr: string, port: number | string): string => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 
 export function serviceId(k: ServiceKey): string {
-  return `${k.protocol}/${k.vip}:${k.port}`;
+  return `${k.protocol}/${hostPort(k.vip, k.port === 0 ? '*' : k.port)}`;
 }
 
 export function realId(r: { address: string; port: number }): string {
-  return `${r.address}:${r.port}`;
+  return hostPort(r.address, r.port);
 }
 
 export interface Counters {
@@ -58,10 +97,11 @@ export interface Counters {
 
 export interface RealStatus extends RealSpec {
   counters: Counters;
+  active_conns: number;
+  inactive_conns: number;
 }
 
-export interface ServiceStatus extends ServiceKey {
-  scheduler: SchedulerName;
+export interface ServiceStatus extends Omit<ServiceSpec, 'reals'> {
   reals: RealStatus[];
   counters: Counters;
 }
