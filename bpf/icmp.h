@@ -335,12 +335,8 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 		stats_event(XLVS_EV_ICMP_XLATE);
 		return XDP_PASS; /* translated: the kernel resolves the next hop */
 	}
-	if (as_router) {
-		if (p->family == XLVS_AF_INET)
-			icmp_set_ttl(p->ip4, p->ip4->ttl - 1);
-		else
-			p->ip6->hop_limit--;
-	}
+	if (as_router)
+		fwd_dec_ttl(p);
 	eth = (void *)(long)ctx->data;
 	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
 		return drop(XLVS_DROP_BAD_ICMP);
