@@ -96,12 +96,13 @@ export class Daemon implements ControlApi {
 
   async listServices(): Promise<ServiceStatus[]> {
     const m = this.dp.maps;
-    return this.desired.services.map((s) => {
+    return this.desired.services.map(({ reals, ...s }) => {
       const slots = this.reconciler.slotsOf(serviceId(s))!;
       return {
-        vip: s.vip, port: s.port, protocol: s.protocol, scheduler: s.scheduler,
+        ...s,
         counters: sumCounters(m.svcStats.lookup(slots.id)),
-        reals: s.reals.map((r) => ({ ...r, counters: sumCounters(m.realStats.lookup(slots.reals.get(realId(r))!.id)) })),
+        // active_conns/inactive_conns: the data plane does not count live flows per real yet.
+        reals: reals.map((r) => ({ ...r, counters: sumCounters(m.realStats.lookup(slots.reals.get(realId(r))!.id)), active_conns: 0, inactive_conns: 0 })),
       };
     });
   }

@@ -19,7 +19,7 @@ import {
   type XlvsCounters, type XlvsVipKey, type XlvsReal,
 } from '../gen/abi.js';
 import {
-  serviceId, realId, type DesiredState, type ServiceSpec, type RealSpec, type Protocol,
+  DEFAULT_MH_TABLE_SIZE, serviceId, realId, type DesiredState, type ServiceSpec, type RealSpec, type Protocol,
   type SchedulerName, type ForwardMethod, type Timeouts,
 } from '../model/types.js';
 
@@ -59,11 +59,12 @@ export class Reconciler {
     const reals = new Map<number, RealSlot & { svc: number }>();
     for (const [id, r] of this.maps.reals.entries()) {
       if (!(r.flags & XLVS_REAL_F_USED)) continue;
-      reals.set(id, { id, svc: r.svc_id, address: formatIPv4(r.addr), port: r.port, weight: r.weight, method: METHOD_NAME[r.method] ?? 'nat' });
+      reals.set(id, { id, svc: r.svc_id, address: formatIPv4(r.addr), port: r.port, weight: r.weight, method: METHOD_NAME[r.method] ?? 'nat', upper_threshold: 0, lower_threshold: 0 });
     }
     for (const [k, v] of this.maps.vips.entries()) {
       const svc = this.maps.svcs.lookup(v.svc_id)!;
-      const spec = { vip: formatIPv4(k.addr), port: k.port, protocol: PROTO_NAME[k.proto]!, scheduler: SCHED_NAME[svc.sched]! };
+      const key = { vip: formatIPv4(k.addr), port: k.port, protocol: PROTO_NAME[k.proto]! };
+      const spec = { ...key, family: 4 as const, frontends: [key], scheduler: SCHED_NAME[svc.sched]!, hash: { fallback: false, port: false }, mh_table_size: DEFAULT_MH_TABLE_SIZE };
       const slot: SvcSlot = { id: v.svc_id, spec, reals: new Map(), ringKey: '' };
       this.svcIds.take(v.svc_id);
       this.svcs.set(serviceId(spec), slot);

@@ -53,5 +53,7 @@ export function buildRing(sched: SchedulerName, weights: number[], size: number)
       return weights.flatMap((w, i) => (w > 0 ? [i] : []));
     case 'wrr':
       return wrrSequence(fitWeights(weights, size));
+    default:
+      throw new RangeError(`scheduler ${sched} has no ring`);
   }
 }
