@@ -52,5 +52,7 @@ export function buildRing(sched: 'rr' | 'wrr', weights: number[], size: number):
       return weights.flatMap((w, i) => (w > 0 ? [i] : []));
     case 'wrr':
       return wrrSequence(fitWeights(weights, size));
+    default:
+      throw new RangeError(`scheduler ${sched} has no ring`);
   }
 }

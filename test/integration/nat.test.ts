@@ -111,7 +111,7 @@ test('weight 0 stops new connections to a real while its open connection keeps w
   const [first] = await hold.waitForReplies(1, 5000);
   const target = first!.reply; // rsN
   const addr = `10.77.0.${10 + Number(target.slice(2))}`;
-  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 0, method: 'nat' });
+  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 0, method: 'nat', upper_threshold: 0, lower_threshold: 0 });
   const list = await xlvsd.api.listServices();
   assert.equal(svc(list, 9000).reals.find((r) => r.address === addr)!.weight, 0);
 
@@ -129,7 +129,7 @@ test('weight 0 stops new connections to a real while its open connection keeps w
   assert.ok('done' in end, JSON.stringify(end));
   assert.ok(hold.replies.length >= 40, `long connection kept answering (${hold.replies.length})`);
   assert.ok(hold.replies.every((x) => x.reply === target));
-  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 1, method: 'nat' });
+  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0 });
 });
 
 test('a long-lived connection survives kill -9 of the daemon and its restart; counters continue', async () => {

@@ -8,6 +8,7 @@ import { ConfigError } from '../../src/errors.js';
 import { formatIPv4, isIPv4, loadConfig, parseConfig, parseIPv4 } from '../../src/config/index.js';
 import type { Config } from '../../src/config/index.js';
 import { DEFAULT_TIMEOUTS } from '../../src/model/types.js';
+import type { Protocol, RealSpec, SchedulerName, ServiceSpec } from '../../src/model/types.js';
 
 // dist/test/unit/config.test.js → repo root is three levels up.
 const LAB = fileURLToPath(new URL('../../../examples/lab.yaml', import.meta.url));
@@ -40,8 +41,15 @@ function expectError(text: string, want: Expected): ConfigError {
   return caught;
 }
 
-const reals = (port: number) =>
-  ['10.77.0.11', '10.77.0.12', '10.77.0.13'].map((address) => ({ address, port, weight: 1, method: 'nat' as const }));
+const real = (address: string, port: number, more: Partial<RealSpec> = {}): RealSpec => ({
+  address, port, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more,
+});
+const reals = (port: number) => ['10.77.0.11', '10.77.0.12', '10.77.0.13'].map((address) => real(address, port));
+const NO_HASH = { fallback: false, port: false };
+/** A v4 service spec as the loader builds it for a single `port:`. */
+function svc(vip: string, port: number, protocol: Protocol, scheduler: SchedulerName, rs: RealSpec[]): ServiceSpec {
+  return { vip, port, protocol, family: 4, frontends: [{ vip, port, protocol }], scheduler, hash: NO_HASH, mh_table_size: 65537, reals: rs };
+}
 
 test('examples/lab.yaml parses to the lab model', async () => {
   const cfg = await loadConfig(LAB);
@@ -50,16 +58,18 @@ test('examples/lab.yaml parses to the lab model', async () => {
     desired: {
       timeouts: { tcp: 900, tcp_fin: 120, tcp_close: 10, udp: 300 },
       services: [
-        { vip: '203.0.113.100', port: 80, protocol: 'tcp', scheduler: 'rr', reals: reals(80) },
-        { vip: '203.0.113.100', port: 9000, protocol: 'tcp', scheduler: 'wrr', reals: reals(9000) },
-        { vip: '203.0.113.100', port: 5353, protocol: 'udp', scheduler: 'rr', reals: reals(5353) },
+        svc('203.0.113.100', 80, 'tcp', 'rr', reals(80)),
+        svc('203.0.113.100', 9000, 'tcp', 'wrr', reals(9000)),
+        svc('203.0.113.100', 5353, 'udp', 'rr', reals(5353)),
       ],
+      hash_seed: 0,
+      local: {},
     },
   };
   assert.deepEqual(cfg, want);
 });
 
-test('defaults: xdp_mode, timeouts, protocol, scheduler, real port/weight/method', () => {
+test('defaults: xdp_mode, timeouts, hash seed, protocol, scheduler wlc, real port/weight/method/thresholds', () => {
   const cfg = parseConfig(
     y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 443', '    reals:', '      - address: 10.0.0.1'),
     't.yaml',
@@ -68,15 +78,9 @@ test('defaults: xdp_mode, timeouts, protocol, scheduler, real port/weight/method
     interfaces: { public: 'pub0', private: 'priv0', mode: 'native' },
     desired: {
       timeouts: DEFAULT_TIMEOUTS,
-      services: [
-        {
-          vip: '192.0.2.1',
-          port: 443,
-          protocol: 'tcp',
-          scheduler: 'wrr',
-          reals: [{ address: '10.0.0.1', port: 443, weight: 1, method: 'nat' }],
-        },
-      ],
+      services: [svc('192.0.2.1', 443, 'tcp', 'wlc', [real('10.0.0.1', 443)])],
+      hash_seed: 0,
+      local: {},
     },
   });
   // The defaults are copied, not shared: a consumer mutating its state cannot change them.
@@ -84,7 +88,7 @@ test('defaults: xdp_mode, timeouts, protocol, scheduler, real port/weight/method
 });
 
 test('minimal config, partial timeouts, empty sections, generic mode, weight 0', () => {
-  assert.deepEqual(parseConfig(y(...IFACES), 'f').desired, { services: [], timeouts: DEFAULT_TIMEOUTS });
+  assert.deepEqual(parseConfig(y(...IFACES), 'f').desired, { services: [], timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {} });
   const cfg = parseConfig(
     y(
       'interfaces: {public: eth0, private: eth1, xdp_mode: generic}',
@@ -101,7 +105,7 @@ test('minimal config, partial timeouts, empty sections, generic mode, weight 0',
   assert.equal(cfg.interfaces.mode, 'generic');
   assert.deepEqual(cfg.desired.timeouts, { ...DEFAULT_TIMEOUTS, udp: 60 });
   assert.deepEqual(cfg.desired.services[0]?.reals, []);
-  assert.deepEqual(cfg.desired.services[1]?.reals, [{ address: '10.0.0.2', port: 5353, weight: 0, method: 'nat' }]);
+  assert.deepEqual(cfg.desired.services[1]?.reals, [real('10.0.0.2', 5353, { weight: 0 })]);
   assert.deepEqual(parseConfig(y(...IFACES, 'services: []'), 'f').desired.services, []);
   assert.deepEqual(parseConfig(y(...IFACES, 'services:'), 'f').desired.services, []);
 });
@@ -115,17 +119,17 @@ test('output is plain data', () => {
 test('error: bad address 10.0.0.256', () => {
   const e = expectError(
     y(...IFACES, 'services:', '  - vip: 203.0.113.100', '    port: 80', '    reals:', '      - address: 10.0.0.256'),
-    { line: 8, column: 18, field: 'services[0].reals[0].address', value: '10.0.0.256', reason: 'must be a dotted-quad IPv4 address' },
+    { line: 8, column: 18, field: 'services[0].reals[0].address', value: '10.0.0.256', reason: 'must be an IPv4 (dotted quad) or IPv6 address' },
   );
   assert.equal(
     e.message,
-    't.yaml:8:18: services[0].reals[0].address: must be a dotted-quad IPv4 address (got "10.0.0.256")',
+    't.yaml:8:18: services[0].reals[0].address: must be an IPv4 (dotted quad) or IPv6 address (got "10.0.0.256")',
   );
 });
 
 test('error: vip with a leading zero', () => {
   expectError(y(...IFACES, 'services:', '  - vip: 010.0.0.1', '    port: 80'), {
-    line: 5, column: 10, field: 'services[0].vip', value: '010.0.0.1', reason: 'must be a dotted-quad IPv4 address',
+    line: 5, column: 10, field: 'services[0].vip', value: '010.0.0.1', reason: 'must be an IPv4 (dotted quad) or IPv6 address',
   });
 });
 
@@ -138,23 +142,23 @@ test('error: unknown field points at the key', () => {
 
 test('error: port 70000', () => {
   expectError(y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 70000'), {
-    line: 6, column: 11, field: 'services[0].port', value: 70000, reason: 'must be an integer 1..65535',
+    line: 6, column: 11, field: 'services[0].port', value: 70000, reason: 'must be an integer 1..65535 or all',
   });
 });
 
 test('error: port as a string', () => {
   const e = expectError(y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: "80"'), {
-    line: 6, column: 11, field: 'services[0].port', value: '80', reason: 'must be an integer 1..65535',
+    line: 6, column: 11, field: 'services[0].port', value: '80', reason: 'must be an integer 1..65535 or all',
   });
   assert.match(e.message, /\(got "80"\)$/);
 });
 
 test('error: port not written as a decimal integer', () => {
   expectError(y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 0x50'), {
-    line: 6, column: 11, field: 'services[0].port', value: '0x50', reason: 'must be an integer 1..65535',
+    line: 6, column: 11, field: 'services[0].port', value: '0x50', reason: 'must be an integer 1..65535 or all',
   });
   expectError(y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 80.5'), {
-    line: 6, column: 11, field: 'services[0].port', value: '80.5', reason: 'must be an integer 1..65535',
+    line: 6, column: 11, field: 'services[0].port', value: '80.5', reason: 'must be an integer 1..65535 or all',
   });
 });
 
@@ -177,8 +181,8 @@ test('error: duplicate service at the second one', () => {
   expectError(
     y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 80', '  - vip: 192.0.2.2', '    port: 80', '  - port: 80', '    vip: 192.0.2.1'),
     {
-      line: 9, column: 5, field: 'services[2]', value: 'tcp/192.0.2.1:80',
-      reason: 'duplicate service: same vip, port and protocol as services[0]',
+      line: 9, column: 11, field: 'services[2].port', value: 'tcp/192.0.2.1:80',
+      reason: 'frontend already served by services[0].port',
     },
   );
 });
@@ -227,8 +231,8 @@ test('error: weight -1', () => {
 });
 
 test('error: unknown scheduler', () => {
-  expectError(y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 80', '    scheduler: lc'), {
-    line: 7, column: 16, field: 'services[0].scheduler', value: 'lc', reason: 'must be one of rr, wrr',
+  expectError(y(...IFACES, 'services:', '  - vip: 192.0.2.1', '    port: 80', '    scheduler: lcx'), {
+    line: 7, column: 16, field: 'services[0].scheduler', value: 'lcx', reason: 'must be one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf',
   });
 });
 
@@ -276,7 +280,7 @@ test('error: wrong container types', () => {
 
 test('error: the first problem in source order wins', () => {
   expectError(y('services:', '  - vip: 192.0.2.1', '    port: 0', 'interfaces:', '  public: pub0', '  public: x'), {
-    line: 3, column: 11, field: 'services[0].port', value: 0, reason: 'must be an integer 1..65535',
+    line: 3, column: 11, field: 'services[0].port', value: 0, reason: 'must be an integer 1..65535 or all',
   });
 });
 
