@@ -315,7 +315,7 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 		if (!may_pass)
 			return drop(XLVS_DROP_FIB);
 		/* The kernel discards it (no error is sent about an error). */
-		stats_event(XLVS_EV_ICMP_XLATE);
+		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS;
 	}
 	rc = fwd_lookup(ctx, p, p->saddr, dst, 0, &fib);
@@ -332,7 +332,7 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 	default:
 		if (!may_pass)
 			return drop(XLVS_DROP_NO_NEIGH);
-		stats_event(XLVS_EV_ICMP_XLATE);
+		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS; /* translated: the kernel resolves the next hop */
 	}
 	if (as_router)
