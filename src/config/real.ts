@@ -64,9 +64,6 @@ export function finishReals(
 ): RealSpec[] {
   const firstIndex = new Map<string, number>();
   return raw.map((r, i) => {
-    if (i >= MAX_REALS_PER_SERVICE) {
-      w.fail(r.site, itemPath(path, i), realId({ address: r.address, port: r.port ?? 0 }), `too many reals: a service has at most ${MAX_REALS_PER_SERVICE}`);
-    }
     const real: RealSpec = {
       address: r.address,
       port: r.port ?? defaultRealPort(r.method, ctx.frontends),
@@ -76,6 +73,7 @@ export function finishReals(
       lower_threshold: r.lower_threshold,
     };
     const id = realId(real);
+    if (i >= MAX_REALS_PER_SERVICE) w.fail(r.site, r.path, id, `too many reals: a service has at most ${MAX_REALS_PER_SERVICE}`);
     const first = firstIndex.get(id);
     if (first !== undefined) {
       w.fail(r.site, r.path, id, `duplicate real: same address and port as ${itemPath(path, first)}`);

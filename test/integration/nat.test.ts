@@ -158,8 +158,8 @@ test('a config with an error is rejected with file:line:column and the running s
     [good.replace('address: 10.77.0.12, port: 80', 'address: 10.77.0.300, port: 80'), /xlvs\.yaml:\d+:\d+: services\[1\]\.reals\[1\]\.address/],
     [good.replace('scheduler: wrr', 'scheduler: wrr\n    colour: blue'), /xlvs\.yaml:\d+:\d+: services\[1\]\.colour: unknown field/],
     [good.replace('port: 9000\n', 'port: 70000\n'), /xlvs\.yaml:\d+:\d+: services\[2\]\.port: .*70000/],
-    // Valid YAML, but more live reals than one service's scheduling ring holds (XLVS_RING_SIZE).
-    [good + `  - vip: ${VIP}\n    port: 90\n    reals:\n${Array.from({ length: 257 }, (_, i) => `      - { address: 10.78.${i >> 8}.${i & 255} }`).join('\n')}\n`, /too many reals with weight > 0 in service tcp\/203\.0\.113\.100:90: the data plane holds at most 256.*"code":"E_CAPACITY"/],
+    // Valid YAML, but more reals than a service may have (256, the size of its scheduling ring).
+    [good + `  - vip: ${VIP}\n    port: 90\n    reals:\n${Array.from({ length: 257 }, (_, i) => `      - { address: 10.78.${i >> 8}.${i & 255} }`).join('\n')}\n`, /xlvs\.yaml:\d+:\d+: services\[4\]\.reals\[256\]: too many reals: a service has at most 256.*"code":"E_CONFIG"/],
   ];
   const before = await xlvsd.api.listServices();
   for (const [bad, expected] of cases) {

@@ -17,6 +17,7 @@ import {
   type Protocol,
   type RealSpec,
   type RealStatus,
+  SCHEDULERS,
   type ServiceKey,
   type ServiceStatus,
   realId,
@@ -35,7 +36,7 @@ import {
 import { parseListenAddress } from '../../src/api/listen.js';
 import { loadXlvsProto } from '../../src/api/proto.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
-import { parseServiceString } from '../../src/api/service-string.js';
+import { parseRealString, parseServiceString } from '../../src/api/service-string.js';
 import { ERROR_CODE_METADATA_KEY, errorToStatus } from '../../src/api/status.js';
 import { formatDrops, formatServiceTable, toJson } from '../../src/api/table.js';
 import { checkIPv4, checkPort, checkWeight, parseDecimal } from '../../src/api/validate.js';
@@ -182,6 +183,105 @@ describe('convert: responses', () => {
     const w = serviceStatusToWire(status);
     w.scheduler = 'SCHEDULER_UNSPECIFIED';
     throwsField(() => serviceStatusFromWire(w, 'services[0]'), 'services[0].scheduler', 'SCHEDULER_UNSPECIFIED');
+  });
+});
+
+describe('convert: issue-3 fields', () => {
+  it('takes method and thresholds on AddReal, IPv6 in canonical form, port 0 and port-all services', () => {
+    const req = goodAdd();
+    req.service = { vip: '2001:DB8::1', port: 0, protocol: 'PROTOCOL_TCP' };
+    req.real = { address: 'fd00:0::11', port: 0, weight: 2, method: 'FORWARD_METHOD_TUN', upper_threshold: 100, lower_threshold: 75 };
+    assert.deepEqual(addRealFromWire(req), {
+      service: { vip: '2001:db8::1', port: 0, protocol: 'tcp' },
+      real: spec('fd00::11', 0, { weight: 2, method: 'tun', upper_threshold: 100, lower_threshold: 75 }),
+    });
+    for (const [wire, model] of [['FORWARD_METHOD_NAT', 'nat'], ['FORWARD_METHOD_DR', 'dr'], ['FORWARD_METHOD_FULLNAT', 'fullnat']] as const) {
+      const r = goodAdd();
+      r.real!.method = wire;
+      assert.equal(addRealFromWire(r).real.method, model);
+    }
+  });
+
+  it('names field and value of bad methods, thresholds and families', () => {
+    const cases: [string, (r: AddRealRequest) => void, string][] = [
+      ['real.method', (r) => (r.real!.method = 9), 'must be one of FORWARD_METHOD_NAT, FORWARD_METHOD_DR, FORWARD_METHOD_TUN, FORWARD_METHOD_FULLNAT (got 9)'],
+      ['real.upper_threshold', (r) => (r.real!.upper_threshold = -1), '(got -1)'],
+      ['real.lower_threshold', (r) => (r.real!.lower_threshold = 1.5), '(got 1.5)'],
+      ['real.lower_threshold', (r) => Object.assign(r.real!, { upper_threshold: 10, lower_threshold: 11 }), 'must be <= upper_threshold (10) (got 11)'],
+      ['real.lower_threshold', (r) => (r.real!.lower_threshold = 3), 'needs an upper_threshold'],
+      ['real.address', (r) => (r.real!.address = 'fd00::11'), "must be an IPv4 address like the service's VIP (got \"fd00::11\")"],
+      ['real.address', (r) => (r.real!.address = 'fe80::1%eth0'), '"fe80::1%eth0"'],
+      ['real.address', (r) => (r.real!.address = '::ffff:10.0.0.1'), 'IPv4-mapped'],
+      ['service.vip', (r) => (r.service!.vip = '2001:db8::1::2'), '"2001:db8::1::2"'],
+    ];
+    for (const [field, spoil, got] of cases) {
+      const req = goodAdd();
+      spoil(req);
+      throwsField(() => addRealFromWire(req), field, got);
+    }
+  });
+
+  it('round-trips a v6 port group with persistence, hash options, table size and connection counts', () => {
+    const status = service('2001:db8::1', 80, 'tcp', {
+      family: 6,
+      frontends: [
+        { vip: '2001:db8::1', port: 80, protocol: 'tcp' },
+        { vip: '2001:db8::2', port: 0, protocol: 'udp' },
+      ],
+      scheduler: 'mh',
+      persistence: { timeout: 300, netmask: 64 },
+      hash: { fallback: true, port: true },
+      mh_table_size: 251,
+      reals: [listed('fd00::11', 0, { method: 'dr', upper_threshold: 9, lower_threshold: 3, active_conns: 2 ** 40, inactive_conns: 7 })],
+    });
+    const w = serviceStatusToWire(status);
+    assert.equal(w.family, 'ADDRESS_FAMILY_IPV6');
+    assert.equal(w.scheduler, 'SCHEDULER_MH');
+    assert.deepEqual(w.persistence, { timeout: 300, netmask: 64 });
+    assert.equal(w.reals[0]!.active_conns, '1099511627776');
+    assert.deepEqual(serviceStatusFromWire(w, 's'), status);
+    // Not persistent: null on the wire, absent in the model.
+    const plain = service('10.0.0.1', 53, 'udp');
+    const pw = serviceStatusToWire(plain);
+    assert.equal(pw.persistence, null);
+    assert.deepEqual(serviceStatusFromWire(pw, 's'), plain);
+    assert.equal('persistence' in serviceStatusFromWire(pw, 's'), false);
+  });
+
+  it('every scheduler maps to the wire and back', () => {
+    for (const scheduler of SCHEDULERS) {
+      const st = service('10.0.0.1', 80, 'tcp', { scheduler });
+      assert.equal(serviceStatusFromWire(serviceStatusToWire(st), 's').scheduler, scheduler);
+    }
+  });
+
+  it('rejects malformed issue-3 response fields with their path', () => {
+    const good = () => serviceStatusToWire(service('10.0.0.1', 80, 'tcp', { reals: [listed('10.0.0.2', 80)] }));
+    const cases: [string, (w: ReturnType<typeof good>) => void, string][] = [
+      ['s.family', (w) => (w.family = 'ADDRESS_FAMILY_UNSPECIFIED'), '"ADDRESS_FAMILY_UNSPECIFIED"'],
+      ['s.frontends', (w) => (w.frontends = []), 'must hold at least the key'],
+      ['s.frontends[0].port', (w) => (w.frontends[0]!.port = 70000), '70000'],
+      ['s.persistence.netmask', (w) => (w.persistence = { timeout: 300, netmask: 33 }), '33'],
+      ['s.mh_table_size', (w) => (w.mh_table_size = 100), '100'],
+      ['s.hash', (w) => (w.hash = null), 'null'],
+      ['s.reals[0].active_conns', (w) => (w.reals[0]!.active_conns = '-1'), '"-1"'],
+      ['s.reals[0].inactive_conns', (w) => (w.reals[0]!.inactive_conns = String(2n ** 60n)), 'beyond 2^53'],
+    ];
+    for (const [field, spoil, got] of cases) {
+      const w = good();
+      spoil(w);
+      throwsField(() => serviceStatusFromWire(w, 's'), field, got);
+    }
+  });
+
+  it('parses v6 and port-all service strings and real strings', () => {
+    assert.deepEqual(parseServiceString('tcp/[2001:DB8::1]:443'), { protocol: 'tcp', vip: '2001:db8::1', port: 443 });
+    assert.deepEqual(parseServiceString('udp/203.0.113.100:*'), { protocol: 'udp', vip: '203.0.113.100', port: 0 });
+    throwsField(() => parseServiceString('tcp/2001:db8::1:80'), '--service', 'PROTOCOL/VIP:PORT');
+    assert.deepEqual(parseRealString('[fd00::11]:80', 'r'), { address: 'fd00::11', port: 80 });
+    assert.deepEqual(parseRealString('fd00::11', 'r'), { address: 'fd00::11', port: undefined });
+    assert.deepEqual(parseRealString('10.0.0.1:0', 'r'), { address: '10.0.0.1', port: 0 });
+    throwsField(() => parseRealString('[fd00::11]80', 'r'), 'r', 'ADDRESS[:PORT]');
   });
 });
 
