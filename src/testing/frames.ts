@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+// Ethernet frames for tests: describe one (FrameSpec), build its bytes, parse any bytes back
+// into a structured, comparable tree, and list its checksums. The pieces live in frame-*.ts.
+
+export * from './frame-spec.js';
+export type * from './frame-parsed.js';
+export { buildFrame, buildPacket, protoOf } from './frame-build.js';
+export { parseFrame, parsePacket } from './frame-parse.js';
+export { checksums, badChecksums, type ChecksumResult } from './frame-checks.js';
+export { parseIPv6, formatIPv6, isIPv6 } from './ip6.js';
