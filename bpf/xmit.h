@@ -98,11 +98,13 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 		return XDP_PASS;
 	}
 
+	/* A tun entry rewrites nothing (flow_methods): the client's packet
+	 * travels unchanged inside the outer header. */
+	if (tun)
+		return tun_xmit(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)dst, &fib);
 	xmit_rewrite(p, f);
-	if (!tun && !dr)
+	if (!dr)
 		fwd_dec_ttl(p);
-	if (tun && tun_encap(ctx, p, src, dst))
-		return drop(XLVS_DROP_ENCAP);
 	return fwd_redirect(ctx, &fib);
 }
 
