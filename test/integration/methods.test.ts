@@ -4,9 +4,6 @@
 // client namespace. The same checks as methods-dataplane.test.ts (which writes the maps
 // itself), here through config -> reconciler -> maps, plus the daemon keeping the reals'
 // neighbours resolved (Neighbours, wired by the daemon) and the counters over the API.
-//
-// Needs the rewritten reconciler and the config fields `local_addresses` and per-real `method`
-// (branch wip/config); until those are merged this test fails at daemon start.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +30,7 @@ function config(): string {
   const r4 = lab.addr.reals;
   return [
     'interfaces: { public: pub0, private: priv0 }',
-    `local_addresses: [${LOCAL4}, ${LOCAL6}]`,
+    `local_addresses: { v4: ${LOCAL4}, v6: "${LOCAL6}" }`,
     'services:',
     ...(['nat', 'dr', 'tun'] as const).flatMap((m) => [svc(lab.addr.vip, m, r4.slice(0, 2)), svc(v6.vip, m, v6.reals.slice(0, 2))]),
     svc(lab.addr.vip, 'fullnat', r4.slice(2, 4)),
