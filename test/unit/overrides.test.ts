@@ -167,7 +167,7 @@ test('a corrupt overrides.json is an E_STATE XlvsError naming the file', () => {
     '{}',
     '[{"op":"set","service":"tcp/1.2.3.4:80"}]',
     '[{"op":"set","service":"tcp/1.2.3.4:80","real":{"address":"10.0.0.300","port":80,"weight":1,"method":"nat"}}]',
-    '[{"op":"remove","service":"tcp/1.2.3.4:80","address":"10.0.0.1","port":0}]',
+    '[{"op":"remove","service":"tcp/1.2.3.4:80","address":"10.0.0.1","port":65536}]',
     '[{"op":"rename","service":"tcp/1.2.3.4:80"}]',
   ]) {
     const dir = stateDir();
