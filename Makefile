@@ -6,9 +6,10 @@ BPF_SRC    := $(wildcard bpf/*.bpf.c)
 BPF_OBJ    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRC))
 BPF_HDR    := $(wildcard bpf/*.h)
 CLANG      ?= clang
-BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -fno-strict-aliasing -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
 DEPS_STAMP := $(BUILD)/.deps
 ABI_TS     := src/gen/abi.ts
+DECAP_ABI_TS := src/gen/decap-abi.ts
 TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/.tsc
 
@@ -30,7 +31,11 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(DEPS_STAMP)
 $(ABI_TS): $(BUILD)/xlvs.bpf.o scripts/gen-abi.mjs
 	node scripts/gen-abi.mjs $< $@
 
-$(TS_STAMP): $(TS_SRC) $(ABI_TS) $(DEPS_STAMP)
+# The same for the real servers' tunnel decapsulation program (bpf/xlvs_decap_abi.h).
+$(DECAP_ABI_TS): $(BUILD)/xlvs_decap.bpf.o scripts/gen-abi.mjs
+	node scripts/gen-abi.mjs $< $@
+
+$(TS_STAMP): $(TS_SRC) $(ABI_TS) $(DECAP_ABI_TS) $(DEPS_STAMP)
 	npx tsc -p tsconfig.json
 	@touch $@
 

@@ -3,30 +3,663 @@
  * ICMP and ICMPv6 at the VIP: echo requests answered, errors about tracked
  * flows translated to the other side, and "too big" errors generated for
  * packets the next hop cannot take (path MTU discovery through the router).
+ *
+ * Each entry point is a thin dispatcher to a *global* function that parses
+ * the frame again from ctx: the verifier checks each of those once instead
+ * of once per inlined call site (xmit() alone is inlined four times), and
+ * inside them the family is a constant again, so v4 and v6 stay apart.
+ *
+ * Every packet ends in exactly one count: XLVS_EV_ICMP_ECHO / _XLATE /
+ * _TOO_BIG, a drop reason, or pass().
+ *
+ * Decisions (see also the report of issue 3):
+ *  - errors whose quoted packet we cannot read (truncated, not TCP/UDP, a
+ *    non-first fragment, IPv6 extension headers in the quote) pass to the
+ *    kernel: they cannot be about a flow of ours;
+ *  - an error to a VIP about a TCP/UDP packet from VIP:port without a flow is
+ *    dropped (XLVS_DROP_BAD_ICMP) when VIP:port is a frontend, passed when it
+ *    is not (then it is about the router's own traffic from the VIP address);
+ *  - the quoted TCP/UDP checksum is left as it was: it covers data the quote
+ *    does not hold, and no receiver checks it (IPVS leaves it too);
+ *  - errors for tun reals are dropped as XLVS_DROP_ENCAP (not encapsulated yet).
  */
 #ifndef XLVS_ICMP_H
 #define XLVS_ICMP_H
 
+#include "maps.h"
 #include "parse.h"
 #include "stats.h"
+#include "csum.h"
+#include "fwd.h"
+
+/* ICMP and ICMPv6 headers share this layout (RFC 792, RFC 4443); ours so
+ * that <linux/icmp.h> and its libc includes stay out of a -target bpf build. */
+struct icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 check;
+	union {
+		struct {
+			__be16 id;
+			__be16 seq;
+		} echo;
+		struct {
+			__be16 unused;
+			__be16 mtu; /* ICMP frag needed: next-hop MTU */
+		} frag;
+		__be32 mtu6;        /* ICMPv6 packet too big */
+		__be32 unused;
+	} un;
+};
+
+#define ICMP4_ECHO_REPLY 0
+#define ICMP4_DEST_UNREACH 3
+#define ICMP4_SOURCE_QUENCH 4
+#define ICMP4_REDIRECT 5
+#define ICMP4_ECHO 8
+#define ICMP4_TIME_EXCEEDED 11
+#define ICMP4_PARAMETERPROB 12
+#define ICMP4_FRAG_NEEDED 4 /* code of ICMP4_DEST_UNREACH */
+
+#define ICMP6_DEST_UNREACH 1
+#define ICMP6_PKT_TOOBIG 2
+#define ICMP6_TIME_EXCEED 3
+#define ICMP6_ECHO_REQUEST 128
+#define ICMP6_ECHO_REPLY 129
+#define ICMP6_INFO_MIN 128 /* types below are errors */
+
+/* TTL / hop limit of what we originate, Linux's default. */
+#define ICMP_TTL 64
+/* RFC 4443 2.4(c): an ICMPv6 error fills at most the minimum MTU, 1280. */
+#define ICMP6_QUOTE (1280 - sizeof(struct ipv6hdr) - sizeof(struct icmp_hdr))
+/* bpf_csum_diff sums at most 512 bytes per call. */
+#define CSUM_CHUNK 512
+
+#define IP4_DF 0x4000
+#define IP4_OFFSET 0x1fff
+
+/* ---- common pieces ---- */
+
+/* The frame carries the ICMP of its own family (ICMP in IPv4, ICMPv6 in IPv6). */
+static __always_inline int icmp_of_family(const struct pkt *p)
+{
+	return p->family == XLVS_AF_INET ? p->proto == IPPROTO_ICMP : p->proto == IPPROTO_ICMPV6;
+}
+
+/* Errors we translate: destination unreachable (incl. frag needed / packet
+ * too big), time exceeded. Parameter problems point into the quoted packet by
+ * offset and redirects name a gateway: neither survives translation well. */
+static __always_inline int icmp_is_xlate_error(const struct pkt *p, __u8 type)
+{
+	if (p->family == XLVS_AF_INET)
+		return type == ICMP4_DEST_UNREACH || type == ICMP4_TIME_EXCEEDED;
+	return type == ICMP6_DEST_UNREACH || type == ICMP6_PKT_TOOBIG || type == ICMP6_TIME_EXCEED;
+}
+
+static __always_inline __u16 csum_fold64(__u64 s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	return csum_fold32((__u32)s);
+}
+
+/* Sets the IPv4 TTL, updating the header checksum from the byte values.
+ * (Not by reading the TTL/protocol word through a __u16 cast around the
+ * store: clang may keep the read from before the store, and then the
+ * checksum silently stays as it was.) */
+static __always_inline void icmp_set_ttl(struct iphdr *ip, __u8 ttl)
+{
+	ip->check = csum_replace16(ip->check, bpf_htons((__u16)ip->ttl << 8), bpf_htons((__u16)ttl << 8));
+	ip->ttl = ttl;
+}
+
+/* ---- echo ---- */
+
+/* An address a reply or error must never go to: unspecified, broadcast,
+ * multicast (RFC 1122 3.2.2, RFC 4443 2.4(e)). */
+static __always_inline int icmp_bad_source(const struct pkt *p)
+{
+	__u32 a0 = bpf_ntohl(p->saddr[0]);
+
+	if (p->family == XLVS_AF_INET)
+		return a0 == 0 || a0 == 0xffffffff || (a0 & 0xf0000000) == 0xe0000000;
+	return (a0 >> 24) == 0xff || (a0 == 0 && p->saddr[1] == 0 && p->saddr[2] == 0 && p->saddr[3] == 0);
+}
+
+/* Echo request to a VIP: turned into the reply in place and sent back out. */
+static __always_inline int icmp_echo(struct pkt *p, struct icmp_hdr *ih)
+{
+	__u8 mac[ETH_ALEN], new_type;
+	__be32 tmp;
+	int i;
+
+	if (icmp_bad_source(p))
+		return pass();
+	__builtin_memcpy(mac, p->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, p->eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, mac, ETH_ALEN);
+
+	/* Swapping the addresses changes neither the IPv4 header sum nor the
+	 * ICMPv6 pseudo-header sum: same words, other order. */
+	if (p->family == XLVS_AF_INET) {
+		tmp = p->ip4->saddr;
+		p->ip4->saddr = p->ip4->daddr;
+		p->ip4->daddr = tmp;
+		icmp_set_ttl(p->ip4, ICMP_TTL);
+	} else {
+#pragma unroll
+		for (i = 0; i < 4; i++) {
+			tmp = p->saddr[i];
+			p->saddr[i] = p->daddr[i];
+			p->daddr[i] = tmp;
+		}
+		p->ip6->hop_limit = ICMP_TTL;
+	}
+	/* Type is the high byte of the first word; code stays. */
+	new_type = p->family == XLVS_AF_INET ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY;
+	ih->check = csum_replace16(ih->check, bpf_htons((__u16)ih->type << 8), bpf_htons((__u16)new_type << 8));
+	ih->type = new_type;
+	stats_event(XLVS_EV_ICMP_ECHO);
+	return XDP_TX;
+}
+
+/* ---- errors about flows ---- */
+
+/* Where the quoted packet's fields are, in the frame. */
+struct icmp_quote {
+	struct icmp_hdr *icmp;
+	struct iphdr *ip4; /* IPv4 quote: its header checksum changes with it */
+	__be32 *saddr;
+	__be32 *daddr;
+	__be16 *sport;
+	__be16 *dport;
+	__u8 proto;
+};
+
+/* Finds the quoted TCP/UDP packet after the ICMP header. -1 when it is not
+ * one we can read: truncated, another protocol, a non-first fragment, or
+ * (IPv6) behind extension headers. */
+static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt *p, struct icmp_quote *q)
+{
+	void *end = (void *)(long)ctx->data_end;
+	void *pos = p->l4hdr + sizeof(struct icmp_hdr);
+	struct ipv6hdr *ip6;
+	struct iphdr *ip;
+	__be16 *ports;
+
+	q->icmp = p->l4hdr;
+	q->ip4 = 0;
+	if (p->family == XLVS_AF_INET) {
+		ip = pos;
+		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
+			return -1;
+		if (ip->frag_off & bpf_htons(IP4_OFFSET))
+			return -1;
+		q->ip4 = ip;
+		q->proto = ip->protocol;
+		q->saddr = &ip->saddr;
+		q->daddr = &ip->daddr;
+		ports = pos + ip->ihl * 4;
+	} else {
+		ip6 = pos;
+		if ((void *)(ip6 + 1) > end || ip6->version != 6)
+			return -1;
+		q->proto = ip6->nexthdr;
+		q->saddr = ip6->saddr.in6_u.u6_addr32;
+		q->daddr = ip6->daddr.in6_u.u6_addr32;
+		ports = (void *)(ip6 + 1);
+	}
+	if (q->proto != IPPROTO_TCP && q->proto != IPPROTO_UDP)
+		return -1;
+	if ((void *)(ports + 2) > end)
+		return -1;
+	q->sport = ports;
+	q->dport = ports + 1;
+	return 0;
+}
+
+/* The flow entry that sent the quoted packet's other direction: the quote is
+ * a packet we sent, so the entry that matters is keyed by it reversed. */
+static __always_inline void icmp_quote_key(struct xlvs_flow_key *k, const struct pkt *p, const struct icmp_quote *q)
+{
+	if (p->family == XLVS_AF_INET) {
+		addr_set4(k->src, q->daddr[0]);
+		addr_set4(k->dst, q->saddr[0]);
+	} else {
+		addr_copy(k->src, q->daddr);
+		addr_copy(k->dst, q->saddr);
+	}
+	k->sport = *q->dport;
+	k->dport = *q->sport;
+	k->proto = q->proto;
+	k->family = p->family;
+	k->pad[0] = k->pad[1] = 0;
+}
+
+/* Outer address a -> to. ICMPv6 covers it through the pseudo-header; ICMP
+ * (v4) does not, the IPv4 header checksum does. */
+static __always_inline void icmp_set_outer(struct pkt *p, struct icmp_hdr *ih, __be32 *a, const __be32 *to)
+{
+	int i;
+
+	if (p->family == XLVS_AF_INET) {
+		p->ip4->check = csum_replace32(p->ip4->check, a[0], to[0]);
+		a[0] = to[0];
+		return;
+	}
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		ih->check = csum_replace32(ih->check, a[i], to[i]);
+		a[i] = to[i];
+	}
+}
+
+/* Quoted address a -> to; the ICMP checksum covers the quote, so it follows
+ * the address and (IPv4) the quoted header checksum. */
+static __always_inline void icmp_set_quoted_addr(struct pkt *p, struct icmp_quote *q, __be32 *a, const __be32 *to)
+{
+	__u16 old_check;
+	int i;
+
+	if (p->family == XLVS_AF_INET) {
+		old_check = q->ip4->check;
+		q->ip4->check = csum_replace32(old_check, a[0], to[0]);
+		q->icmp->check = csum_replace32(q->icmp->check, a[0], to[0]);
+		q->icmp->check = csum_replace16(q->icmp->check, old_check, q->ip4->check);
+		a[0] = to[0];
+		return;
+	}
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		q->icmp->check = csum_replace32(q->icmp->check, a[i], to[i]);
+		a[i] = to[i];
+	}
+}
+
+static __always_inline void icmp_set_quoted_port(struct icmp_quote *q, __be16 *port, __be16 to)
+{
+	q->icmp->check = csum_replace16(q->icmp->check, *port, to);
+	*port = to;
+}
+
+/* Applies flow entry f's rewrites to an error about its opposite direction.
+ * f rewrites its own packets' source (SNAT) / destination (DNAT); the quote
+ * travelled the other way, so those land on the quote's destination /
+ * source. The outer destination follows DNAT; the outer source follows SNAT
+ * only toward the client (it then comes from the VIP, as with IPVS). */
+static __always_inline void icmp_xlate(struct pkt *p, struct icmp_quote *q, const struct xlvs_flow *f, int to_real)
+{
+	if (f->flags & XLVS_FLOW_F_DNAT) {
+		icmp_set_outer(p, q->icmp, p->daddr, f->nat_dst);
+		icmp_set_quoted_addr(p, q, q->saddr, f->nat_dst);
+		icmp_set_quoted_port(q, q->sport, f->nat_dport);
+	}
+	if (f->flags & XLVS_FLOW_F_SNAT) {
+		if (!to_real)
+			icmp_set_outer(p, q->icmp, p->saddr, f->nat_src);
+		icmp_set_quoted_addr(p, q, q->daddr, f->nat_src);
+		icmp_set_quoted_port(q, q->dport, f->nat_sport);
+	}
+}
+
+/* Sends a translated error on toward dst. as_router: the router forwards it
+ * (TTL-1); dr keeps the IP packet as it is. may_pass: the kernel could
+ * forward the translated packet itself (its source is not ours). */
+static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const __be32 *dst, int as_router, int may_pass)
+{
+	struct bpf_fib_lookup fib;
+	struct ethhdr *eth;
+	long rc;
+
+	if (as_router && fwd_ttl_expired(p)) {
+		if (!may_pass)
+			return drop(XLVS_DROP_FIB);
+		/* The kernel discards it (no error is sent about an error). */
+		stats_event(XLVS_EV_FWD_KERNEL);
+		return XDP_PASS;
+	}
+	rc = fwd_lookup(ctx, p, p->saddr, dst, 0, &fib);
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		break;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return drop(XLVS_DROP_FIB);
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		/* Never an error about an error. */
+		return drop(XLVS_DROP_TOO_BIG);
+	default:
+		if (!may_pass)
+			return drop(XLVS_DROP_NO_NEIGH);
+		stats_event(XLVS_EV_FWD_KERNEL);
+		return XDP_PASS; /* translated: the kernel resolves the next hop */
+	}
+	if (as_router)
+		fwd_dec_ttl(p);
+	eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return drop(XLVS_DROP_BAD_ICMP);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	stats_event(XLVS_EV_ICMP_XLATE);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* No flow for an error to a VIP: is the quoted source VIP:port a frontend
+ * (then the error is about a connection we do not know: drop), or the
+ * router's own traffic from the VIP address (pass)? */
+static __always_inline int icmp_quote_is_frontend(const struct xlvs_flow_key *k)
+{
+	struct xlvs_vip_key vk;
+
+	__builtin_memset(&vk, 0, sizeof(vk));
+	addr_copy(vk.addr, k->dst);
+	vk.port = k->dport;
+	vk.proto = k->proto;
+	vk.family = k->family;
+	if (bpf_map_lookup_elem(&vips, &vk))
+		return 1;
+	vk.port = 0;
+	return bpf_map_lookup_elem(&vips, &vk) != 0;
+}
+
+/* The flow entry of direction dir keyed by k, if alive. */
+static __always_inline struct xlvs_flow *icmp_flow(const struct xlvs_flow_key *k, __u8 dir, __u64 now)
+{
+	struct xlvs_flow *f = bpf_map_lookup_elem(&flows, k);
+
+	if (!f || f->dir != dir || f->expires_ns < now)
+		return 0;
+	return f;
+}
+
+/* An error to the VIP about a reply we sent (VIP:vport -> client:cport):
+ * translated for the real that holds the connection. */
+static __always_inline int icmp_error_public(struct xdp_md *ctx, struct pkt *p, __u64 now)
+{
+	struct icmp_quote q;
+	struct xlvs_flow *f;
+	struct scratch *s;
+	__u32 zero = 0;
+
+	if (icmp_quote_parse(ctx, p, &q))
+		return pass();
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return drop(XLVS_DROP_BAD_ICMP);
+	icmp_quote_key(&s->rk, p, &q);
+	f = icmp_flow(&s->rk, XLVS_DIR_FORWARD, now);
+	if (!f)
+		return icmp_quote_is_frontend(&s->rk) ? drop(XLVS_DROP_BAD_ICMP) : pass();
+	switch (f->method) {
+	case XLVS_METHOD_DR:
+		/* The real holds the VIP: the error goes to it unchanged. */
+		return icmp_forward(ctx, p, f->nat_dst, 0, 0);
+	case XLVS_METHOD_TUN:
+		return drop(XLVS_DROP_ENCAP);
+	default:
+		icmp_xlate(p, &q, f, 1);
+		return icmp_forward(ctx, p, p->daddr, 1, 1);
+	}
+}
+
+/* An error from the private side about a packet we forwarded (client:cport
+ * or, fullnat, local:lport -> real:rport): translated for the client. */
+static __always_inline int icmp_error_private(struct xdp_md *ctx, struct pkt *p, __u64 now)
+{
+	struct icmp_quote q;
+	struct xlvs_flow *f;
+	struct scratch *s;
+	__u32 zero = 0;
+
+	if (icmp_quote_parse(ctx, p, &q))
+		return pass();
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return pass();
+	icmp_quote_key(&s->rk, p, &q);
+	f = icmp_flow(&s->rk, XLVS_DIR_REPLY, now);
+	/* dr/tun reply entries rewrite nothing: those reals answer directly. */
+	if (!f || !(f->flags & (XLVS_FLOW_F_SNAT | XLVS_FLOW_F_DNAT)))
+		return pass();
+	icmp_xlate(p, &q, f, 0);
+	/* Its source is now the VIP, one of the router's addresses: the kernel
+	 * would take it for a martian, so it is never handed over. */
+	return icmp_forward(ctx, p, p->daddr, 1, 0);
+}
+
+static __always_inline int icmp_public_fam(struct xdp_md *ctx, __u64 now, const __u8 fam)
+{
+	struct icmp_hdr *ih;
+	struct pkt p;
+
+	if (parse_packet(ctx, &p, fam) || !icmp_of_family(&p) || !p.l4hdr)
+		return pass();
+	ih = p.l4hdr;
+	if (ih->type == (fam == XLVS_AF_INET ? ICMP4_ECHO : ICMP6_ECHO_REQUEST) && ih->code == 0)
+		return icmp_echo(&p, ih);
+	if (!icmp_is_xlate_error(&p, ih->type))
+		return pass();
+	return icmp_error_public(ctx, &p, now);
+}
+
+static __always_inline int icmp_private_fam(struct xdp_md *ctx, __u64 now, const __u8 fam)
+{
+	struct icmp_hdr *ih;
+	struct pkt p;
+
+	if (parse_packet(ctx, &p, fam) || !icmp_of_family(&p) || !p.l4hdr)
+		return pass();
+	ih = p.l4hdr;
+	if (!icmp_is_xlate_error(&p, ih->type))
+		return pass();
+	return icmp_error_private(ctx, &p, now);
+}
+
+/* Global: verified once, whatever inlines the dispatchers below. */
+__noinline int icmp_public_any(struct xdp_md *ctx, __u64 now, __u32 fam)
+{
+	if (fam == XLVS_AF_INET)
+		return icmp_public_fam(ctx, now, XLVS_AF_INET);
+	return icmp_public_fam(ctx, now, XLVS_AF_INET6);
+}
+
+__noinline int icmp_private_any(struct xdp_md *ctx, __u64 now, __u32 fam)
+{
+	if (fam == XLVS_AF_INET)
+		return icmp_private_fam(ctx, now, XLVS_AF_INET);
+	return icmp_private_fam(ctx, now, XLVS_AF_INET6);
+}
+
+/* ---- too big ---- */
+
+/* RFC 1812 4.3.2.7 / RFC 4443 2.4(e): no error about an error, about a
+ * fragment other than the first, or to a source that is not one host. */
+static __always_inline int icmp_may_answer(const struct pkt *p)
+{
+	const struct icmp_hdr *ih = p->l4hdr;
+
+	if (icmp_bad_source(p))
+		return 0;
+	if (p->family == XLVS_AF_INET) {
+		if (p->ip4->frag_off & bpf_htons(IP4_OFFSET))
+			return 0;
+		if (p->proto == IPPROTO_ICMP)
+			return ih && (ih->type == ICMP4_ECHO || ih->type == ICMP4_ECHO_REPLY);
+	} else {
+		if (p->frag)
+			return 0;
+		if (p->proto == IPPROTO_ICMPV6)
+			return ih && ih->type >= ICMP6_INFO_MIN;
+	}
+	return 1;
+}
+
+/* Frag needed: [eth][ip 20][icmp 8][quoted header + 8 bytes]. The frame
+ * grows by 28 bytes at the head, which leaves the original IP header exactly
+ * where the quote goes; the tail is then cut after the quote. */
+static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
+{
+	void *data, *end;
+	struct ethhdr eth, *e;
+	struct icmp_hdr *ih;
+	struct iphdr *ip, *quote;
+	__be32 saddr, daddr;
+	__u32 qlen, ihl;
+	struct pkt p;
+	__s64 sum;
+
+	if (parse_packet(ctx, &p, XLVS_AF_INET) || !icmp_may_answer(&p))
+		return drop(XLVS_DROP_TOO_BIG);
+	/* Without DF the sender asked to be fragmented, which XDP cannot do;
+	 * a frag-needed would be a lie (RFC 1191 sends it for DF only). */
+	if (!(p.ip4->frag_off & bpf_htons(IP4_DF)) || mtu < 68 || mtu > 0xffff)
+		return drop(XLVS_DROP_TOO_BIG);
+	__builtin_memcpy(&eth, p.eth, sizeof(eth));
+	saddr = p.ip4->saddr;
+	daddr = p.ip4->daddr;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + sizeof(struct icmp_hdr))))
+		return drop(XLVS_DROP_TOO_BIG);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	e = data;
+	ip = data + sizeof(*e);
+	ih = (void *)(ip + 1);
+	quote = (void *)(ih + 1);
+	/* The largest quote (60-byte header + 8) must lie in the frame, for the
+	 * verifier; a packet bigger than any MTU >= 68 always has it. */
+	if ((void *)quote + 60 + 8 > end)
+		return drop(XLVS_DROP_TOO_BIG);
+	ihl = quote->ihl;
+	if (ihl < 5)
+		return drop(XLVS_DROP_TOO_BIG);
+	qlen = ihl * 4 + 8;
+
+	__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
+	e->h_proto = eth.h_proto;
+
+	ih->type = ICMP4_DEST_UNREACH;
+	ih->code = ICMP4_FRAG_NEEDED;
+	ih->check = 0;
+	ih->un.frag.unused = 0;
+	ih->un.frag.mtu = bpf_htons(mtu);
+	sum = bpf_csum_diff(0, 0, (__be32 *)ih, sizeof(*ih), 0);
+	sum = bpf_csum_diff(0, 0, (__be32 *)quote, qlen, sum);
+	ih->check = ~csum_fold64((__u64)sum);
+
+	/* The source is what the sender wrote as destination (the VIP), so the
+	 * sender accepts it as coming from the host it talks to, as with IPVS. */
+	*(__u16 *)ip = bpf_htons(0x4500 | 0xc0); /* version 4, ihl 5, tos internetwork control */
+	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*ih) + qlen);
+	ip->id = 0;
+	ip->frag_off = 0;
+	ip->ttl = ICMP_TTL;
+	ip->protocol = IPPROTO_ICMP;
+	ip->check = 0;
+	ip->saddr = daddr;
+	ip->daddr = saddr;
+	sum = bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0);
+	ip->check = ~csum_fold64((__u64)sum);
+
+	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip) + sizeof(*ih) + qlen) - (int)(end - data)))
+		return drop(XLVS_DROP_TOO_BIG);
+	stats_event(XLVS_EV_ICMP_TOO_BIG);
+	return XDP_TX;
+}
+
+/* Packet too big: [eth][ip6 40][icmp6 8][the first ICMP6_QUOTE bytes of the
+ * packet]. Any packet over an IPv6 MTU (>= 1280) has those bytes; a smaller
+ * one (a link below the IPv6 minimum) is dropped. */
+static __always_inline int too_big6(struct xdp_md *ctx, __u32 mtu)
+{
+	const __u32 plen = sizeof(struct icmp_hdr) + ICMP6_QUOTE;
+	struct in6_addr saddr, daddr;
+	struct ethhdr eth, *e;
+	struct ipv6hdr *ip6;
+	struct icmp_hdr *ih;
+	void *data, *end;
+	struct pkt p;
+	__u64 sum;
+
+	if (parse_packet(ctx, &p, XLVS_AF_INET6) || !icmp_may_answer(&p))
+		return drop(XLVS_DROP_TOO_BIG);
+	if ((void *)p.ip6 + ICMP6_QUOTE > (void *)(long)ctx->data_end)
+		return drop(XLVS_DROP_TOO_BIG);
+	__builtin_memcpy(&eth, p.eth, sizeof(eth));
+	__builtin_memcpy(&saddr, &p.ip6->saddr, sizeof(saddr));
+	__builtin_memcpy(&daddr, &p.ip6->daddr, sizeof(daddr));
+
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct ipv6hdr) + sizeof(struct icmp_hdr))))
+		return drop(XLVS_DROP_TOO_BIG);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	e = data;
+	ip6 = data + sizeof(*e);
+	ih = (void *)(ip6 + 1);
+	if ((void *)ih + plen > end)
+		return drop(XLVS_DROP_TOO_BIG);
+
+	__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
+	e->h_proto = eth.h_proto;
+
+	*(__be32 *)ip6 = bpf_htonl(6 << 28); /* version, no traffic class, no flow label */
+	ip6->payload_len = bpf_htons(plen);
+	ip6->nexthdr = IPPROTO_ICMPV6;
+	ip6->hop_limit = ICMP_TTL;
+	ip6->saddr = daddr;
+	ip6->daddr = saddr;
+
+	ih->type = ICMP6_PKT_TOOBIG;
+	ih->code = 0;
+	ih->check = 0;
+	ih->un.mtu6 = bpf_htonl(mtu);
+	/* Pseudo-header (addresses, upper-layer length, next header), then the
+	 * message in chunks bpf_csum_diff accepts. */
+	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)&ip6->saddr, 32, 0);
+	sum += bpf_htonl(plen);
+	sum += bpf_htonl(IPPROTO_ICMPV6);
+	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)ih, CSUM_CHUNK, 0);
+	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)((void *)ih + CSUM_CHUNK), CSUM_CHUNK, 0);
+	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)((void *)ih + 2 * CSUM_CHUNK), plen - 2 * CSUM_CHUNK, 0);
+	ih->check = ~csum_fold64(sum);
+
+	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip6) + plen) - (int)(end - data)))
+		return drop(XLVS_DROP_TOO_BIG);
+	stats_event(XLVS_EV_ICMP_TOO_BIG);
+	return XDP_TX;
+}
+
+__noinline int icmp_too_big_any(struct xdp_md *ctx, __u32 mtu, __u32 fam)
+{
+	if (fam == XLVS_AF_INET)
+		return too_big4(ctx, mtu);
+	return too_big6(ctx, mtu);
+}
+
+/* ---- what the programs call ---- */
 
 /* ICMP/ICMPv6 to a VIP address, arriving on the public side. */
 static __always_inline int icmp_public(struct xdp_md *ctx, struct pkt *p, __u64 now)
 {
-	return pass();
+	return icmp_public_any(ctx, now, p->family);
 }
 
 /* ICMP/ICMPv6 arriving on the private side (errors from or about reals). */
 static __always_inline int icmp_private(struct xdp_md *ctx, struct pkt *p, __u64 now)
 {
-	return pass();
+	return icmp_private_any(ctx, now, p->family);
 }
 
 /* The packet (not yet rewritten) does not fit the next hop's MTU `mtu`:
- * answer its sender with fragmentation needed / packet too big. */
+ * answer its sender with fragmentation needed / packet too big. Packet
+ * pointers are invalid afterwards. */
 static __always_inline int icmp_too_big(struct xdp_md *ctx, struct pkt *p, __u32 mtu)
 {
-	return drop(XLVS_DROP_TOO_BIG);
+	return icmp_too_big_any(ctx, mtu, p->family);
 }
 
 #endif /* XLVS_ICMP_H */

@@ -82,6 +82,10 @@ static __always_inline int parse_ipv4(struct cursor *c, struct iphdr **ip)
 		return -1;
 	if (c->pos + hlen > c->end)
 		return -1;
+	/* A total length beyond the frame (or inside the header) is a broken
+	 * packet: the kernel drops it; we must not size ICMP errors by it. */
+	if (bpf_ntohs(h->tot_len) < hlen || c->pos + bpf_ntohs(h->tot_len) > c->end)
+		return -1;
 	*ip = h;
 	c->pos += hlen;
 	return 0;
@@ -99,6 +103,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ipv6hdr **ip6)
 	if ((void *)(h + 1) > c->end)
 		return -1;
 	if (h->version != 6)
+		return -1;
+	if ((void *)(h + 1) + bpf_ntohs(h->payload_len) > c->end)
 		return -1;
 	*ip6 = h;
 	c->pos = h + 1;

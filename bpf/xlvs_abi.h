@@ -94,9 +94,9 @@ enum xlvs_drop {
 enum xlvs_event {
 	XLVS_EV_PASS = 0,         /* not ours: handed to the kernel untouched */
 	XLVS_EV_FWD = 1,          /* translated and redirected/transmitted */
-	XLVS_EV_FWD_KERNEL = 2,   /* translated, handed to the kernel (next hop unresolved) */
+	XLVS_EV_FWD_KERNEL = 2,   /* translated (a packet or an ICMP error), handed to the kernel */
 	XLVS_EV_ICMP_ECHO = 3,    /* echo request to a VIP answered */
-	XLVS_EV_ICMP_XLATE = 4,   /* ICMP error about a flow translated and forwarded */
+	XLVS_EV_ICMP_XLATE = 4,   /* ICMP error about a flow translated and redirected */
 	XLVS_EV_ICMP_TOO_BIG = 5, /* too big for the next hop: ICMP error sent back */
 	XLVS_EV_MAX = 6,
 };

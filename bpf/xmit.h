@@ -42,6 +42,10 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	int to_real = f->dir == XLVS_DIR_FORWARD;
 	int tun = to_real && f->method == XLVS_METHOD_TUN;
 	int dr = to_real && f->method == XLVS_METHOD_DR;
+	/* Only a NAT packet toward a real may be handed to the kernel: its source
+	 * is the client's. Every other one carries a local or VIP source address,
+	 * which the kernel drops as martian on input. */
+	int kernel_ok = to_real && f->method == XLVS_METHOD_NAT;
 	const __be32 *src, *dst;
 	struct bpf_fib_lookup fib;
 	__u32 extra = 0;
@@ -61,7 +65,7 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	/* A packet that is forwarded as the router (not handed to a real on the
 	 * same link as the VIP's owner) costs a TTL. */
 	if (!tun && !dr && fwd_ttl_expired(p)) {
-		if (f->method != XLVS_METHOD_NAT)
+		if (!kernel_ok)
 			return drop(XLVS_DROP_FIB);
 		xmit_rewrite(p, f);
 		stats_event(XLVS_EV_FWD_KERNEL);
@@ -78,28 +82,29 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 		return drop(XLVS_DROP_FIB);
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		/* IPv4 without DF may be fragmented: the kernel does that for NAT. */
-		if (p->family == XLVS_AF_INET && !(p->ip4->frag_off & bpf_htons(0x4000)) && f->method == XLVS_METHOD_NAT) {
+		if (p->family == XLVS_AF_INET && !(p->ip4->frag_off & bpf_htons(0x4000)) && kernel_ok) {
 			xmit_rewrite(p, f);
 			stats_event(XLVS_EV_FWD_KERNEL);
 			return XDP_PASS;
 		}
 		return icmp_too_big(ctx, p, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
 	default:
-		/* NO_NEIGH and friends. Only a NAT packet may go to the kernel: it
-		 * forwards it and resolves the neighbour for the next ones. The
-		 * others carry a local or VIP address the kernel would not forward. */
-		if (f->method != XLVS_METHOD_NAT)
+		/* NO_NEIGH and friends: the kernel forwards a NAT packet and
+		 * resolves the neighbour for the next ones. */
+		if (!kernel_ok)
 			return drop(XLVS_DROP_NO_NEIGH);
 		xmit_rewrite(p, f);
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS;
 	}
 
+	/* A tun entry rewrites nothing (flow_methods): the client's packet
+	 * travels unchanged inside the outer header. */
+	if (tun)
+		return tun_xmit(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)dst, &fib);
 	xmit_rewrite(p, f);
-	if (!tun && !dr)
+	if (!dr)
 		fwd_dec_ttl(p);
-	if (tun && tun_encap(ctx, p, src, dst))
-		return drop(XLVS_DROP_ENCAP);
 	return fwd_redirect(ctx, &fib);
 }
 

@@ -7,23 +7,34 @@
 // converts a whole request before calling ControlApi, so a bad field means nothing changed.
 
 import { InvalidArgumentError } from '../errors.js';
-import type {
-  Counters,
-  ForwardMethod,
-  Protocol,
-  RealSpec,
-  RealStatus,
-  SchedulerName,
-  ServiceKey,
-  ServiceStatus,
+import { familyOf, maxPrefix } from '../model/ip.js';
+import { mhTableSizeProblem } from '../model/rules.js';
+import {
+  MAX_TIMEOUT_S,
+  type Counters,
+  type Family,
+  type ForwardMethod,
+  type Frontend,
+  type HashOptions,
+  type Persistence,
+  type Protocol,
+  type RealSpec,
+  type RealStatus,
+  type SchedulerName,
+  type ServiceKey,
+  type ServiceStatus,
 } from '../model/types.js';
-import { checkIPv4, checkPort, checkWeight } from './validate.js';
+import { checkAddress, checkRealPort, checkServicePort, checkThreshold, checkThresholds, checkWeight } from './validate.js';
 import type {
   AddRealRequest,
   RemoveRealRequest,
+  WireAddressFamily,
   WireCounters,
   WireEnum,
   WireForwardMethod,
+  WireFrontend,
+  WireHashOptions,
+  WirePersistence,
   WireProtocol,
   WireReal,
   WireRealStatus,
@@ -34,8 +45,15 @@ import type {
 
 // Enum tables. UNSPECIFIED is deliberately absent: it means "not set" and is rejected.
 const PROTOCOL_TO_WIRE: Record<Protocol, WireProtocol> = { tcp: 'PROTOCOL_TCP', udp: 'PROTOCOL_UDP' };
-const SCHEDULER_TO_WIRE: Record<SchedulerName, WireScheduler> = { rr: 'SCHEDULER_RR', wrr: 'SCHEDULER_WRR' };
-const METHOD_TO_WIRE: Record<ForwardMethod, WireForwardMethod> = { nat: 'FORWARD_METHOD_NAT' };
+const SCHEDULER_TO_WIRE: Record<SchedulerName, WireScheduler> = {
+  rr: 'SCHEDULER_RR', wrr: 'SCHEDULER_WRR', lc: 'SCHEDULER_LC', wlc: 'SCHEDULER_WLC', lblc: 'SCHEDULER_LBLC',
+  lblcr: 'SCHEDULER_LBLCR', dh: 'SCHEDULER_DH', sh: 'SCHEDULER_SH', sed: 'SCHEDULER_SED', nq: 'SCHEDULER_NQ',
+  mh: 'SCHEDULER_MH', fo: 'SCHEDULER_FO', ovf: 'SCHEDULER_OVF',
+};
+const METHOD_TO_WIRE: Record<ForwardMethod, WireForwardMethod> = {
+  nat: 'FORWARD_METHOD_NAT', dr: 'FORWARD_METHOD_DR', tun: 'FORWARD_METHOD_TUN', fullnat: 'FORWARD_METHOD_FULLNAT',
+};
+const FAMILY_TO_WIRE: Record<`${Family}`, WireAddressFamily> = { 4: 'ADDRESS_FAMILY_IPV4', 6: 'ADDRESS_FAMILY_IPV6' };
 
 function enumFromWire<M extends string>(field: string, value: unknown, table: Record<M, string>): M {
   for (const [model, wire] of Object.entries(table) as [M, string][]) {
@@ -54,8 +72,8 @@ function required<T>(field: string, value: T | null | undefined): T {
 export function serviceKeyFromWire(w: WireServiceKey | null | undefined, field = 'service'): ServiceKey {
   const k = required(field, w);
   return {
-    vip: checkIPv4(`${field}.vip`, k.vip),
-    port: checkPort(`${field}.port`, k.port),
+    vip: checkAddress(`${field}.vip`, k.vip),
+    port: checkServicePort(`${field}.port`, k.port),
     protocol: enumFromWire(`${field}.protocol`, k.protocol, PROTOCOL_TO_WIRE),
   };
 }
@@ -66,23 +84,38 @@ export function realFromWire(w: WireReal | null | undefined, field = 'real'): Re
     // proto3 would otherwise read a forgotten weight as 0 and quiesce the real.
     throw new InvalidArgumentError(`${field}.weight`, r.weight, 'is required (0 quiesces the real)');
   }
-  return {
-    address: checkIPv4(`${field}.address`, r.address),
-    port: checkPort(`${field}.port`, r.port),
+  const real: RealSpec = {
+    address: checkAddress(`${field}.address`, r.address),
+    port: checkRealPort(`${field}.port`, r.port),
     weight: checkWeight(`${field}.weight`, r.weight),
     method: enumFromWire(`${field}.method`, r.method, METHOD_TO_WIRE),
+    upper_threshold: checkThreshold(`${field}.upper_threshold`, r.upper_threshold),
+    lower_threshold: checkThreshold(`${field}.lower_threshold`, r.lower_threshold),
   };
+  checkThresholds(field, real.upper_threshold, real.lower_threshold);
+  return real;
 }
 
+/**
+ * The rules that need only the request are checked here (the real's family against the
+ * service's VIP included); those that need the whole service and the router's local addresses
+ * (dr/tun port, tun/fullnat local address) are the daemon's, with checkRealFitsService.
+ */
 export function addRealFromWire(req: AddRealRequest): { service: ServiceKey; real: RealSpec } {
-  return { service: serviceKeyFromWire(req.service), real: realFromWire(req.real) };
+  const service = serviceKeyFromWire(req.service);
+  const real = realFromWire(req.real);
+  const family = familyOf(service.vip);
+  if (familyOf(real.address) !== family) {
+    throw new InvalidArgumentError('real.address', real.address, `must be an IPv${family} address like the service's VIP`);
+  }
+  return { service, real };
 }
 
 export function removeRealFromWire(req: RemoveRealRequest): { service: ServiceKey; address: string; port: number } {
   return {
     service: serviceKeyFromWire(req.service),
-    address: checkIPv4('address', req.address),
-    port: checkPort('port', req.port),
+    address: checkAddress('address', req.address),
+    port: checkRealPort('port', req.port),
   };
 }
 
@@ -93,7 +126,18 @@ export function serviceKeyToWire(k: ServiceKey): WireServiceKey {
 }
 
 export function realToWire(r: RealSpec): WireReal {
-  return { address: r.address, port: r.port, weight: r.weight, method: METHOD_TO_WIRE[r.method] };
+  return {
+    address: r.address,
+    port: r.port,
+    weight: r.weight,
+    method: METHOD_TO_WIRE[r.method],
+    upper_threshold: r.upper_threshold,
+    lower_threshold: r.lower_threshold,
+  };
+}
+
+function frontendToWire(f: Frontend): WireFrontend {
+  return { vip: f.vip, port: f.port, protocol: PROTOCOL_TO_WIRE[f.protocol] };
 }
 
 export function countersToWire(c: Counters): WireCounters {
@@ -110,8 +154,20 @@ export function serviceStatusToWire(s: ServiceStatus): WireServiceStatus {
   return {
     key: serviceKeyToWire(s),
     scheduler: SCHEDULER_TO_WIRE[s.scheduler],
-    reals: s.reals.map((r): WireRealStatus => ({ real: realToWire(r), counters: countersToWire(r.counters) })),
+    reals: s.reals.map(
+      (r): WireRealStatus => ({
+        real: realToWire(r),
+        counters: countersToWire(r.counters),
+        active_conns: String(r.active_conns),
+        inactive_conns: String(r.inactive_conns),
+      }),
+    ),
     counters: countersToWire(s.counters),
+    family: FAMILY_TO_WIRE[s.family],
+    frontends: s.frontends.map(frontendToWire),
+    persistence: s.persistence === undefined ? null : { timeout: s.persistence.timeout, netmask: s.persistence.netmask },
+    hash: { fallback: s.hash.fallback, port: s.hash.port },
+    mh_table_size: s.mh_table_size,
   };
 }
 
@@ -144,17 +200,69 @@ export function countersFromWire(w: WireCounters | null | undefined, field: stri
   };
 }
 
+/** A connection count: uint64 on the wire, a number in the model (exact up to 2^53). */
+function countFromWire(field: string, value: unknown): number {
+  const n = uint64FromWire(field, value);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(field, value, 'is beyond 2^53');
+  return Number(n);
+}
+
+function frontendFromWire(w: WireFrontend, field: string): Frontend {
+  return {
+    vip: checkAddress(`${field}.vip`, w.vip),
+    port: checkServicePort(`${field}.port`, w.port),
+    protocol: enumFromWire(`${field}.protocol`, w.protocol, PROTOCOL_TO_WIRE),
+  };
+}
+
+function persistenceFromWire(w: WirePersistence, field: string, family: Family): Persistence {
+  const range = (f: string, v: unknown, max: number): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < (f === 'timeout' ? 1 : 0) || v > max) {
+      throw new InvalidArgumentError(`${field}.${f}`, v, `must be an integer ${f === 'timeout' ? 1 : 0}..${max}`);
+    }
+    return v;
+  };
+  return { timeout: range('timeout', w.timeout, MAX_TIMEOUT_S), netmask: range('netmask', w.netmask, maxPrefix(family)) };
+}
+
+function hashFromWire(w: WireHashOptions | null, field: string): HashOptions {
+  const h = required(field, w);
+  if (typeof h.fallback !== 'boolean' || typeof h.port !== 'boolean') {
+    throw new InvalidArgumentError(field, h, 'must have boolean fallback and port');
+  }
+  return { fallback: h.fallback, port: h.port };
+}
+
 export function serviceStatusFromWire(w: WireServiceStatus, field: string): ServiceStatus {
   const reals = w.reals.map((r, i): RealStatus => {
     const f = `${field}.reals[${i}]`;
-    return { ...realFromWire(r.real, `${f}.real`), counters: countersFromWire(r.counters, `${f}.counters`) };
+    return {
+      ...realFromWire(r.real, `${f}.real`),
+      counters: countersFromWire(r.counters, `${f}.counters`),
+      active_conns: countFromWire(`${f}.active_conns`, r.active_conns),
+      inactive_conns: countFromWire(`${f}.inactive_conns`, r.inactive_conns),
+    };
   });
-  return {
-    ...serviceKeyFromWire(w.key, `${field}.key`),
+  const key = serviceKeyFromWire(w.key, `${field}.key`);
+  const family = Number(enumFromWire(`${field}.family`, w.family, FAMILY_TO_WIRE)) as Family;
+  const frontends = w.frontends.map((f, i) => frontendFromWire(f, `${field}.frontends[${i}]`));
+  if (frontends.length === 0) throw new InvalidArgumentError(`${field}.frontends`, [], 'must hold at least the key');
+  const mhProblem = mhTableSizeProblem(w.mh_table_size);
+  if (mhProblem !== undefined) throw new InvalidArgumentError(`${field}.mh_table_size`, w.mh_table_size, mhProblem);
+  const status: ServiceStatus = {
+    ...key,
+    family,
+    frontends,
     scheduler: enumFromWire(`${field}.scheduler`, w.scheduler, SCHEDULER_TO_WIRE),
+    hash: hashFromWire(w.hash, `${field}.hash`),
+    mh_table_size: w.mh_table_size,
     reals,
     counters: countersFromWire(w.counters, `${field}.counters`),
   };
+  if (w.persistence !== null && w.persistence !== undefined) {
+    status.persistence = persistenceFromWire(w.persistence, `${field}.persistence`, family);
+  }
+  return status;
 }
 
 export function dropsFromWire(w: Record<string, string>): Record<string, bigint> {

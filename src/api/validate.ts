@@ -4,8 +4,9 @@
 // the field and the value, so callers can validate a whole request before acting on it.
 
 import { InvalidArgumentError } from '../errors.js';
-import { isIPv4 } from '../config/ipv4.js';
-import type { ForwardMethod, Protocol } from '../model/types.js';
+import { canonicalAddress, isIPv4 } from '../model/ip.js';
+import { addressProblem, realViolation, thresholdViolation, type RealContext } from '../model/rules.js';
+import { MAX_U32, METHODS, type ForwardMethod, type LocalAddresses, type Protocol, type RealSpec } from '../model/types.js';
 
 /**
  * A strict dotted IPv4 address. Syntax only, like the config loader: whatever a config file
@@ -17,6 +18,20 @@ export function checkIPv4(field: string, value: unknown): string {
     throw new InvalidArgumentError(field, value, 'must be a dotted IPv4 address like 10.0.0.1');
   }
   return value;
+}
+
+/**
+ * An IPv4 (strict dotted quad) or IPv6 address, returned in the model's canonical form
+ * (RFC 5952), so "2001:DB8::0001" names the same real as "2001:db8::1".
+ */
+export function checkAddress(field: string, value: unknown): string {
+  const canonical = canonicalAddress(value);
+  if (canonical === null) {
+    throw new InvalidArgumentError(field, value, 'must be an IPv4 address like 10.0.0.1 or an IPv6 address like fd00::1');
+  }
+  const problem = addressProblem(canonical);
+  if (problem !== undefined) throw new InvalidArgumentError(field, value, problem);
+  return canonical;
 }
 
 function checkIntInRange(field: string, value: unknown, min: number, max: number): number {
@@ -31,6 +46,37 @@ export function checkPort(field: string, value: unknown): number {
   return checkIntInRange(field, value, 1, 65535);
 }
 
+/** A service key's port: 1..65535, or 0 for a service on every port. */
+export function checkServicePort(field: string, value: unknown): number {
+  return checkIntInRange(field, value, 0, 65535);
+}
+
+/** A real's port: 1..65535, or 0 = keep the client's destination port. */
+export function checkRealPort(field: string, value: unknown): number {
+  return checkIntInRange(field, value, 0, 65535);
+}
+
+/** An upper or lower connection threshold, 0..4294967295 (0 = none / default). */
+export function checkThreshold(field: string, value: unknown): number {
+  return checkIntInRange(field, value, 0, MAX_U32);
+}
+
+/** upper/lower as a pair: the rule the config applies too (model/rules.ts). */
+export function checkThresholds(field: string, upper: number, lower: number): void {
+  const v = thresholdViolation(upper, lower);
+  if (v !== undefined) throw new InvalidArgumentError(`${field}.${v.field}`, v.value, v.reason);
+}
+
+/**
+ * A real against the service it joins and the router's local addresses, with the config's
+ * rules (model/rules.ts): family, dr/tun port, local address for tun/fullnat, thresholds.
+ * Needs the service, so the daemon calls it; `field` prefixes the reported field ("real").
+ */
+export function checkRealFitsService(field: string, real: RealSpec, ctx: RealContext, local: LocalAddresses): void {
+  const v = realViolation(real, ctx, local);
+  if (v !== undefined) throw new InvalidArgumentError(`${field}.${v.field}`, v.value, v.reason);
+}
+
 /** A real's weight, 0..65535; 0 quiesces the real. */
 export function checkWeight(field: string, value: unknown): number {
   return checkIntInRange(field, value, 0, 65535);
@@ -42,10 +88,10 @@ export function checkProtocol(field: string, value: unknown): Protocol {
   throw new InvalidArgumentError(field, value, 'must be tcp or udp');
 }
 
-/** A forwarding method name as used in the model and on the command line ("nat"). */
+/** A forwarding method name as used in the model and on the command line. */
 export function checkMethod(field: string, value: unknown): ForwardMethod {
-  if (value === 'nat') return value;
-  throw new InvalidArgumentError(field, value, 'must be nat (the only method implemented)');
+  if ((METHODS as readonly unknown[]).includes(value)) return value as ForwardMethod;
+  throw new InvalidArgumentError(field, value, `must be one of ${METHODS.join(', ')}`);
 }
 
 /**

@@ -11,13 +11,35 @@
 export type WireEnum<Name extends string> = Name | number;
 
 export type WireProtocol = 'PROTOCOL_UNSPECIFIED' | 'PROTOCOL_TCP' | 'PROTOCOL_UDP';
-export type WireScheduler = 'SCHEDULER_UNSPECIFIED' | 'SCHEDULER_RR' | 'SCHEDULER_WRR';
-export type WireForwardMethod = 'FORWARD_METHOD_UNSPECIFIED' | 'FORWARD_METHOD_NAT';
+export type WireScheduler =
+  | 'SCHEDULER_UNSPECIFIED' | 'SCHEDULER_RR' | 'SCHEDULER_WRR' | 'SCHEDULER_LC' | 'SCHEDULER_WLC'
+  | 'SCHEDULER_LBLC' | 'SCHEDULER_LBLCR' | 'SCHEDULER_DH' | 'SCHEDULER_SH' | 'SCHEDULER_SED'
+  | 'SCHEDULER_NQ' | 'SCHEDULER_MH' | 'SCHEDULER_FO' | 'SCHEDULER_OVF';
+export type WireForwardMethod =
+  | 'FORWARD_METHOD_UNSPECIFIED' | 'FORWARD_METHOD_NAT' | 'FORWARD_METHOD_DR' | 'FORWARD_METHOD_TUN'
+  | 'FORWARD_METHOD_FULLNAT';
+export type WireAddressFamily = 'ADDRESS_FAMILY_UNSPECIFIED' | 'ADDRESS_FAMILY_IPV4' | 'ADDRESS_FAMILY_IPV6';
 
 export interface WireServiceKey {
   vip: string;
   port: number;
   protocol: WireEnum<WireProtocol>;
+}
+
+export interface WireFrontend {
+  vip: string;
+  port: number;
+  protocol: WireEnum<WireProtocol>;
+}
+
+export interface WirePersistence {
+  timeout: number;
+  netmask: number;
+}
+
+export interface WireHashOptions {
+  fallback: boolean;
+  port: boolean;
 }
 
 export interface WireReal {
@@ -26,6 +48,8 @@ export interface WireReal {
   /** Absent (undefined) when the sender did not set it: proto3 explicit presence. */
   weight?: number;
   method: WireEnum<WireForwardMethod>;
+  upper_threshold: number;
+  lower_threshold: number;
 }
 
 /** uint64 counters travel as decimal strings so values above 2^53 stay exact. */
@@ -40,6 +64,9 @@ export interface WireCounters {
 export interface WireRealStatus {
   real: WireReal | null;
   counters: WireCounters | null;
+  /** uint64 as a decimal string, like the counters. */
+  active_conns: string;
+  inactive_conns: string;
 }
 
 export interface WireServiceStatus {
@@ -47,6 +74,12 @@ export interface WireServiceStatus {
   scheduler: WireEnum<WireScheduler>;
   reals: WireRealStatus[];
   counters: WireCounters | null;
+  family: WireEnum<WireAddressFamily>;
+  frontends: WireFrontend[];
+  /** null when the service is not persistent. */
+  persistence: WirePersistence | null;
+  hash: WireHashOptions | null;
+  mh_table_size: number;
 }
 
 export type ListServicesRequest = Record<string, never>;

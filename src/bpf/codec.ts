@@ -22,3 +22,10 @@ export const u64: Codec<bigint> = {
   encode: (v, b, o) => void b.writeBigUInt64LE(v, o),
   decode: (b, o) => b.readBigUInt64LE(o),
 };
+
+/** A copy of n bytes of b from off (fixed-size byte arrays in ABI structs). */
+export function bytesAt(b: Buffer, off: number, n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) out[i] = b[off + i]!;
+  return out;
+}

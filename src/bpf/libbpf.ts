@@ -39,6 +39,9 @@ export const lib = {
     'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
   ),
   map_update_batch: bpf.func('int bpf_map_update_batch(int fd, void *keys, void *values, void *count, void *opts)'),
+  map_create: bpf.func(
+    'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)',
+  ),
   obj_pin: bpf.func('int bpf_obj_pin(int fd, const char *path)'),
   obj_get: bpf.func('int bpf_obj_get(const char *path)'),
   obj_get_info_by_fd: bpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *len)'),

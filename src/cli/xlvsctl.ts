@@ -8,26 +8,36 @@
 
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, NotFoundError, XlvsError } from '../errors.js';
-import { type RealSpec, realId, type ServiceKey, serviceId } from '../model/types.js';
-import { connectApi } from '../api/client.js';
-import { parseServiceString } from '../api/service-string.js';
-import { formatDrops, formatServiceTable, toJson } from '../api/table.js';
-import { checkIPv4, checkMethod, checkPort, checkWeight, parseDecimal } from '../api/validate.js';
+import { type ForwardMethod, realId, type RealSpec, type ServiceKey, type ServiceStatus, serviceId } from '../model/types.js';
+import { defaultRealPort, thresholdViolation } from '../model/rules.js';
+import { type ApiClient, connectApi } from '../api/client.js';
+import { parseRealString, parseServiceString } from '../api/service-string.js';
+import { formatDrops, formatServiceTable, type TableView, toJson } from '../api/table.js';
+import {
+  checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight, parseDecimal,
+} from '../api/validate.js';
 
 const DEFAULT_SOCKET = 'unix:/run/xlvs/xlvsd.sock';
 
 const USAGE = `usage: xlvsctl [--socket ADDR] COMMAND [OPTIONS]
 
 commands:
-  list [--json]                         services, reals and counters (like ipvsadm -Ln)
-  real add --service S --address A [--port P] [--weight W] [--method nat]
-                                        add a real, or update weight/method of an existing one
-  real remove --service S --address A [--port P]
-  real set-weight --service S --address A [--port P] --weight W
-  drops [--json]                        data-plane drop counters by reason
+  list [--stats | --thresholds] [--json]
+                    services, port groups, reals and connections (like ipvsadm -Ln);
+                    --stats: packet/byte counters, --thresholds: upper/lower thresholds
+  real add SERVICE ADDR[:PORT] [--weight W] [--method M] [--upper N] [--lower N]
+                    add a real, or replace weight/method/thresholds of an existing one
+  real remove SERVICE ADDR[:PORT]
+  real set-weight SERVICE ADDR[:PORT] --weight W
+  drops [--json]    data-plane drop counters by reason
 
-  S is PROTOCOL/VIP:PORT, e.g. tcp/203.0.113.100:80. --port defaults to the service's
-  port, --weight to 1, --method to nat. Weight 0 quiesces a real (no new flows).
+  SERVICE is PROTOCOL/VIP:PORT: tcp/203.0.113.100:80, tcp/[2001:db8::1]:80, or
+  tcp/203.0.113.100:* for a service on every port. ADDR[:PORT] is 10.77.0.11:80 or
+  [fd00::11]:80; port 0 keeps the client's port. Without a port, add uses the service's
+  default (its port if it has one, 0 for port groups and for dr/tun) and remove/set-weight
+  the one real at that address. --weight defaults to 1 (0 quiesces: no new flows), --method
+  to nat (nat, dr, tun, fullnat), --upper/--lower to 0 (ipvsadm -x/-y: 0 = no limit /
+  3/4 of upper). The older form --service S --address A [--port P] is accepted too.
 
 global options:
   --socket ADDR   daemon API address (default ${DEFAULT_SOCKET}, or $XLVS_SOCKET)
@@ -42,26 +52,37 @@ const OPTIONS = {
   port: { type: 'string' },
   weight: { type: 'string' },
   method: { type: 'string' },
+  upper: { type: 'string' },
+  lower: { type: 'string' },
+  stats: { type: 'boolean' },
+  thresholds: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
 type Values = { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
+/** A real as named on the command line: the port may be left to the daemon's state. */
+interface RealTarget {
+  service: ServiceKey;
+  address: string;
+  port: number | undefined;
+}
+
 type Command =
   | { kind: 'help' }
-  | { kind: 'list'; json: boolean }
+  | { kind: 'list'; json: boolean; view: TableView }
   | { kind: 'drops'; json: boolean }
-  | { kind: 'real-add'; service: ServiceKey; real: RealSpec }
-  | { kind: 'real-remove'; service: ServiceKey; address: string; port: number }
-  | { kind: 'real-set-weight'; service: ServiceKey; address: string; port: number; weight: number };
+  | ({ kind: 'real-add'; real: Omit<RealSpec, 'address' | 'port'> } & RealTarget)
+  | ({ kind: 'real-remove' } & RealTarget)
+  | ({ kind: 'real-set-weight'; weight: number } & RealTarget);
 
 // Which options each command takes; anything else is an error rather than silently ignored
 // (e.g. `real remove --weight 0` probably meant something the command would not do).
 const ALLOWED: Record<string, readonly OptionName[]> = {
-  list: ['json'],
+  list: ['json', 'stats', 'thresholds'],
   drops: ['json'],
-  'real add': ['service', 'address', 'port', 'weight', 'method'],
+  'real add': ['service', 'address', 'port', 'weight', 'method', 'upper', 'lower'],
   'real remove': ['service', 'address', 'port'],
   'real set-weight': ['service', 'address', 'port', 'weight'],
 };
@@ -72,11 +93,19 @@ function need(values: Values, name: 'service' | 'address' | 'weight'): string {
   return v;
 }
 
-/** The real's identity from --service, --address and --port (default: the service's port). */
-function realTarget(values: Values): { service: ServiceKey; address: string; port: number } {
+/** The real's identity: `SERVICE ADDR[:PORT]`, or --service, --address and --port. */
+function realTarget(args: string[], values: Values): RealTarget {
+  if (args.length > 0) {
+    for (const opt of ['service', 'address', 'port'] as const) {
+      if (values[opt] !== undefined) throw new InvalidArgumentError(`--${opt}`, values[opt], 'not with SERVICE ADDR[:PORT] arguments');
+    }
+    if (args.length !== 2) throw new InvalidArgumentError('arguments', args.join(' '), 'must be SERVICE ADDR[:PORT]');
+    const service = parseServiceString(args[0]!, 'SERVICE');
+    return { service, ...parseRealString(args[1]!, 'ADDR[:PORT]') };
+  }
   const service = parseServiceString(need(values, 'service'));
-  const address = checkIPv4('--address', need(values, 'address'));
-  const port = values.port === undefined ? service.port : parseDecimal('--port', values.port, checkPort);
+  const address = checkAddress('--address', need(values, 'address'));
+  const port = values.port === undefined ? undefined : parseDecimal('--port', values.port, checkRealPort);
   return { service, address, port };
 }
 
@@ -90,7 +119,7 @@ function parseCommand(words: string[], values: Values): Command {
     throw new InvalidArgumentError('real subcommand', words[1], 'unknown (add, remove, set-weight)');
   }
   const extra = words.slice(name.split(' ').length);
-  if (extra.length > 0) throw new InvalidArgumentError(name, extra[0], 'unexpected argument');
+  if (extra.length > 0 && !name.startsWith('real ')) throw new InvalidArgumentError(name, extra[0], 'unexpected argument');
   for (const opt of Object.keys(values) as OptionName[]) {
     if (opt !== 'socket' && !allowed.includes(opt)) {
       throw new InvalidArgumentError(`--${opt}`, values[opt], `does not apply to "${name}"`);
@@ -98,32 +127,63 @@ function parseCommand(words: string[], values: Values): Command {
   }
 
   switch (name) {
-    case 'list':
-      return { kind: 'list', json: values.json === true };
+    case 'list': {
+      if (values.stats && values.thresholds) throw new InvalidArgumentError('--thresholds', true, 'not with --stats');
+      const view: TableView = values.stats ? 'stats' : values.thresholds ? 'thresholds' : 'conns';
+      return { kind: 'list', json: values.json === true, view };
+    }
     case 'drops':
       return { kind: 'drops', json: values.json === true };
     case 'real add': {
-      const { service, address, port } = realTarget(values);
+      const upper = values.upper === undefined ? 0 : parseDecimal('--upper', values.upper, checkThreshold);
+      const lower = values.lower === undefined ? 0 : parseDecimal('--lower', values.lower, checkThreshold);
+      const bad = thresholdViolation(upper, lower);
+      if (bad !== undefined) throw new InvalidArgumentError('--lower', lower, bad.reason.replace('upper_threshold', '--upper'));
       return {
         kind: 'real-add',
-        service,
+        ...realTarget(extra, values),
         real: {
-          address: address,
-          port,
           weight: values.weight === undefined ? 1 : parseDecimal('--weight', values.weight, checkWeight),
           method: checkMethod('--method', values.method ?? 'nat'),
+          upper_threshold: upper,
+          lower_threshold: lower,
         },
       };
     }
     case 'real remove':
-      return { kind: 'real-remove', ...realTarget(values) };
+      return { kind: 'real-remove', ...realTarget(extra, values) };
     default: // 'real set-weight'
       return {
         kind: 'real-set-weight',
-        ...realTarget(values),
+        ...realTarget(extra, values),
         weight: parseDecimal('--weight', need(values, 'weight'), checkWeight),
       };
   }
+}
+
+function findService(services: readonly ServiceStatus[], key: ServiceKey): ServiceStatus {
+  const svc = services.find((s) => serviceId(s) === serviceId(key));
+  if (svc === undefined) throw new NotFoundError('service', serviceId(key));
+  return svc;
+}
+
+/** The port a real add means when none was given: what the config would default it to. */
+async function addPort(api: ApiClient, t: RealTarget, method: ForwardMethod): Promise<number> {
+  if (t.port !== undefined) return t.port;
+  const svc = findService(await api.listServices(), t.service);
+  return defaultRealPort(method, svc.frontends);
+}
+
+/** The existing real meant by ADDR[:PORT]; without a port, the only real at that address. */
+function findReal(svc: ServiceStatus, t: RealTarget): RealSpec {
+  const matches = svc.reals.filter((r) => r.address === t.address && (t.port === undefined || r.port === t.port));
+  const named = t.port === undefined ? t.address : realId({ address: t.address, port: t.port });
+  if (matches.length === 0) throw new NotFoundError('real', `${named} in ${serviceId(t.service)}`);
+  if (matches.length > 1) {
+    throw new InvalidArgumentError('ADDR[:PORT]', t.address, `matches reals ${matches.map(realId).join(', ')}: give the port`);
+  }
+  const { counters: _c, active_conns: _a, inactive_conns: _i, ...spec } = matches[0] as ServiceStatus['reals'][number];
+  return spec;
 }
 
 async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Promise<void> {
@@ -132,7 +192,7 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Pro
     switch (cmd.kind) {
       case 'list': {
         const services = await api.listServices();
-        process.stdout.write(cmd.json ? toJson(services) : formatServiceTable(services));
+        process.stdout.write(cmd.json ? toJson(services) : formatServiceTable(services, cmd.view));
         return;
       }
       case 'drops': {
@@ -140,25 +200,25 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Pro
         process.stdout.write(cmd.json ? toJson(drops) : formatDrops(drops));
         return;
       }
-      case 'real-add':
-        await api.addReal(cmd.service, cmd.real);
-        process.stdout.write(
-          `real ${realId(cmd.real)} in ${serviceId(cmd.service)}: ${cmd.real.method}, weight ${cmd.real.weight}\n`,
-        );
+      case 'real-add': {
+        const real: RealSpec = { address: cmd.address, port: await addPort(api, cmd, cmd.real.method), ...cmd.real };
+        await api.addReal(cmd.service, real);
+        const limits = real.upper_threshold > 0 ? `, upper ${real.upper_threshold} lower ${real.lower_threshold}` : '';
+        process.stdout.write(`real ${realId(real)} in ${serviceId(cmd.service)}: ${real.method}, weight ${real.weight}${limits}\n`);
         return;
-      case 'real-remove':
-        await api.removeReal(cmd.service, cmd.address, cmd.port);
-        process.stdout.write(`real ${realId(cmd)} removed from ${serviceId(cmd.service)}\n`);
+      }
+      case 'real-remove': {
+        const real = cmd.port !== undefined ? cmd : findReal(findService(await api.listServices(), cmd.service), cmd);
+        await api.removeReal(cmd.service, real.address, real.port as number);
+        process.stdout.write(`real ${realId({ address: real.address, port: real.port as number })} removed from ${serviceId(cmd.service)}\n`);
         return;
+      }
       case 'real-set-weight': {
-        // AddReal replaces weight and method together, so keep the method the real has now.
+        // AddReal replaces weight, method and thresholds together, so keep what the real has now.
         // Not atomic: a concurrent remove between the two calls would be undone by the add.
-        const svc = (await api.listServices()).find((s) => serviceId(s) === serviceId(cmd.service));
-        if (svc === undefined) throw new NotFoundError('service', serviceId(cmd.service));
-        const real = svc.reals.find((r) => realId(r) === realId(cmd));
-        if (real === undefined) throw new NotFoundError('real', `${realId(cmd)} in ${serviceId(cmd.service)}`);
-        await api.addReal(cmd.service, { address: real.address, port: real.port, weight: cmd.weight, method: real.method });
-        process.stdout.write(`real ${realId(cmd)} in ${serviceId(cmd.service)}: weight ${cmd.weight}\n`);
+        const real = findReal(findService(await api.listServices(), cmd.service), cmd);
+        await api.addReal(cmd.service, { ...real, weight: cmd.weight });
+        process.stdout.write(`real ${realId(real)} in ${serviceId(cmd.service)}: weight ${cmd.weight}\n`);
         return;
       }
     }

@@ -12,30 +12,56 @@
 //     tcp_fin: 120
 //     tcp_close: 10
 //     udp: 300
+//   hash_seed: 12345      # optional: integer 0..4294967295 (default 0), seed of sh/dh/mh; give
+//                         #   both routers of a pair the same one so they pick the same reals
+//   local_addresses:      # optional: the router's own addresses; v4/v6 is required as soon as a
+//     v4: 10.77.0.1       #   tun real (tunnel source) or fullnat real (source NAT address) of
+//     v6: fd00:77::1      #   that family exists
 //   services:             # optional list (may be empty)
-//     - vip: 203.0.113.100   # required: dotted-quad IPv4 (no leading zeros)
-//       port: 80             # required: integer 1..65535
+//     - vip: 203.0.113.100   # required: IPv4 dotted quad (no leading zeros) or IPv6 (any RFC 4291
+//                            #   form, kept as RFC 5952; no zone id, no ::ffff:a.b.c.d)
+//       port: 80             # exactly one of port / ports: 1..65535, or `all` (every port)
+//       # ports: [80, 443]   #   a port group: one frontend per port
 //       protocol: tcp        # optional: tcp (default) | udp
-//       scheduler: wrr       # optional: rr | wrr (default)
-//       reals:               # optional list
-//         - address: 10.77.0.11   # required: dotted-quad IPv4
-//           port: 80              # optional: 1..65535, default = the service's port
+//       also:                # optional: more frontends of the same service (port group across
+//         - { vip: 203.0.113.101, port: 80, protocol: tcp }  # VIPs/protocols); port may be
+//                            #   `all`, protocol defaults to the service's; same family as vip
+//       scheduler: wlc       # optional: rr wrr lc wlc (default) lblc lblcr dh sh sed nq mh fo ovf
+//       persistence: 300     # optional: seconds 1..2147483, or { timeout: 300 (default),
+//                            #   netmask: prefix length 0..32 / 0..128 (default 32 / 128) }
+//       hash: { fallback: false, port: false }  # optional, sh and mh only (IPVS sh-/mh- flags)
+//       mh_table_size: 65537 # optional, mh only: a prime 2..1048573 (default 65537)
+//       reals:               # optional list, at most 256
+//         - address: 10.77.0.11   # required: same family as the vip
+//           port: 80              # optional 0..65535, 0 = keep the client's port. Default: the
+//                                 #   service's port if all its frontends have one same specific
+//                                 #   port, else 0; always 0 for dr/tun
 //           weight: 1             # optional: integer 0..65535, default 1 (0 = quiescent)
-//           method: nat           # optional: nat (default; the only one so far)
+//           method: nat           # optional: nat (default) | dr | tun | fullnat
+//           upper_threshold: 0    # optional 0..4294967295: no new flows at this many connections (0 = none)
+//           lower_threshold: 0    # optional 0..4294967295: resume below (0 = 3/4 of upper); <= upper
 //
 // Numbers must be plain decimal integers: `"80"` is a string and `0x50` is rejected, so a
-// value never means something other than what it looks like. `services:`, `reals:` and
-// `timeouts:` left empty (all entries commented out) count as absent.
+// value never means something other than what it looks like. `services:`, `reals:`, `also:`
+// and `timeouts:` left empty (all entries commented out) count as absent.
 //
-// Semantic rules: no two services share vip+port+protocol, no two reals of a service share
-// address+port (the later one is reported). Errors come in source order, except that a
-// duplicate real is only known once its service's port is (it defaults the reals' ports).
+// Semantic rules (checked once the whole file is read, service by service, each error at the
+// field it is about):
+// - frontends do not overlap (config/overlap.ts): a vip+port+protocol is served by one service;
+//   `port: all` and a specific port of the same VIP+protocol may coexist (the specific wins);
+// - every `also` vip and every real is of the service's family;
+// - `hash` only with sh/mh, `mh_table_size` only with mh; persistence netmask within the family;
+// - reals (model/rules.ts): no repeated address:port, at most 256; dr/tun cannot change the port
+//   (port 0 or the service's single port); tun/fullnat need local_addresses of their family;
+//   lower_threshold needs upper_threshold > 0 and must not exceed it.
 
-import { DEFAULT_TIMEOUTS, realId, serviceId } from '../model/types.js';
-import type { DesiredState, ForwardMethod, Protocol, RealSpec, SchedulerName, ServiceSpec, Timeouts } from '../model/types.js';
+import { DEFAULT_TIMEOUTS, MAX_TIMEOUT_S, MAX_U32 } from '../model/types.js';
+import type { DesiredState, LocalAddresses, Timeouts } from '../model/types.js';
 import { isScalar } from 'yaml';
 import type { Node } from 'yaml';
-import { isIPv4 } from './ipv4.js';
+import { readAddress } from './address.js';
+import { checkFrontendOverlap } from './overlap.js';
+import { finishService, readService, type RawService } from './service.js';
 import { Walker, childPath, itemPath } from './yaml-walk.js';
 
 /** Which interfaces XDP attaches to, and how. */
@@ -50,10 +76,6 @@ export interface Config {
   desired: DesiredState;
 }
 
-// Seconds are turned into milliseconds somewhere downstream; INT32_MAX ms keeps that safe
-// for every consumer (timers, 32-bit map fields).
-const MAX_TIMEOUT_S = 2147483;
-const IPV4_REASON = 'must be a dotted-quad IPv4 address';
 const IFNAME_REASON = "must be a Linux interface name (1..15 bytes, no '/', ':' or whitespace)";
 
 /** The kernel's dev_valid_name(): IFNAMSIZ (16) including the NUL, no '/', ':' or space. */
@@ -69,19 +91,37 @@ export function readConfig(w: Walker, root: Node | null): Config {
   w.map(root, '(root)'); // names the root in the error; fields() below uses '' to build paths
   let interfaces: XdpConfig | undefined;
   let timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
-  let services: ServiceSpec[] = [];
+  let hashSeed = 0;
+  let local: LocalAddresses = {};
+  let raw: RawService[] = [];
   w.fields(
     root,
     '',
     {
       interfaces: (n, p) => (interfaces = readInterfaces(w, n, p)),
       timeouts: (n, p) => (timeouts = readTimeouts(w, n, p)),
-      services: (n, p) => (services = readServices(w, n, p)),
+      hash_seed: (n, p) => (hashSeed = w.int(n, p, 0, MAX_U32)),
+      local_addresses: (n, p) => (local = readLocal(w, n, p)),
+      services: (n, p) => (raw = w.seq(n, p, true).map(({ node }, i) => readService(w, node, itemPath(p, i)))),
     },
     ['interfaces'],
   );
+  // Every field is read; now the rules that need other fields (local_addresses may come last).
+  const finished = raw.map((s) => finishService(w, s, local));
+  checkFrontendOverlap(w, finished.map((f) => f.sources));
+  const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local };
   // fields() threw if the required `interfaces` was missing.
-  return { interfaces: interfaces as XdpConfig, desired: { services, timeouts } };
+  return { interfaces: interfaces as XdpConfig, desired };
+}
+
+function readLocal(w: Walker, node: Node, path: string): LocalAddresses {
+  const local: LocalAddresses = {};
+  if (isScalar(node) && node.value === null) return local;
+  w.fields(node, path, {
+    v4: (n, p) => (local.v4 = readAddress(w, n, p, 4)),
+    v6: (n, p) => (local.v6 = readAddress(w, n, p, 6)),
+  });
+  return local;
 }
 
 function readInterfaces(w: Walker, node: Node, path: string): XdpConfig {
@@ -113,90 +153,4 @@ function readTimeouts(w: Walker, node: Node, path: string): Timeouts {
   const set = (k: keyof Timeouts) => (n: Node, p: string) => (t[k] = w.int(n, p, 1, MAX_TIMEOUT_S));
   w.fields(node, path, { tcp: set('tcp'), tcp_fin: set('tcp_fin'), tcp_close: set('tcp_close'), udp: set('udp') });
   return t;
-}
-
-function readServices(w: Walker, node: Node, path: string): ServiceSpec[] {
-  const services: ServiceSpec[] = [];
-  const firstIndex = new Map<string, number>();
-  w.seq(node, path, true).forEach(({ node: item, site }, i) => {
-    const p = itemPath(path, i);
-    const svc = readService(w, item, p);
-    const id = serviceId(svc);
-    const first = firstIndex.get(id);
-    if (first !== undefined) {
-      w.fail(site, p, id, `duplicate service: same vip, port and protocol as ${itemPath(path, first)}`);
-    }
-    firstIndex.set(id, i);
-    services.push(svc);
-  });
-  return services;
-}
-
-/** A real as read, before the service's port (its default) is known. */
-interface PendingReal {
-  address: string;
-  port: number | undefined;
-  weight: number;
-  method: ForwardMethod;
-  site: Node;
-}
-
-function readService(w: Walker, node: Node, path: string): ServiceSpec {
-  let vip: string | undefined;
-  let port: number | undefined;
-  let protocol: Protocol = 'tcp';
-  let scheduler: SchedulerName = 'wrr';
-  let pending: PendingReal[] = [];
-  let reals: RealSpec[] | undefined;
-  const realsPath = childPath(path, 'reals');
-  w.fields(
-    node,
-    path,
-    {
-      vip: (n, p) => (vip = w.str(n, p, isIPv4, IPV4_REASON)),
-      port: (n, p) => (port = w.int(n, p, 1, 65535)),
-      protocol: (n, p) => (protocol = w.oneOf(n, p, ['tcp', 'udp'] as const)),
-      scheduler: (n, p) => (scheduler = w.oneOf(n, p, ['rr', 'wrr'] as const)),
-      reals: (n, p) => {
-        pending = w.seq(n, p, true).map(({ node: r, site }, i) => readReal(w, r, itemPath(p, i), site));
-        // Usually `port` comes before `reals`: check now, so errors stay in source order.
-        if (port !== undefined) reals = finishReals(w, realsPath, pending, port);
-      },
-    },
-    ['vip', 'port'],
-  );
-  const svcPort = port as number; // required, so fields() has thrown if missing
-  reals ??= finishReals(w, realsPath, pending, svcPort);
-  return { vip: vip as string, port: svcPort, protocol, scheduler, reals };
-}
-
-/** Applies the service port as default and rejects a repeated address:port. */
-function finishReals(w: Walker, path: string, pending: PendingReal[], svcPort: number): RealSpec[] {
-  const firstIndex = new Map<string, number>();
-  return pending.map(({ address, port, weight, method, site }, i) => {
-    const real: RealSpec = { address, port: port ?? svcPort, weight, method };
-    const id = realId(real);
-    const first = firstIndex.get(id);
-    if (first !== undefined) {
-      w.fail(site, itemPath(path, i), id, `duplicate real: same address and port as ${itemPath(path, first)}`);
-    }
-    firstIndex.set(id, i);
-    return real;
-  });
-}
-
-function readReal(w: Walker, node: Node, path: string, site: Node): PendingReal {
-  const r: PendingReal = { address: '', port: undefined, weight: 1, method: 'nat', site };
-  w.fields(
-    node,
-    path,
-    {
-      address: (n, p) => (r.address = w.str(n, p, isIPv4, IPV4_REASON)),
-      port: (n, p) => (r.port = w.int(n, p, 1, 65535)),
-      weight: (n, p) => (r.weight = w.int(n, p, 0, 65535)),
-      method: (n, p) => (r.method = w.oneOf(n, p, ['nat'] as const)),
-    },
-    ['address'],
-  );
-  return r;
 }

@@ -108,13 +108,18 @@ export class Walker {
   }
 
   /** An integer written in decimal (so `0x50`, `1e3` and `80.0` are rejected, and `"80"` is a string). */
-  int(node: Node, path: string, min: number, max: number): number {
-    const reason = `must be an integer ${min}..${max}`;
+  int(node: Node, path: string, min: number, max: number, reason = `must be an integer ${min}..${max}`): number {
     if (!isScalar(node) || typeof node.value !== 'number') this.fail(node, path, this.describe(node), reason);
     const value = node.value as number;
     if (!DECIMAL_INT.test(node.source ?? '')) this.fail(node, path, node.source ?? value, reason);
     if (!Number.isInteger(value) || value < min || value > max) this.fail(node, path, value, reason);
     return value;
+  }
+
+  /** true or false, nothing else (`yes`, `1` and `"true"` are not booleans in YAML 1.2 core). */
+  bool(node: Node, path: string): boolean {
+    if (!isScalar(node) || typeof node.value !== 'boolean') this.fail(node, path, this.describe(node), 'must be true or false');
+    return node.value as boolean;
   }
 
   /** A string scalar accepted by `valid`; `reason` says what a valid one looks like. */

@@ -8,13 +8,18 @@ import { loadConfig, type Config } from '../config/index.js';
 import { Dataplane } from '../dataplane/handles.js';
 import { Reconciler } from '../dataplane/reconcile.js';
 import { Reaper } from '../dataplane/reaper.js';
+import { Neighbours } from '../dataplane/neighbours.js';
+import { checkRealFitsService } from '../api/validate.js';
 import { sumCounters, readDrops } from '../dataplane/stats.js';
 import { Overrides, applyOverrides, type Override } from './overrides.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
-import { NotFoundError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import {
-  serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
+  serviceId, realId, MAX_REALS_PER_SERVICE, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
 } from '../model/types.js';
+
+/** The data plane's counts are u32 updated with atomic adds; one that raced below zero reads 0. */
+const connCount = (v: number | undefined): number => (v === undefined || v >= 0x80000000 ? 0 : v);
 
 export interface DaemonOptions {
   configPath: string;
@@ -37,6 +42,7 @@ export class Daemon implements ControlApi {
     private readonly reconciler: Reconciler,
     private readonly overrides: Overrides,
     private readonly reaper: Reaper,
+    private readonly neighbours: Neighbours,
   ) {}
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -46,10 +52,14 @@ export class Daemon implements ControlApi {
     const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, log);
     const reconciler = new Reconciler(dp.maps, log);
     if (dp.adopted) reconciler.adopt();
-    const reaper = new Reaper(dp.maps, opts.reapIntervalMs, log);
-    const d = new Daemon(opts, config, dp, reconciler, overrides, reaper);
+    const reaper = new Reaper(dp.reapFd, opts.reapIntervalMs, log);
+    // dr/tun/fullnat packets cannot be handed to the kernel while a next hop is unresolved, so
+    // the reals' neighbours are kept resolved (managed entries) rather than learnt on demand.
+    const neighbours = new Neighbours({ dev: config.interfaces.private, log });
+    const d = new Daemon(opts, config, dp, reconciler, overrides, reaper, neighbours);
     d.setDesired(config, overrides.entries);
     reaper.start();
+    neighbours.start();
     d.api = await startApiServer(d, opts.listen, log);
     log.info({ listen: d.api.address, config: opts.configPath }, 'xlvsd ready');
     return d;
@@ -61,6 +71,8 @@ export class Daemon implements ControlApi {
     this.reconciler.apply(next);
     this.desired = next;
     this.config = config;
+    const reals = new Map(next.services.flatMap((s) => s.reals.map((r) => [r.address, { address: r.address, family: s.family }] as const)));
+    this.neighbours.refresh([...reals.values()]).catch((err: unknown) => this.opts.log.error({ err }, 'keeping the reals\' neighbours resolved failed'));
   }
 
   /** Re-reads the config file; a bad file is logged and the running state kept. */
@@ -98,16 +110,29 @@ export class Daemon implements ControlApi {
     const m = this.dp.maps;
     return this.desired.services.map((s) => {
       const slots = this.reconciler.slotsOf(serviceId(s))!;
+      const { reals, ...head } = s;
       return {
-        vip: s.vip, port: s.port, protocol: s.protocol, scheduler: s.scheduler,
+        ...head,
         counters: sumCounters(m.svcStats.lookup(slots.id)),
-        reals: s.reals.map((r) => ({ ...r, counters: sumCounters(m.realStats.lookup(slots.reals.get(realId(r))!.id)) })),
+        reals: reals.map((r) => {
+          const id = slots.reals.get(realId(r))!.id;
+          const conns = m.realConns.lookup(id);
+          return {
+            ...r,
+            counters: sumCounters(m.realStats.lookup(id)),
+            active_conns: connCount(conns?.active), inactive_conns: connCount(conns?.inactive),
+          };
+        }),
       };
     });
   }
 
   async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
-    this.service(svc);
+    const s = this.service(svc);
+    checkRealFitsService('real', real, s, this.desired.local);
+    if (!s.reals.some((r) => realId(r) === realId(real)) && s.reals.length >= MAX_REALS_PER_SERVICE) {
+      throw new InvalidArgumentError('real', realId(real), `too many reals: a service has at most ${MAX_REALS_PER_SERVICE}`);
+    }
     this.commitOverride(this.overrides.with(svc, { real }));
     this.opts.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
   }
@@ -138,6 +163,7 @@ export class Daemon implements ControlApi {
   /** Stops the daemon; the pinned data plane keeps forwarding. */
   async stop(): Promise<void> {
     this.reaper.stop();
+    await this.neighbours.stop();
     await this.api?.close();
     this.dp.close();
     this.opts.log.info('xlvsd stopped; data plane left running');

@@ -5,9 +5,11 @@
 
 import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey } from '../model/types.js';
+import {
+  realId, serviceId, METHODS, MAX_U32, type DesiredState, type ForwardMethod, type RealSpec, type ServiceKey,
+} from '../model/types.js';
+import { canonicalAddress } from '../model/ip.js';
 import { XlvsError } from '../errors.js';
-import { isIPv4 } from '../config/index.js';
 
 export type Override =
   | { op: 'set'; service: string; real: RealSpec }
@@ -62,16 +64,22 @@ function checkOverrides(file: string, data: unknown): Override[] {
   const bad = (where: string, v: unknown): never => {
     throw new XlvsError('E_STATE', `${file}: ${where}: not a valid override (got ${JSON.stringify(v)})`);
   };
-  const port = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
+  const port = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
+  const u32 = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_U32);
+  const addr = (v: unknown) => canonicalAddress(v) !== null;
   if (!Array.isArray(data)) bad('(root)', data);
   (data as unknown[]).forEach((o, i) => {
     const x = o as Record<string, unknown> | null;
     if (!x || typeof x !== 'object' || typeof x.service !== 'string') return bad(`[${i}]`, o);
     if (x.op === 'set') {
       const r = x.real as Record<string, unknown> | null;
-      if (!r || !isIPv4(r.address) || !port(r.port) || !Number.isInteger(r.weight) || (r.weight as number) < 0 || (r.weight as number) > 65535 || r.method !== 'nat') bad(`[${i}].real`, x.real);
+      if (!r || !addr(r.address) || !port(r.port) || !Number.isInteger(r.weight) || (r.weight as number) < 0 || (r.weight as number) > 65535 ||
+        !METHODS.includes(r.method as ForwardMethod) || !u32(r.upper_threshold) || !u32(r.lower_threshold)) bad(`[${i}].real`, x.real);
+      // Files written before thresholds existed have none: no threshold.
+      r!.upper_threshold ??= 0;
+      r!.lower_threshold ??= 0;
     } else if (x.op === 'remove') {
-      if (!isIPv4(x.address) || !port(x.port)) bad(`[${i}]`, o);
+      if (!addr(x.address) || !port(x.port)) bad(`[${i}]`, o);
     } else {
       bad(`[${i}].op`, x.op);
     }

@@ -21,12 +21,18 @@ export interface Maps {
   vips: BpfMap<abi.XlvsVipKey, abi.XlvsVip>;
   svcs: BpfMap<number, abi.XlvsSvc>;
   svcRr: BpfMap<number, number>;
-  ring: BpfMap<number, number>;
+  svcReals: BpfMap<number, number>;
+  /** Outer map: write an inner map's fd, read back its id. */
+  svcTables: BpfMap<number, number>;
   reals: BpfMap<number, abi.XlvsReal>;
+  realConns: BpfMap<number, abi.XlvsRealConns>;
   flows: BpfMap<abi.XlvsFlowKey, abi.XlvsFlow>;
+  persist: BpfMap<abi.XlvsPersistKey, abi.XlvsPersist>;
+  dests: BpfMap<abi.XlvsDestKey, abi.XlvsDest>;
   svcStats: PerCpuMap<number, abi.XlvsCounters>;
   realStats: PerCpuMap<number, abi.XlvsCounters>;
   drops: PerCpuMap<number, bigint>;
+  events: PerCpuMap<number, bigint>;
   cfg: BpfMap<number, abi.XlvsCfg>;
 }
 
@@ -48,6 +54,8 @@ export class Dataplane {
     readonly maps: Maps,
     /** true when pinned maps from an earlier run were adopted */
     readonly adopted: boolean,
+    /** xlvs_reap: run (BPF_PROG_TEST_RUN) to delete dead flows in the kernel */
+    readonly reapFd: number,
   ) {}
 
   /** Loads the object (adopting pinned maps when present), pins its programs
@@ -60,24 +68,13 @@ export class Dataplane {
     try {
       obj.verifyAbi(abi.ABI_LAYOUT);
       obj.load();
-      const maps: Maps = {
-        vips: obj.map('vips', abi.XlvsVipKey, abi.XlvsVip),
-        svcs: obj.map('svcs', u32, abi.XlvsSvc),
-        svcRr: obj.map('svc_rr', u32, u32),
-        ring: obj.map('ring', u32, u32),
-        reals: obj.map('reals', u32, abi.XlvsReal),
-        flows: obj.map('flows', abi.XlvsFlowKey, abi.XlvsFlow),
-        svcStats: obj.percpuMap('svc_stats', u32, abi.XlvsCounters),
-        realStats: obj.percpuMap('real_stats', u32, abi.XlvsCounters),
-        drops: obj.percpuMap('drops', u32, u64),
-        cfg: obj.map('cfg', u32, abi.XlvsCfg),
-      };
+      const maps = openMaps(obj);
       for (const { role, prog } of ROLES) {
         obj.pinProgram(prog, join(pinDir, 'progs', prog));
         attachRole(obj.programFd(prog), ifaces[role], ifaces.mode, join(pinDir, 'links', role), log);
       }
       log.info({ pinDir, adopted, public: ifaces.public, private: ifaces.private, mode: ifaces.mode }, 'data plane loaded');
-      return new Dataplane(pinDir, obj, maps, adopted);
+      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'));
     } catch (e) {
       obj.close();
       throw e;
@@ -95,6 +92,27 @@ export class Dataplane {
     unpin(pinDir);
     log.info({ pinDir }, 'data plane torn down');
   }
+}
+
+/** Typed handles on every map of a loaded xlvs object. */
+export function openMaps(obj: BpfObject): Maps {
+  return {
+    vips: obj.map('vips', abi.XlvsVipKey, abi.XlvsVip),
+    svcs: obj.map('svcs', u32, abi.XlvsSvc),
+    svcRr: obj.map('svc_rr', u32, u32),
+    svcReals: obj.map('svc_reals', u32, u32),
+    svcTables: obj.map('svc_tables', u32, u32),
+    reals: obj.map('reals', u32, abi.XlvsReal),
+    realConns: obj.map('real_conns', u32, abi.XlvsRealConns),
+    flows: obj.map('flows', abi.XlvsFlowKey, abi.XlvsFlow),
+    persist: obj.map('persist', abi.XlvsPersistKey, abi.XlvsPersist),
+    dests: obj.map('dests', abi.XlvsDestKey, abi.XlvsDest),
+    svcStats: obj.percpuMap('svc_stats', u32, abi.XlvsCounters),
+    realStats: obj.percpuMap('real_stats', u32, abi.XlvsCounters),
+    drops: obj.percpuMap('drops', u32, u64),
+    events: obj.percpuMap('events', u32, u64),
+    cfg: obj.map('cfg', u32, abi.XlvsCfg),
+  };
 }
 
 /** Puts prog on ifname through the pinned link at path: updates the link in

@@ -1,46 +1,42 @@
 // SPDX-License-Identifier: Apache-2.0
-// Deletes flow entries past their deadline. The data plane already treats them
-// as absent; reaping returns their memory so the LRU does not have to evict
-// live flows to make room.
+// Deletes flow entries past their deadline, and dead persistence templates and lblc
+// entries. The data plane already treats them as absent; reaping returns their memory so
+// the LRU does not have to evict live flows. The work runs in the kernel (xlvs_reap, through
+// BPF_PROG_TEST_RUN) because deleting a flow also counts it down in its real's connection
+// counts, atomically and exactly once — userspace cannot do that race-free.
 
 import type pino from 'pino';
-import type { Maps } from './handles.js';
-import type { XlvsFlowKey } from '../gen/abi.js';
+import { XdpTestRunner } from '../bpf/test-run.js';
 
 /** Monotonic clock in ns: the same clock as bpf_ktime_get_ns() (CLOCK_MONOTONIC). */
 export const monotonicNs = (): bigint => process.hrtime.bigint();
 
-export function reapOnce(maps: Maps, now = monotonicNs()): { scanned: number; reaped: number } {
-  const dead: XlvsFlowKey[] = [];
-  let scanned = 0;
-  for (const [k, f] of maps.flows.entries()) {
-    scanned++;
-    if (f.expires_ns < now) dead.push(k);
-  }
-  // Deleted one by one: an entry refreshed since the scan is re-checked so a
-  // flow that came back to life is not cut.
-  let reaped = 0;
-  for (const k of dead) {
-    const f = maps.flows.lookup(k);
-    if (f && f.expires_ns < now && maps.flows.delete(k)) reaped++;
-  }
-  return { scanned, reaped };
+/** Any Ethernet-sized frame: xlvs_reap ignores its packet. */
+const DUMMY_FRAME = Buffer.alloc(64);
+
+/** Runs xlvs_reap once; returns how many flow entries it deleted. */
+export function reapOnce(reapFd: number): number {
+  return new XdpTestRunner(reapFd).run(DUMMY_FRAME);
 }
 
 export class Reaper {
   private timer: NodeJS.Timeout | undefined;
+  private readonly runner: XdpTestRunner;
 
-  constructor(private readonly maps: Maps, private readonly intervalMs: number, private readonly log: pino.Logger) {}
+  constructor(reapFd: number, private readonly intervalMs: number, private readonly log: pino.Logger) {
+    this.runner = new XdpTestRunner(reapFd);
+  }
 
   start(): void {
     this.timer = setInterval(() => this.run(), this.intervalMs);
     this.timer.unref();
   }
 
-  run(): void {
+  run(): number {
     const t0 = monotonicNs();
-    const r = reapOnce(this.maps, t0);
-    if (r.reaped > 0) this.log.debug({ ...r, ms: Number(monotonicNs() - t0) / 1e6 }, 'flows reaped');
+    const reaped = this.runner.run(DUMMY_FRAME);
+    if (reaped > 0) this.log.debug({ reaped, ms: Number(monotonicNs() - t0) / 1e6 }, 'flows reaped');
+    return reaped;
   }
 
   stop(): void {

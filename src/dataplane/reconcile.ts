@@ -4,51 +4,84 @@
 // so a restarted daemon changes only what the config changed.
 //
 // Write order keeps every intermediate state valid for packets in flight:
-// a new service is fully written before its VIP entry makes it reachable;
-// reals are written before the ring points at them and freed only after it
-// no longer does; a removed service loses its VIP entry first.
+// a new service is fully written (reals, its reals list, its table, its
+// entry) before a frontend makes it reachable; reals are written before a
+// table points at them and freed only after it no longer does; a removed
+// service loses its frontends first. A service's table is a fresh inner map
+// swapped into svc_tables in one update, so a new table applies atomically.
 
 import type pino from 'pino';
 import type { Maps } from './handles.js';
 import { IdAllocator } from './ids.js';
-import { buildRing } from '../sched/ring.js';
-import { parseIPv4, formatIPv4 } from '../config/index.js';
+import { buildTable } from '../sched/table.js';
+import { createU32Array, closeMap } from '../bpf/inner-map.js';
+import { addressBytes, addressFromBytes } from '../model/ip.js';
 import { CapacityError } from '../errors.js';
 import {
-  XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_RING_SIZE, XLVS_REAL_F_USED, XLVS_SCHED, XLVS_METHOD,
-  type XlvsCounters, type XlvsVipKey, type XlvsReal,
+  XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_MAX_SVC_REALS, XLVS_MAX_VIPS, XLVS_MAX_TABLE, XLVS_REAL_F_USED,
+  XLVS_SCHED, XLVS_METHOD, XLVS_SVC_F_PERSIST, XLVS_SVC_F_HASH_FALLBACK, XLVS_SVC_F_HASH_PORT,
+  type XlvsCounters, type XlvsVipKey, type XlvsReal, type XlvsSvc, type XlvsRealConns,
 } from '../gen/abi.js';
 import {
-  serviceId, realId, type DesiredState, type ServiceSpec, type RealSpec, type Protocol,
-  type SchedulerName, type ForwardMethod, type Timeouts,
+  serviceId, realId, type DesiredState, type ServiceSpec, type RealSpec, type Protocol, type Frontend,
+  type SchedulerName, type ForwardMethod, type Family, type Timeouts, type LocalAddresses,
 } from '../model/types.js';
 
 const PROTO: Record<Protocol, number> = { tcp: 6, udp: 17 };
 const PROTO_NAME: Record<number, Protocol> = { 6: 'tcp', 17: 'udp' };
 const SCHED_NAME = Object.fromEntries(Object.entries(XLVS_SCHED).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, SchedulerName>;
 const METHOD_NAME = Object.fromEntries(Object.entries(XLVS_METHOD).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, ForwardMethod>;
+const schedCode = (s: SchedulerName): number => XLVS_SCHED[s.toUpperCase() as keyof typeof XLVS_SCHED];
+const methodCode = (m: ForwardMethod): number => XLVS_METHOD[m.toUpperCase() as keyof typeof XLVS_METHOD];
 
 interface RealSlot extends RealSpec {
   id: number;
 }
 
+type SvcHead = Omit<ServiceSpec, 'reals'>;
+
 interface SvcSlot {
   id: number;
-  spec: Omit<ServiceSpec, 'reals'>;
-  reals: Map<string, RealSlot>; // by realId
-  ringKey: string; // what the ring was built from, to skip identical rewrites
+  spec: SvcHead;
+  reals: Map<string, RealSlot>; // by realId, in config order
+  tableKey: string; // what table, list and entry were built from, to skip identical rewrites
+  fronts: Set<string>; // frontend keys (frontKey) in the vips map
 }
 
 const NS = 1_000_000_000n;
+/** lblc/lblcr: IPVS's default expiration (sysctl lblc_expiration / lblcr_expiration, 24 h). */
+const LBLC_EXPIRE_NS = 24n * 3600n * NS;
 const zeroCounters = (): XlvsCounters => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
+const ZERO_ADDR = Buffer.alloc(16);
+const ZERO_CONNS: XlvsRealConns = { active: 0, inactive: 0, overloaded: 0 };
 /** A free slot of the reals map: flags without XLVS_REAL_F_USED. */
-const EMPTY_REAL: XlvsReal = { addr: 0, port: 0, method: 0, flags: 0, svc_id: 0, weight: 0 };
+const EMPTY_REAL: XlvsReal = {
+  addr: ZERO_ADDR, port: 0, method: 0, flags: 0, family: 0, svc_id: 0, weight: 0, u_threshold: 0, l_threshold: 0,
+};
+const EMPTY_SVC: XlvsSvc = { sched: 0, flags: 0, n_reals: 0, table_len: 0, persist_ns: 0n, hash_seed: 0, persist_plen: 0, family: 0 };
+
+const familyOfAddr = (a: string): Family => (a.includes(':') ? 6 : 4);
+
+function frontKeyOf(f: Frontend): XlvsVipKey {
+  return { addr: addressBytes(f.vip), port: f.port, proto: PROTO[f.protocol], family: familyOfAddr(f.vip) };
+}
+
+/** The VIP address entry (port 0, proto 0): ICMP, fragments and the first lookup of every packet. */
+function addrKeyOf(vip: string): XlvsVipKey {
+  return { addr: addressBytes(vip), port: 0, proto: 0, family: familyOfAddr(vip) };
+}
+
+const keyString = (k: XlvsVipKey): string => `${k.family}/${k.addr.toString('hex')}/${k.port}/${k.proto}`;
 
 export class Reconciler {
   private readonly svcs = new Map<string, SvcSlot>(); // by serviceId
   private readonly svcIds = new IdAllocator('services', XLVS_MAX_SVCS);
   private readonly realIds = new IdAllocator('reals', XLVS_MAX_REALS);
+  private readonly addrs = new Set<string>(); // VIP addresses with an address entry
+  /** Slots found in the maps at start, by the serviceId of each of their frontends. */
+  private readonly adopted = new Map<string, SvcSlot>();
   private readonly ncpus: number;
+  private seed = 0;
 
   constructor(private readonly maps: Maps, private readonly log: pino.Logger) {
     this.ncpus = maps.svcStats.ncpus;
@@ -59,16 +92,34 @@ export class Reconciler {
     const reals = new Map<number, RealSlot & { svc: number }>();
     for (const [id, r] of this.maps.reals.entries()) {
       if (!(r.flags & XLVS_REAL_F_USED)) continue;
-      reals.set(id, { id, svc: r.svc_id, address: formatIPv4(r.addr), port: r.port, weight: r.weight, method: METHOD_NAME[r.method] ?? 'nat' });
+      reals.set(id, {
+        id, svc: r.svc_id, address: addressFromBytes(r.addr, r.family as Family), port: r.port, weight: r.weight,
+        method: METHOD_NAME[r.method] ?? 'nat', upper_threshold: r.u_threshold, lower_threshold: r.l_threshold,
+      });
     }
+    const byId = new Map<number, SvcSlot>();
     for (const [k, v] of this.maps.vips.entries()) {
-      const svc = this.maps.svcs.lookup(v.svc_id)!;
-      const spec = { vip: formatIPv4(k.addr), port: k.port, protocol: PROTO_NAME[k.proto]!, scheduler: SCHED_NAME[svc.sched]! };
-      const slot: SvcSlot = { id: v.svc_id, spec, reals: new Map(), ringKey: '' };
-      this.svcIds.take(v.svc_id);
-      this.svcs.set(serviceId(spec), slot);
+      const vip = addressFromBytes(k.addr, k.family as Family);
+      if (k.proto === 0) {
+        this.addrs.add(vip);
+        continue;
+      }
+      let slot = byId.get(v.svc_id);
+      if (!slot) {
+        const svc = this.maps.svcs.lookup(v.svc_id)!;
+        const head: SvcHead = {
+          vip, port: k.port, protocol: PROTO_NAME[k.proto]!, family: k.family as Family, frontends: [],
+          scheduler: SCHED_NAME[svc.sched] ?? 'wlc', hash: { fallback: false, port: false }, mh_table_size: 0,
+        };
+        slot = { id: v.svc_id, spec: head, reals: new Map(), tableKey: '', fronts: new Set() };
+        byId.set(v.svc_id, slot);
+        this.svcIds.take(v.svc_id);
+      }
+      const front: Frontend = { vip, port: k.port, protocol: PROTO_NAME[k.proto]! };
+      slot.spec.frontends.push(front);
+      slot.fronts.add(keyString(k));
+      this.adopted.set(serviceId(front), slot);
     }
-    const byId = new Map([...this.svcs.values()].map((s) => [s.id, s]));
     for (const r of reals.values()) {
       const svc = byId.get(r.svc);
       if (!svc) {
@@ -80,14 +131,17 @@ export class Reconciler {
       const { svc: _svc, ...slot } = r;
       svc.reals.set(realId(slot), slot);
     }
-    this.log.info({ services: this.svcs.size, reals: this.realIds.size }, 'adopted data-plane state');
+    this.log.info({ services: byId.size, reals: this.realIds.size }, 'adopted data-plane state');
   }
 
   /** Applies a desired state. Capacity is checked before anything is written. */
   apply(desired: DesiredState): { added: number; removed: number; changed: number } {
     this.checkCapacity(desired);
-    this.writeTimeouts(desired.timeouts);
+    this.writeCfg(desired.timeouts, desired.local);
+    const seedChanged = this.seed !== desired.hash_seed;
+    this.seed = desired.hash_seed;
     const want = new Map(desired.services.map((s) => [serviceId(s), s]));
+    this.claimAdopted(want);
     let added = 0, removed = 0, changed = 0;
     for (const [id, slot] of this.svcs) {
       if (!want.has(id)) {
@@ -100,10 +154,11 @@ export class Reconciler {
       if (!slot) {
         this.addService(id, spec);
         added++;
-      } else if (this.updateService(slot, spec)) {
+      } else if (this.updateService(slot, spec, seedChanged)) {
         changed++;
       }
     }
+    this.syncAddresses(desired);
     if (added || removed || changed) this.log.info({ added, removed, changed }, 'data plane reconciled');
     return { added, removed, changed };
   }
@@ -113,63 +168,119 @@ export class Reconciler {
     return this.svcs.get(svc);
   }
 
+  /** Adopted slots take the name of the desired service that has one of their frontends first. */
+  private claimAdopted(want: Map<string, ServiceSpec>): void {
+    if (this.adopted.size === 0) return;
+    const claimed = new Set<SvcSlot>();
+    for (const [id, spec] of want) {
+      const slot = this.adopted.get(serviceId(spec));
+      if (!slot || claimed.has(slot)) continue;
+      claimed.add(slot);
+      this.svcs.set(id, slot);
+    }
+    let n = 0;
+    for (const slot of new Set(this.adopted.values())) {
+      if (!claimed.has(slot)) this.svcs.set(`(adopted #${n++})`, slot); // removed below: not wanted
+    }
+    this.adopted.clear();
+  }
+
   private checkCapacity(d: DesiredState): void {
     if (d.services.length > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS);
     const reals = d.services.reduce((n, s) => n + s.reals.length, 0);
     if (reals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS);
+    const vips = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
+    const fronts = d.services.reduce((n, s) => n + s.frontends.length, 0);
+    if (fronts + vips.size > XLVS_MAX_VIPS) throw new CapacityError('frontends plus VIP addresses', XLVS_MAX_VIPS);
     for (const s of d.services) {
-      // Each real with weight > 0 needs at least one ring slot.
-      if (s.reals.filter((r) => r.weight > 0).length > XLVS_RING_SIZE) {
-        throw new CapacityError(`reals with weight > 0 in service ${serviceId(s)}`, XLVS_RING_SIZE);
-      }
+      if (s.reals.length > XLVS_MAX_SVC_REALS) throw new CapacityError(`reals in service ${serviceId(s)}`, XLVS_MAX_SVC_REALS);
+      if (s.scheduler === 'mh' && s.mh_table_size > XLVS_MAX_TABLE) throw new CapacityError(`mh table of ${serviceId(s)}`, XLVS_MAX_TABLE);
     }
   }
 
-  private writeTimeouts(t: Timeouts): void {
+  private writeCfg(t: Timeouts, local: LocalAddresses): void {
     this.maps.cfg.update(0, {
       timeout_tcp_ns: BigInt(t.tcp) * NS,
       timeout_tcp_fin_ns: BigInt(t.tcp_fin) * NS,
       timeout_tcp_close_ns: BigInt(t.tcp_close) * NS,
       timeout_udp_ns: BigInt(t.udp) * NS,
+      lblc_expire_ns: LBLC_EXPIRE_NS,
+      lblcr_shrink_ns: LBLC_EXPIRE_NS,
+      local4: local.v4 ? addressBytes(local.v4) : ZERO_ADDR,
+      local6: local.v6 ? addressBytes(local.v6) : ZERO_ADDR,
+      has_local: (local.v4 ? 1 : 0) | (local.v6 ? 2 : 0),
     });
-  }
-
-  private vipKey(s: Omit<ServiceSpec, 'reals'>): XlvsVipKey {
-    return { addr: parseIPv4(s.vip)!, port: s.port, proto: PROTO[s.protocol] };
   }
 
   private addService(id: string, spec: ServiceSpec): void {
     const svcId = this.svcIds.alloc();
     const { reals: _r, ...head } = spec;
-    const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), ringKey: '' };
+    const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), tableKey: '', fronts: new Set() };
     this.svcs.set(id, slot);
     this.resetCounters(this.maps.svcStats, svcId);
     this.maps.svcRr.update(svcId, 0);
     this.syncReals(slot, spec);
-    this.writeRing(slot);
-    this.maps.vips.update(this.vipKey(head), { svc_id: svcId, flags: 0 });
-    this.log.info({ service: id, svcId, reals: spec.reals.length }, 'service added');
+    this.writeTable(slot, true);
+    this.syncFrontends(slot);
+    this.log.info({ service: id, svcId, reals: spec.reals.length, scheduler: spec.scheduler }, 'service added');
   }
 
-  private updateService(slot: SvcSlot, spec: ServiceSpec): boolean {
+  private updateService(slot: SvcSlot, spec: ServiceSpec, seedChanged: boolean): boolean {
     const { reals: _r, ...head } = spec;
     slot.spec = head;
     const { freed, written } = this.syncReals(slot, spec);
-    const ringChanged = this.writeRing(slot);
+    const tableChanged = this.writeTable(slot, seedChanged);
+    const frontsChanged = this.syncFrontends(slot);
     for (const id of freed) this.freeReal(id);
-    return ringChanged || written > 0 || freed.length > 0;
+    return tableChanged || frontsChanged || written > 0 || freed.length > 0;
   }
 
   private removeService(id: string, slot: SvcSlot): void {
-    this.maps.vips.delete(this.vipKey(slot.spec));
-    this.maps.svcs.update(slot.id, { sched: 0, ring_len: 0, flags: 0 });
+    for (const k of slot.fronts) this.maps.vips.delete(parseKeyString(k));
+    slot.fronts.clear();
+    this.maps.svcs.update(slot.id, EMPTY_SVC);
+    this.maps.svcTables.delete(slot.id);
     for (const r of slot.reals.values()) this.freeReal(r.id);
     this.svcs.delete(id);
     this.svcIds.free(slot.id);
     this.log.info({ service: id, svcId: slot.id }, 'service removed');
   }
 
-  /** Writes new and changed reals; returns ids of removed ones, to free once the ring is rewritten. */
+  /** Adds the service's new frontends, then removes its old ones. */
+  private syncFrontends(slot: SvcSlot): boolean {
+    const want = new Map(slot.spec.frontends.map((f) => { const k = frontKeyOf(f); return [keyString(k), k] as const; }));
+    let changed = false;
+    for (const [ks, k] of want) {
+      if (slot.fronts.has(ks)) continue;
+      this.maps.vips.update(k, { svc_id: slot.id, flags: 0 });
+      slot.fronts.add(ks);
+      changed = true;
+    }
+    for (const ks of [...slot.fronts]) {
+      if (want.has(ks)) continue;
+      this.maps.vips.delete(parseKeyString(ks));
+      slot.fronts.delete(ks);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** One address entry per VIP address in use; entries of addresses no longer used go last. */
+  private syncAddresses(d: DesiredState): void {
+    const want = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
+    for (const vip of want) {
+      if (this.addrs.has(vip)) continue;
+      this.maps.vips.update(addrKeyOf(vip), { svc_id: 0, flags: 0 });
+      this.addrs.add(vip);
+    }
+    for (const vip of [...this.addrs]) {
+      if (want.has(vip)) continue;
+      this.maps.vips.delete(addrKeyOf(vip));
+      this.addrs.delete(vip);
+    }
+  }
+
+  /** Writes new and changed reals; returns ids of removed ones, to free once the table is rewritten. */
   private syncReals(slot: SvcSlot, spec: ServiceSpec): { freed: number[]; written: number } {
     const want = new Map(spec.reals.map((r) => [realId(r), r]));
     const freed: number[] = [];
@@ -182,17 +293,21 @@ export class Reconciler {
     }
     for (const [rid, r] of want) {
       const have = slot.reals.get(rid);
-      if (have && have.weight === r.weight && have.method === r.method) continue;
+      if (have && sameReal(have, r)) continue;
       const id = have?.id ?? this.realIds.alloc();
-      if (!have) this.resetCounters(this.maps.realStats, id);
+      if (!have) {
+        this.resetCounters(this.maps.realStats, id);
+        this.maps.realConns.update(id, ZERO_CONNS);
+      }
       this.maps.reals.update(id, {
-        addr: parseIPv4(r.address)!, port: r.port, method: XLVS_METHOD[r.method.toUpperCase() as 'NAT'],
-        flags: XLVS_REAL_F_USED, svc_id: slot.id, weight: r.weight,
+        addr: addressBytes(r.address), port: r.port, method: methodCode(r.method), flags: XLVS_REAL_F_USED,
+        family: familyOfAddr(r.address), svc_id: slot.id, weight: r.weight,
+        u_threshold: r.upper_threshold, l_threshold: r.lower_threshold,
       });
       slot.reals.set(rid, { ...r, id });
       written++;
     }
-    // Keep config order for the ring (IPVS walks destinations in insertion order).
+    // Keep config order (IPVS walks destinations in insertion order).
     const ordered = new Map<string, RealSlot>();
     for (const rid of want.keys()) ordered.set(rid, slot.reals.get(rid)!);
     slot.reals.clear();
@@ -210,20 +325,49 @@ export class Reconciler {
     this.realIds.free(id);
   }
 
-  /** Rewrites the ring and the service entry when what they derive from changed. */
-  private writeRing(slot: SvcSlot): boolean {
+  /** Rewrites the reals list, the table and the service entry when what they derive from changed. */
+  private writeTable(slot: SvcSlot, force: boolean): boolean {
     const reals = [...slot.reals.values()];
-    const key = `${slot.spec.scheduler}|${reals.map((r) => `${r.id}:${r.weight}`).join(',')}`;
-    if (key === slot.ringKey) return false;
-    const ring = buildRing(slot.spec.scheduler, reals.map((r) => r.weight), XLVS_RING_SIZE);
-    const base = slot.id * XLVS_RING_SIZE;
-    this.maps.ring.updateBatch(ring.map((idx, i) => [base + i, reals[idx]!.id]));
-    this.maps.svcs.update(slot.id, {
-      sched: XLVS_SCHED[slot.spec.scheduler.toUpperCase() as 'RR' | 'WRR'],
-      ring_len: ring.length,
-      flags: 0,
+    const s = slot.spec;
+    const key = JSON.stringify([s.scheduler, s.persistence, s.hash, s.mh_table_size, s.family, this.seed,
+      reals.map((r) => [r.id, r.address, r.port, r.weight])]);
+    if (key === slot.tableKey && !force) return false;
+    const table = buildTable(s.scheduler, reals.map((r) => ({ id: realId(r), weight: r.weight })), {
+      seed: this.seed, mhTableSize: s.mh_table_size,
     });
-    slot.ringKey = key;
+    const base = slot.id * XLVS_MAX_SVC_REALS;
+    this.maps.svcReals.updateBatch(reals.map((r, i) => [base + i, r.id]));
+    const inner = createU32Array(`xlvs_t${slot.id}`, table.length, table.map((i) => reals[i]!.id));
+    try {
+      this.maps.svcTables.update(slot.id, inner.fd);
+    } finally {
+      closeMap(inner);
+    }
+    let flags = 0;
+    if (s.persistence) flags |= XLVS_SVC_F_PERSIST;
+    if (s.hash.fallback) flags |= XLVS_SVC_F_HASH_FALLBACK;
+    if (s.hash.port) flags |= XLVS_SVC_F_HASH_PORT;
+    this.maps.svcs.update(slot.id, {
+      sched: schedCode(s.scheduler),
+      flags,
+      n_reals: reals.length,
+      table_len: table.length,
+      persist_ns: s.persistence ? BigInt(s.persistence.timeout) * NS : 0n,
+      hash_seed: this.seed >>> 0,
+      persist_plen: s.persistence ? s.persistence.netmask : 0,
+      family: s.family,
+    });
+    slot.tableKey = key;
     return true;
   }
+}
+
+function sameReal(a: RealSpec, b: RealSpec): boolean {
+  return a.weight === b.weight && a.method === b.method && a.upper_threshold === b.upper_threshold &&
+    a.lower_threshold === b.lower_threshold;
+}
+
+function parseKeyString(s: string): XlvsVipKey {
+  const [family, hex, port, proto] = s.split('/');
+  return { family: Number(family), addr: Buffer.from(hex!, 'hex'), port: Number(port), proto: Number(proto) };
 }

@@ -49,7 +49,15 @@ export class XlvsdProcess {
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
     const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? []);
     writeFileSync(p.configPath, opts.config);
-    await p.launch();
+    try {
+      await p.launch();
+    } catch (e) {
+      // A daemon that died during start may have pinned maps already: leave nothing behind.
+      await p.destroy().catch((err: unknown) => {
+        throw new AggregateError([e, err], `xlvsd failed to start, and removing its data plane failed too`);
+      });
+      throw e;
+    }
     return p;
   }
 

@@ -1,28 +1,92 @@
 // SPDX-License-Identifier: Apache-2.0
 // The desired state: what the data plane should do. Config files and the gRPC API both
-// produce it; the reconciler diffs it against the maps.
+// produce it; the reconciler diffs it against the maps. Addresses are kept in one canonical
+// text form (model/ip.ts), so string equality is address equality.
+
+import { joinHostPort } from './ip.js';
 
 export type Protocol = 'tcp' | 'udp';
-export type SchedulerName = 'rr' | 'wrr';
-export type ForwardMethod = 'nat';
+/** 4 or 6; a service, its frontends and its reals are all of one family. */
+export type Family = 4 | 6;
+/** IPVS's schedulers, same names and meaning (ipvsadm -s). */
+export type SchedulerName = 'rr' | 'wrr' | 'lc' | 'wlc' | 'lblc' | 'lblcr' | 'dh' | 'sh' | 'sed' | 'nq' | 'mh' | 'fo' | 'ovf';
+/** nat: masquerading (-m); dr: direct routing (-g); tun: IP-in-IP (-i); fullnat: source and destination NAT. */
+export type ForwardMethod = 'nat' | 'dr' | 'tun' | 'fullnat';
 
-/** A virtual service is identified by VIP, port and protocol. */
-export interface ServiceKey {
-  vip: string; // dotted IPv4
-  port: number; // 1..65535
+export const SCHEDULERS: readonly SchedulerName[] = [
+  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf',
+];
+export const METHODS: readonly ForwardMethod[] = ['nat', 'dr', 'tun', 'fullnat'];
+
+/** Schedulers whose pick is a hash of the flow; they take HashOptions and the cluster's hash seed. */
+export const HASH_SCHEDULERS: readonly SchedulerName[] = ['sh', 'mh'];
+/** Methods that cannot change the destination port (IPVS: the real sees the packet as sent). */
+export const PORT_KEEPING_METHODS: readonly ForwardMethod[] = ['dr', 'tun'];
+/** Methods that need a local address of the router: the tunnel's outer source, or the SNAT source. */
+export const LOCAL_ADDRESS_METHODS: readonly ForwardMethod[] = ['tun', 'fullnat'];
+
+export const DEFAULT_SCHEDULER: SchedulerName = 'wlc'; // IPVS's default
+export const DEFAULT_METHOD: ForwardMethod = 'nat';
+export const DEFAULT_PERSISTENCE_TIMEOUT = 300; // ipvsadm -p without a value
+/** Longest persistence / flow timeout in seconds: INT32_MAX ms stays safe for every consumer. */
+export const MAX_TIMEOUT_S = 2147483;
+/** Default Maglev lookup table size: a prime well above any service's number of reals. */
+export const DEFAULT_MH_TABLE_SIZE = 65537;
+/** Largest mh table size: the largest prime below 2^20. */
+export const MAX_MH_TABLE_SIZE = 1048573;
+export const MAX_REALS_PER_SERVICE = 256;
+export const MAX_U32 = 0xffffffff;
+
+/** One address:port/proto the service answers on. port 0 = every port of that VIP+protocol. */
+export interface Frontend {
+  vip: string;
+  port: number; // 0 = every port; a specific port of the same VIP+protocol elsewhere wins over it
   protocol: Protocol;
 }
 
+/** A service is identified by its first frontend (ServiceKey keeps its old shape). */
+export interface ServiceKey {
+  vip: string; // IPv4 dotted or IPv6 canonical
+  port: number; // 0 = every port
+  protocol: Protocol;
+}
+
+/** A real server of a service, identified within it by address:port. */
 export interface RealSpec {
-  address: string; // dotted IPv4
-  port: number; // 1..65535
-  weight: number; // 0..65535; 0 = quiescent (no new flows, existing continue)
-  method: ForwardMethod;
+  address: string; // IPv4 dotted or IPv6 canonical (RFC 5952 lower-case compressed)
+  port: number; // 0 = keep the client's destination port (port groups), else 1..65535
+  weight: number; // 0..65535; 0 = quiescent
+  method: ForwardMethod; // default 'nat'
+  upper_threshold: number; // 0 = none; new flows stop when active+inactive conns >= this
+  lower_threshold: number; // 0 = 3/4 of upper (IPVS); new flows resume below this
+}
+
+/** Client affinity (ipvsadm -p/-M): a client's new flows go where its last one went. */
+export interface Persistence {
+  timeout: number; // seconds, 1..2147483, default 300
+  netmask: number; // prefix length grouping clients: 0..32 v4 (default 32), 0..128 v6 (default 128)
+}
+
+/** IPVS's sh-fallback/sh-port and mh-fallback/mh-port flags. */
+export interface HashOptions {
+  fallback: boolean; // an unavailable (weight 0 / overloaded) real's flows go to another one
+  port: boolean; // hash the client's port too, not only its address
 }
 
 export interface ServiceSpec extends ServiceKey {
-  scheduler: SchedulerName;
+  family: Family; // derived from vip; every frontend and real matches it
+  frontends: Frontend[]; // >= 1; frontends[0] equals the key (vip, port, protocol)
+  scheduler: SchedulerName; // default 'wlc' (IPVS default)
+  persistence?: Persistence; // absent = not persistent
+  hash: HashOptions; // used by sh/mh; default both false
+  mh_table_size: number; // prime, 2..1048573, default 65537; used by mh
   reals: RealSpec[];
+}
+
+/** The router's own addresses: tunnel outer source (tun) and SNAT source (fullnat), per family. */
+export interface LocalAddresses {
+  v4?: string;
+  v6?: string;
 }
 
 /** Flow timeouts in seconds (IPVS defaults: 900 / 120 / 10 / 300). */
@@ -36,16 +100,21 @@ export interface Timeouts {
 export interface DesiredState {
   services: ServiceSpec[];
   timeouts: Timeouts;
+  /** Seed of the sh/dh/mh hashes (u32): two routers with the same seed pick the same real. */
+  hash_seed: number;
+  local: LocalAddresses;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcp_fin: 120, tcp_close: 10, udp: 300 };
 
+/** "tcp/203.0.113.100:80", "tcp/[2001:db8::1]:80"; port 0 (every port) as "*". */
 export function serviceId(k: ServiceKey): string {
-  return `${k.protocol}/${k.vip}:${k.port}`;
+  return `${k.protocol}/${joinHostPort(k.vip, k.port === 0 ? '*' : k.port)}`;
 }
 
+/** "10.77.0.11:80", "[fd00::11]:80" (port 0 = keep stays "0"). */
 export function realId(r: { address: string; port: number }): string {
-  return `${r.address}:${r.port}`;
+  return joinHostPort(r.address, r.port);
 }
 
 export interface Counters {
@@ -58,10 +127,13 @@ export interface Counters {
 
 export interface RealStatus extends RealSpec {
   counters: Counters;
+  /** Established TCP flows to this real (IPVS ActiveConn), filled from the data plane. */
+  active_conns: number;
+  /** Other live flows: TCP not established, UDP (IPVS InActConn), filled from the data plane. */
+  inactive_conns: number;
 }
 
-export interface ServiceStatus extends ServiceKey {
-  scheduler: SchedulerName;
+export interface ServiceStatus extends Omit<ServiceSpec, 'reals'> {
   reals: RealStatus[];
   counters: Counters;
 }
@@ -69,7 +141,7 @@ export interface ServiceStatus extends ServiceKey {
 /** What the gRPC API may ask of the daemon. Every call validates fully before it changes anything. */
 export interface ControlApi {
   listServices(): Promise<ServiceStatus[]>;
-  /** Adds a real, or updates weight/method of an existing one with the same address:port. */
+  /** Adds a real, or updates weight/method/thresholds of an existing one with the same address:port. */
   addReal(svc: ServiceKey, real: RealSpec): Promise<void>;
   removeReal(svc: ServiceKey, address: string, port: number): Promise<void>;
   /** Drop counters by reason name (e.g. "no_real"). */

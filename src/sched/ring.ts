@@ -3,7 +3,6 @@
 // IPVS would pick, computed here once per change and walked by XDP with one
 // atomic cursor per service (bpf/sched.h).
 
-import type { SchedulerName } from '../model/types.js';
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
@@ -47,11 +46,13 @@ export function fitWeights(weights: number[], size: number): number[] {
 }
 
 /** The ring for a service: indices into `weights` (reals in config order). */
-export function buildRing(sched: SchedulerName, weights: number[], size: number): number[] {
+export function buildRing(sched: 'rr' | 'wrr', weights: number[], size: number): number[] {
   switch (sched) {
     case 'rr':
       return weights.flatMap((w, i) => (w > 0 ? [i] : []));
     case 'wrr':
       return wrrSequence(fitWeights(weights, size));
+    default:
+      throw new RangeError(`scheduler ${sched} has no ring`);
   }
 }

@@ -9,7 +9,7 @@ import { ensureBpffs, unpin } from '../bpf/bpffs.js';
 import { inNetns, verdictName, XdpTestRunner, type XdpVerdictName } from '../bpf/test-run.js';
 import { lib as bpfLib } from '../bpf/libbpf.js';
 import { u32, u64 } from '../bpf/codec.js';
-import type { Maps } from '../dataplane/handles.js';
+import { openMaps, type Maps } from '../dataplane/handles.js';
 import * as abi from '../gen/abi.js';
 import { InvalidArgumentError, XlvsError } from '../errors.js';
 import { buildFrame, parseFrame, badChecksums, type FrameSpec, type ParsedFrame } from './frames.js';
@@ -152,18 +152,7 @@ export class TestDataplane {
     try {
       obj.verifyAbi(abi.ABI_LAYOUT);
       obj.load();
-      const maps: Maps = {
-        vips: obj.map('vips', abi.XlvsVipKey, abi.XlvsVip),
-        svcs: obj.map('svcs', u32, abi.XlvsSvc),
-        svcRr: obj.map('svc_rr', u32, u32),
-        ring: obj.map('ring', u32, u32),
-        reals: obj.map('reals', u32, abi.XlvsReal),
-        flows: obj.map('flows', abi.XlvsFlowKey, abi.XlvsFlow),
-        svcStats: obj.percpuMap('svc_stats', u32, abi.XlvsCounters),
-        realStats: obj.percpuMap('real_stats', u32, abi.XlvsCounters),
-        drops: obj.percpuMap('drops', u32, u64),
-        cfg: obj.map('cfg', u32, abi.XlvsCfg),
-      };
+      const maps = openMaps(obj);
       return new TestDataplane(pinDir, obj, maps);
     } catch (e) {
       obj.close();

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,11 +16,15 @@ import { ensureBpffs, unpin, DEFAULT_BPFFS } from '../../src/bpf/bpffs.js';
 import { u32, u64, type Codec } from '../../src/bpf/codec.js';
 import type { Layout } from '../../src/bpf/btf-check.js';
 import { AbiMismatchError, VerifierError, XlvsError } from '../../src/errors.js';
-import { parseIPv4 } from '../../src/config/ipv4.js';
+import { addressBytes } from '../../src/model/ip.js';
+import { openMaps } from '../../src/dataplane/handles.js';
 import * as abi from '../../src/gen/abi.js';
 import {
   ABI_LAYOUT,
+  XLVS_AF_INET,
+  XLVS_AF_INET6,
   XLVS_DROP_MAX,
+  XLVS_EV_MAX,
   XlvsCounters,
   XlvsFlow,
   XlvsFlowKey,
@@ -28,6 +32,7 @@ import {
   XlvsVipKey,
   type XlvsFlow as Flow,
   type XlvsFlowKey as FlowKey,
+  type XlvsVipKey as VipKey,
 } from '../../src/gen/abi.js';
 
 // dist/test/integration/*.js → repo root is three levels up.
@@ -143,59 +148,96 @@ test('a tampered layout throws AbiMismatchError naming the struct', () => {
   o.verifyAbi(ABI_LAYOUT);
 });
 
-test('load pins every map under pinRoot', () => {
-  for (const m of ['vips', 'svcs', 'svc_rr', 'ring', 'reals', 'flows', 'svc_stats', 'real_stats', 'drops', 'cfg']) {
-    assert.ok(existsSync(join(pinRoot, m)), `${m} pinned`);
-  }
+/** Every map the daemon opens (src/dataplane/handles.ts openMaps), by its name in bpf/maps.h. */
+const PINNED_MAPS = [
+  'vips', 'svcs', 'svc_rr', 'svc_reals', 'svc_tables', 'reals', 'real_conns', 'flows',
+  'persist', 'dests', 'svc_stats', 'real_stats', 'drops', 'events', 'cfg',
+];
+
+test('load pins every map under pinRoot, and nothing else', () => {
+  for (const m of PINNED_MAPS) assert.ok(existsSync(join(pinRoot, m)), `${m} pinned`);
+  // the old single ring map is gone (rr/wrr tables live in svc_tables now), and no map is
+  // pinned that the daemon does not know about (the per-CPU scratch map stays unpinned)
+  assert.deepEqual(readdirSync(pinRoot).sort(), [...PINNED_MAPS].sort());
+  // every one of them opens with the daemon's typed codecs (key and value sizes checked)
+  const maps = openMaps(main);
+  assert.equal(Object.keys(maps).length, PINNED_MAPS.length);
 });
+
+/** 16 address bytes as the data plane holds them (`__be32 addr[4]`), from hex. */
+const bytes16 = (h: string): Buffer => {
+  const b = Buffer.from(h.replace(/ /g, ''), 'hex');
+  assert.equal(b.length, 16, `fixture ${h}`);
+  return b;
+};
+
+const vipId = (k: VipKey): string => `${k.addr.toString('hex')}/${k.family}/${k.port}/${k.proto}`;
 
 test('vips: update/lookup/delete/entries round-trip, keys in network byte order', () => {
   const vips = main.map('vips', XlvsVipKey, XlvsVip);
-  const addr = parseIPv4('203.0.113.100');
-  assert.equal(addr, 0xcb007164);
-  const k80 = { addr: addr!, port: 80, proto: 6 };
-  const k53 = { addr: addr!, port: 53, proto: 17 };
-  const k443 = { addr: parseIPv4('198.51.100.7')!, port: 443, proto: 6 };
+  const addr = addressBytes('203.0.113.100');
+  // IPv4 sits in addr[0], network order, and addr[1..3] are zero
+  assert.deepEqual(addr, bytes16('cb007164 00000000 00000000 00000000'));
+  const addr6 = addressBytes('2001:db8::64');
+  assert.deepEqual(addr6, bytes16('20010db8 00000000 00000000 00000064'));
+  const k80: VipKey = { addr, port: 80, proto: 6, family: XLVS_AF_INET };
+  const k53: VipKey = { addr, port: 53, proto: 17, family: XLVS_AF_INET };
+  const k443: VipKey = { addr: addressBytes('198.51.100.7'), port: 443, proto: 6, family: XLVS_AF_INET };
+  const k6: VipKey = { addr: addr6, port: 443, proto: 6, family: XLVS_AF_INET6 };
 
   assert.equal(vips.lookup(k80), undefined);
   vips.update(k80, { svc_id: 7, flags: 0 });
   vips.update(k53, { svc_id: 4095, flags: 1 });
   vips.update(k443, { svc_id: 0x01020304, flags: 0xffffffff });
+  vips.update(k6, { svc_id: 0x0a0b0c0d, flags: 4 });
   assert.deepEqual(vips.lookup(k80), { svc_id: 7, flags: 0 });
   assert.deepEqual(vips.lookup(k443), { svc_id: 0x01020304, flags: 0xffffffff });
+  assert.deepEqual(vips.lookup(k6), { svc_id: 0x0a0b0c0d, flags: 4 });
   // same address and port, other protocol: absent
   assert.equal(vips.lookup({ ...k80, proto: 17 }), undefined);
+  // same bytes, port and protocol, other family: absent (the family is part of the key)
+  assert.equal(vips.lookup({ ...k80, family: XLVS_AF_INET6 }), undefined);
+  // an address differing only past the first 4 bytes: absent (all 16 bytes are the key)
+  assert.equal(vips.lookup({ ...k80, addr: bytes16('cb007164 00000000 00000000 00000001') }), undefined);
 
   // replace
   vips.update(k80, { svc_id: 8, flags: 2 });
   assert.deepEqual(vips.lookup(k80), { svc_id: 8, flags: 2 });
 
-  const sortKey = ([k]: [{ addr: number; port: number; proto: number }, unknown]) => `${k.addr}/${k.port}/${k.proto}`;
+  const sortKey = ([k]: [VipKey, unknown]) => vipId(k);
   const all = [...vips.entries()].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
-  const want: [typeof k80, { svc_id: number; flags: number }][] = [
+  const want: [VipKey, { svc_id: number; flags: number }][] = [
     [k80, { svc_id: 8, flags: 2 }],
     [k53, { svc_id: 4095, flags: 1 }],
     [k443, { svc_id: 0x01020304, flags: 0xffffffff }],
+    [k6, { svc_id: 0x0a0b0c0d, flags: 4 }],
   ];
   assert.deepEqual(all, want.sort((a, b) => sortKey(a).localeCompare(sortKey(b))));
 
-  // the bytes the kernel holds, as bpftool shows them: address and port big-endian, value little-endian
+  // the bytes the kernel holds, as bpftool shows them: 16 address bytes and the port
+  // big-endian, then proto and family (20-byte key); the value little-endian
+  const z12 = ' 00 00 00 00 00 00 00 00 00 00 00 00';
   const dump = bpftoolDump(join(pinRoot, 'vips'));
-  assert.equal(dump.length, 3);
+  assert.equal(dump.length, 4);
   const byKey = new Map(dump.map((e) => [hex(e.key), hex(e.value)]));
-  assert.equal(byKey.get('cb 00 71 64 00 50 06 00'), '08 00 00 00 02 00 00 00');
-  assert.equal(byKey.get('cb 00 71 64 00 35 11 00'), 'ff 0f 00 00 01 00 00 00');
-  assert.equal(byKey.get('c6 33 64 07 01 bb 06 00'), '04 03 02 01 ff ff ff ff');
+  assert.equal(byKey.get(`cb 00 71 64${z12} 00 50 06 04`), '08 00 00 00 02 00 00 00');
+  assert.equal(byKey.get(`cb 00 71 64${z12} 00 35 11 04`), 'ff 0f 00 00 01 00 00 00');
+  assert.equal(byKey.get(`c6 33 64 07${z12} 01 bb 06 04`), '04 03 02 01 ff ff ff ff');
+  assert.equal(
+    byKey.get('20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 64 01 bb 06 06'),
+    '0d 0c 0b 0a 04 00 00 00',
+  );
 
   assert.equal(vips.delete(k80), true);
   assert.equal(vips.delete(k80), false, 'second delete finds nothing');
   assert.equal(vips.lookup(k80), undefined);
   assert.deepEqual(
     [...vips.entries()].map(sortKey).sort(),
-    [k53, k443].map((k) => sortKey([k, null])).sort(),
+    [k53, k443, k6].map((k) => sortKey([k, null])).sort(),
   );
   assert.equal(vips.delete(k53), true);
   assert.equal(vips.delete(k443), true);
+  assert.equal(vips.delete(k6), true);
   assert.deepEqual([...vips.entries()], []);
   assert.deepEqual(bpftoolDump(join(pinRoot, 'vips')), []);
 });
@@ -203,26 +245,46 @@ test('vips: update/lookup/delete/entries round-trip, keys in network byte order'
 test('flows: updateBatch of 6000 entries reads back exactly through entries()', () => {
   const flows = main.map('flows', XlvsFlowKey, XlvsFlow);
   const N = 6000;
+  // one flow in five is IPv6 (2001:db8::/32), the rest IPv4 in the first 4 address bytes
+  const v6 = (i: number): boolean => i % 5 === 0;
+  const v4Addr = (n: number): Buffer => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE(n >>> 0, 0);
+    return b;
+  };
+  const v6Addr = (net: number, n: number): Buffer => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE(0x20010db8, 0);
+    b.writeUInt32BE(net, 8);
+    b.writeUInt32BE(n >>> 0, 12);
+    return b;
+  };
   const fk = (i: number): FlowKey => ({
-    src: (0x0a000000 + i * 7919) >>> 0,
-    dst: 0xcb007164,
+    src: v6(i) ? v6Addr(1, i * 7919) : v4Addr(0x0a000000 + i * 7919),
+    dst: v6(i) ? v6Addr(0, 0x64) : v4Addr(0xcb007164),
     sport: 1024 + (i % 60000),
     dport: i % 2 ? 80 : 443,
     proto: i % 3 ? 6 : 17,
+    family: v6(i) ? XLVS_AF_INET6 : XLVS_AF_INET,
   });
   const fv = (i: number): Flow => ({
     expires_ns: 1_000_000_000n * BigInt(i) + 0xfedcba9876543210n - 1_000_000_000n * BigInt(N),
-    nat_addr: (0x0a4d0000 + (i % 251)) >>> 0,
-    nat_port: 8000 + (i % 1000),
-    dir: i % 2,
+    nat_src: v6(i) ? v6Addr(2, i % 251) : v4Addr(0x0a4e0000 + (i % 253)),
+    nat_dst: v6(i) ? v6Addr(3, i % 257) : v4Addr(0x0a4d0000 + (i % 251)),
+    nat_sport: 1024 + ((i * 31) % 64000),
+    nat_dport: 8000 + (i % 1000),
     state: i % 4,
     real_id: i % 65536,
     svc_id: i % 4096,
+    dir: i % 2,
+    flags: i % 8,
+    method: i % 4,
   });
   const written: [FlowKey, Flow][] = Array.from({ length: N }, (_, i) => [fk(i), fv(i)]);
   flows.updateBatch(written);
 
-  const id = (k: FlowKey) => `${k.src}/${k.dst}/${k.sport}/${k.dport}/${k.proto}`;
+  const id = (k: FlowKey) =>
+    `${k.family}/${k.src.toString('hex')}/${k.dst.toString('hex')}/${k.sport}/${k.dport}/${k.proto}`;
   const read = new Map<string, Flow>();
   let count = 0;
   for (const [k, v] of flows.entries()) {
@@ -246,9 +308,12 @@ test('flows: updateBatch of 6000 entries reads back exactly through entries()', 
   for (const _ of flows.entries(1)) tiny++;
   assert.equal(tiny, N);
 
-  // point lookups agree with the batch
+  // point lookups agree with the batch, for both families
   assert.deepEqual(flows.lookup(fk(0)), fv(0));
+  assert.deepEqual(flows.lookup(fk(1)), fv(1));
   assert.deepEqual(flows.lookup(fk(N - 1)), fv(N - 1));
+  // the same 5-tuple bytes under the other family is another key
+  assert.equal(flows.lookup({ ...fk(1), family: XLVS_AF_INET6 }), undefined);
 });
 
 test('drops: percpuMap returns one value per possible CPU', () => {
@@ -280,6 +345,11 @@ test('drops: percpuMap returns one value per possible CPU', () => {
   stats.update(4095, vals);
   assert.deepEqual(stats.lookup(4095), vals);
   stats.update(4095, Array.from({ length: ncpu }, () => c(0)));
+
+  // events: one counter per outcome, per CPU, like drops
+  const events = main.percpuMap('events', u32, u64);
+  assert.equal(events.lookup(XLVS_EV_MAX - 1)?.length, ncpu);
+  assert.equal(events.lookup(XLVS_EV_MAX), undefined);
 });
 
 test('map kind and codec mismatches throw', () => {
@@ -291,7 +361,7 @@ test('map kind and codec mismatches throw', () => {
   assert.throws(() => main.map('drops', u32, u64), isXlvs(/drops.*per-CPU/));
   assert.throws(() => main.map('svc_stats', u32, XlvsCounters), isXlvs(/svc_stats.*per-CPU/));
   assert.throws(() => main.percpuMap('vips', XlvsVipKey, XlvsVip), isXlvs(/vips.*not per-CPU/));
-  assert.throws(() => main.map('vips', XlvsFlowKey, XlvsVip), isAbiMismatch(/map vips\b.*8\/8.*16\/8/));
+  assert.throws(() => main.map('vips', XlvsFlowKey, XlvsVip), isAbiMismatch(/map vips\b.*20\/8.*40\/8/));
   assert.throws(() => main.map('flows', XlvsFlowKey, XlvsVip), isAbiMismatch(/map flows\b/));
   assert.throws(() => main.map('svcs', u64, abi.XlvsSvc), isAbiMismatch(/map svcs\b/));
   assert.throws(() => main.percpuMap('drops', u32, u32), isAbiMismatch(/map drops\b/));
@@ -299,7 +369,7 @@ test('map kind and codec mismatches throw', () => {
 });
 
 test('a second load with the same pinRoot reuses the pinned maps', () => {
-  const key = { addr: parseIPv4('203.0.113.100')!, port: 8080, proto: 6 };
+  const key: VipKey = { addr: addressBytes('203.0.113.100'), port: 8080, proto: 6, family: XLVS_AF_INET };
   const first = main.map('vips', XlvsVipKey, XlvsVip);
   first.update(key, { svc_id: 42, flags: 3 });
 

@@ -5,11 +5,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { endianness } from 'node:os';
 import { Lab } from '../../src/lab/lab.js';
 import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { XLVS_FLOW_TCP_FIN, XLVS_FLOW_TCP_CLOSE } from '../../src/gen/abi.js';
+import {
+  XLVS_AF_INET,
+  XLVS_DIR_FORWARD,
+  XLVS_DIR_REPLY,
+  XLVS_FLOW_F_DNAT,
+  XLVS_FLOW_F_SNAT,
+  XLVS_FLOW_TCP_CLOSE,
+  XLVS_FLOW_TCP_EST,
+  XLVS_FLOW_TCP_FIN,
+  XLVS_FLOW_UDP,
+  XLVS_METHOD_NAT,
+} from '../../src/gen/abi.js';
 
 const VIP = '203.0.113.100';
+const REAL_ADDRS = ['10.77.0.11', '10.77.0.12', '10.77.0.13'];
 const REALS = (port: number, weight = 1) =>
   `[${[11, 12, 13].map((h) => `{ address: 10.77.0.${h}, port: ${port}, weight: ${weight} }`).join(', ')}]`;
 const CONFIG = `interfaces: { public: pub0, private: priv0 }
@@ -35,9 +48,43 @@ after(async () => {
   await lab?.destroy();
 });
 
+/** struct xlvs_flow_key / xlvs_flow as bpftool formats them from BTF. bpftool prints every
+ * integer as the host reads it, so __be16 ports and the __be32 words of addresses arrive
+ * byte-swapped on a little-endian host: decode them with port() and ipv4(). */
 interface FlowEntry {
-  key: { dport: number; proto: number };
-  value: { dir: number; state: number };
+  key: { src: number[]; dst: number[]; sport: number; dport: number; proto: number; family: number };
+  value: {
+    nat_src: number[];
+    nat_dst: number[];
+    nat_sport: number;
+    nat_dport: number;
+    state: number;
+    real_id: number;
+    svc_id: number;
+    dir: number;
+    flags: number;
+    method: number;
+  };
+}
+
+const LE = endianness() === 'LE';
+
+/** A __be16 as bpftool printed it, back in host order. */
+function port(printed: number): number {
+  const b = Buffer.alloc(2);
+  if (LE) b.writeUInt16LE(printed);
+  else b.writeUInt16BE(printed);
+  return b.readUInt16BE(0);
+}
+
+/** A __be32 addr[4] holding IPv4 (addr[0]; addr[1..3] must be zero) as bpftool printed it. */
+function ipv4(words: number[]): string {
+  assert.equal(words.length, 4, `address words ${JSON.stringify(words)}`);
+  assert.deepEqual(words.slice(1), [0, 0, 0], `IPv4 address with non-zero addr[1..3]: ${JSON.stringify(words)}`);
+  const b = Buffer.alloc(4);
+  if (LE) b.writeUInt32LE(words[0]!);
+  else b.writeUInt32BE(words[0]!);
+  return [...b].join('.');
 }
 
 /** The flow table as the kernel holds it (bpftool, not our own code). */
@@ -45,6 +92,9 @@ function flows(): FlowEntry[] {
   const raw = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${xlvsd.pinDir}/maps/flows`], { encoding: 'utf8' })) as { formatted: FlowEntry }[];
   return raw.map((e) => e.formatted); // -j gives raw bytes plus a BTF-formatted copy
 }
+
+/** 'a.b.c.d:port' of one side of a flow key or of a NAT rewrite. */
+const ep = (addr: number[], p: number): string => `${ipv4(addr)}:${port(p)}`;
 
 async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -60,10 +110,35 @@ test('UDP flows expire after the udp timeout and are reaped; closed TCP flows af
   const http = await lab.client('http', ['--host', VIP, '--port', '80', '--count', '3']);
   assert.equal(http.errors, 0);
   const now = flows();
-  assert.ok(now.filter((f) => f.key.proto === 17).length >= 12, 'two entries per UDP flow');
+  const udpFlows = now.filter((f) => f.key.proto === 17);
+  assert.ok(udpFlows.length >= 12, 'two entries per UDP flow');
+  assert.ok(udpFlows.every((f) => f.key.family === XLVS_AF_INET && f.value.state === XLVS_FLOW_UDP && f.value.method === XLVS_METHOD_NAT),
+    `UDP entries: ${JSON.stringify(udpFlows)}`);
+  const fwd = udpFlows.filter((f) => f.value.dir === XLVS_DIR_FORWARD);
+  const rep = udpFlows.filter((f) => f.value.dir === XLVS_DIR_REPLY);
+  assert.equal(fwd.length + rep.length, udpFlows.length, 'every entry is forward or reply');
+  assert.ok(fwd.length >= 6 && rep.length >= 6, `forward ${fwd.length}, reply ${rep.length}`);
+  // nat: the forward entry (client -> VIP) rewrites the destination to a real; the reply
+  // entry (real -> client) rewrites the source back to the VIP, and is keyed by exactly
+  // what the forward entry sends, reversed
+  const replies = new Map(rep.map((f) => [`${ep(f.key.src, f.key.sport)}>${ep(f.key.dst, f.key.dport)}`, f]));
+  for (const f of fwd) {
+    assert.equal(ep(f.key.dst, f.key.dport), `${VIP}:5353`);
+    assert.equal(f.value.flags, XLVS_FLOW_F_DNAT);
+    assert.ok(REAL_ADDRS.includes(ipv4(f.value.nat_dst)), `forward to ${ipv4(f.value.nat_dst)}`);
+    assert.equal(port(f.value.nat_dport), 5353);
+    const r = replies.get(`${ep(f.value.nat_dst, f.value.nat_dport)}>${ep(f.key.src, f.key.sport)}`);
+    assert.ok(r, `no reply entry for ${JSON.stringify(f)}`);
+    assert.equal(r.value.flags, XLVS_FLOW_F_SNAT);
+    assert.equal(ep(r.value.nat_src, r.value.nat_sport), `${VIP}:5353`);
+    assert.equal(r.value.real_id, f.value.real_id);
+    assert.equal(r.value.svc_id, f.value.svc_id);
+  }
   // Closed HTTP connections sit in FIN or CLOSE state, not established.
   const closing = [XLVS_FLOW_TCP_FIN, XLVS_FLOW_TCP_CLOSE] as number[];
-  assert.ok(now.filter((f) => f.key.proto === 6).every((f) => closing.includes(f.value.state)));
+  const tcp = now.filter((f) => f.key.proto === 6);
+  assert.ok(tcp.length >= 2, `the last HTTP connection's entries are there: ${tcp.length}`);
+  assert.ok(tcp.every((f) => closing.includes(f.value.state)), `TCP states ${tcp.map((f) => f.value.state)}`);
   await until('the reaper to empty the table', () => flows().length === 0, 5000);
 });
 
@@ -72,7 +147,12 @@ test('an established TCP connection is not reaped while idle flows around it are
   await hold.waitForReplies(3, 5000);
   await lab.client('udp', ['--host', VIP, '--port', '5353', '--count', '3']);
   await until('UDP flows to be reaped', () => !flows().some((f) => f.key.proto === 17), 5000);
-  assert.equal(flows().filter((f) => f.key.proto === 6).length, 2, 'the held connection keeps both entries');
+  const held = flows().filter((f) => f.key.proto === 6);
+  assert.equal(held.length, 2, 'the held connection keeps both entries');
+  assert.deepEqual(held.map((f) => f.value.dir).sort(), [XLVS_DIR_FORWARD, XLVS_DIR_REPLY]);
+  assert.ok(held.every((f) => f.value.state === XLVS_FLOW_TCP_EST), `states ${held.map((f) => f.value.state)}`);
+  const fwd = held.find((f) => f.value.dir === XLVS_DIR_FORWARD)!;
+  assert.equal(ep(fwd.key.dst, fwd.key.dport), `${VIP}:9000`);
   const end = await hold.result;
   assert.ok('done' in end && end.received === end.sent, JSON.stringify(end));
 });

@@ -5,9 +5,12 @@
 //   - the verdict is XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT (never ABORTED or unknown);
 //   - a frame not aimed at the VIP (IPv4 destination bytes) passes with its bytes unchanged;
 //   - a frame the program rewrote keeps a valid IPv4 header checksum if it came in with one.
-// And the program's own accounting agrees with what we saw: every XDP_DROP is counted in the
-// drops map, and the services' packets_in equal the frames that were translated (redirected,
-// or passed to the kernel already rewritten) plus those dropped after translation (fib).
+//   - no frame creates a flow unless it may open one: a TCP SYN (no ACK) to VIP:80 or a UDP
+//     datagram to VIP:5353, with intact headers (checked on every frame against the services'
+//     new-connection counters);
+// And the program's own accounting agrees with what we saw: every frame is counted exactly once,
+// in the drops map (= the XDP_DROP verdicts) or the events map (forwarded and translated ICMP errors = XDP_REDIRECT, echo
+// replies and too-big errors = XDP_TX, passed untouched or handed over translated = XDP_PASS).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,8 +25,8 @@ import { TestDataplane } from '../../src/testing/fixture.js';
 import { FrameFuzzer, FUZZ_KINDS, replay, type FuzzOptions } from '../../src/testing/fuzz.js';
 import { sum16, verifies } from '../../src/testing/frame-checksum.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
-import { DEFAULT_TIMEOUTS } from '../../src/model/types.js';
-import { XLVS_DROP_FIB, XLVS_DROP_MAX } from '../../src/gen/abi.js';
+import { XLVS_DROP_MAX, XLVS_EVENT } from '../../src/gen/abi.js';
+import { desired, service } from '../../src/testing/desired.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VIP = '203.0.113.100';
@@ -39,13 +42,10 @@ before(async () => {
   const rs1Mac = (JSON.parse(execFileSync('ip', ['-n', lab.ns.reals[0]!, '-j', 'link', 'show', 'dev', 'eth0'], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address;
   execFileSync('ip', ['-n', lab.ns.router, 'neigh', 'replace', REAL, 'lladdr', rs1Mac, 'dev', 'priv0', 'nud', 'permanent']);
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${process.pid}-${randomBytes(4).toString('hex')}`);
-  new Reconciler(dp.maps, pino({ level: 'warn' }, pino.destination(2))).apply({
-    timeouts: DEFAULT_TIMEOUTS,
-    services: [
-      { vip: VIP, port: 80, protocol: 'tcp', scheduler: 'rr', reals: [{ address: REAL, port: 8080, weight: 1, method: 'nat' }] },
-      { vip: VIP, port: 5353, protocol: 'udp', scheduler: 'rr', reals: [{ address: REAL, port: 5353, weight: 1, method: 'nat' }] },
-    ],
-  });
+  new Reconciler(dp.maps, pino({ level: 'warn' }, pino.destination(2))).apply(desired([
+    service(VIP, 80, 'tcp', 'rr', [{ address: REAL, port: 8080 }]),
+    service(VIP, 5353, 'udp', 'rr', [{ address: REAL, port: 5353 }]),
+  ]));
 });
 
 after(async () => {
@@ -61,10 +61,29 @@ function drops(): bigint[] {
   return Array.from({ length: XLVS_DROP_MAX }, (_, r) => (dp.maps.drops.lookup(r) ?? []).reduce((a, b) => a + b, 0n));
 }
 
-function packetsIn(): bigint {
+function events(): bigint[] {
+  return Array.from({ length: XLVS_EVENT.MAX }, (_, e) => (dp.maps.events.lookup(e) ?? []).reduce((a, b) => a + b, 0n));
+}
+
+/** New connections scheduled, over both services (ids 0 and 1 on a fresh data plane). */
+function conns(): bigint {
   let n = 0n;
-  for (const [, perCpu] of dp.maps.svcStats.entries()) for (const c of perCpu) n += c.packets_in;
+  for (const id of [0, 1]) for (const c of dp.maps.svcStats.lookup(id) ?? []) n += c.conns;
   return n;
+}
+
+/** A frame that may open a flow: an unfragmented IPv4 TCP SYN (no ACK) to VIP:80 or UDP to
+ * VIP:5353, whose IPv4 length fits the frame and whose transport header is complete. */
+function mayOpen(b: Buffer, len: number, vip: Buffer): boolean {
+  if (len < 34 || b.readUInt16BE(12) !== 0x0800 || !same(b.subarray(30), vip, 4)) return false;
+  const hl = (b[14]! & 0x0f) * 4;
+  if (b[14]! >> 4 !== 4 || hl < 20 || (b.readUInt16BE(20) & 0x3fff) !== 0) return false;
+  const tot = b.readUInt16BE(16);
+  if (tot < hl || 14 + tot > len) return false;
+  const l4 = 14 + hl;
+  if (b[23] === 6) return l4 + 20 <= len && b.readUInt16BE(l4 + 2) === 80 && (b[l4 + 12]! >> 4) >= 5 && (b[l4 + 13]! & 0x12) === 0x02;
+  if (b[23] === 17) return l4 + 8 <= len && b.readUInt16BE(l4 + 2) === 5353;
+  return false;
 }
 
 function same(a: Buffer, b: Buffer, n: number): boolean {
@@ -90,7 +109,9 @@ test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP f
   let rewrittenPass = 0;
   let checkedChecksums = 0;
   const drops0 = drops();
-  const packets0 = packetsIn();
+  const events0 = events();
+  let opened = 0n;
+  let candidates = 0;
   const t0 = Date.now();
 
   const failure = inNetns(lab.nsPath(lab.ns.router), (): string | undefined => {
@@ -99,7 +120,12 @@ test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP f
       const len = fuzz.next();
       const b = fuzz.buf;
       const inValid = ipv4HeaderValid(b, len);
+      const may = mayOpen(b, len, vip);
+      if (may) candidates++;
       const v = runner.run(b, len, { ingressIfindex: pub0 });
+      const c = conns();
+      if (c !== opened && !may) return `created a flow (conns ${opened} -> ${c}) from a frame that may not open one`;
+      opened = c;
       if (v === XDP.ABORTED || v > XDP.REDIRECT) return `verdict ${verdictName(v)}`;
       verdicts[v]!++;
       byKind[fuzz.kind]![v]!++;
@@ -107,7 +133,7 @@ test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP f
       const aimed = len >= 34 && b.readUInt16BE(12) === 0x0800 && same(b.subarray(30), vip, 4);
       if (!aimed && (v !== XDP.PASS || !unchanged)) return `not aimed at the VIP, yet verdict ${verdictName(v)}${unchanged ? '' : ' and bytes changed'}`;
       if (v === XDP.PASS && !unchanged) rewrittenPass++;
-      if ((v === XDP.REDIRECT || !unchanged) && inValid) {
+      if (v !== XDP.DROP && (v === XDP.REDIRECT || !unchanged) && inValid) {
         checkedChecksums++;
         if (!ipv4HeaderValid(runner.out, runner.outLength)) return 'a valid IPv4 header checksum came out invalid';
       }
@@ -129,6 +155,13 @@ test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP f
   assert.ok(checkedChecksums > 10_000, `${checkedChecksums} rewritten frames had their IPv4 checksum checked`);
 
   const dropped = drops().map((d, r) => d - drops0[r]!);
+  const ev = events().map((e, i) => e - events0[i]!);
+  t.diagnostic(`drops ${dropped.join(',')}; events ${ev.join(',')}; flows opened ${opened} of ${candidates} candidates`);
+  assert.equal(dropped.reduce((a, b) => a + b, 0n) + ev.reduce((a, b) => a + b, 0n), BigInt(FRAMES), 'every frame counted exactly once');
   assert.equal(dropped.reduce((a, b) => a + b, 0n), BigInt(verdicts[XDP.DROP]!), `drops map ${dropped} vs XDP_DROP verdicts ${verdicts[XDP.DROP]}`);
-  assert.equal(packetsIn() - packets0, BigInt(verdicts[XDP.REDIRECT]! + rewrittenPass) + dropped[XLVS_DROP_FIB]!, 'services\' packets_in = translated frames');
+  assert.equal(ev[XLVS_EVENT.FWD]! + ev[XLVS_EVENT.ICMP_XLATE]!, BigInt(verdicts[XDP.REDIRECT]!), 'forwarded + ICMP errors translated = XDP_REDIRECT');
+  assert.equal(ev[XLVS_EVENT.ICMP_ECHO]! + ev[XLVS_EVENT.ICMP_TOO_BIG]!, BigInt(verdicts[XDP.TX]!), 'echo replies + too-big errors = XDP_TX');
+  assert.equal(ev[XLVS_EVENT.PASS]! + ev[XLVS_EVENT.FWD_KERNEL]!, BigInt(verdicts[XDP.PASS]!), 'passed + handed over translated = XDP_PASS');
+  assert.ok(ev[XLVS_EVENT.FWD_KERNEL]! >= BigInt(rewrittenPass), `${rewrittenPass} frames passed rewritten, ${ev[XLVS_EVENT.FWD_KERNEL]} counted so`);
+  assert.ok(opened > 1000n, `only ${opened} flows opened`);
 });

@@ -111,7 +111,7 @@ test('weight 0 stops new connections to a real while its open connection keeps w
   const [first] = await hold.waitForReplies(1, 5000);
   const target = first!.reply; // rsN
   const addr = `10.77.0.${10 + Number(target.slice(2))}`;
-  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 0, method: 'nat' });
+  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 0, method: 'nat', upper_threshold: 0, lower_threshold: 0 });
   const list = await xlvsd.api.listServices();
   assert.equal(svc(list, 9000).reals.find((r) => r.address === addr)!.weight, 0);
 
@@ -129,7 +129,7 @@ test('weight 0 stops new connections to a real while its open connection keeps w
   assert.ok('done' in end, JSON.stringify(end));
   assert.ok(hold.replies.length >= 40, `long connection kept answering (${hold.replies.length})`);
   assert.ok(hold.replies.every((x) => x.reply === target));
-  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 1, method: 'nat' });
+  await xlvsd.api.addReal({ vip: VIP, port: 9000, protocol: 'tcp' }, { address: addr, port: 9000, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0 });
 });
 
 test('a long-lived connection survives kill -9 of the daemon and its restart; counters continue', async () => {
@@ -158,8 +158,8 @@ test('a config with an error is rejected with file:line:column and the running s
     [good.replace('address: 10.77.0.12, port: 80', 'address: 10.77.0.300, port: 80'), /xlvs\.yaml:\d+:\d+: services\[1\]\.reals\[1\]\.address/],
     [good.replace('scheduler: wrr', 'scheduler: wrr\n    colour: blue'), /xlvs\.yaml:\d+:\d+: services\[1\]\.colour: unknown field/],
     [good.replace('port: 9000\n', 'port: 70000\n'), /xlvs\.yaml:\d+:\d+: services\[2\]\.port: .*70000/],
-    // Valid YAML, but more live reals than one service's scheduling ring holds (XLVS_RING_SIZE).
-    [good + `  - vip: ${VIP}\n    port: 90\n    reals:\n${Array.from({ length: 257 }, (_, i) => `      - { address: 10.78.${i >> 8}.${i & 255} }`).join('\n')}\n`, /too many reals with weight > 0 in service tcp\/203\.0\.113\.100:90: the data plane holds at most 256.*"code":"E_CAPACITY"/],
+    // Valid YAML, but more reals than a service may have (256, the size of its scheduling ring).
+    [good + `  - vip: ${VIP}\n    port: 90\n    reals:\n${Array.from({ length: 257 }, (_, i) => `      - { address: 10.78.${i >> 8}.${i & 255} }`).join('\n')}\n`, /xlvs\.yaml:\d+:\d+: services\[4\]\.reals\[256\]: too many reals: a service has at most 256.*"code":"E_CONFIG"/],
   ];
   const before = await xlvsd.api.listServices();
   for (const [bad, expected] of cases) {

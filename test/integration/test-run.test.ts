@@ -22,8 +22,8 @@ import { FixtureRunner, FixtureError, TestDataplane, type Fixture } from '../../
 import { FrameFuzzer } from '../../src/testing/fuzz.js';
 import { buildFrame, type FrameSpec, type ParsedIpv4, type ParsedTcp } from '../../src/testing/frames.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
-import { DEFAULT_TIMEOUTS } from '../../src/model/types.js';
 import { BpfError, InvalidArgumentError } from '../../src/errors.js';
+import { desired, service } from '../../src/testing/desired.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VIP = '203.0.113.100';
@@ -57,13 +57,10 @@ before(async () => {
 
   const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${id}`);
-  new Reconciler(dp.maps, log).apply({
-    timeouts: DEFAULT_TIMEOUTS,
-    services: [
-      { vip: VIP, port: 80, protocol: 'tcp', scheduler: 'rr', reals: [{ address: REAL, port: 8080, weight: 1, method: 'nat' }] },
-      { vip: VIP, port: 5353, protocol: 'udp', scheduler: 'rr', reals: [{ address: REAL, port: 5353, weight: 1, method: 'nat' }] },
-    ],
-  });
+  new Reconciler(dp.maps, log).apply(desired([
+    service(VIP, 80, 'tcp', 'rr', [{ address: REAL, port: 8080 }]),
+    service(VIP, 5353, 'udp', 'rr', [{ address: REAL, port: 5353 }]),
+  ]));
   passPin = `/sys/fs/bpf/xlvs-test-${id}-pass`;
   ensureBpffs(passPin);
   pass = BpfObject.open(join(ROOT, 'build/xlvs_pass.bpf.o'), { pinRoot: passPin });
@@ -112,8 +109,18 @@ test('fixtures on xlvs_public/xlvs_private: non-VIP traffic passes untouched; VI
     pub('udp to another address', { ...toVip({ kind: 'udp', sport: 1, dport: 5353 }), l3: { kind: 'ipv4', src: CLIENT, dst: '203.0.113.1', l4: { kind: 'udp', sport: 1, dport: 5353 } } }, unchanged),
     pub('tcp to the VIP on a port without service', toVip({ kind: 'tcp', sport: 1000, dport: 81, flags: 'SYN' }), unchanged),
     pub('udp to the VIP port 80 (the service is tcp)', toVip({ kind: 'udp', sport: 1000, dport: 80 }), unchanged),
-    pub('icmp echo to the VIP', toVip({ kind: 'icmp', type: 8, id: 1, seq: 1 }), unchanged),
-    pub('first fragment to VIP:80', toVip({ kind: 'tcp', sport: 1000, dport: 80, flags: 'SYN' }, { mf: true }), unchanged),
+    pub('icmp echo to the VIP is answered in place', toVip({ kind: 'icmp', type: 8, id: 1, seq: 1 }), {
+      verdict: 'XDP_TX',
+      frame: (f) => {
+        assert.equal(f.eth.dst, mac.client);
+        const ip = f.l3;
+        if (ip?.kind !== 'ipv4') return assert.fail(`not an IPv4 reply: ${JSON.stringify(ip)}`);
+        assert.equal(ip.src, VIP);
+        assert.equal(ip.dst, CLIENT);
+        assert.ok(ip.l4.kind === 'icmp' && ip.l4.type === 0, `not an echo reply: ${JSON.stringify(ip.l4)}`);
+      },
+    }),
+    pub('first fragment to VIP:80 is dropped (fragments are not reassembled)', toVip({ kind: 'tcp', sport: 1000, dport: 80, flags: 'SYN' }, { mf: true }), { verdict: 'XDP_DROP' }),
     pub('tcp header cut short', { eth: { src: mac.client, dst: mac.pub0 }, l3: { kind: 'ipv4', src: CLIENT, dst: VIP, l4: { kind: 'raw', proto: 6, data: Buffer.from('03e80050', 'hex') } } }, unchanged),
     pub('ipv6 tcp', { l3: { kind: 'ipv6', src: '2001:db8::2', dst: '2001:db8::100', l4: { kind: 'tcp', sport: 1, dport: 80, flags: 'SYN' } } }, unchanged),
     pub('tcp without SYN and without flow is dropped', toVip({ kind: 'tcp', sport: 1001, dport: 80, flags: 'ACK' }), { verdict: 'XDP_DROP' }),

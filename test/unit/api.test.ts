@@ -14,7 +14,10 @@ import { pino } from 'pino';
 import { BpfError, CapacityError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import {
   type ControlApi,
+  type Protocol,
   type RealSpec,
+  type RealStatus,
+  SCHEDULERS,
   type ServiceKey,
   type ServiceStatus,
   realId,
@@ -33,7 +36,7 @@ import {
 import { parseListenAddress } from '../../src/api/listen.js';
 import { loadXlvsProto } from '../../src/api/proto.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
-import { parseServiceString } from '../../src/api/service-string.js';
+import { parseRealString, parseServiceString } from '../../src/api/service-string.js';
 import { ERROR_CODE_METADATA_KEY, errorToStatus } from '../../src/api/status.js';
 import { formatDrops, formatServiceTable, toJson } from '../../src/api/table.js';
 import { checkIPv4, checkPort, checkWeight, parseDecimal } from '../../src/api/validate.js';
@@ -41,6 +44,20 @@ import type { AddRealRequest } from '../../src/api/wire.js';
 
 const U64_MAX = 2n ** 64n - 1n;
 const zero = () => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
+
+/** A nat real with no thresholds, plus `more`. */
+const spec = (address: string, port: number, more: Partial<RealSpec> = {}): RealSpec => ({
+  address, port, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more,
+});
+/** The same real as listed, with zero counters unless given. */
+const listed = (address: string, port: number, more: Partial<RealStatus> = {}): RealStatus => ({
+  ...spec(address, port), counters: zero(), active_conns: 0, inactive_conns: 0, ...more,
+});
+/** A single-frontend IPv4 service as listed. */
+const service = (vip: string, port: number, protocol: Protocol, more: Partial<ServiceStatus> = {}): ServiceStatus => ({
+  vip, port, protocol, family: 4, frontends: [{ vip, port, protocol }], scheduler: 'wlc',
+  hash: { fallback: false, port: false }, mh_table_size: 65537, counters: zero(), reals: [], ...more,
+});
 
 /** Asserts `f` throws InvalidArgumentError whose message names `field` and contains `got`. */
 function throwsField(f: () => unknown, field: string, got: string): void {
@@ -55,7 +72,7 @@ function throwsField(f: () => unknown, field: string, got: string): void {
 
 const goodAdd = (): AddRealRequest => ({
   service: { vip: '203.0.113.100', port: 80, protocol: 'PROTOCOL_TCP' },
-  real: { address: '10.77.0.14', port: 8080, weight: 3, method: 'FORWARD_METHOD_NAT' },
+  real: { address: '10.77.0.14', port: 8080, weight: 3, method: 'FORWARD_METHOD_NAT', upper_threshold: 0, lower_threshold: 0 },
 });
 
 describe('validate', () => {
@@ -90,7 +107,7 @@ describe('convert: requests', () => {
   it('converts a valid AddReal request', () => {
     assert.deepEqual(addRealFromWire(goodAdd()), {
       service: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
-      real: { address: '10.77.0.14', port: 8080, weight: 3, method: 'nat' },
+      real: spec('10.77.0.14', 8080, { weight: 3 }),
     });
   });
 
@@ -105,7 +122,7 @@ describe('convert: requests', () => {
       ['service', (r) => (r.service = null), 'null'],
       ['real', (r) => (r.real = null), 'null'],
       ['service.vip', (r) => (r.service!.vip = '203.0.113'), '"203.0.113"'],
-      ['service.port', (r) => (r.service!.port = 0), '0'],
+      ['service.port', (r) => (r.service!.port = 65536), '65536'],
       ['service.protocol', (r) => (r.service!.protocol = 'PROTOCOL_UNSPECIFIED'), '"PROTOCOL_UNSPECIFIED"'],
       ['service.protocol', (r) => (r.service!.protocol = 7), '7'],
       ['real.address', (r) => (r.real!.address = '10.77.0.256'), '"10.77.0.256"'],
@@ -129,19 +146,19 @@ describe('convert: requests', () => {
       port: 53,
     });
     throwsField(() => removeRealFromWire({ service, address: 'x', port: 53 }), 'address', '"x"');
-    throwsField(() => removeRealFromWire({ service, address: '10.77.0.14', port: 0 }), 'port', '0');
+    throwsField(() => removeRealFromWire({ service, address: '10.77.0.14', port: 65536 }), 'port', '65536');
+    // Port 0 names a real that keeps the client's port; a v6 address comes back canonical.
+    assert.equal(removeRealFromWire({ service, address: '10.77.0.14', port: 0 }).port, 0);
+    assert.equal(removeRealFromWire({ service, address: 'FD00::0011', port: 53 }).address, 'fd00::11');
   });
 });
 
 describe('convert: responses', () => {
-  const status: ServiceStatus = {
-    vip: '203.0.113.100',
-    port: 80,
-    protocol: 'tcp',
+  const status: ServiceStatus = service('203.0.113.100', 80, 'tcp', {
     scheduler: 'wrr',
     counters: { packets_in: U64_MAX, bytes_in: 2n ** 53n + 1n, packets_out: 1n, bytes_out: 2n, conns: 3n },
-    reals: [{ address: '10.77.0.11', port: 80, weight: 0, method: 'nat', counters: zero() }],
-  };
+    reals: [listed('10.77.0.11', 80, { weight: 0 })],
+  });
 
   it('sends bigint counters as exact decimal strings and maps enums', () => {
     const w = serviceStatusToWire(status);
@@ -149,7 +166,9 @@ describe('convert: responses', () => {
     assert.equal(w.counters!.bytes_in, '9007199254740993');
     assert.deepEqual(w.key, { vip: '203.0.113.100', port: 80, protocol: 'PROTOCOL_TCP' });
     assert.equal(w.scheduler, 'SCHEDULER_WRR');
-    assert.deepEqual(w.reals[0]!.real, { address: '10.77.0.11', port: 80, weight: 0, method: 'FORWARD_METHOD_NAT' });
+    assert.deepEqual(w.reals[0]!.real, {
+      address: '10.77.0.11', port: 80, weight: 0, method: 'FORWARD_METHOD_NAT', upper_threshold: 0, lower_threshold: 0,
+    });
   });
 
   it('round-trips ServiceStatus and drops through the wire form', () => {
@@ -164,6 +183,105 @@ describe('convert: responses', () => {
     const w = serviceStatusToWire(status);
     w.scheduler = 'SCHEDULER_UNSPECIFIED';
     throwsField(() => serviceStatusFromWire(w, 'services[0]'), 'services[0].scheduler', 'SCHEDULER_UNSPECIFIED');
+  });
+});
+
+describe('convert: issue-3 fields', () => {
+  it('takes method and thresholds on AddReal, IPv6 in canonical form, port 0 and port-all services', () => {
+    const req = goodAdd();
+    req.service = { vip: '2001:DB8::1', port: 0, protocol: 'PROTOCOL_TCP' };
+    req.real = { address: 'fd00:0::11', port: 0, weight: 2, method: 'FORWARD_METHOD_TUN', upper_threshold: 100, lower_threshold: 75 };
+    assert.deepEqual(addRealFromWire(req), {
+      service: { vip: '2001:db8::1', port: 0, protocol: 'tcp' },
+      real: spec('fd00::11', 0, { weight: 2, method: 'tun', upper_threshold: 100, lower_threshold: 75 }),
+    });
+    for (const [wire, model] of [['FORWARD_METHOD_NAT', 'nat'], ['FORWARD_METHOD_DR', 'dr'], ['FORWARD_METHOD_FULLNAT', 'fullnat']] as const) {
+      const r = goodAdd();
+      r.real!.method = wire;
+      assert.equal(addRealFromWire(r).real.method, model);
+    }
+  });
+
+  it('names field and value of bad methods, thresholds and families', () => {
+    const cases: [string, (r: AddRealRequest) => void, string][] = [
+      ['real.method', (r) => (r.real!.method = 9), 'must be one of FORWARD_METHOD_NAT, FORWARD_METHOD_DR, FORWARD_METHOD_TUN, FORWARD_METHOD_FULLNAT (got 9)'],
+      ['real.upper_threshold', (r) => (r.real!.upper_threshold = -1), '(got -1)'],
+      ['real.lower_threshold', (r) => (r.real!.lower_threshold = 1.5), '(got 1.5)'],
+      ['real.lower_threshold', (r) => Object.assign(r.real!, { upper_threshold: 10, lower_threshold: 11 }), 'must be <= upper_threshold (10) (got 11)'],
+      ['real.lower_threshold', (r) => (r.real!.lower_threshold = 3), 'needs an upper_threshold'],
+      ['real.address', (r) => (r.real!.address = 'fd00::11'), "must be an IPv4 address like the service's VIP (got \"fd00::11\")"],
+      ['real.address', (r) => (r.real!.address = 'fe80::1%eth0'), '"fe80::1%eth0"'],
+      ['real.address', (r) => (r.real!.address = '::ffff:10.0.0.1'), 'IPv4-mapped'],
+      ['service.vip', (r) => (r.service!.vip = '2001:db8::1::2'), '"2001:db8::1::2"'],
+    ];
+    for (const [field, spoil, got] of cases) {
+      const req = goodAdd();
+      spoil(req);
+      throwsField(() => addRealFromWire(req), field, got);
+    }
+  });
+
+  it('round-trips a v6 port group with persistence, hash options, table size and connection counts', () => {
+    const status = service('2001:db8::1', 80, 'tcp', {
+      family: 6,
+      frontends: [
+        { vip: '2001:db8::1', port: 80, protocol: 'tcp' },
+        { vip: '2001:db8::2', port: 0, protocol: 'udp' },
+      ],
+      scheduler: 'mh',
+      persistence: { timeout: 300, netmask: 64 },
+      hash: { fallback: true, port: true },
+      mh_table_size: 251,
+      reals: [listed('fd00::11', 0, { method: 'dr', upper_threshold: 9, lower_threshold: 3, active_conns: 2 ** 40, inactive_conns: 7 })],
+    });
+    const w = serviceStatusToWire(status);
+    assert.equal(w.family, 'ADDRESS_FAMILY_IPV6');
+    assert.equal(w.scheduler, 'SCHEDULER_MH');
+    assert.deepEqual(w.persistence, { timeout: 300, netmask: 64 });
+    assert.equal(w.reals[0]!.active_conns, '1099511627776');
+    assert.deepEqual(serviceStatusFromWire(w, 's'), status);
+    // Not persistent: null on the wire, absent in the model.
+    const plain = service('10.0.0.1', 53, 'udp');
+    const pw = serviceStatusToWire(plain);
+    assert.equal(pw.persistence, null);
+    assert.deepEqual(serviceStatusFromWire(pw, 's'), plain);
+    assert.equal('persistence' in serviceStatusFromWire(pw, 's'), false);
+  });
+
+  it('every scheduler maps to the wire and back', () => {
+    for (const scheduler of SCHEDULERS) {
+      const st = service('10.0.0.1', 80, 'tcp', { scheduler });
+      assert.equal(serviceStatusFromWire(serviceStatusToWire(st), 's').scheduler, scheduler);
+    }
+  });
+
+  it('rejects malformed issue-3 response fields with their path', () => {
+    const good = () => serviceStatusToWire(service('10.0.0.1', 80, 'tcp', { reals: [listed('10.0.0.2', 80)] }));
+    const cases: [string, (w: ReturnType<typeof good>) => void, string][] = [
+      ['s.family', (w) => (w.family = 'ADDRESS_FAMILY_UNSPECIFIED'), '"ADDRESS_FAMILY_UNSPECIFIED"'],
+      ['s.frontends', (w) => (w.frontends = []), 'must hold at least the key'],
+      ['s.frontends[0].port', (w) => (w.frontends[0]!.port = 70000), '70000'],
+      ['s.persistence.netmask', (w) => (w.persistence = { timeout: 300, netmask: 33 }), '33'],
+      ['s.mh_table_size', (w) => (w.mh_table_size = 100), '100'],
+      ['s.hash', (w) => (w.hash = null), 'null'],
+      ['s.reals[0].active_conns', (w) => (w.reals[0]!.active_conns = '-1'), '"-1"'],
+      ['s.reals[0].inactive_conns', (w) => (w.reals[0]!.inactive_conns = String(2n ** 60n)), 'beyond 2^53'],
+    ];
+    for (const [field, spoil, got] of cases) {
+      const w = good();
+      spoil(w);
+      throwsField(() => serviceStatusFromWire(w, 's'), field, got);
+    }
+  });
+
+  it('parses v6 and port-all service strings and real strings', () => {
+    assert.deepEqual(parseServiceString('tcp/[2001:DB8::1]:443'), { protocol: 'tcp', vip: '2001:db8::1', port: 443 });
+    assert.deepEqual(parseServiceString('udp/203.0.113.100:*'), { protocol: 'udp', vip: '203.0.113.100', port: 0 });
+    throwsField(() => parseServiceString('tcp/2001:db8::1:80'), '--service', 'PROTOCOL/VIP:PORT');
+    assert.deepEqual(parseRealString('[fd00::11]:80', 'r'), { address: 'fd00::11', port: 80 });
+    assert.deepEqual(parseRealString('fd00::11', 'r'), { address: 'fd00::11', port: undefined });
+    assert.deepEqual(parseRealString('10.0.0.1:0', 'r'), { address: '10.0.0.1', port: 0 });
+    throwsField(() => parseRealString('[fd00::11]80', 'r'), 'r', 'ADDRESS[:PORT]');
   });
 });
 
@@ -204,33 +322,78 @@ describe('parseServiceString', () => {
 });
 
 describe('table', () => {
-  it('renders an ipvsadm -Ln style listing with aligned columns', () => {
-    const services: ServiceStatus[] = [
-      {
-        vip: '203.0.113.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'rr',
-        counters: { packets_in: 10n, bytes_in: 900n, packets_out: 8n, bytes_out: 4000n, conns: 3n },
-        reals: [
-          { address: '10.77.0.11', port: 80, weight: 1, method: 'nat', counters: zero() },
-          { address: '10.77.0.112', port: 8080, weight: 100, method: 'nat', counters: zero() },
-        ],
-      },
-    ];
+  const web = (): ServiceStatus =>
+    service('203.0.113.100', 80, 'tcp', {
+      scheduler: 'rr',
+      counters: { packets_in: 10n, bytes_in: 900n, packets_out: 8n, bytes_out: 4000n, conns: 3n },
+      reals: [
+        listed('10.77.0.11', 80, { active_conns: 12, inactive_conns: 3 }),
+        listed('10.77.0.112', 8080, { weight: 100, method: 'dr', upper_threshold: 500, lower_threshold: 400 }),
+      ],
+    });
+
+  it('renders an ipvsadm -Ln style listing: header, service, reals with Forward/Weight/ActiveConn/InActConn', () => {
     assert.equal(
-      formatServiceTable(services),
-      'TCP  203.0.113.100:80 rr  conns=3 pkts_in=10 bytes_in=900 pkts_out=8 bytes_out=4000\n' +
-        '  -> 10.77.0.11:80     nat  weight 1    conns=0 pkts_in=0 bytes_in=0 pkts_out=0 bytes_out=0\n' +
-        '  -> 10.77.0.112:8080  nat  weight 100  conns=0 pkts_in=0 bytes_in=0 pkts_out=0 bytes_out=0\n',
+      formatServiceTable([web()]),
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        'TCP  203.0.113.100:80 rr\n' +
+        '  -> 10.77.0.11:80                Masq    1      12         3\n' +
+        '  -> 10.77.0.112:8080             Route   100    0          0\n',
     );
-    services.push({ vip: '10.0.0.1', port: 53, protocol: 'udp', scheduler: 'wrr', counters: zero(), reals: [] });
-    assert.deepEqual(formatServiceTable(services).split('\n').filter((l) => !l.startsWith('  ->')), [
-      'TCP  203.0.113.100:80 rr   conns=3 pkts_in=10 bytes_in=900 pkts_out=8 bytes_out=4000',
-      'UDP  10.0.0.1:53      wrr  conns=0 pkts_in=0 bytes_in=0 pkts_out=0 bytes_out=0',
-      '',
-    ]);
-    assert.equal(formatServiceTable([]), '(no services)\n');
+    assert.equal(formatServiceTable([]), 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n');
+  });
+
+  it('lists a port group under one service, v6 in brackets, persistence and hash flags like ipvsadm', () => {
+    const group = service('2001:db8::1', 80, 'tcp', {
+      family: 6,
+      frontends: [
+        { vip: '2001:db8::1', port: 80, protocol: 'tcp' },
+        { vip: '2001:db8::1', port: 443, protocol: 'tcp' },
+        { vip: '2001:db8::2', port: 0, protocol: 'udp' },
+      ],
+      scheduler: 'mh',
+      hash: { fallback: true, port: true },
+      mh_table_size: 251,
+      persistence: { timeout: 300, netmask: 64 },
+      reals: [listed('fd00:77::11', 0, { method: 'tun' }), listed('fd00:77::1234:5678:9abc', 0, { method: 'fullnat', weight: 7 })],
+    });
+    const sh = service('203.0.113.100', 0, 'tcp', { scheduler: 'sh', persistence: { timeout: 60, netmask: 32 } });
+    const wlc = service('203.0.113.100', 53, 'udp', { persistence: { timeout: 300, netmask: 24 }, reals: [listed('10.77.0.11', 53)] });
+    assert.equal(
+      formatServiceTable([group, sh, wlc]),
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        'TCP  [2001:db8::1]:80 mh (mh-fallback,mh-port) table 251 persistent 300 mask 64\n' +
+        '  +  TCP  [2001:db8::1]:443\n' +
+        '  +  UDP  [2001:db8::2]:*\n' +
+        '  -> [fd00:77::11]:0              Tunnel  1      0          0\n' +
+        '  -> [fd00:77::1234:5678:9abc]:0  FullNat 7      0          0\n' +
+        'TCP  203.0.113.100:* sh persistent 60\n' +
+        'UDP  203.0.113.100:53 wlc persistent 300 mask 24\n' +
+        '  -> 10.77.0.11:53                Masq    1      0          0\n',
+    );
+  });
+
+  it('renders the thresholds and stats views', () => {
+    assert.equal(
+      formatServiceTable([web()], 'thresholds'),
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Uthreshold Lthreshold ActiveConn InActConn\n' +
+        'TCP  203.0.113.100:80 rr\n' +
+        '  -> 10.77.0.11:80                0          0          12         3\n' +
+        '  -> 10.77.0.112:8080             500        400        0          0\n',
+    );
+    const stats = web();
+    stats.reals[0]!.counters = { packets_in: 6n, bytes_in: 600n, packets_out: 5n, bytes_out: 3000n, conns: 2n };
+    assert.equal(
+      formatServiceTable([stats], 'stats'),
+      'Prot LocalAddress:Port            Conns InPkts OutPkts InBytes OutBytes\n' +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  203.0.113.100:80                 3     10       8     900     4000\n' +
+        '  -> 10.77.0.11:80                    2      6       5     600     3000\n' +
+        '  -> 10.77.0.112:8080                 0      0       0       0        0\n',
+    );
   });
 
   it('renders drops sorted and JSON with bigint as strings', () => {
@@ -258,13 +421,22 @@ class MemoryApi implements ControlApi {
   calls = { listServices: 0, addReal: 0, removeReal: 0, drops: 0 };
   services: ServiceStatus[] = [
     {
-      vip: '203.0.113.100',
-      port: 80,
-      protocol: 'tcp',
+      ...service('203.0.113.100', 80, 'tcp'),
       scheduler: 'rr',
       counters: { ...zero(), packets_in: U64_MAX },
-      reals: [{ address: '10.77.0.11', port: 80, weight: 1, method: 'nat', counters: { ...zero(), conns: 7n } }],
+      reals: [listed('10.77.0.11', 80, { counters: { ...zero(), conns: 7n }, active_conns: 2, inactive_conns: 5 })],
     },
+    service('2001:db8::1', 80, 'tcp', {
+      family: 6,
+      frontends: [
+        { vip: '2001:db8::1', port: 80, protocol: 'tcp' },
+        { vip: '2001:db8::1', port: 443, protocol: 'tcp' },
+      ],
+      scheduler: 'mh',
+      hash: { fallback: true, port: false },
+      persistence: { timeout: 300, netmask: 64 },
+      reals: [listed('fd00::11', 0, { method: 'dr' })],
+    }),
   ];
 
   private find(svc: ServiceKey): ServiceStatus {
@@ -282,8 +454,8 @@ class MemoryApi implements ControlApi {
     this.calls.addReal++;
     const s = this.find(svc);
     const existing = s.reals.find((r) => realId(r) === realId(real));
-    if (existing) Object.assign(existing, { weight: real.weight, method: real.method });
-    else s.reals.push({ ...real, counters: zero() });
+    if (existing) Object.assign(existing, real);
+    else s.reals.push({ ...real, counters: zero(), active_conns: 0, inactive_conns: 0 });
   }
 
   async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
@@ -353,7 +525,7 @@ describe('api server over a unix socket', () => {
   it('rejects an invalid address with INVALID_ARGUMENT naming field and value, without calling the api', async () => {
     const before = api.calls.addReal;
     await rejectsWith(
-      client.addReal(SVC, { address: '10.77.0', port: 80, weight: 1, method: 'nat' }),
+      client.addReal(SVC, spec('10.77.0', 80, { weight: 1 })),
       grpc.status.INVALID_ARGUMENT,
       'E_INVALID_ARGUMENT',
       'real.address',
@@ -391,8 +563,8 @@ describe('api server over a unix socket', () => {
     assert.deepEqual(initial, api.services);
     assert.equal(initial[0]!.counters.packets_in, U64_MAX);
 
-    await client.addReal(SVC, { address: '10.77.0.14', port: 80, weight: 2, method: 'nat' });
-    await client.addReal(SVC, { address: '10.77.0.11', port: 80, weight: 0, method: 'nat' }); // update to quiescent
+    await client.addReal(SVC, spec('10.77.0.14', 80, { weight: 2 }));
+    await client.addReal(SVC, spec('10.77.0.11', 80, { weight: 0 })); // update to quiescent
     let reals = (await client.listServices())[0]!.reals.map((r) => [realId(r), r.weight]);
     assert.deepEqual(reals, [
       ['10.77.0.11:80', 0],
@@ -409,7 +581,7 @@ describe('api server over a unix socket', () => {
   it('passes NOT_FOUND through with the xlvs code', async () => {
     await rejectsWith(client.removeReal(SVC, '10.77.0.99', 80), grpc.status.NOT_FOUND, 'E_NOT_FOUND', '10.77.0.99:80');
     await rejectsWith(
-      client.addReal({ ...SVC, port: 81 }, { address: '10.77.0.14', port: 80, weight: 1, method: 'nat' }),
+      client.addReal({ ...SVC, port: 81 }, spec('10.77.0.14', 80, { weight: 1 })),
       grpc.status.NOT_FOUND,
       'E_NOT_FOUND',
       'tcp/203.0.113.100:81',
@@ -440,7 +612,7 @@ describe('api server socket lifecycle', () => {
 
       const server = await startApiServer(new MemoryApi(), `unix:${path}`, pino({ level: 'silent' }));
       const client = await connectApi(`unix:${path}`, { connectTimeoutMs: 2000 });
-      assert.equal((await client.listServices()).length, 1);
+      assert.equal((await client.listServices()).length, 2);
       client.close();
       await server.close();
       await assert.rejects(stat(path), { code: 'ENOENT' });
@@ -508,20 +680,35 @@ describe('xlvsctl', () => {
   it('lists services as a table and as JSON', async () => {
     const table = await xlvsctl(['--socket', address, 'list']);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^TCP {2}203\.0\.113\.100:80 rr {2}conns=0 pkts_in=18446744073709551615 /);
-    assert.match(table.stdout, /\n {2}-> 10\.77\.0\.11:80 {2}nat {2}weight 1 {2}conns=7 /);
+    assert.equal(
+      table.stdout,
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        'TCP  203.0.113.100:80 rr\n' +
+        '  -> 10.77.0.11:80                Masq    1      2          5\n' +
+        'TCP  [2001:db8::1]:80 mh (mh-fallback) persistent 300 mask 64\n' +
+        '  +  TCP  [2001:db8::1]:443\n' +
+        '  -> [fd00::11]:0                 Route   1      0          0\n',
+    );
+    const stats = await xlvsctl(['--socket', address, 'list', '--stats']);
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.match(stats.stdout, /\nTCP {2}203\.0\.113\.100:80 +0 18446744073709551615 +0 +0 +0\n {2}-> 10\.77\.0\.11:80 +7 /);
+    const limits = await xlvsctl(['--socket', address, 'list', '--thresholds']);
+    assert.match(limits.stdout, /Uthreshold Lthreshold ActiveConn InActConn\n/);
 
     const json = await xlvsctl(['list', '--json'], { XLVS_SOCKET: address });
     assert.equal(json.code, 0, json.stderr);
-    const parsed = JSON.parse(json.stdout) as { counters: { packets_in: string } }[];
+    const parsed = JSON.parse(json.stdout) as { counters: { packets_in: string }; frontends: unknown[]; persistence?: unknown }[];
     assert.equal(parsed[0]!.counters.packets_in, '18446744073709551615');
+    assert.deepEqual(parsed[1]!.frontends.length, 2);
+    assert.deepEqual(parsed[1]!.persistence, { timeout: 300, netmask: 64 });
   });
 
-  it('adds, re-weights and removes a real', async () => {
+  it('adds, re-weights and removes a real (option form)', async () => {
     const svc = ['--socket', address, '--service', 'tcp/203.0.113.100:80', '--address', '10.77.0.14'];
     let r = await xlvsctl(['real', 'add', ...svc, '--weight', '5']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(api.services[0]!.reals.at(-1), { address: '10.77.0.14', port: 80, weight: 5, method: 'nat', counters: zero() });
+    assert.deepEqual(api.services[0]!.reals.at(-1), listed('10.77.0.14', 80, { weight: 5 }));
 
     r = await xlvsctl(['real', 'set-weight', ...svc, '--weight', '0']);
     assert.equal(r.code, 0, r.stderr);
@@ -532,15 +719,50 @@ describe('xlvsctl', () => {
     assert.equal(api.services[0]!.reals.length, 1);
   });
 
+  it('real add SERVICE ADDR:PORT with method and thresholds; set-weight keeps them; v6 and default ports', async () => {
+    let r = await xlvsctl(['--socket', address, 'real', 'add', 'tcp/203.0.113.100:80', '10.77.0.15:8080', '--weight', '2', '--method', 'fullnat', '--upper', '100', '--lower', '50']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'real 10.77.0.15:8080 in tcp/203.0.113.100:80: fullnat, weight 2, upper 100 lower 50\n');
+    assert.deepEqual(api.services[0]!.reals.at(-1), listed('10.77.0.15', 8080, { weight: 2, method: 'fullnat', upper_threshold: 100, lower_threshold: 50 }));
+
+    // Without a port, set-weight finds the one real at that address and keeps method and thresholds.
+    r = await xlvsctl(['--socket', address, 'real', 'set-weight', 'TCP/203.0.113.100:80', '10.77.0.15', '--weight', '9']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(api.services[0]!.reals.at(-1), listed('10.77.0.15', 8080, { weight: 9, method: 'fullnat', upper_threshold: 100, lower_threshold: 50 }));
+    r = await xlvsctl(['--socket', address, 'real', 'remove', 'tcp/203.0.113.100:80', '10.77.0.15']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'real 10.77.0.15:8080 removed from tcp/203.0.113.100:80\n');
+
+    // The v6 port group (80 and 443): a nat real without a port keeps the client's port (0),
+    // the address is sent in canonical form.
+    r = await xlvsctl(['--socket', address, 'real', 'add', 'tcp/[2001:db8::1]:80', '[FD00::0012]']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(api.services[1]!.reals.at(-1), listed('fd00::12', 0));
+    r = await xlvsctl(['--socket', address, 'real', 'remove', 'tcp/[2001:db8::1]:80', '[fd00::12]:0']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(api.services[1]!.reals.length, 1);
+  });
+
   it('exits 2 naming option and value for bad input, without contacting the daemon', async () => {
     const before = { ...api.calls };
+    const add = ['real', 'add', 'tcp/203.0.113.100:80'];
     const cases: [string[], RegExp][] = [
       [['real', 'add', '--service', 'tcp/203.0.113.100:80', '--address', '10.77.0'], /--address: .*"10\.77\.0"/],
       [['real', 'add', '--service', 'tcp/203.0.113.100', '--address', '10.77.0.1'], /--service: .*"tcp\/203\.0\.113\.100"/],
       [['real', 'add', '--service', 'tcp/203.0.113.100:80', '--address', '10.77.0.1', '--weight', '1e3'], /--weight: .*"1e3"/],
-      [['real', 'add', '--service', 'tcp/203.0.113.100:80', '--address', '10.77.0.1', '--method', 'dr'], /--method: .*"dr"/],
+      [[...add, '10.77.0.1:80', '--method', 'dsr'], /--method: must be one of nat, dr, tun, fullnat \(got "dsr"\)/],
+      [[...add, '10.77.0.1:80', '--upper', '4294967296'], /--upper: must be an integer 0\.\.4294967295 \(got 4294967296\)/],
+      [[...add, '10.77.0.1:80', '--upper', '10', '--lower', '11'], /--lower: must be <= --upper \(10\) \(got 11\)/],
+      [[...add, '10.77.0.1:80', '--lower', '5'], /--lower: needs an --upper/],
+      [[...add, '10.77.0.1:99999'], /ADDR\[:PORT\] port: must be an integer 0\.\.65535 \(got 99999\)/],
+      [[...add, '10.77.0.1:80:90'], /ADDR\[:PORT\] address: .*"10\.77\.0\.1:80:90"/],
+      [[...add, '[fd00::1:80'], /ADDR\[:PORT\]: must be ADDRESS\[:PORT\]/],
+      [['real', 'add', 'tcp/[2001:db8::1]', '[fd00::1]:80'], /SERVICE: must be PROTOCOL\/VIP:PORT/],
+      [[...add], /arguments: must be SERVICE ADDR\[:PORT\]/],
+      [[...add, '10.77.0.1:80', '--service', 'tcp/203.0.113.100:80'], /--service: not with SERVICE ADDR\[:PORT\] arguments/],
       [['real', 'remove', '--service', 'tcp/203.0.113.100:80', '--address', '10.77.0.1', '--weight', '1'], /--weight: does not apply/],
       [['real', 'set-weight', '--service', 'tcp/203.0.113.100:80', '--address', '10.77.0.1'], /--weight: is required/],
+      [['list', '--stats', '--thresholds'], /--thresholds: not with --stats/],
       [['list', '--bogus'], /--bogus/],
       [['frobnicate'], /command: unknown/],
     ];
@@ -553,9 +775,16 @@ describe('xlvsctl', () => {
   });
 
   it('exits 1 with the server message for gRPC errors', async () => {
-    const r = await xlvsctl(['--socket', address, 'real', 'remove', '--service', 'tcp/203.0.113.100:80', '--address', '10.9.9.9']);
+    let r = await xlvsctl(['--socket', address, 'real', 'remove', '--service', 'tcp/203.0.113.100:80', '--address', '10.9.9.9', '--port', '80']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, 'xlvsctl: real 10.9.9.9:80 in tcp/203.0.113.100:80 not found\n');
+    r = await xlvsctl(['--socket', address, 'real', 'remove', 'tcp/203.0.113.100:80', '10.9.9.9']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'xlvsctl: real 10.9.9.9 in tcp/203.0.113.100:80 not found\n');
+    // The family rule is checked by the server from the request alone.
+    r = await xlvsctl(['--socket', address, 'real', 'add', 'tcp/203.0.113.100:80', '[fd00::9]:80']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'xlvsctl: real.address: must be an IPv4 address like the service\'s VIP (got "fd00::9")\n');
 
     const down = await xlvsctl(['--socket', `unix:${join(dir, 'nope.sock')}`, 'drops']);
     assert.equal(down.code, 1);

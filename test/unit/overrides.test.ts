@@ -17,19 +17,21 @@ const stateDir = (): string => join(root, `state${dirs++}`);
 
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const real = (address: string, port = 80, weight = 1): RealSpec => ({ address, port, weight, method: 'nat' });
+const real = (address: string, port = 80, weight = 1): RealSpec => ({ address, port, weight, method: 'nat', upper_threshold: 0, lower_threshold: 0 });
 
 const WEB: ServiceKey = { vip: '203.0.113.100', port: 80, protocol: 'tcp' };
 const DNS: ServiceKey = { vip: '203.0.113.100', port: 53, protocol: 'udp' };
 const WEB_ID = 'tcp/203.0.113.100:80';
 const DNS_ID = 'udp/203.0.113.100:53';
 
+const SPEC = { family: 4 as const, hash: { fallback: false, port: false }, mh_table_size: 65537 };
+
 function base(): DesiredState {
   const services: ServiceSpec[] = [
-    { ...WEB, scheduler: 'wrr', reals: [real('10.77.0.11', 80, 3), real('10.77.0.12', 80, 1)] },
-    { ...DNS, scheduler: 'rr', reals: [real('10.77.0.11', 53), real('10.77.0.12', 53)] },
+    { ...WEB, ...SPEC, frontends: [WEB], scheduler: 'wrr', reals: [real('10.77.0.11', 80, 3), real('10.77.0.12', 80, 1)] },
+    { ...DNS, ...SPEC, frontends: [DNS], scheduler: 'rr', reals: [real('10.77.0.11', 53), real('10.77.0.12', 53)] },
   ];
-  return { services, timeouts: { ...DEFAULT_TIMEOUTS, tcp: 600 } };
+  return { services, timeouts: { ...DEFAULT_TIMEOUTS, tcp: 600 }, hash_seed: 0, local: {} };
 }
 
 const realsOf = (s: DesiredState, id: string): RealSpec[] => {
@@ -165,7 +167,7 @@ test('a corrupt overrides.json is an E_STATE XlvsError naming the file', () => {
     '{}',
     '[{"op":"set","service":"tcp/1.2.3.4:80"}]',
     '[{"op":"set","service":"tcp/1.2.3.4:80","real":{"address":"10.0.0.300","port":80,"weight":1,"method":"nat"}}]',
-    '[{"op":"remove","service":"tcp/1.2.3.4:80","address":"10.0.0.1","port":0}]',
+    '[{"op":"remove","service":"tcp/1.2.3.4:80","address":"10.0.0.1","port":65536}]',
     '[{"op":"rename","service":"tcp/1.2.3.4:80"}]',
   ]) {
     const dir = stateDir();

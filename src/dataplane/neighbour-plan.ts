@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// The pure half of neighbour upkeep: reading `ip -j neigh show` and `ip -j route get`, and
+// deciding which entries to add or drop. No I/O here, so all of it is unit-tested.
+//
+// Why managed entries: for dr/tun/fullnat the data plane drops a packet whose next hop has
+// no resolved MAC (XLVS_DROP_NO_NEIGH), since the kernel cannot be handed such a packet.
+// A neighbour entry flagged "managed" (NTF_MANAGED, Linux 5.16+) is resolved by the kernel
+// as soon as it is added and re-probed for as long as it exists, without any application
+// traffic; checked on this kernel: a managed entry for a live veth peer is REACHABLE within
+// 0.5 s (IPv4 and IPv6), a "nud probe" without a lladdr is refused.
+
+import { XlvsError } from '../errors.js';
+import { isIP } from 'node:net';
+
+export type Family = 4 | 6;
+
+export interface NeighbourTarget {
+  address: string;
+  family: Family;
+}
+
+/** One row of `ip -j neigh show dev X`. */
+export interface NeighbourEntry {
+  address: string;
+  lladdr?: string;
+  managed: boolean;
+  /** NUD states, upper case: REACHABLE, STALE, DELAY, PROBE, INCOMPLETE, FAILED, PERMANENT, NOARP, NONE. */
+  states: string[];
+}
+
+/** What the kernel reports about the neighbours or a route was not what we can read. */
+export class NeighbourError extends XlvsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_NEIGHBOUR', message, options);
+  }
+}
+
+/** Holds a MAC the FIB lookup will use (bpf_fib_lookup accepts NUD_VALID states). */
+const VALID = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
+
+export function isResolved(e: NeighbourEntry): boolean {
+  return e.lladdr !== undefined && e.states.some((s) => VALID.has(s));
+}
+
+function parseJsonArray(text: string, what: string): unknown[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text.trim() === '' ? '[]' : text);
+  } catch (err) {
+    throw new NeighbourError(`${what}: not JSON: ${JSON.stringify(text.slice(0, 200))}`, { cause: err });
+  }
+  if (!Array.isArray(v)) throw new NeighbourError(`${what}: expected a JSON array, got ${JSON.stringify(text.slice(0, 200))}`);
+  return v;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses `ip -j neigh show dev X`. Flags like "managed" appear as keys with a null value. */
+export function parseNeighbours(text: string): NeighbourEntry[] {
+  return parseJsonArray(text, 'ip -j neigh show').map((row, i) => {
+    if (!isRecord(row) || typeof row.dst !== 'string' || isIP(row.dst) === 0) {
+      throw new NeighbourError(`ip -j neigh show: row ${i} has no valid "dst": ${JSON.stringify(row)}`);
+    }
+    const states = Array.isArray(row.state) ? row.state.filter((s): s is string => typeof s === 'string') : [];
+    return {
+      address: canonical(row.dst),
+      ...(typeof row.lladdr === 'string' ? { lladdr: row.lladdr } : {}),
+      managed: 'managed' in row,
+      states,
+    };
+  });
+}
+
+/** Parses `ip -j route get ADDR oif DEV`: the next hop is the gateway, else ADDR itself. */
+export function parseRouteGet(text: string, address: string): { nexthop: string; dev: string } {
+  const rows = parseJsonArray(text, `ip -j route get ${address}`);
+  const row = rows[0];
+  if (!isRecord(row) || typeof row.dev !== 'string') {
+    throw new NeighbourError(`ip -j route get ${address}: no route with a device: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const gw = typeof row.gateway === 'string' ? row.gateway : undefined;
+  return { nexthop: canonical(gw ?? address), dev: row.dev };
+}
+
+/**
+ * One spelling per address so that the kernel's text and ours compare equal: IPv4 as is,
+ * IPv6 through the URL parser (RFC 5952 lower case, longest zero run compressed).
+ */
+export function canonical(address: string): string {
+  const fam = isIP(address);
+  if (fam === 4) return address;
+  if (fam === 6) return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  throw new NeighbourError(`not an IP address: ${JSON.stringify(address)}`);
+}
+
+export interface NeighbourPlan {
+  /** Next hops to (re)add as managed entries: missing, or present but not managed. */
+  add: string[];
+  /** Managed entries that still fail to resolve: kicked again (NTF_USE). */
+  kick: string[];
+  /** Managed entries we added earlier for next hops nobody needs any more. */
+  drop: string[];
+}
+
+/**
+ * What to change so that every wanted next hop has a managed entry on the device.
+ * `ours` are the entries this process made managed before; only those are ever dropped, so
+ * an operator's own managed entries are left alone.
+ */
+export function planNeighbours(wanted: Iterable<string>, current: NeighbourEntry[], ours: ReadonlySet<string>): NeighbourPlan {
+  const want = new Set([...wanted].map(canonical));
+  const byAddr = new Map(current.map((e) => [e.address, e]));
+  const plan: NeighbourPlan = { add: [], kick: [], drop: [] };
+  for (const a of [...want].sort()) {
+    const e = byAddr.get(a);
+    if (e === undefined || !e.managed) plan.add.push(a);
+    else if (!isResolved(e)) plan.kick.push(a);
+  }
+  for (const a of [...ours].sort()) {
+    if (!want.has(a) && byAddr.get(a)?.managed === true) plan.drop.push(a);
+  }
+  return plan;
+}

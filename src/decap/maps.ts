@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// Typed handles on the decap maps, either from a freshly loaded object or from their pins
+// (status and detach need no program load). Pinned maps are checked against the codecs by
+// key and value size, as BpfObject does for maps it loads.
+
+import { join } from 'node:path';
+import { BpfMap, PerCpuMap } from '../bpf/map.js';
+import type { BpfObject } from '../bpf/object.js';
+import { u32, u64, type Codec } from '../bpf/codec.js';
+import { lib, check, checkLibc } from '../bpf/libbpf.js';
+import { AbiMismatchError } from '../errors.js';
+import { XlvsDecapAddr, XlvsDecapCfg } from '../gen/decap-abi.js';
+
+export interface DecapMaps {
+  stats: PerCpuMap<number, bigint>;
+  allow: BpfMap<XlvsDecapAddr, number>;
+  cfg: BpfMap<number, XlvsDecapCfg>;
+}
+
+export function objectMaps(obj: BpfObject): DecapMaps {
+  return {
+    stats: obj.percpuMap('decap_stats', u32, u64),
+    allow: obj.map('decap_allow', XlvsDecapAddr, u32),
+    cfg: obj.map('decap_cfg', u32, XlvsDecapCfg),
+  };
+}
+
+/** Maps opened from pins; close() releases the fds (the pins keep the maps). */
+export interface PinnedDecapMaps extends DecapMaps {
+  close(): void;
+}
+
+// struct bpf_map_info: type, id, key_size, value_size (u32 each) come first.
+const MAP_INFO_SIZE = 80;
+
+function openPinned(path: string, key: Codec<unknown>, valueSize: number): number {
+  const fd = lib.obj_get(path);
+  check(`open pinned map ${path}`, fd);
+  const info = Buffer.alloc(MAP_INFO_SIZE);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(MAP_INFO_SIZE);
+  const rc = lib.obj_get_info_by_fd(fd, info, len);
+  const ks = info.readUInt32LE(8);
+  const vs = info.readUInt32LE(12);
+  if (rc < 0 || ks !== key.size || vs !== valueSize) {
+    lib.close(fd);
+    check(`map info ${path}`, rc);
+    throw new AbiMismatchError(`pinned map ${path}: key/value ${ks}/${vs} bytes, ${key.size}/${valueSize} in the codecs`);
+  }
+  return fd;
+}
+
+export function pinnedMaps(mapsDir: string): PinnedDecapMaps {
+  const fds: number[] = [];
+  const close = (): void => {
+    for (const fd of fds.splice(0)) checkLibc('close map', lib.close(fd));
+  };
+  try {
+    const open = (name: string, key: Codec<unknown>, valueSize: number): number => {
+      const fd = openPinned(join(mapsDir, name), key, valueSize);
+      fds.push(fd);
+      return fd;
+    };
+    const ncpus = check('num_possible_cpus', lib.num_possible_cpus());
+    return {
+      stats: new PerCpuMap('decap_stats', open('decap_stats', u32, u64.size), u32, u64, ncpus),
+      allow: new BpfMap('decap_allow', open('decap_allow', XlvsDecapAddr, u32.size), XlvsDecapAddr, u32),
+      cfg: new BpfMap('decap_cfg', open('decap_cfg', u32, XlvsDecapCfg.size), u32, XlvsDecapCfg),
+      close,
+    };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// What xlvs-decap has attached, read from its pins: the link, the mode, the allow-list and
+// the counters summed over CPUs, named after enum xlvs_decap_stat.
+
+import { readdirSync } from 'node:fs';
+import type { XdpMode } from '../bpf/link.js';
+import { XdpLink } from '../bpf/link.js';
+import { lib } from '../bpf/libbpf.js';
+import { pinExists } from '../bpf/bpffs.js';
+import { XLVS_DECAP_STAT } from '../gen/decap-abi.js';
+import { readAllowList } from './allow-list.js';
+import { DecapNotAttachedError } from './errors.js';
+import { pinnedMaps, type DecapMaps } from './maps.js';
+import { checkIfname, devPins } from './pins.js';
+import { modeOf, queryXdp } from './xdp-query.js';
+
+export type DecapCounterName = Lowercase<Exclude<keyof typeof XLVS_DECAP_STAT, 'MAX'>>;
+export type DecapCounters = Record<DecapCounterName, bigint>;
+
+export interface DecapStatus {
+  dev: string;
+  /** The pinned link, or null when none is pinned. ifindex 0: the interface is gone. */
+  link: { id: number; progId: number; ifindex: number } | null;
+  /** Mode the program runs in, when dev exists in this network namespace and runs it. */
+  mode: XdpMode | null;
+  allowEnforced: boolean;
+  allow: string[];
+  counters: DecapCounters;
+}
+
+export const COUNTER_NAMES = Object.keys(XLVS_DECAP_STAT)
+  .filter((k) => k !== 'MAX')
+  .map((k) => k.toLowerCase() as DecapCounterName);
+
+export function readCounters(maps: DecapMaps): DecapCounters {
+  const out = {} as DecapCounters;
+  for (const name of COUNTER_NAMES) {
+    const idx = XLVS_DECAP_STAT[name.toUpperCase() as Uppercase<DecapCounterName>];
+    out[name] = (maps.stats.lookup(idx) ?? []).reduce((s, v) => s + v, 0n);
+  }
+  return out;
+}
+
+function devStatus(pinDir: string, dev: string): DecapStatus {
+  const pins = devPins(pinDir, dev);
+  if (!pinExists(pins.dir)) throw new DecapNotAttachedError(dev, pinDir);
+  let link: DecapStatus['link'] = null;
+  const l = XdpLink.open(pins.link);
+  if (l) {
+    try {
+      link = l.info();
+    } finally {
+      l.close();
+    }
+  }
+  let mode: XdpMode | null = null;
+  // The link's ifindex means something only in the interface's own namespace: trust it when
+  // the name resolves to the same index here.
+  if (link && link.ifindex !== 0 && lib.if_nametoindex(dev) === link.ifindex) mode = modeOf(queryXdp(link.ifindex), link.progId);
+  const maps = pinnedMaps(pins.maps);
+  try {
+    const { enforced, addresses } = readAllowList(maps);
+    return { dev, link, mode, allowEnforced: enforced, allow: addresses, counters: readCounters(maps) };
+  } finally {
+    maps.close();
+  }
+}
+
+/** Status of one interface, or of every interface with pins under pinDir. */
+export function readStatus(pinDir: string, dev?: string): DecapStatus[] {
+  if (dev !== undefined) return [devStatus(pinDir, checkIfname('DEV', dev))];
+  if (!pinExists(pinDir)) return [];
+  return readdirSync(pinDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+    .map((name) => devStatus(pinDir, name));
+}

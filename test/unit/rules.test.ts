@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// The real-vs-service rules (src/model/rules.ts) shared by the config and the API, and their
+// API form (checkRealFitsService).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { checkRealFitsService } from '../../src/api/validate.js';
+import { defaultRealPort, isPrime, mhTableSizeProblem, realViolation, type RealContext } from '../../src/model/rules.js';
+import { MAX_MH_TABLE_SIZE, type RealSpec } from '../../src/model/types.js';
+
+const real = (more: Partial<RealSpec> = {}): RealSpec => ({
+  address: '10.77.0.11', port: 80, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more,
+});
+const ONE: RealContext = { family: 4, frontends: [{ vip: '203.0.113.100', port: 80, protocol: 'tcp' }] };
+const GROUP: RealContext = {
+  family: 4,
+  frontends: [
+    { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
+    { vip: '203.0.113.100', port: 443, protocol: 'tcp' },
+  ],
+};
+const ALL: RealContext = { family: 4, frontends: [{ vip: '203.0.113.100', port: 0, protocol: 'tcp' }] };
+const LOCAL = { v4: '10.77.0.1', v6: 'fd00:77::1' };
+
+test('default real port: the single port, else 0; always 0 for dr/tun', () => {
+  assert.equal(defaultRealPort('nat', ONE.frontends), 80);
+  assert.equal(defaultRealPort('fullnat', ONE.frontends), 80);
+  assert.equal(defaultRealPort('nat', GROUP.frontends), 0);
+  assert.equal(defaultRealPort('nat', ALL.frontends), 0);
+  assert.equal(defaultRealPort('dr', ONE.frontends), 0);
+  assert.equal(defaultRealPort('tun', ONE.frontends), 0);
+  // Same port on two VIPs is still one port.
+  assert.equal(defaultRealPort('nat', [...ONE.frontends, { vip: '203.0.113.101', port: 80, protocol: 'udp' }]), 80);
+});
+
+test('family must match the service', () => {
+  assert.deepEqual(realViolation(real({ address: 'fd00::11' }), ONE, LOCAL), {
+    field: 'address', value: 'fd00::11', reason: "must be an IPv4 address like the service's VIP",
+  });
+  assert.equal(realViolation(real({ address: 'fd00::11' }), { ...ONE, family: 6 }, LOCAL), undefined);
+});
+
+test('dr/tun cannot change the port', () => {
+  assert.equal(realViolation(real({ method: 'dr', port: 80 }), ONE, LOCAL), undefined);
+  assert.equal(realViolation(real({ method: 'dr', port: 0 }), GROUP, LOCAL), undefined);
+  assert.deepEqual(realViolation(real({ method: 'dr', port: 8080 }), ONE, LOCAL), {
+    field: 'port', value: 8080,
+    reason: 'must be 0 (keep) or 80: dr cannot change the destination port and the service answers on port 80',
+  });
+  assert.deepEqual(realViolation(real({ method: 'tun', port: 80 }), GROUP, LOCAL), {
+    field: 'port', value: 80,
+    reason: 'must be 0 (keep): tun cannot change the destination port and the service answers on ports 80, 443',
+  });
+  assert.deepEqual(realViolation(real({ method: 'dr', port: 80 }), ALL, LOCAL)?.reason,
+    'must be 0 (keep): dr cannot change the destination port and the service answers on every port');
+  // nat and fullnat may translate the port.
+  assert.equal(realViolation(real({ method: 'nat', port: 8080 }), GROUP, LOCAL), undefined);
+  assert.equal(realViolation(real({ method: 'fullnat', port: 8080 }), ONE, LOCAL), undefined);
+});
+
+test('tun and fullnat need a local address of their family', () => {
+  assert.equal(realViolation(real({ method: 'tun', port: 0 }), ONE, LOCAL), undefined);
+  assert.deepEqual(realViolation(real({ method: 'tun', port: 0 }), ONE, { v6: 'fd00:77::1' }), {
+    field: 'method', value: 'tun', reason: 'needs local_addresses.v4 (the tunnel source), which is not set',
+  });
+  assert.deepEqual(realViolation(real({ address: 'fd00::11', method: 'fullnat' }), { ...ONE, family: 6 }, { v4: '10.77.0.1' }), {
+    field: 'method', value: 'fullnat', reason: 'needs local_addresses.v6 (the source NAT address), which is not set',
+  });
+  assert.equal(realViolation(real({ method: 'dr', port: 0 }), ONE, {}), undefined);
+});
+
+test('thresholds: lower needs an upper and may not exceed it', () => {
+  assert.equal(realViolation(real({ upper_threshold: 100 }), ONE, LOCAL), undefined);
+  assert.equal(realViolation(real({ upper_threshold: 100, lower_threshold: 100 }), ONE, LOCAL), undefined);
+  assert.deepEqual(realViolation(real({ upper_threshold: 100, lower_threshold: 101 }), ONE, LOCAL), {
+    field: 'lower_threshold', value: 101, reason: 'must be <= upper_threshold (100)',
+  });
+  assert.deepEqual(realViolation(real({ lower_threshold: 5 }), ONE, LOCAL), {
+    field: 'lower_threshold', value: 5, reason: 'needs an upper_threshold (0 = none is set)',
+  });
+});
+
+test('checkRealFitsService names the field under the given prefix', () => {
+  checkRealFitsService('real', real(), ONE, LOCAL);
+  assert.throws(
+    () => checkRealFitsService('real', real({ method: 'dr', port: 8080 }), ONE, LOCAL),
+    (e: unknown) => e instanceof InvalidArgumentError && e.field === 'real.port' && /\(got 8080\)$/.test(e.message),
+  );
+});
+
+test('mh table size: a prime 2..1048573', () => {
+  assert.equal(isPrime(2), true);
+  assert.equal(isPrime(65537), true);
+  assert.equal(isPrime(MAX_MH_TABLE_SIZE), true);
+  assert.equal(isPrime(65536), false);
+  assert.equal(isPrime(1), false);
+  assert.equal(isPrime(9), false);
+  assert.equal(mhTableSizeProblem(65537), undefined);
+  assert.equal(mhTableSizeProblem(251), undefined);
+  assert.equal(mhTableSizeProblem(65535), 'must be a prime 2..1048573 (Maglev needs a prime table size)');
+  assert.equal(mhTableSizeProblem(1048583), 'must be a prime 2..1048573'); // prime, but above the limit
+  assert.equal(mhTableSizeProblem(1), 'must be a prime 2..1048573');
+});
