@@ -28,9 +28,13 @@
 #include "sched_scan.h"
 
 /* Step 1's result: the cached real in the low word (XLVS_NO_REAL: none or
- * unusable), and one of these. */
+ * unusable), one of these flags, and for lblcr the most loaded member of the
+ * set + 1 from bit XLVS_LOC_MAX_SHIFT (0: none), so that step 3 can make room
+ * in a full set without walking it again (a second walk doubles the
+ * verifier's work). Real ids are below XLVS_MAX_REALS (2^16). */
 #define XLVS_LOC_KEEP (1ull << 32) /* use it: it is available and not overloaded */
 #define XLVS_LOC_HALF (1ull << 33) /* use it unless some real runs below half its weight */
+#define XLVS_LOC_MAX_SHIFT 40
 
 static __always_inline void sched_dest_key(struct xlvs_dest_key *dk, __u32 svc_id, const struct xlvs_flow_key *k)
 {
@@ -71,20 +75,30 @@ __noinline __u64 sched_lblc_lookup(__u32 svc_id, const struct xlvs_flow_key *k, 
 	return d->n ? sched_locality_judge(d->reals[0], svc_id) : XLVS_NO_REAL;
 }
 
-/* One walk over an lblcr set (bpf_loop context): the least loaded available
- * member (IPVS ip_vs_dest_set_min, wlc's metric), the most loaded one with
- * weight > 0 (ip_vs_dest_set_max: what shrinking drops) and a member no
- * longer allocated to the service (dropped: IPVS drops a removed real from
- * every set). Real ids, not positions, and a loop the verifier checks once:
- * unrolled over eight members, its states multiply past its limit. */
+/* One walk over an lblcr set (bpf_loop context), for one of:
+ *  - min: the least loaded available member (IPVS ip_vs_dest_set_min, wlc's
+ *    metric), noting a member no longer allocated to the service (stale:
+ *    dropped, as IPVS drops a removed real from every set);
+ *  - max: the most loaded member with weight > 0 (ip_vs_dest_set_max: what
+ *    shrinking drops).
+ * Two walks, not one tracking both: the verifier checks the callback until
+ * its states converge, and two running choices per member multiply its
+ * states (about 70k instructions more than two simple walks). Real ids, not
+ * positions, for the same reason. */
+enum sched_set_want {
+	SCHED_SET_MIN = 0,
+	SCHED_SET_MAX = 1,
+};
+
 struct sched_set_ctx {
 	struct xlvs_dest *d;
-	__u64 min_oh;
-	__u64 max_oh;
+	__u64 oh;
+	__u32 w;
+	__u32 id;     /* the choice, XLVS_NO_REAL while none */
+	__u32 stale;  /* min walk: a stale member, XLVS_NO_REAL if none */
 	__u32 svc_id;
-	__u32 min, min_w;
-	__u32 max, max_w;
-	__u32 stale;
+	__u32 want;   /* enum sched_set_want; a constant at each call site */
+	__u32 pad;
 };
 
 static long sched_set_step(__u64 i, void *arg)
@@ -104,27 +118,35 @@ static long sched_set_step(__u64 i, void *arg)
 		return 0;
 	}
 	oh = sched_conn_overhead(&s);
-	if (s.avail && (c->min == XLVS_NO_REAL || sched_lighter(oh, s.weight, c->min_oh, c->min_w))) {
-		c->min = id;
-		c->min_oh = oh;
-		c->min_w = s.weight;
+	if (c->want == SCHED_SET_MIN) {
+		if (s.avail && (c->id == XLVS_NO_REAL || sched_lighter(oh, s.weight, c->oh, c->w)))
+			goto take;
+	} else {
+		if (s.weight > 0 && (c->id == XLVS_NO_REAL || sched_lighter(c->oh, c->w, oh, s.weight)))
+			goto take;
 	}
-	if (s.weight > 0 && (c->max == XLVS_NO_REAL || sched_lighter(c->max_oh, c->max_w, oh, s.weight))) {
-		c->max = id;
-		c->max_oh = oh;
-		c->max_w = s.weight;
-	}
+	return 0;
+take:
+	c->id = id;
+	c->oh = oh;
+	c->w = s.weight;
 	return 0;
 }
 
-static __always_inline void sched_set_walk(struct sched_set_ctx *c, struct xlvs_dest *d, __u32 svc_id)
+/* The member `want` asks for (XLVS_NO_REAL: none); *stale as above. */
+static __always_inline __u32 sched_set_walk(struct xlvs_dest *d, __u32 svc_id, __u32 want, __u32 *stale)
 {
-	c->d = d;
-	c->svc_id = svc_id;
-	c->min = c->max = c->stale = XLVS_NO_REAL;
-	c->min_oh = c->max_oh = 0;
-	c->min_w = c->max_w = 0;
-	bpf_loop(XLVS_LBLCR_SET, sched_set_step, c, 0);
+	struct sched_set_ctx c = {
+		.d = d,
+		.id = XLVS_NO_REAL,
+		.stale = XLVS_NO_REAL,
+		.svc_id = svc_id,
+		.want = want,
+	};
+
+	bpf_loop(XLVS_LBLCR_SET, sched_set_step, &c, 0);
+	*stale = c.stale;
+	return c.id;
 }
 
 /* Drops real_id from d's set; the last member takes its place. */
@@ -162,15 +184,14 @@ static __always_inline int sched_set_has(const struct xlvs_dest *d, __u32 real_i
  * changed for cfg.lblcr_shrink_ns loses its most loaded member (IPVS). */
 __noinline __u64 sched_lblcr_lookup(__u32 svc_id, const struct xlvs_flow_key *k, __u64 now)
 {
-	struct sched_set_ctx c;
+	__u32 zero = 0, min, max, stale;
 	struct xlvs_dest *d;
 	struct xlvs_cfg *cf;
-	__u32 zero = 0;
 
 	if (!k)
 		return XLVS_NO_REAL;
 	{
-		/* Scoped so that its stack is reused for the walk. */
+		/* Scoped so that its stack is reused for the walks. */
 		struct xlvs_dest_key dk;
 
 		sched_dest_key(&dk, svc_id, k);
@@ -179,15 +200,18 @@ __noinline __u64 sched_lblcr_lookup(__u32 svc_id, const struct xlvs_flow_key *k,
 	if (!d)
 		return XLVS_NO_REAL;
 	d->used_ns = now;
-	sched_set_walk(&c, d, svc_id);
-	if (c.stale != XLVS_NO_REAL)
-		sched_set_erase(d, c.stale);
+	min = sched_set_walk(d, svc_id, SCHED_SET_MIN, &stale);
+	if (stale != XLVS_NO_REAL)
+		sched_set_erase(d, stale);
+	max = sched_set_walk(d, svc_id, SCHED_SET_MAX, &stale);
 	cf = bpf_map_lookup_elem(&cfg, &zero);
-	if (cf && d->n > 1 && c.max != XLVS_NO_REAL && now > d->modified_ns + cf->lblcr_shrink_ns) {
-		sched_set_erase(d, c.max);
+	if (cf && d->n > 1 && max != XLVS_NO_REAL && now > d->modified_ns + cf->lblcr_shrink_ns) {
+		sched_set_erase(d, max);
 		d->modified_ns = now;
+		max = XLVS_NO_REAL;
 	}
-	return sched_locality_judge(c.min, svc_id);
+	return sched_locality_judge(min, svc_id) |
+	       (max < XLVS_MAX_REALS ? (__u64)(max + 1) << XLVS_LOC_MAX_SHIFT : 0);
 }
 
 /* A new dests entry holding real_id. */
@@ -200,18 +224,15 @@ static __always_inline void sched_dest_new(const struct xlvs_dest_key *dk, __u32
 }
 
 /* lblcr: real_id joins d's set. A full set first loses its most loaded
- * member (IPVS's set has no bound; ours holds XLVS_LBLCR_SET). */
-static __always_inline void sched_set_join(struct xlvs_dest *d, __u32 svc_id, __u32 real_id, __u64 now)
+ * member, max (IPVS's set has no bound; ours holds XLVS_LBLCR_SET). */
+static __always_inline void sched_set_join(struct xlvs_dest *d, __u32 real_id, __u32 max, __u64 now)
 {
-	struct sched_set_ctx c;
 	__u32 n;
 
 	if (sched_set_has(d, real_id))
 		return;
-	if (d->n >= XLVS_LBLCR_SET) {
-		sched_set_walk(&c, d, svc_id);
-		sched_set_erase(d, c.max != XLVS_NO_REAL ? c.max : d->reals[0]);
-	}
+	if (d->n >= XLVS_LBLCR_SET)
+		sched_set_erase(d, max != XLVS_NO_REAL ? max : d->reals[0]);
 	n = d->n;
 	if (n < XLVS_LBLCR_SET) {
 		d->reals[n & (XLVS_LBLCR_SET - 1)] = real_id;
@@ -221,10 +242,13 @@ static __always_inline void sched_set_join(struct xlvs_dest *d, __u32 svc_id, __
 }
 
 /* Step 3: real_id, the wlc pick, becomes the destination's real (lblc) or
- * joins its set (lblcr). Returns real_id. */
+ * joins its set (lblcr; `looked` is step 1's result). Returns real_id. */
 __noinline __u32 sched_locality_store(__u32 svc_id, __u32 sched, const struct xlvs_flow_key *k, __u32 real_id,
-				      __u64 now)
+				      __u64 looked)
 {
+	__u32 max = (__u32)(looked >> XLVS_LOC_MAX_SHIFT);
+	__u64 now = bpf_ktime_get_ns();
+
 	struct xlvs_dest_key dk;
 	struct xlvs_dest *d;
 
@@ -239,7 +263,7 @@ __noinline __u32 sched_locality_store(__u32 svc_id, __u32 sched, const struct xl
 		d->n = 1;
 		d->modified_ns = now;
 	} else {
-		sched_set_join(d, svc_id, real_id, now);
+		sched_set_join(d, real_id, max ? max - 1 : XLVS_NO_REAL, now);
 	}
 	return real_id;
 }
@@ -261,7 +285,7 @@ static __always_inline __u32 sched_locality(__u32 svc_id, const struct xlvs_svc 
 		return (__u32)cached;
 	if ((__u32)scan == XLVS_NO_REAL)
 		return XLVS_NO_REAL;
-	return sched_locality_store(svc_id, svc->sched, k, (__u32)scan, now);
+	return sched_locality_store(svc_id, svc->sched, k, (__u32)scan, cached);
 }
 
 #endif /* XLVS_SCHED_LOCALITY_H */
