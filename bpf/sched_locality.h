@@ -247,6 +247,8 @@ __noinline __u32 sched_locality_store(__u32 svc_id, __u32 sched, const struct xl
 				      __u64 looked)
 {
 	__u32 max = (__u32)(looked >> XLVS_LOC_MAX_SHIFT);
+	/* Not the flow's `now`: BPF functions take at most five arguments.
+	 * Microseconds later, for a timestamp counted in seconds. */
 	__u64 now = bpf_ktime_get_ns();
 
 	struct xlvs_dest_key dk;

@@ -125,9 +125,8 @@ const SCHED_CODE: Record<SchedulerName, number> = {
 };
 
 interface SvcSetup {
+  /** Real i of the service (id REAL_BASE + i) in config order; the other slots are freed. */
   weights: number[];
-  /** Reals 0..members-1 are in svc_reals; the rest are allocated to the service but not listed
-   * (lblcr's stale members are made by freeing them instead). Default: all. */
   seed?: number;
   flags?: number;
   mhTableSize?: number;
@@ -245,7 +244,7 @@ for (const sched of ['lc', 'wlc', 'sed', 'nq', 'fo', 'ovf'] as LeastSched[]) {
   });
 }
 
-test('least family by hand: lc tie, nq idle, ovf at weight, 256 reals scanned', () => {
+test('least family by hand: lc tie, one active against 255 inactive, nq idle, ovf at its weight, fo tie', () => {
   const cases: Array<[LeastSched, RealState[], number]> = [
     ['lc', [{ weight: 5, active: 1, inactive: 0 }, { weight: 1, active: 1, inactive: 0 }], 0],
     ['lc', [{ weight: 1, active: 1, inactive: 0 }, { weight: 1, active: 0, inactive: 255 }], 1],
