@@ -1,17 +1,42 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * Scheduling a real server for a new flow. sched_pick() is the only entry
- * point the program uses; each scheduler is one function behind it, so
- * adding one is a new case here and a new enum value in xlvs_abi.h.
+ * Scheduling a real server for a new flow: every IPVS scheduler. sched_pick()
+ * is the only entry point the program uses. Three mechanisms serve them:
+ *
+ *   table   rr, wrr (ring + atomic cursor); sh, dh, mh (slot = hash % len).
+ *           The control plane computes the table (src/sched/table.ts) and
+ *           swaps it into svc_tables whole.
+ *   scan    lc, wlc, sed, nq, fo, ovf: one pass over the service's reals in
+ *           svc_reals with their connection counts (real_conns), IPVS's rules.
+ *   cache   lblc, lblcr: dests[(svc, destination)] remembers the real(s);
+ *           a miss or an overloaded real falls back to a wlc scan.
+ *
+ * The scan, the hash lookups and the locality caches are global functions:
+ * the verifier checks each once, whatever path of the packet program reaches
+ * it. The scan walks up to XLVS_MAX_SVC_REALS reals through bpf_loop() so it
+ * is verified as one iteration, not unrolled.
+ *
+ * IPVS semantics followed throughout (net/netfilter/ipvs/ip_vs_*.c): a real
+ * may take a new flow when it is allocated to the service, its weight is > 0
+ * and it is not over its upper connection threshold (real_available() in
+ * conns.h); ties go to the first real in config order.
  */
 #ifndef XLVS_SCHED_H
 #define XLVS_SCHED_H
 
 #include "maps.h"
 #include "conns.h"
+#include "addr.h"
+#include "hash.h"
+#include "sched_scan.h"
+#include "sched_locality.h"
 
 /* How many ring slots a new flow may skip past unavailable reals. */
 #define XLVS_RING_TRIES 16
+/* sh/mh with XLVS_SVC_F_HASH_FALLBACK: how many slots (first choice and
+ * rehashes) a new flow may try before it gives up. IPVS tries the whole
+ * table; a bound keeps the program's cost fixed. */
+#define XLVS_HASH_TRIES 16
 
 /* Slot `slot` of service svc_id's table, or XLVS_NO_REAL. */
 static __always_inline __u32 sched_table_slot(__u32 svc_id, __u32 slot)
@@ -49,6 +74,46 @@ static __always_inline __u32 sched_ring(__u32 svc_id, const struct xlvs_svc *svc
 	return XLVS_NO_REAL;
 }
 
+/* sh, dh, mh: real = table[hash % table_len]. sh and mh hash the client's
+ * address (and port with XLVS_SVC_F_HASH_PORT), dh the destination address;
+ * the seed is the service's, so every router with the same config picks the
+ * same real. An unavailable real means no real, unless sh/mh have
+ * XLVS_SVC_F_HASH_FALLBACK: then, as IPVS does, the key is rehashed with the
+ * try number until an available real turns up (dh never falls back). */
+__noinline __u32 sched_hashed(__u32 svc_id, const struct xlvs_svc *svc, const struct xlvs_flow_key *k)
+{
+	__u32 len, tries = 1, slot, *real_id, i;
+	const __be32 *addr;
+	struct xlvs_real *r;
+	__be16 port = 0;
+	void *tbl;
+
+	if (!svc || !k)
+		return XLVS_NO_REAL;
+	len = svc->table_len;
+	tbl = bpf_map_lookup_elem(&svc_tables, &svc_id);
+	if (!tbl || len == 0)
+		return XLVS_NO_REAL;
+	addr = k->src;
+	if (svc->sched == XLVS_SCHED_DH) {
+		addr = k->dst;
+	} else {
+		if (svc->flags & XLVS_SVC_F_HASH_PORT)
+			port = k->sport;
+		if (svc->flags & XLVS_SVC_F_HASH_FALLBACK)
+			tries = XLVS_HASH_TRIES;
+	}
+	for (i = 0; i < XLVS_HASH_TRIES && i < tries; i++) {
+		slot = xlvs_hash_addr(addr, k->family, port, svc->hash_seed, i) % len;
+		real_id = bpf_map_lookup_elem(tbl, &slot);
+		if (!real_id)
+			return XLVS_NO_REAL;
+		if (real_available(*real_id, svc_id, &r))
+			return *real_id;
+	}
+	return XLVS_NO_REAL;
+}
+
 /* The real for a new flow k of service svc_id, or XLVS_NO_REAL. */
 static __always_inline __u32 sched_pick(__u32 svc_id, const struct xlvs_svc *svc, const struct xlvs_flow_key *k,
 					__u64 now)
@@ -57,6 +122,20 @@ static __always_inline __u32 sched_pick(__u32 svc_id, const struct xlvs_svc *svc
 	case XLVS_SCHED_RR:
 	case XLVS_SCHED_WRR:
 		return sched_ring(svc_id, svc);
+	case XLVS_SCHED_SH:
+	case XLVS_SCHED_DH:
+	case XLVS_SCHED_MH:
+		return sched_hashed(svc_id, svc, k);
+	case XLVS_SCHED_LBLC:
+	case XLVS_SCHED_LBLCR:
+		return sched_locality(svc_id, svc, k, now);
+	case XLVS_SCHED_LC:
+	case XLVS_SCHED_WLC:
+	case XLVS_SCHED_SED:
+	case XLVS_SCHED_NQ:
+	case XLVS_SCHED_FO:
+	case XLVS_SCHED_OVF:
+		return (__u32)sched_scan(svc_id, svc->sched, svc->n_reals);
 	default:
 		return XLVS_NO_REAL;
 	}
