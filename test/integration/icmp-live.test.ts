@@ -26,9 +26,10 @@ const LOCAL4 = '10.77.0.2';
 const LOCAL6 = 'fd00:77::2';
 /**
  * Service ports, each on both VIPs. rs1 (nat) runs REAL_PY: sink, source and echo; nothing
- * listens on `refused`. rs2 (tun) runs a sink on `tun`.
+ * listens on `refused`. rs2 (tun) runs REAL_PY with its sink on `tun` and its echo on `tunEcho`,
+ * bound to the VIPs it holds.
  */
-const PORT = { sink: 9100, refused: 9101, tun: 9102, source: 9103, echo: 9104 } as const;
+const PORT = { sink: 9100, refused: 9101, tun: 9102, source: 9103, echo: 9104, tunEcho: 9107 } as const;
 /**
  * Real ports of the UDP services, not the VIP's: an error whose quote kept the other side's port
  * would find no socket, on the real or on the client.
@@ -218,6 +219,7 @@ function config(): string {
     svc(vip, PORT.tun, 'tcp', reals[1]!, 'tun'),
     svc(vip, PORT.source, 'tcp', reals[0]!, 'nat'),
     svc(vip, PORT.echo, 'udp', reals[0]!, 'nat', REAL_PORT.echo),
+    svc(vip, PORT.tunEcho, 'udp', reals[1]!, 'tun'),
   ];
   return [
     'interfaces: { public: pub0, private: priv0 }',
@@ -229,8 +231,8 @@ function config(): string {
   ].join('\n');
 }
 
-async function startReal(real: number, sinkPort: number): Promise<void> {
-  const args = [...[sinkPort, PORT.source, REAL_PORT.echo, DOWNLOAD_BYTES].map(String), lab.addr.reals[real]!, v6.reals[real]!];
+async function startReal(real: number, sinkPort: number, echoPort: number, echoAddrs: [string, string]): Promise<void> {
+  const args = [...[sinkPort, PORT.source, echoPort, DOWNLOAD_BYTES].map(String), ...echoAddrs];
   const child = lab.spawn(lab.ns.reals[real]!, ['python3', '-c', REAL_PY, ...args]);
   const tail = captureStderr(child, (line) => lab.log.info({ real: real + 1, line }, 'real helper stderr'));
   await waitForLine(child, 'READY', 10_000, tail);
@@ -243,8 +245,8 @@ before(async () => {
   await lab.exec(lab.ns.router, ['ip', '-6', 'addr', 'add', `${LOCAL6}/64`, 'dev', lab.ifaces.private, 'nodad']);
   await holdVips(lab, 1, [lab.addr.vip, v6.vip]);
   await attachDecap(lab, 1, [LOCAL4, LOCAL6]);
-  await startReal(0, PORT.sink);
-  await startReal(1, PORT.tun);
+  await startReal(0, PORT.sink, REAL_PORT.echo, [lab.addr.reals[0]!, v6.reals[0]!]);
+  await startReal(1, PORT.tun, PORT.tunEcho, [lab.addr.vip, v6.vip]);
   xlvsd = await XlvsdProcess.start(lab, { config: config() });
 });
 
@@ -389,6 +391,18 @@ for (const v of [4, 6] as const) {
     const deadline = Date.now() + 2000;
     while ((await routeMtu(rs1(), client())) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(await routeMtu(rs1(), client()), FOREIGN_MTU, "the real's route cache");
+  });
+
+  test(`IPv${v}: a too-big error from beyond the client about a tun real's reply reaches that real, encapsulated`, async () => {
+    await setStage(NO_BOTTLENECK);
+    const { result, delta } = await eventDelta(EV.icmp_xlate, () =>
+      python<{ echo: string }>(lab.ns.client, FOREIGN_ERROR_PY, [vip(), String(PORT.tunEcho), String(FOREIGN_MTU)]));
+    assert.equal(result.echo, 'ping');
+    assert.equal(delta, 1n, `one error sent on; drops ${await drops()}`);
+    const rs2 = lab.ns.reals[1]!;
+    const deadline = Date.now() + 2000;
+    while ((await routeMtu(rs2, client())) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await routeMtu(rs2, client()), FOREIGN_MTU, "the tun real's route cache");
   });
 
   test(`port unreachable IPv${v}: the real's error, translated, refuses the client's connected UDP socket`, async () => {
