@@ -344,7 +344,6 @@ async function kernelInEchos(v: 4 | 6): Promise<number> {
 for (const v of [4, 6] as const) {
   const vip = (): string => (v === 4 ? lab.addr.vip : v6.vip);
   const client = (): string => (v === 4 ? lab.addr.client : v6.client);
-  const rs1 = (): string => lab.ns.reals[0]!;
 
   test(`ping the IPv${v} VIP: ${PINGS} replies from the VIP, answered by XDP (icmp_echo +${PINGS})`, async () => {
     const kernelBefore = await kernelInEchos(v);
@@ -378,32 +377,29 @@ for (const v of [4, 6] as const) {
     await setStage(PUBLIC_BOTTLENECK);
     const { delta } = await eventDelta(EV.icmp_too_big, () => download(vip(), PORT.source));
     assert.ok(delta >= 1n, `router sent ${delta} too-big errors; drops ${await drops()}`);
-    assert.equal(await routeMtu(rs1(), client()), BOTTLENECK_MTU, "the real's route cache");
+    assert.equal(await routeMtu(lab.ns.reals[0]!, client()), BOTTLENECK_MTU, "the real's route cache");
   });
 
-  test(`IPv${v}: a too-big error from beyond the client about a reply reaches the real, translated`, async () => {
+  /**
+   * The forged error about an echo reply through `port` must reach the real in `realNs`: the
+   * real's UDP socket takes it, and its kernel then holds FOREIGN_MTU toward the client.
+   */
+  async function foreignErrorReaches(port: number, realNs: string): Promise<void> {
     await setStage(NO_BOTTLENECK);
     const { result, delta } = await eventDelta(EV.icmp_xlate, () =>
-      python<{ echo: string }>(lab.ns.client, FOREIGN_ERROR_PY, [vip(), String(PORT.echo), String(FOREIGN_MTU)]));
+      python<{ echo: string }>(lab.ns.client, FOREIGN_ERROR_PY, [vip(), String(port), String(FOREIGN_MTU)]));
     assert.equal(result.echo, 'ping');
-    assert.equal(delta, 1n, `one error translated; drops ${await drops()}`);
-    // The real's UDP socket took it: its kernel now holds the client's path MTU.
+    assert.equal(delta, 1n, `one error sent on to the real; drops ${await drops()}`);
     const deadline = Date.now() + 2000;
-    while ((await routeMtu(rs1(), client())) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await routeMtu(rs1(), client()), FOREIGN_MTU, "the real's route cache");
-  });
+    while ((await routeMtu(realNs, client())) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await routeMtu(realNs, client()), FOREIGN_MTU, "the real's route cache");
+  }
 
-  test(`IPv${v}: a too-big error from beyond the client about a tun real's reply reaches that real, encapsulated`, async () => {
-    await setStage(NO_BOTTLENECK);
-    const { result, delta } = await eventDelta(EV.icmp_xlate, () =>
-      python<{ echo: string }>(lab.ns.client, FOREIGN_ERROR_PY, [vip(), String(PORT.tunEcho), String(FOREIGN_MTU)]));
-    assert.equal(result.echo, 'ping');
-    assert.equal(delta, 1n, `one error sent on; drops ${await drops()}`);
-    const rs2 = lab.ns.reals[1]!;
-    const deadline = Date.now() + 2000;
-    while ((await routeMtu(rs2, client())) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await routeMtu(rs2, client()), FOREIGN_MTU, "the tun real's route cache");
-  });
+  test(`IPv${v}: a too-big error from beyond the client about a reply reaches the real, translated`, () =>
+    foreignErrorReaches(PORT.echo, lab.ns.reals[0]!));
+
+  test(`IPv${v}: a too-big error from beyond the client about a tun real's reply reaches that real, encapsulated`, () =>
+    foreignErrorReaches(PORT.tunEcho, lab.ns.reals[1]!));
 
   test(`port unreachable IPv${v}: the real's error, translated, refuses the client's connected UDP socket`, async () => {
     const { result, delta } = await eventDelta(EV.icmp_xlate, () =>
