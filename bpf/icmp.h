@@ -21,7 +21,8 @@
  *    is not (then it is about the router's own traffic from the VIP address);
  *  - the quoted TCP/UDP checksum is left as it was: it covers data the quote
  *    does not hold, and no receiver checks it (IPVS leaves it too);
- *  - errors for tun reals are dropped as XLVS_DROP_ENCAP (not encapsulated yet).
+ *  - an error about a tun real's reply goes to the real unchanged inside the
+ *    flow's outer header (the real holds the VIP and strips the header).
  */
 #ifndef XLVS_ICMP_H
 #define XLVS_ICMP_H
@@ -31,6 +32,7 @@
 #include "stats.h"
 #include "csum.h"
 #include "fwd.h"
+#include "tun.h"
 
 /* ICMP and ICMPv6 headers share this layout (RFC 792, RFC 4443); ours so
  * that <linux/icmp.h> and its libc includes stay out of a -target bpf build. */
@@ -302,13 +304,25 @@ static __always_inline void icmp_xlate(struct pkt *p, struct icmp_quote *q, cons
 	}
 }
 
+/* MACs of the next hop, counted as a translated error, redirected. */
+static __always_inline int icmp_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return drop(XLVS_DROP_BAD_ICMP);
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	stats_event(XLVS_EV_ICMP_XLATE);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
 /* Sends a translated error on toward dst. as_router: the router forwards it
  * (TTL-1); dr keeps the IP packet as it is. may_pass: the kernel could
  * forward the translated packet itself (its source is not ours). */
 static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const __be32 *dst, int as_router, int may_pass)
 {
 	struct bpf_fib_lookup fib;
-	struct ethhdr *eth;
 	long rc;
 
 	if (as_router && fwd_ttl_expired(p)) {
@@ -337,13 +351,29 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 	}
 	if (as_router)
 		fwd_dec_ttl(p);
-	eth = (void *)(long)ctx->data;
-	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
-		return drop(XLVS_DROP_BAD_ICMP);
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	stats_event(XLVS_EV_ICMP_XLATE);
-	return bpf_redirect(fib.ifindex, 0);
+	return icmp_redirect(ctx, &fib);
+}
+
+/* An error about a tun real's reply: to the real unchanged (it holds the
+ * VIP), inside an outer header from the local address as the flow's packets. */
+static __always_inline int icmp_forward_tun(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f)
+{
+	const __be32 *src = tun_local(p->family);
+	struct bpf_fib_lookup fib;
+	long rc;
+
+	if (!src)
+		return drop(XLVS_DROP_NO_LOCAL);
+	rc = fwd_lookup(ctx, p, src, f->nat_dst, tun_overhead(p->family), &fib);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop(XLVS_DROP_NO_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return drop(XLVS_DROP_FIB);
+	if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)f->nat_dst))
+		return XDP_DROP;
+	return icmp_redirect(ctx, &fib);
 }
 
 /* No flow for an error to a VIP: is the quoted source VIP:port a frontend
@@ -397,7 +427,7 @@ static __always_inline int icmp_error_public(struct xdp_md *ctx, struct pkt *p, 
 		/* The real holds the VIP: the error goes to it unchanged. */
 		return icmp_forward(ctx, p, f->nat_dst, 0, 0);
 	case XLVS_METHOD_TUN:
-		return drop(XLVS_DROP_ENCAP);
+		return icmp_forward_tun(ctx, p, f);
 	default:
 		icmp_xlate(p, &q, f, 1);
 		return icmp_forward(ctx, p, p->daddr, 1, 1);

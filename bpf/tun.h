@@ -10,12 +10,33 @@
 #ifndef XLVS_TUN_H
 #define XLVS_TUN_H
 
+#include "maps.h"
 #include "parse.h"
 #include "stats.h"
 #include "fwd.h"
 
 #define XLVS_TUN_TTL 64
 #define XLVS_IP_DF 0x4000
+
+/* A failed encapsulation: counted here, -1 for tun_encap to return. */
+static __always_inline int tun_drop(void)
+{
+	stats_drop(XLVS_DROP_ENCAP);
+	return -1;
+}
+
+/* The router's local address for this family (the outer source), NULL if unset. */
+static __always_inline const __be32 *tun_local(__u8 family)
+{
+	__u32 zero = 0;
+	struct xlvs_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
+
+	if (!c)
+		return 0;
+	if (family == XLVS_AF_INET6)
+		return (c->has_local & 2) ? c->local6 : 0;
+	return (c->has_local & 1) ? c->local4 : 0;
+}
 
 /* Bytes the outer header adds for a real of this family. */
 static __always_inline __u32 tun_overhead(__u8 family)
@@ -111,40 +132,38 @@ static __always_inline int tun_inner_of(struct xdp_md *ctx, __u32 family, struct
 	return 0;
 }
 
-/* Encapsulates and sends the frame to the next hop `fib` found for the
- * outer packet; returns the XDP action. A global function, so the verifier
- * checks it once instead of on every path of the packet programs that
- * reaches xmit() (inlined, it cost xlvs_public ~20k more instructions
- * processed). Packet pointers the caller holds are invalid afterwards. */
-__noinline int tun_xmit(struct xdp_md *ctx, __u32 family, const struct tun_addr *src, const struct tun_addr *dst,
-			const struct bpf_fib_lookup *fib)
+/* Prepends the outer header; 0, or -1 after counting the drop. The caller
+ * writes the MACs and redirects (and counts that). A global function, so
+ * the verifier checks it once instead of on every path of the packet
+ * programs that reaches xmit() (inlined, it cost xlvs_public ~20k more
+ * instructions processed). Packet pointers the caller holds are invalid
+ * afterwards. */
+__noinline int tun_encap(struct xdp_md *ctx, __u32 family, const struct tun_addr *src, const struct tun_addr *dst)
 {
 	struct tun_inner in;
 	struct ethhdr *eth;
 	void *end;
 
-	if (!ctx || !src || !dst || !fib || tun_inner_of(ctx, family, &in))
-		return drop(XLVS_DROP_ENCAP);
-	if (bpf_xdp_adjust_head(ctx, -(int)tun_overhead(family)))
-		return drop(XLVS_DROP_ENCAP);
+	if (!ctx || !src || !dst || tun_inner_of(ctx, family, &in) || bpf_xdp_adjust_head(ctx, -(int)tun_overhead(family)))
+		return tun_drop();
 	eth = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	if (family == XLVS_AF_INET) {
 		struct iphdr *ip = (void *)(eth + 1);
 
 		if ((void *)(ip + 1) > end)
-			return drop(XLVS_DROP_ENCAP);
+			return tun_drop();
 		eth->h_proto = bpf_htons(ETH_P_IP);
 		tun_outer4(ip, &in, src->a, dst->a);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
 		if ((void *)(ip6 + 1) > end)
-			return drop(XLVS_DROP_ENCAP);
+			return tun_drop();
 		eth->h_proto = bpf_htons(ETH_P_IPV6);
 		tun_outer6(ip6, &in, src->a, dst->a);
 	}
-	return fwd_redirect(ctx, fib);
+	return 0;
 }
 
 #endif /* XLVS_TUN_H */

@@ -19,14 +19,7 @@
 /* The router's local address for this family (tun source), NULL if unset. */
 static __always_inline const __be32 *xmit_local(__u8 family)
 {
-	__u32 zero = 0;
-	struct xlvs_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
-
-	if (!c)
-		return 0;
-	if (family == XLVS_AF_INET6)
-		return (c->has_local & 2) ? c->local6 : 0;
-	return (c->has_local & 1) ? c->local4 : 0;
+	return tun_local(family);
 }
 
 static __always_inline void xmit_rewrite(struct pkt *p, const struct xlvs_flow *f)
@@ -100,8 +93,11 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 
 	/* A tun entry rewrites nothing (flow_methods): the client's packet
 	 * travels unchanged inside the outer header. */
-	if (tun)
-		return tun_xmit(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)dst, &fib);
+	if (tun) {
+		if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)dst))
+			return XDP_DROP;
+		return fwd_redirect(ctx, &fib);
+	}
 	xmit_rewrite(p, f);
 	if (!dr)
 		fwd_dec_ttl(p);
