@@ -265,9 +265,11 @@ test('errors to the VIP about a reply we sent are translated for the real (nat, 
   }), 'event:ICMP_XLATE');
 
   putFlow({ src: CLIENT, sport: 40003, dst: VIP, dport: 80, proto: 'tcp', dir: 'forward', method: 'tun', dnat: [REAL, 80] });
-  check(pub('an error about a tun flow is dropped (not encapsulated yet)', fromClient(v4(HOP, VIP, {
-    kind: 'icmp', type: ICMP.DEST_UNREACH, code: ICMP_CODE.FRAG_NEEDED, mtu: 1280, original: v4(VIP, CLIENT, tcp(80, 40003)),
-  })), { verdict: 'XDP_DROP' }), 'drop:ENCAP');
+  const tunError = v4(HOP, VIP, { kind: 'icmp', type: ICMP.DEST_UNREACH, code: ICMP_CODE.FRAG_NEEDED, mtu: 1280, original: v4(VIP, CLIENT, tcp(80, 40003)) }, 60);
+  check(pub('an error about a tun flow goes to the real unchanged, inside IPIP from the local address', fromClient(tunError), {
+    verdict: 'XDP_REDIRECT',
+    frame: toReal(v4(LOCAL, REAL, tunError, 64, { id: 0 })),
+  }), 'event:ICMP_XLATE');
 
   putFlow({ src: CLIENT6, sport: 40000, dst: VIP6, dport: 80, proto: 'tcp', dir: 'forward', method: 'nat', dnat: [REAL6, 8080] });
   check(pub('packet too big about VIP6:80 -> client, nat (ICMPv6 checksum follows the outer destination)', fromClient(v6(HOP6, VIP6, {
