@@ -251,7 +251,14 @@ test('port all: a specific-port service on the same VIP wins over the port-all o
 });
 
 test('also: a second VIP in the same service shares its reals and its scheduler', async () => {
-  assert.deepEqual(await http(VIP_ALSO, 80, 30), { rs1: 10, rs2: 10, rs3: 10 });
+  const before = await newFlows(VIP_ALL, 0);
+  const dropsBefore = await xlvsd.api.drops();
+  const spread = await http(VIP_ALSO, 80, 30);
+  const after = await newFlows(VIP_ALL, 0);
+  const picks = Object.fromEntries(NAMES.map((n) => [n, Number(after[n]! - before[n]!)]));
+  const drops = Object.entries(await xlvsd.api.drops()).filter(([k, v]) => v !== dropsBefore[k]);
+  assert.deepEqual(spread, { rs1: 10, rs2: 10, rs3: 10 }, `new flows scheduled ${JSON.stringify(picks)}, drops changed ${drops}`);
+  assert.deepEqual(picks, { rs1: 10, rs2: 10, rs3: 10 }, 'one scheduling decision per connection');
   const list = await xlvsd.api.listServices();
   assert.equal(service(list, VIP_ALSO, 80), service(list, VIP_ALL, 0), 'one service for both VIPs');
   // One rr cursor for the whole service: alternating VIPs still walks the reals in turn.
