@@ -2,7 +2,8 @@
 /*
  * Persistence (ipvsadm -p / -M): a template per (service, client prefix)
  * sends every new flow of that client to the same real while it lives. It
- * lives persist_ns after its last use: a new flow through it, or a forward
+ * lives persist_ns after its last use: a new flow through it (as IPVS
+ * restarts the template's timer for each connection it sends), or a forward
  * packet of one of its flows (refreshed when the flow's own deadline is, at
  * most once a second). As in IPVS, a quiescent real (weight 0) keeps its
  * persistent clients; a real removed from the service does not.
@@ -23,7 +24,11 @@ static __always_inline void persist_key_of(struct xlvs_persist_key *pk, __u32 sv
 	pk->pad[0] = pk->pad[1] = pk->pad[2] = 0;
 }
 
-/* The real a live template holds for this client, or XLVS_NO_REAL. */
+/* The real a live template holds for this client, or XLVS_NO_REAL. Taking
+ * it is a use, so the template lives persist_ns from now: without this, a
+ * client whose flows never send a forward packet after the first (one UDP
+ * datagram per flow, or a TCP connection the real closes first) would lose
+ * its real persist_ns after the template was made, however busy it is. */
 static __always_inline __u32 persist_lookup(__u32 svc_id, const struct xlvs_svc *svc, const __be32 *client,
 					    __u8 family, __u64 now)
 {
@@ -40,6 +45,8 @@ static __always_inline __u32 persist_lookup(__u32 svc_id, const struct xlvs_svc 
 	r = bpf_map_lookup_elem(&reals, &real_id);
 	if (!r || !(r->flags & XLVS_REAL_F_USED) || r->svc_id != svc_id)
 		return XLVS_NO_REAL;
+	if (t->expires_ns < now + svc->persist_ns)
+		t->expires_ns = now + svc->persist_ns;
 	return real_id;
 }
 
