@@ -61,7 +61,8 @@ export class AbiMismatchError extends XlvsError {
 
 /** A capacity of the data plane (services, reals) would be exceeded. */
 export class CapacityError extends XlvsError {
-  constructor(what: string, limit: number) {
-    super('E_CAPACITY', `too many ${what}: the data plane holds at most ${limit}`);
+  constructor(what: string, limit: number, requested?: number) {
+    const asked = requested === undefined ? '' : ` (the change needs ${requested})`;
+    super('E_CAPACITY', `too many ${what}: the data plane holds at most ${limit}${asked}`);
   }
 }

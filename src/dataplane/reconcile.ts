@@ -15,7 +15,7 @@ import type { Maps } from './handles.js';
 import { IdAllocator } from './ids.js';
 import { buildTable } from '../sched/table.js';
 import { createU32Array, closeMap } from '../bpf/inner-map.js';
-import { addressBytes, addressFromBytes } from '../model/ip.js';
+import { addressBytes, addressFromBytes, familyOf } from '../model/ip.js';
 import { CapacityError } from '../errors.js';
 import {
   XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_MAX_SVC_REALS, XLVS_MAX_VIPS, XLVS_MAX_TABLE, XLVS_REAL_F_USED,
@@ -45,22 +45,30 @@ interface SvcSlot {
   spec: SvcHead;
   reals: Map<string, RealSlot>; // by realId, in config order
   tableKey: string; // what table, list and entry were built from, to skip identical rewrites
-  fronts: Set<string>; // frontend keys (frontKey) in the vips map
+  tableLen: number; // slots of the table in force
+}
+
+/** What apply() will write for a service, worked out before anything is written. */
+interface SvcPlan {
+  tableKey: string;
+  /** The new table as indices into the service's reals (config order); undefined: unchanged. */
+  table: number[] | undefined;
 }
 
 const NS = 1_000_000_000n;
+/** Schedulers whose picks depend on the cluster's hash seed. */
+const HASHED = new Set<SchedulerName>(['sh', 'dh', 'mh']);
 /** lblc/lblcr: IPVS's default expiration (sysctl lblc_expiration / lblcr_expiration, 24 h). */
 const LBLC_EXPIRE_NS = 24n * 3600n * NS;
 const zeroCounters = (): XlvsCounters => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
 const ZERO_ADDR = Buffer.alloc(16);
-const ZERO_CONNS: XlvsRealConns = { active: 0, inactive: 0, overloaded: 0 };
 /** A free slot of the reals map: flags without XLVS_REAL_F_USED. */
 const EMPTY_REAL: XlvsReal = {
   addr: ZERO_ADDR, port: 0, method: 0, flags: 0, family: 0, svc_id: 0, weight: 0, u_threshold: 0, l_threshold: 0,
 };
 const EMPTY_SVC: XlvsSvc = { sched: 0, flags: 0, n_reals: 0, table_len: 0, persist_ns: 0n, hash_seed: 0, persist_plen: 0, family: 0 };
 
-const familyOfAddr = (a: string): Family => (a.includes(':') ? 6 : 4);
+const familyOfAddr = (a: string): Family => familyOf(a)!;
 
 function frontKeyOf(f: Frontend): XlvsVipKey {
   return { addr: addressBytes(f.vip), port: f.port, proto: PROTO[f.protocol], family: familyOfAddr(f.vip) };
@@ -73,11 +81,16 @@ function addrKeyOf(vip: string): XlvsVipKey {
 
 const keyString = (k: XlvsVipKey): string => `${k.family}/${k.addr.toString('hex')}/${k.port}/${k.proto}`;
 
+/** A connection count the data plane left non-zero (or raced below zero: a huge u32). */
+const busy = (c: XlvsRealConns | undefined): boolean => c !== undefined && (c.active !== 0 || c.inactive !== 0);
+
 export class Reconciler {
   private readonly svcs = new Map<string, SvcSlot>(); // by serviceId
   private readonly svcIds = new IdAllocator('services', XLVS_MAX_SVCS);
   private readonly realIds = new IdAllocator('reals', XLVS_MAX_REALS);
   private readonly addrs = new Set<string>(); // VIP addresses with an address entry
+  /** Every frontend in the vips map and the service it leads to, by keyString. */
+  private readonly fronts = new Map<string, { key: XlvsVipKey; slot: SvcSlot }>();
   /** Slots found in the maps at start, by the serviceId of each of their frontends. */
   private readonly adopted = new Map<string, SvcSlot>();
   private readonly ncpus: number;
@@ -111,13 +124,13 @@ export class Reconciler {
           vip, port: k.port, protocol: PROTO_NAME[k.proto]!, family: k.family as Family, frontends: [],
           scheduler: SCHED_NAME[svc.sched] ?? 'wlc', hash: { fallback: false, port: false }, mh_table_size: 0,
         };
-        slot = { id: v.svc_id, spec: head, reals: new Map(), tableKey: '', fronts: new Set() };
+        slot = { id: v.svc_id, spec: head, reals: new Map(), tableKey: '', tableLen: svc.table_len };
         byId.set(v.svc_id, slot);
         this.svcIds.take(v.svc_id);
       }
       const front: Frontend = { vip, port: k.port, protocol: PROTO_NAME[k.proto]! };
       slot.spec.frontends.push(front);
-      slot.fronts.add(keyString(k));
+      this.fronts.set(keyString(k), { key: k, slot });
       this.adopted.set(serviceId(front), slot);
     }
     for (const r of reals.values()) {
@@ -134,33 +147,38 @@ export class Reconciler {
     this.log.info({ services: byId.size, reals: this.realIds.size }, 'adopted data-plane state');
   }
 
-  /** Applies a desired state. Capacity is checked before anything is written. */
+  /** Applies a desired state. Everything that can be refused (capacity, at the peak of the
+   * change; tables that cannot be built) is checked before the first write. */
   apply(desired: DesiredState): { added: number; removed: number; changed: number } {
-    this.checkCapacity(desired);
-    this.writeCfg(desired.timeouts, desired.local);
-    const seedChanged = this.seed !== desired.hash_seed;
-    this.seed = desired.hash_seed;
     const want = new Map(desired.services.map((s) => [serviceId(s), s]));
     this.claimAdopted(want);
-    let added = 0, removed = 0, changed = 0;
-    for (const [id, slot] of this.svcs) {
-      if (!want.has(id)) {
-        this.removeService(id, slot);
-        removed++;
-      }
-    }
+    const plans = this.plan(desired, want);
+    this.writeCfg(desired.timeouts, desired.local);
+    this.seed = desired.hash_seed;
+    let added = 0, removed = 0;
+    const changed = new Set<SvcSlot>();
     for (const [id, spec] of want) {
       const slot = this.svcs.get(id);
       if (!slot) {
-        this.addService(id, spec);
+        this.addService(id, spec, plans.get(id)!);
         added++;
-      } else if (this.updateService(slot, spec, seedChanged)) {
-        changed++;
+      } else if (this.updateService(slot, spec, plans.get(id)!)) {
+        changed.add(slot);
+      }
+    }
+    // Frontends once, over every service: a frontend that moves from one service to another is
+    // overwritten in place (no gap), and only keys no service wants are deleted.
+    for (const slot of this.syncFrontends(want)) changed.add(slot);
+    for (const [id, slot] of this.svcs) {
+      if (!want.has(id)) {
+        this.removeService(id, slot);
+        changed.delete(slot);
+        removed++;
       }
     }
     this.syncAddresses(desired);
-    if (added || removed || changed) this.log.info({ added, removed, changed }, 'data plane reconciled');
-    return { added, removed, changed };
+    if (added || removed || changed.size) this.log.info({ added, removed, changed: changed.size }, 'data plane reconciled');
+    return { added, removed, changed: changed.size };
   }
 
   /** The slots of a service and its reals, for reading counters. */
@@ -185,17 +203,36 @@ export class Reconciler {
     this.adopted.clear();
   }
 
-  private checkCapacity(d: DesiredState): void {
-    if (d.services.length > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS);
-    const reals = d.services.reduce((n, s) => n + s.reals.length, 0);
-    if (reals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS);
-    const vips = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
-    const fronts = d.services.reduce((n, s) => n + s.frontends.length, 0);
-    if (fronts + vips.size > XLVS_MAX_VIPS) throw new CapacityError('frontends plus VIP addresses', XLVS_MAX_VIPS);
-    for (const s of d.services) {
-      if (s.reals.length > XLVS_MAX_SVC_REALS) throw new CapacityError(`reals in service ${serviceId(s)}`, XLVS_MAX_SVC_REALS);
-      if (s.scheduler === 'mh' && s.mh_table_size > XLVS_MAX_TABLE) throw new CapacityError(`mh table of ${serviceId(s)}`, XLVS_MAX_TABLE);
+  /** Checks capacity at the peak of the change (services and reals are added before old ones
+   * go, frontends written before old ones are deleted) and builds every changed table. Writes
+   * nothing; throws CapacityError or the table builder's error. */
+  private plan(d: DesiredState, want: Map<string, ServiceSpec>): Map<string, SvcPlan> {
+    const newSvcs = [...want.keys()].filter((id) => !this.svcs.has(id)).length;
+    if (this.svcIds.size + newSvcs > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS, this.svcIds.size + newSvcs);
+    let newReals = 0;
+    for (const [id, s] of want) {
+      if (s.reals.length > XLVS_MAX_SVC_REALS) throw new CapacityError(`reals in service ${id}`, XLVS_MAX_SVC_REALS, s.reals.length);
+      if (s.scheduler === 'mh' && s.mh_table_size > XLVS_MAX_TABLE) throw new CapacityError(`mh table of ${id}`, XLVS_MAX_TABLE, s.mh_table_size);
+      const have = this.svcs.get(id)?.reals;
+      newReals += s.reals.filter((r) => !have?.has(realId(r))).length;
     }
+    if (this.realIds.size + newReals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS, this.realIds.size + newReals);
+    const keys = new Set(d.services.flatMap((s) => s.frontends.map((f) => keyString(frontKeyOf(f)))));
+    const vips = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
+    const peak = new Set([...keys, ...this.fronts.keys()]).size + new Set([...vips, ...this.addrs]).size;
+    if (peak > XLVS_MAX_VIPS) throw new CapacityError('frontends plus VIP addresses', XLVS_MAX_VIPS, peak);
+
+    const plans = new Map<string, SvcPlan>();
+    for (const [id, s] of want) {
+      const seed = HASHED.has(s.scheduler) ? d.hash_seed : 0;
+      const tableKey = JSON.stringify([s.scheduler, s.persistence, s.hash, s.mh_table_size, s.family, seed,
+        s.reals.map((r) => [r.address, r.port, r.weight])]);
+      const table = this.svcs.get(id)?.tableKey === tableKey
+        ? undefined
+        : buildTable(s.scheduler, s.reals.map((r) => ({ id: realId(r), weight: r.weight })), { seed, mhTableSize: s.mh_table_size });
+      plans.set(id, { tableKey, table });
+    }
+    return plans;
   }
 
   private writeCfg(t: Timeouts, local: LocalAddresses): void {
@@ -212,32 +249,29 @@ export class Reconciler {
     });
   }
 
-  private addService(id: string, spec: ServiceSpec): void {
+  private addService(id: string, spec: ServiceSpec, plan: SvcPlan): void {
     const svcId = this.svcIds.alloc();
     const { reals: _r, ...head } = spec;
-    const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), tableKey: '', fronts: new Set() };
+    const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), tableKey: '', tableLen: 0 };
     this.svcs.set(id, slot);
     this.resetCounters(this.maps.svcStats, svcId);
     this.maps.svcRr.update(svcId, 0);
     this.syncReals(slot, spec);
-    this.writeTable(slot, true);
-    this.syncFrontends(slot);
+    this.writeTable(slot, plan);
     this.log.info({ service: id, svcId, reals: spec.reals.length, scheduler: spec.scheduler }, 'service added');
   }
 
-  private updateService(slot: SvcSlot, spec: ServiceSpec, seedChanged: boolean): boolean {
+  private updateService(slot: SvcSlot, spec: ServiceSpec, plan: SvcPlan): boolean {
     const { reals: _r, ...head } = spec;
     slot.spec = head;
     const { freed, written } = this.syncReals(slot, spec);
-    const tableChanged = this.writeTable(slot, seedChanged);
-    const frontsChanged = this.syncFrontends(slot);
+    const tableChanged = this.writeTable(slot, plan);
     for (const id of freed) this.freeReal(id);
-    return tableChanged || frontsChanged || written > 0 || freed.length > 0;
+    return tableChanged || written > 0 || freed.length > 0;
   }
 
+  /** Called once no frontend leads to the service any more. */
   private removeService(id: string, slot: SvcSlot): void {
-    for (const k of slot.fronts) this.maps.vips.delete(parseKeyString(k));
-    slot.fronts.clear();
     this.maps.svcs.update(slot.id, EMPTY_SVC);
     this.maps.svcTables.delete(slot.id);
     for (const r of slot.reals.values()) this.freeReal(r.id);
@@ -246,21 +280,31 @@ export class Reconciler {
     this.log.info({ service: id, svcId: slot.id }, 'service removed');
   }
 
-  /** Adds the service's new frontends, then removes its old ones. */
-  private syncFrontends(slot: SvcSlot): boolean {
-    const want = new Map(slot.spec.frontends.map((f) => { const k = frontKeyOf(f); return [keyString(k), k] as const; }));
-    let changed = false;
-    for (const [ks, k] of want) {
-      if (slot.fronts.has(ks)) continue;
-      this.maps.vips.update(k, { svc_id: slot.id, flags: 0 });
-      slot.fronts.add(ks);
-      changed = true;
+  /** Writes every wanted frontend whose service differs (new, or moved), then deletes the
+   * frontends no service wants. Returns the services whose frontends changed. */
+  private syncFrontends(want: Map<string, ServiceSpec>): Set<SvcSlot> {
+    const wanted = new Map<string, { key: XlvsVipKey; slot: SvcSlot }>();
+    for (const [id, spec] of want) {
+      const slot = this.svcs.get(id)!;
+      for (const f of spec.frontends) {
+        const key = frontKeyOf(f);
+        wanted.set(keyString(key), { key, slot });
+      }
     }
-    for (const ks of [...slot.fronts]) {
-      if (want.has(ks)) continue;
-      this.maps.vips.delete(parseKeyString(ks));
-      slot.fronts.delete(ks);
-      changed = true;
+    const changed = new Set<SvcSlot>();
+    for (const [ks, w] of wanted) {
+      const have = this.fronts.get(ks);
+      if (have?.slot === w.slot) continue;
+      this.maps.vips.update(w.key, { svc_id: w.slot.id, flags: 0 });
+      this.fronts.set(ks, w);
+      changed.add(w.slot);
+      if (have) changed.add(have.slot);
+    }
+    for (const [ks, have] of [...this.fronts]) {
+      if (wanted.has(ks)) continue;
+      this.maps.vips.delete(have.key);
+      this.fronts.delete(ks);
+      changed.add(have.slot);
     }
     return changed;
   }
@@ -294,11 +338,10 @@ export class Reconciler {
     for (const [rid, r] of want) {
       const have = slot.reals.get(rid);
       if (have && sameReal(have, r)) continue;
-      const id = have?.id ?? this.realIds.alloc();
-      if (!have) {
-        this.resetCounters(this.maps.realStats, id);
-        this.maps.realConns.update(id, ZERO_CONNS);
-      }
+      // A slot whose connection counts are not zero still has flows of a former real that will
+      // count it down when they end: it is not reused until they have.
+      const id = have?.id ?? this.realIds.alloc((i) => !busy(this.maps.realConns.lookup(i)));
+      if (!have) this.resetCounters(this.maps.realStats, id);
       this.maps.reals.update(id, {
         addr: addressBytes(r.address), port: r.port, method: methodCode(r.method), flags: XLVS_REAL_F_USED,
         family: familyOfAddr(r.address), svc_id: slot.id, weight: r.weight,
@@ -325,39 +368,40 @@ export class Reconciler {
     this.realIds.free(id);
   }
 
-  /** Rewrites the reals list, the table and the service entry when what they derive from changed. */
-  private writeTable(slot: SvcSlot, force: boolean): boolean {
+  /** Writes the reals list, the table and the service entry when the plan has a new table. */
+  private writeTable(slot: SvcSlot, plan: SvcPlan): boolean {
+    if (plan.table === undefined) return false;
     const reals = [...slot.reals.values()];
     const s = slot.spec;
-    const key = JSON.stringify([s.scheduler, s.persistence, s.hash, s.mh_table_size, s.family, this.seed,
-      reals.map((r) => [r.id, r.address, r.port, r.weight])]);
-    if (key === slot.tableKey && !force) return false;
-    const table = buildTable(s.scheduler, reals.map((r) => ({ id: realId(r), weight: r.weight })), {
-      seed: this.seed, mhTableSize: s.mh_table_size,
-    });
     const base = slot.id * XLVS_MAX_SVC_REALS;
     this.maps.svcReals.updateBatch(reals.map((r, i) => [base + i, r.id]));
-    const inner = createU32Array(`xlvs_t${slot.id}`, table.length, table.map((i) => reals[i]!.id));
+    let flags = 0;
+    if (s.persistence) flags |= XLVS_SVC_F_PERSIST;
+    if (s.hash.fallback) flags |= XLVS_SVC_F_HASH_FALLBACK;
+    if (s.hash.port) flags |= XLVS_SVC_F_HASH_PORT;
+    const entry: XlvsSvc = {
+      sched: schedCode(s.scheduler),
+      flags,
+      n_reals: reals.length,
+      table_len: plan.table.length,
+      persist_ns: s.persistence ? BigInt(s.persistence.timeout) * NS : 0n,
+      hash_seed: HASHED.has(s.scheduler) ? this.seed >>> 0 : 0,
+      persist_plen: s.persistence ? s.persistence.netmask : 0,
+      family: s.family,
+    };
+    // The entry's table_len and the table are two writes: the smaller length goes in force
+    // first, so a packet in between never indexes past the table it finds.
+    const shrinking = plan.table.length < slot.tableLen;
+    if (shrinking) this.maps.svcs.update(slot.id, entry);
+    const inner = createU32Array(`xlvs_t${slot.id}`, plan.table.length, plan.table.map((i) => reals[i]!.id));
     try {
       this.maps.svcTables.update(slot.id, inner.fd);
     } finally {
       closeMap(inner);
     }
-    let flags = 0;
-    if (s.persistence) flags |= XLVS_SVC_F_PERSIST;
-    if (s.hash.fallback) flags |= XLVS_SVC_F_HASH_FALLBACK;
-    if (s.hash.port) flags |= XLVS_SVC_F_HASH_PORT;
-    this.maps.svcs.update(slot.id, {
-      sched: schedCode(s.scheduler),
-      flags,
-      n_reals: reals.length,
-      table_len: table.length,
-      persist_ns: s.persistence ? BigInt(s.persistence.timeout) * NS : 0n,
-      hash_seed: this.seed >>> 0,
-      persist_plen: s.persistence ? s.persistence.netmask : 0,
-      family: s.family,
-    });
-    slot.tableKey = key;
+    if (!shrinking) this.maps.svcs.update(slot.id, entry);
+    slot.tableKey = plan.tableKey;
+    slot.tableLen = plan.table.length;
     return true;
   }
 }
@@ -367,7 +411,4 @@ function sameReal(a: RealSpec, b: RealSpec): boolean {
     a.lower_threshold === b.lower_threshold;
 }
 
-function parseKeyString(s: string): XlvsVipKey {
-  const [family, hex, port, proto] = s.split('/');
-  return { family: Number(family), addr: Buffer.from(hex!, 'hex'), port: Number(port), proto: Number(proto) };
-}
+
