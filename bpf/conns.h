@@ -5,7 +5,9 @@
  * to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
  * Every change is an atomic add on the shared real_conns entry. Whoever
  * deletes a forward flow entry (bpf_map_delete_elem returned 0) counts it
- * down, so a flow is never counted down twice.
+ * down, so a flow is not counted down twice by two deleters. Known gaps: an
+ * entry the LRU evicts under memory pressure is never counted down, and two
+ * SYNs of one new flow racing on two CPUs count it up twice.
  *
  * The overload flag follows ipvsadm -x/-y: set at active+inactive >= upper
  * threshold, cleared below the lower threshold (3/4 of upper if unset).

@@ -90,8 +90,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_conns SEC(".maps");
 
-/* Connection table, two entries per connection (see struct xlvs_flow). LRU so
- * that a flood can only evict the least recently used flows. */
+/* Connection table, two entries per connection (see struct xlvs_flow). LRU:
+ * when full, the least recently used entries are evicted rather than new
+ * flows refused (an evicted entry's connection breaks and is not counted
+ * down; the reaper keeps dead entries from filling the table). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XLVS_MAX_FLOWS);

@@ -105,7 +105,8 @@ static __always_inline int flow_insert_reply(struct xlvs_flow_key *rk, struct xl
 
 /* Schedules a new flow of service svc_id and records both of its entries; a
  * dead or closed entry under the same key is retired first. Returns 0 with
- * the forward entry in this CPU's scratch.fw, or -1 (the reason is counted).
+ * the forward entry in this CPU's scratch.fw; non-zero when no flow was made
+ * (the reason is counted, except for the impossible missing arguments).
  * A global function: the verifier checks it once, not once per path of the
  * packet program. */
 __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 now)
@@ -137,7 +138,9 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 	real = bpf_map_lookup_elem(&reals, &real_id);
 	if (!real || !(real->flags & XLVS_REAL_F_USED) || real->svc_id != svc_id)
 		return drop(XLVS_DROP_NO_REAL);
-	if (real->method == XLVS_METHOD_FULLNAT) {
+	/* fullnat's source and tun's outer source: checked once here, kept in
+	 * the flow (nat_src; only fullnat sets F_SNAT to rewrite with it). */
+	if (real->method == XLVS_METHOD_FULLNAT || real->method == XLVS_METHOD_TUN) {
 		local = xmit_local(k->family);
 		if (!local)
 			return drop(XLVS_DROP_NO_LOCAL);

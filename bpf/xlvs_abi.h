@@ -76,11 +76,12 @@ enum xlvs_method {
 enum xlvs_drop {
 	XLVS_DROP_NO_REAL = 0,    /* no real available (all weight 0, overloaded, or none) */
 	XLVS_DROP_NO_FLOW = 1,    /* non-SYN TCP to a VIP without a live flow */
-	XLVS_DROP_FIB = 2,        /* route lookup says blackhole/unreachable/prohibit */
+	XLVS_DROP_FIB = 2,        /* route lookup says blackhole/unreachable/prohibit, or
+				   * TTL expired on a packet the kernel may not be handed */
 	XLVS_DROP_FRAGMENT = 3,   /* IP fragment addressed to a VIP (not reassembled) */
 	XLVS_DROP_IPV6_EXT = 4,   /* IPv6 extension header chain we do not walk, to a VIP */
 	XLVS_DROP_NO_PORT = 5,    /* fullnat: no free local port for this real */
-	XLVS_DROP_ENCAP = 6,      /* tun: could not grow the frame */
+	XLVS_DROP_ENCAP = 6,      /* could not reshape the frame (tun header, MACs) */
 	XLVS_DROP_TOO_BIG = 7,    /* too big for the next hop and could not send the ICMP error */
 	XLVS_DROP_BAD_ICMP = 8,   /* ICMP error to a VIP that matches no flow */
 	XLVS_DROP_NO_LOCAL = 9,   /* tun/fullnat real without a local address configured */

@@ -16,7 +16,8 @@
 #include "icmp.h"
 #include "tun.h"
 
-/* The router's local address for this family (tun source), NULL if unset. */
+/* The router's local address for this family (fullnat source, tun outer
+ * source), NULL if unset. */
 static __always_inline const __be32 *xmit_local(__u8 family)
 {
 	return tun_local(family);
@@ -49,9 +50,7 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	src = (f->flags & XLVS_FLOW_F_SNAT) ? f->nat_src : p->saddr;
 	dst = ((f->flags & XLVS_FLOW_F_DNAT) || tun || dr) ? f->nat_dst : p->daddr;
 	if (tun) {
-		src = xmit_local(p->family);
-		if (!src)
-			return drop(XLVS_DROP_NO_LOCAL);
+		src = f->nat_src; /* the local address, checked when the flow was made */
 		extra = tun_overhead(p->family);
 	}
 
