@@ -71,13 +71,15 @@ test('a long free/alloc churn never hands out an id in use and cycles through al
   assert.equal(seen.size, cap, 'every id eventually used');
 });
 
-test('take() marks ids used (adopted from pinned maps) so alloc() skips them', () => {
+test('take() marks ids used (adopted from pinned maps) so alloc() skips them, and starts after the last one', () => {
   const a = new IdAllocator('services', 6);
-  a.take(0);
   a.take(2);
+  a.take(0);
   a.take(2); // twice is the same as once
   assert.equal(a.size, 2);
-  assert.deepEqual([a.alloc(), a.alloc(), a.alloc(), a.alloc()], [1, 3, 4, 5]);
+  // The slots after the highest adopted one come first: a slot freed just before the restart
+  // (below it) is reused last.
+  assert.deepEqual([a.alloc(), a.alloc(), a.alloc(), a.alloc()], [3, 4, 5, 1]);
   assert.equal(a.size, 6);
   assert.throws(() => a.alloc(), isCapacity('services', 6));
   a.free(2);
@@ -122,4 +124,13 @@ test('take() refuses an id outside the capacity', () => {
   assert.throws(() => a.take(4), RangeError);
   assert.throws(() => a.take(-1), RangeError);
   assert.equal(a.size, 0);
+});
+
+test('alloc(accept) skips the free ids it refuses, and fails when it refuses them all', () => {
+  const a = new IdAllocator('reals', 4);
+  assert.equal(a.alloc((id) => id !== 0), 1);
+  assert.equal(a.alloc((id) => id % 2 === 1), 3);
+  assert.equal(a.alloc(), 0, 'a refused id stays free');
+  assert.throws(() => a.alloc(() => false), isCapacity('reals', 4));
+  assert.equal(a.size, 3, 'a failed alloc changes nothing');
 });
