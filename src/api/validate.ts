@@ -4,21 +4,9 @@
 // the field and the value, so callers can validate a whole request before acting on it.
 
 import { InvalidArgumentError } from '../errors.js';
-import { canonicalAddress, isIPv4 } from '../model/ip.js';
+import { canonicalAddress } from '../model/ip.js';
 import { addressProblem, realViolation, thresholdViolation, type RealContext } from '../model/rules.js';
 import { MAX_U32, METHODS, type ForwardMethod, type LocalAddresses, type Protocol, type RealSpec } from '../model/types.js';
-
-/**
- * A strict dotted IPv4 address. Syntax only, like the config loader: whatever a config file
- * may name as a VIP or real, the API accepts too.
- */
-export function checkIPv4(field: string, value: unknown): string {
-  // Strict dotted quad (see config/ipv4.ts): no "10.1", no octal-looking "010.0.0.1".
-  if (!isIPv4(value)) {
-    throw new InvalidArgumentError(field, value, 'must be a dotted IPv4 address like 10.0.0.1');
-  }
-  return value;
-}
 
 /**
  * An IPv4 (strict dotted quad) or IPv6 address, returned in the model's canonical form

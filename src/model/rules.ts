@@ -5,6 +5,7 @@
 // caller turns it into its own error (a positioned ConfigError, an InvalidArgumentError).
 
 import { familyOf, isV4Mapped } from './ip.js';
+import { isPrime } from './math.js';
 import {
   LOCAL_ADDRESS_METHODS, MAX_MH_TABLE_SIZE, PORT_KEEPING_METHODS,
   type Family, type ForwardMethod, type Frontend, type LocalAddresses, type RealSpec,
@@ -89,13 +90,6 @@ export function realViolation(real: RealSpec, ctx: RealContext, local: LocalAddr
     return { field: 'address', value: real.address, reason: `must be an IPv${ctx.family} address like the service's VIP` };
   }
   return portViolation(real, ctx) ?? localViolation(real, ctx.family, local) ?? thresholdViolation(real.upper_threshold, real.lower_threshold);
-}
-
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
 }
 
 /** Why `n` is not a usable Maglev table size (undefined = it is). */
