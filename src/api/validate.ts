@@ -4,21 +4,11 @@
 // the field and the value, so callers can validate a whole request before acting on it.
 
 import { InvalidArgumentError } from '../errors.js';
-import { canonicalAddress, isIPv4 } from '../model/ip.js';
-import { addressProblem, realViolation, thresholdViolation, type RealContext } from '../model/rules.js';
-import { MAX_U32, METHODS, type ForwardMethod, type LocalAddresses, type Protocol, type RealSpec } from '../model/types.js';
-
-/**
- * A strict dotted IPv4 address. Syntax only, like the config loader: whatever a config file
- * may name as a VIP or real, the API accepts too.
- */
-export function checkIPv4(field: string, value: unknown): string {
-  // Strict dotted quad (see config/ipv4.ts): no "10.1", no octal-looking "010.0.0.1".
-  if (!isIPv4(value)) {
-    throw new InvalidArgumentError(field, value, 'must be a dotted IPv4 address like 10.0.0.1');
-  }
-  return value;
-}
+import { canonicalAddress } from '../model/ip.js';
+import {
+  addressProblem, realCountProblem, realViolation, thresholdViolation, type RealContext, type RealCountContext,
+} from '../model/rules.js';
+import { MAX_U32, METHODS, realId, type ForwardMethod, type LocalAddresses, type Protocol, type RealSpec } from '../model/types.js';
 
 /**
  * An IPv4 (strict dotted quad) or IPv6 address, returned in the model's canonical form
@@ -67,14 +57,25 @@ export function checkThresholds(field: string, upper: number, lower: number): vo
   if (v !== undefined) throw new InvalidArgumentError(`${field}.${v.field}`, v.value, v.reason);
 }
 
+/** What checkRealFitsService needs of the service a real joins (a ServiceSpec has it all). */
+export interface ServiceFacts extends RealContext, RealCountContext {
+  reals: readonly { address: string; port: number }[];
+}
+
 /**
  * A real against the service it joins and the router's local addresses, with the config's
- * rules (model/rules.ts): family, dr/tun port, local address for tun/fullnat, thresholds.
- * Needs the service, so the daemon calls it; `field` prefixes the reported field ("real").
+ * rules (model/rules.ts): family, dr/tun port, local address for tun/fullnat, thresholds; and,
+ * for a real the service does not have yet, the number of reals it can hold (256, and an mh
+ * table larger than its reals). Needs the service, so the daemon calls it; `field` prefixes
+ * the reported field ("real").
  */
-export function checkRealFitsService(field: string, real: RealSpec, ctx: RealContext, local: LocalAddresses): void {
-  const v = realViolation(real, ctx, local);
+export function checkRealFitsService(field: string, real: RealSpec, svc: ServiceFacts, local: LocalAddresses): void {
+  const v = realViolation(real, svc, local);
   if (v !== undefined) throw new InvalidArgumentError(`${field}.${v.field}`, v.value, v.reason);
+  const id = realId(real);
+  if (svc.reals.some((r) => realId(r) === id)) return;
+  const problem = realCountProblem(svc, svc.reals.length + 1);
+  if (problem !== undefined) throw new InvalidArgumentError(field, id, problem);
 }
 
 /** A real's weight, 0..65535; 0 quiesces the real. */

@@ -5,7 +5,7 @@
 
 import { isMap, isScalar, type Node } from 'yaml';
 import { familyOf, maxPrefix } from '../model/ip.js';
-import { mhTableSizeProblem } from '../model/rules.js';
+import { mhTableFitProblem, mhTableSizeProblem } from '../model/rules.js';
 import {
   DEFAULT_MH_TABLE_SIZE, DEFAULT_PERSISTENCE_TIMEOUT, MAX_MH_TABLE_SIZE, DEFAULT_SCHEDULER, HASH_SCHEDULERS, MAX_TIMEOUT_S, SCHEDULERS,
   type Family, type Frontend, type HashOptions, type LocalAddresses, type Protocol, type SchedulerName, type ServiceSpec,
@@ -175,6 +175,13 @@ export function finishService(w: Walker, s: RawService, local: LocalAddresses): 
     mh_table_size: s.mhTableSize?.value ?? DEFAULT_MH_TABLE_SIZE,
     reals: finishReals(w, childPath(s.path, 'reals'), s.reals, { family, frontends }, local),
   };
+  // Needs the reals, so it waits for them; mh_table_size is always written when it fails (the
+  // default is far above the 256 reals a service can have).
+  const fit = spec.scheduler === 'mh' ? mhTableFitProblem(spec.mh_table_size, spec.reals.length) : undefined;
+  if (fit !== undefined) {
+    const at = s.mhTableSize ?? { node: s.node, path: childPath(s.path, 'mh_table_size') };
+    w.fail(at.node, at.path, spec.mh_table_size, fit);
+  }
   if (s.persistence !== undefined) {
     spec.persistence = { timeout: s.persistence.timeout, netmask: netmask?.value ?? maxPrefix(family) };
   }

@@ -5,11 +5,12 @@
 
 import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  realId, serviceId, METHODS, MAX_U32, type DesiredState, type ForwardMethod, type RealSpec, type ServiceKey,
-} from '../model/types.js';
-import { canonicalAddress } from '../model/ip.js';
-import { XlvsError } from '../errors.js';
+import pino, { type Logger } from 'pino';
+import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey } from '../model/types.js';
+import { realCountProblem, realViolation } from '../model/rules.js';
+import { checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight } from '../api/validate.js';
+import { parseServiceString } from '../api/service-string.js';
+import { InvalidArgumentError, XlvsError } from '../errors.js';
 
 export type Override =
   | { op: 'set'; service: string; real: RealSpec }
@@ -59,48 +60,118 @@ export class Overrides {
   }
 }
 
-/** Checks the shape of a saved override list; a damaged file is an error, never half-used. */
+/**
+ * Checks a saved override list field by field and returns it in the model's form (canonical
+ * addresses and service ids, so "2001:DB8::0001" is the real "2001:db8::1"). A damaged file is
+ * an error naming the entry's field and value, never half-used.
+ */
 function checkOverrides(file: string, data: unknown): Override[] {
-  const bad = (where: string, v: unknown): never => {
-    throw new XlvsError('E_STATE', `${file}: ${where}: not a valid override (got ${JSON.stringify(v)})`);
+  const fail = (where: string, value: unknown, reason: string): never => {
+    throw new XlvsError('E_STATE', `${file}${where}: ${reason} (got ${JSON.stringify(value)})`);
   };
-  const port = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
-  const u32 = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_U32);
-  const addr = (v: unknown) => canonicalAddress(v) !== null;
-  if (!Array.isArray(data)) bad('(root)', data);
-  (data as unknown[]).forEach((o, i) => {
-    const x = o as Record<string, unknown> | null;
-    if (!x || typeof x !== 'object' || typeof x.service !== 'string') return bad(`[${i}]`, o);
-    if (x.op === 'set') {
-      const r = x.real as Record<string, unknown> | null;
-      if (!r || !addr(r.address) || !port(r.port) || !Number.isInteger(r.weight) || (r.weight as number) < 0 || (r.weight as number) > 65535 ||
-        !METHODS.includes(r.method as ForwardMethod) || !u32(r.upper_threshold) || !u32(r.lower_threshold)) bad(`[${i}].real`, x.real);
-      // Files written before thresholds existed have none: no threshold.
-      r!.upper_threshold ??= 0;
-      r!.lower_threshold ??= 0;
-    } else if (x.op === 'remove') {
-      if (!addr(x.address) || !port(x.port)) bad(`[${i}]`, o);
-    } else {
-      bad(`[${i}].op`, x.op);
+  // The API's own field checks, so a saved override obeys what AddReal accepted.
+  const read = <T>(where: string, value: unknown, check: (field: string, v: unknown) => T): T => {
+    try {
+      return check(where, value);
+    } catch (e) {
+      if (e instanceof InvalidArgumentError) throw new XlvsError('E_STATE', `${file}${e.message}`, { cause: e });
+      throw e;
     }
+  };
+  const threshold = (where: string, v: unknown): number => (v === undefined ? 0 : read(where, v, checkThreshold));
+  if (!Array.isArray(data)) return fail('', data, 'must be a JSON array of overrides');
+  return data.map((o: unknown, i): Override => {
+    const at = `[${i}]`;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) return fail(at, o, 'must be an object');
+    const x = o as Record<string, unknown>;
+    if (typeof x.service !== 'string') return fail(`${at}.service`, x.service, 'must be a service like tcp/203.0.113.100:80');
+    const service = serviceId(read(`${at}.service`, x.service, (f, v) => parseServiceString(v as string, f)));
+    if (x.op === 'set') {
+      const r = x.real;
+      if (typeof r !== 'object' || r === null || Array.isArray(r)) return fail(`${at}.real`, r, 'must be an object');
+      const f = r as Record<string, unknown>;
+      const real: RealSpec = {
+        address: read(`${at}.real.address`, f.address, checkAddress),
+        port: read(`${at}.real.port`, f.port, checkRealPort),
+        weight: read(`${at}.real.weight`, f.weight, checkWeight),
+        method: read(`${at}.real.method`, f.method, checkMethod),
+        // Files written before thresholds existed have none: no threshold.
+        upper_threshold: threshold(`${at}.real.upper_threshold`, f.upper_threshold),
+        lower_threshold: threshold(`${at}.real.lower_threshold`, f.lower_threshold),
+      };
+      return { op: 'set', service, real };
+    }
+    if (x.op === 'remove') {
+      return { op: 'remove', service, address: read(`${at}.address`, x.address, checkAddress), port: read(`${at}.port`, x.port, checkRealPort) };
+    }
+    return fail(`${at}.op`, x.op, 'must be "set" or "remove"');
   });
-  return data as Override[];
 }
 
-/** Applies overrides to a desired state (pure). Overrides for services not in it are skipped. */
-export function applyOverrides(base: DesiredState, list: readonly Override[]): DesiredState {
+/** An override applyOverrides left out: `field` is relative to overrides.json[index]. */
+export interface SkippedOverride {
+  index: number;
+  field: string;
+  value: unknown;
+  reason: string;
+}
+
+export interface AppliedOverrides {
+  desired: DesiredState;
+  skipped: SkippedOverride[];
+}
+
+/** "overrides.json[3].real.method: needs local_addresses.v4 ... (got \"tun\")". */
+export function describeSkipped(s: SkippedOverride): string {
+  return `overrides.json[${s.index}].${s.field}: ${s.reason} (got ${JSON.stringify(s.value)})`;
+}
+
+/**
+ * Applies overrides to a desired state (pure). Overrides for services not in it wait for the
+ * service to come back (no effect, not reported). A `set` is checked against its service as it
+ * is now, with AddReal's rules (model/rules.ts): the config may have changed since it was
+ * accepted (a tun real without local_addresses, a dr port the frontends no longer allow, one
+ * real too many); such an override is left out and reported in `skipped`, the rest applies.
+ */
+export function overlayOverrides(base: DesiredState, list: readonly Override[]): AppliedOverrides {
   const services = base.services.map((s) => ({ ...s, reals: [...s.reals] }));
   const byId = new Map(services.map((s) => [serviceId(s), s]));
-  for (const o of list) {
+  const skipped: SkippedOverride[] = [];
+  list.forEach((o, index) => {
     const s = byId.get(o.service);
-    if (!s) continue;
-    if (o.op === 'set') {
-      const i = s.reals.findIndex((r) => realId(r) === realId(o.real));
-      if (i >= 0) s.reals[i] = o.real;
-      else s.reals.push(o.real);
-    } else {
+    if (!s) return;
+    if (o.op === 'remove') {
       s.reals = s.reals.filter((r) => realId(r) !== realId(o));
+      return;
     }
+    const v = realViolation(o.real, s, base.local);
+    if (v !== undefined) {
+      skipped.push({ index, field: `real.${v.field}`, value: v.value, reason: v.reason });
+      return;
+    }
+    const i = s.reals.findIndex((r) => realId(r) === realId(o.real));
+    if (i >= 0) {
+      s.reals[i] = o.real;
+      return;
+    }
+    const problem = realCountProblem(s, s.reals.length + 1);
+    if (problem !== undefined) {
+      skipped.push({ index, field: 'real', value: realId(o.real), reason: problem });
+      return;
+    }
+    s.reals.push(o.real);
+  });
+  return { desired: { ...base, services }, skipped };
+}
+
+/** Used when the caller passes no logger: the same stream and fields as xlvsd's own log. */
+const fallbackLog = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info', base: { svc: 'xlvsd' } });
+
+/** overlayOverrides, with a warning per skipped override naming overrides.json[i].<field>. */
+export function applyOverrides(base: DesiredState, list: readonly Override[], log: Pick<Logger, 'warn'> = fallbackLog): DesiredState {
+  const { desired, skipped } = overlayOverrides(base, list);
+  for (const s of skipped) {
+    log.warn({ override: `overrides.json[${s.index}].${s.field}`, value: s.value, reason: s.reason }, `override skipped: ${describeSkipped(s)}`);
   }
-  return { ...base, services };
+  return desired;
 }

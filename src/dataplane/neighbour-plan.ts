@@ -10,9 +10,8 @@
 // 0.5 s (IPv4 and IPv6), a "nud probe" without a lladdr is refused.
 
 import { XlvsError } from '../errors.js';
-import { isIP } from 'node:net';
-
-export type Family = 4 | 6;
+import { canonicalAddress } from '../model/ip.js';
+import type { Family } from '../model/types.js';
 
 export interface NeighbourTarget {
   address: string;
@@ -58,12 +57,13 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** Parses `ip -j neigh show dev X`. Flags like "managed" appear as keys with a null value. */
 export function parseNeighbours(text: string): NeighbourEntry[] {
   return parseJsonArray(text, 'ip -j neigh show').map((row, i) => {
-    if (!isRecord(row) || typeof row.dst !== 'string' || isIP(row.dst) === 0) {
+    const address = isRecord(row) ? canonicalAddress(row.dst) : null;
+    if (!isRecord(row) || address === null) {
       throw new NeighbourError(`ip -j neigh show: row ${i} has no valid "dst": ${JSON.stringify(row)}`);
     }
     const states = Array.isArray(row.state) ? row.state.filter((s): s is string => typeof s === 'string') : [];
     return {
-      address: canonical(row.dst),
+      address,
       ...(typeof row.lladdr === 'string' ? { lladdr: row.lladdr } : {}),
       managed: 'managed' in row,
       states,
@@ -79,22 +79,18 @@ export function parseRouteGet(text: string, address: string): { nexthop: string;
     throw new NeighbourError(`ip -j route get ${address}: no route with a device: ${JSON.stringify(text.slice(0, 200))}`);
   }
   const gw = typeof row.gateway === 'string' ? row.gateway : undefined;
-  return { nexthop: canonical(gw ?? address), dev: row.dev };
+  return { nexthop: canonicalOrThrow(gw ?? address, `ip -j route get ${address}`), dev: row.dev };
 }
 
-/**
- * One spelling per address so that the kernel's text and ours compare equal: IPv4 as is,
- * IPv6 through the URL parser (RFC 5952 lower case, longest zero run compressed).
- */
-export function canonical(address: string): string {
-  const fam = isIP(address);
-  if (fam === 4) return address;
-  if (fam === 6) return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  throw new NeighbourError(`not an IP address: ${JSON.stringify(address)}`);
+/** The model's spelling (model/ip.ts), so the kernel's text and ours compare equal. */
+function canonicalOrThrow(address: string, what: string): string {
+  const c = canonicalAddress(address);
+  if (c === null) throw new NeighbourError(`${what}: not an IP address: ${JSON.stringify(address)}`);
+  return c;
 }
 
 export interface NeighbourPlan {
-  /** Next hops to (re)add as managed entries: missing, or present but not managed. */
+  /** Next hops to (re)add as managed entries: missing, or present unresolved and not managed. */
   add: string[];
   /** Managed entries that still fail to resolve: kicked again (NTF_USE). */
   kick: string[];
@@ -103,18 +99,23 @@ export interface NeighbourPlan {
 }
 
 /**
- * What to change so that every wanted next hop has a managed entry on the device.
- * `ours` are the entries this process made managed before; only those are ever dropped, so
- * an operator's own managed entries are left alone.
+ * What to change so that every wanted next hop has a resolved entry on the device: a managed
+ * one where there is none or it does not resolve. An entry that is not managed but resolved
+ * (an operator's static PERMANENT/NOARP entry, or one the kernel learnt) already gives the FIB
+ * lookup its MAC: it is left alone, as replacing it would turn an operator's entry into ours
+ * and delete it later. `ours` are the entries this process made managed before; only those are
+ * ever dropped, so an operator's own managed entries are left alone too.
  */
 export function planNeighbours(wanted: Iterable<string>, current: NeighbourEntry[], ours: ReadonlySet<string>): NeighbourPlan {
-  const want = new Set([...wanted].map(canonical));
+  const want = new Set([...wanted].map((a) => canonicalOrThrow(a, 'next hop')));
   const byAddr = new Map(current.map((e) => [e.address, e]));
   const plan: NeighbourPlan = { add: [], kick: [], drop: [] };
   for (const a of [...want].sort()) {
     const e = byAddr.get(a);
-    if (e === undefined || !e.managed) plan.add.push(a);
-    else if (!isResolved(e)) plan.kick.push(a);
+    if (e === undefined) plan.add.push(a);
+    else if (!e.managed) {
+      if (!isResolved(e)) plan.add.push(a);
+    } else if (!isResolved(e)) plan.kick.push(a);
   }
   for (const a of [...ours].sort()) {
     if (!want.has(a) && byAddr.get(a)?.managed === true) plan.drop.push(a);

@@ -7,6 +7,7 @@
 
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
+import { XlvsError } from '../errors.js';
 import { NeighbourError, parseNeighbours, parseRouteGet, planNeighbours, type NeighbourTarget } from './neighbour-plan.js';
 
 export type { NeighbourTarget } from './neighbour-plan.js';
@@ -35,6 +36,9 @@ export const execIp: Exec = (argv) =>
     });
   });
 
+const codeOf = (err: unknown): string | undefined => (err instanceof XlvsError ? err.code : undefined);
+
+/** What a refresh changed: only the commands that succeeded. */
 export interface RefreshResult {
   added: string[];
   kicked: string[];
@@ -73,8 +77,17 @@ export class Neighbours {
   private async refreshOnce(reals: NeighbourTarget[]): Promise<RefreshResult> {
     const { dev, log } = this.opts;
     const nexthops = new Set<string>();
+    // One real whose route cannot be read must not cost the others their neighbours.
+    let allRouted = true;
     for (const r of reals) {
-      const route = parseRouteGet(await this.exec(['ip', '-j', `-${r.family}`, 'route', 'get', r.address, 'oif', dev]), r.address);
+      let route: { nexthop: string; dev: string };
+      try {
+        route = parseRouteGet(await this.exec(['ip', '-j', `-${r.family}`, 'route', 'get', r.address, 'oif', dev]), r.address);
+      } catch (err) {
+        allRouted = false;
+        log.error({ err, code: codeOf(err), real: r.address, dev }, 'no route to a real found; its next hop is not resolved this time');
+        continue;
+      }
       if (route.dev !== dev) {
         log.warn({ real: r.address, dev: route.dev, want: dev }, 'real is not reached through the private interface; not resolving it');
         continue;
@@ -86,19 +99,35 @@ export class Neighbours {
       ...parseNeighbours(await this.exec(['ip', '-j', '-6', 'neigh', 'show', 'dev', dev])),
     ];
     const plan = planNeighbours(nexthops, current, this.ours);
-    for (const a of plan.add) {
-      await this.exec(['ip', 'neigh', 'replace', a, 'dev', dev, 'managed']);
-      this.ours.add(a);
-    }
+    // A next hop of a real whose route failed is not in `nexthops`: dropping now could delete
+    // an entry that real still needs, so drops wait for a run that saw every route.
+    const drop = allRouted ? plan.drop : [];
+    const added = await this.eachAddress(plan.add, (a) => ['ip', 'neigh', 'replace', a, 'dev', dev, 'managed']);
+    for (const a of added) this.ours.add(a);
     // A managed entry stuck in FAILED is re-probed by the kernel anyway; NTF_USE asks now.
-    for (const a of plan.kick) await this.exec(['ip', 'neigh', 'replace', a, 'dev', dev, 'managed', 'use']);
-    for (const a of plan.drop) {
-      await this.exec(['ip', 'neigh', 'del', a, 'dev', dev]);
-      this.ours.delete(a);
-    }
-    const result = { added: plan.add, kicked: plan.kick, dropped: plan.drop };
-    if (plan.add.length + plan.kick.length + plan.drop.length > 0) log.info({ dev, ...result }, 'neighbour entries updated');
+    const kicked = await this.eachAddress(plan.kick, (a) => ['ip', 'neigh', 'replace', a, 'dev', dev, 'managed', 'use']);
+    const dropped = await this.eachAddress(drop, (a) => ['ip', 'neigh', 'del', a, 'dev', dev]);
+    for (const a of dropped) this.ours.delete(a);
+    const result: RefreshResult = { added, kicked, dropped };
+    if (result.added.length + result.kicked.length + result.dropped.length > 0) log.info({ dev, ...result }, 'neighbour entries updated');
     return result;
+  }
+
+  /**
+   * Runs one command per address, each on its own: one address the kernel refuses is logged
+   * and does not stop the others. Returns the addresses whose command succeeded.
+   */
+  private async eachAddress(addresses: string[], argv: (address: string) => string[]): Promise<string[]> {
+    const done: string[] = [];
+    for (const a of addresses) {
+      try {
+        await this.exec(argv(a));
+        done.push(a);
+      } catch (err) {
+        this.opts.log.error({ err, code: codeOf(err), nexthop: a, dev: this.opts.dev }, 'neighbour entry update failed');
+      }
+    }
+    return done;
   }
 
   /** Refreshes every intervalMs (the first run at once) until stop(). Errors are logged. */

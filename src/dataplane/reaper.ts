@@ -7,17 +7,13 @@
 
 import type pino from 'pino';
 import { XdpTestRunner } from '../bpf/test-run.js';
+import { BpfError, XlvsError } from '../errors.js';
 
 /** Monotonic clock in ns: the same clock as bpf_ktime_get_ns() (CLOCK_MONOTONIC). */
 export const monotonicNs = (): bigint => process.hrtime.bigint();
 
 /** Any Ethernet-sized frame: xlvs_reap ignores its packet. */
 const DUMMY_FRAME = Buffer.alloc(64);
-
-/** Runs xlvs_reap once; returns how many flow entries it deleted. */
-export function reapOnce(reapFd: number): number {
-  return new XdpTestRunner(reapFd).run(DUMMY_FRAME);
-}
 
 export class Reaper {
   private timer: NodeJS.Timeout | undefined;
@@ -27,11 +23,18 @@ export class Reaper {
     this.runner = new XdpTestRunner(reapFd);
   }
 
+  /**
+   * Reaps every intervalMs until stop(). A failed run is logged and the next one comes as
+   * planned: the timer's callback must never throw, as an uncaught exception would end xlvsd
+   * (and dead flows only cost memory until the next run succeeds).
+   */
   start(): void {
-    this.timer = setInterval(() => this.run(), this.intervalMs);
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
 
+  /** Runs xlvs_reap once; returns how many flow entries it deleted. Throws BpfError if the run fails. */
   run(): number {
     const t0 = monotonicNs();
     const reaped = this.runner.run(DUMMY_FRAME);
@@ -41,5 +44,16 @@ export class Reaper {
 
   stop(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    try {
+      this.run();
+    } catch (err) {
+      const code = err instanceof XlvsError ? err.code : undefined;
+      const errno = err instanceof BpfError ? err.errno : undefined;
+      this.log.error({ err, code, errno, retryMs: this.intervalMs }, 'reaping flows failed; trying again at the next interval');
+    }
   }
 }

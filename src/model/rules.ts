@@ -5,9 +5,10 @@
 // caller turns it into its own error (a positioned ConfigError, an InvalidArgumentError).
 
 import { familyOf, isV4Mapped } from './ip.js';
+import { isPrime } from './math.js';
 import {
-  LOCAL_ADDRESS_METHODS, MAX_MH_TABLE_SIZE, PORT_KEEPING_METHODS,
-  type Family, type ForwardMethod, type Frontend, type LocalAddresses, type RealSpec,
+  LOCAL_ADDRESS_METHODS, MAX_MH_TABLE_SIZE, MAX_REALS_PER_SERVICE, PORT_KEEPING_METHODS,
+  type Family, type ForwardMethod, type Frontend, type LocalAddresses, type RealSpec, type SchedulerName,
 } from './types.js';
 
 /** What is wrong with one field of a real (field is the RealSpec key). */
@@ -91,16 +92,38 @@ export function realViolation(real: RealSpec, ctx: RealContext, local: LocalAddr
   return portViolation(real, ctx) ?? localViolation(real, ctx.family, local) ?? thresholdViolation(real.upper_threshold, real.lower_threshold);
 }
 
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
-}
-
 /** Why `n` is not a usable Maglev table size (undefined = it is). */
 export function mhTableSizeProblem(n: number): string | undefined {
   if (!Number.isInteger(n) || n < 2 || n > MAX_MH_TABLE_SIZE) return `must be a prime 2..${MAX_MH_TABLE_SIZE}`;
   if (!isPrime(n)) return `must be a prime 2..${MAX_MH_TABLE_SIZE} (Maglev needs a prime table size)`;
+  return undefined;
+}
+
+/**
+ * Why an mh table of `size` slots cannot serve `reals` reals (undefined = it can). Maglev gives
+ * every real at least one slot, so the table must be larger than the number of reals (IPVS
+ * refuses more dests than slots); every real counts, as a weight-0 one may get a weight back.
+ */
+export function mhTableFitProblem(size: number, reals: number): string | undefined {
+  if (size > reals) return undefined;
+  return `must be larger than the number of reals (${reals}): Maglev gives each real at least one slot`;
+}
+
+/** The service facts that limit how many reals it can hold. */
+export interface RealCountContext {
+  scheduler: SchedulerName;
+  mh_table_size: number;
+}
+
+/**
+ * Why a service cannot hold `count` reals (undefined = it can): the data plane's per-service
+ * limit, and for mh a table larger than the number of reals. Checked before anything is written,
+ * so a service never fails half-way inside the reconciler.
+ */
+export function realCountProblem(svc: RealCountContext, count: number): string | undefined {
+  if (count > MAX_REALS_PER_SERVICE) return `too many reals: a service has at most ${MAX_REALS_PER_SERVICE}`;
+  if (svc.scheduler === 'mh' && mhTableFitProblem(svc.mh_table_size, count) !== undefined) {
+    return `too many reals for mh_table_size ${svc.mh_table_size}: the table must be larger than the number of reals (${count})`;
+  }
   return undefined;
 }

@@ -7,6 +7,7 @@
 // picks table[hash % M] (bpf/sched.h).
 
 import { InvalidArgumentError } from '../errors.js';
+import { gcd, isPrime } from '../model/math.js';
 import { hashString } from './hash.js';
 
 /** Tweaks of the identity hash: one for the offset, one for the skip (IPVS keys two siphashes). */
@@ -25,20 +26,9 @@ export interface MaglevReal {
   lastWeight?: number;
 }
 
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-
 /** fls(): position of the highest set bit, 1-based; 0 for 0. */
 function fls(x: number): number {
   return x === 0 ? 0 : 32 - Math.clz32(x);
-}
-
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return true;
 }
 
 /** The weight a real lays out its slots with. */

@@ -3,11 +3,7 @@
 // IPVS would pick, computed here once per change and walked by XDP with one
 // atomic cursor per service (bpf/sched.h).
 
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
+import { gcd } from '../model/math.js';
 
 /** IPVS's weighted round robin (ip_vs_wrr.c): the current weight steps down by
  * the gcd of weights; each step picks, in order, every real at least that heavy.

@@ -502,6 +502,16 @@ test('errors: scheduler options', () => {
   expectError(svcLines('  - { vip: 192.0.2.1, port: 80, scheduler: mh, mh_table_size: 65536 }'), {
     line: 5, column: 63, field: 'services[0].mh_table_size', value: 65536, reason: 'must be a prime 2..1048573 (Maglev needs a prime table size)',
   });
+  // 3 reals need at least 4 slots: 3 is refused where it is written, 5 is accepted.
+  const mh = (size: number) => svcLines(
+    '  - vip: 192.0.2.1', '    port: 80', '    scheduler: mh', `    mh_table_size: ${size}`,
+    '    reals: [ { address: 10.0.0.1 }, { address: 10.0.0.2 }, { address: 10.0.0.3, weight: 0 } ]',
+  );
+  expectError(mh(3), {
+    line: 8, column: 20, field: 'services[0].mh_table_size', value: 3,
+    reason: 'must be larger than the number of reals (3): Maglev gives each real at least one slot',
+  });
+  assert.equal(parseConfig(mh(5), 't.yaml').desired.services[0]!.mh_table_size, 5);
   expectError(svcLines('  - { vip: 192.0.2.1, port: 80, scheduler: mh, mh_table_size: 2000000 }'), {
     line: 5, column: 63, field: 'services[0].mh_table_size', value: 2000000, reason: 'must be a prime 2..1048573',
   });

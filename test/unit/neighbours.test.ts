@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { canonical, isResolved, NeighbourError, parseNeighbours, parseRouteGet, planNeighbours } from '../../src/dataplane/neighbour-plan.js';
+import { isResolved, NeighbourError, parseNeighbours, parseRouteGet, planNeighbours } from '../../src/dataplane/neighbour-plan.js';
 import { Neighbours } from '../../src/dataplane/neighbours.js';
 
 // Captured from `ip -j neigh show dev v0` (iproute2 6.1, kernel 6.18).
@@ -41,17 +41,19 @@ test('parseRouteGet: on-link next hop is the real itself, else the gateway', () 
   assert.throws(() => parseRouteGet('[]', '10.9.0.7'), /ip -j route get 10\.9\.0\.7: no route with a device/);
 });
 
-test('canonical spells IPv6 one way (RFC 5952) and refuses non-addresses', () => {
-  assert.equal(canonical('FD00:0077:0:0::0011'), 'fd00:77::11');
-  assert.equal(canonical('10.77.0.11'), '10.77.0.11');
-  assert.throws(() => canonical('10.77.0'), /not an IP address: "10\.77\.0"/);
+test('addresses are spelt the model\'s way (RFC 5952) on both sides; a bad next hop is refused', () => {
+  assert.deepEqual(parseNeighbours('[{"dst":"FD00:0077:0:0::0011","state":["NONE"]}]').map((e) => e.address), ['fd00:77::11']);
+  assert.deepEqual(parseRouteGet('[{"dst":"2001:db8::9","gateway":"FD00:77::00FE","dev":"v0"}]', '2001:db8::9').nexthop, 'fd00:77::fe');
+  assert.deepEqual(planNeighbours(['FD00:0077::11', '10.77.0.11'], [], new Set()).add, ['10.77.0.11', 'fd00:77::11']);
+  assert.throws(() => planNeighbours(['10.77.0'], [], new Set()), (e: unknown) => e instanceof NeighbourError && /not an IP address: "10\.77\.0"/.test(e.message));
+  assert.throws(() => parseRouteGet('[{"dst":"x","gateway":"10.9.0.300","dev":"v0"}]', '10.50.0.9'), /not an IP address: "10\.9\.0\.300"/);
 });
 
-test('planNeighbours adds missing or unmanaged, kicks unresolved managed, drops only its own stale ones', () => {
+test('planNeighbours adds missing ones, kicks unresolved managed, drops only its own stale ones', () => {
   const current = parseNeighbours(NEIGH_SAMPLE);
   const plan = planNeighbours(['10.9.0.2', '10.9.0.3', '10.9.0.9', 'FE80::7852:55ff:fecf:220'], current, new Set(['10.9.0.7', '10.9.0.2']));
   assert.deepEqual(plan, {
-    add: ['10.9.0.9', 'fe80::7852:55ff:fecf:220'], // missing; present but not managed
+    add: ['10.9.0.9'], // missing (fe80::… is resolved though not managed: left as it is)
     kick: ['10.9.0.3'], // managed, FAILED
     drop: ['10.9.0.7'], // ours, no longer wanted (10.9.0.3 is managed but not ours: kept)
   });
@@ -91,4 +93,85 @@ test('Neighbours skips a real routed out of another interface and says so', asyn
   const n = new Neighbours({ dev: 'priv0', log, exec });
   assert.deepEqual(await n.refresh([{ address: '192.0.2.5', family: 4 }]), { added: [], kicked: [], dropped: [] });
   assert.match(lines.join(''), /real is not reached through the private interface/);
+});
+
+// An operator's entries on this kernel: `ip neigh add 10.9.0.20 lladdr … nud permanent` and
+// `nud noarp`, a kernel-learnt STALE one, and an unresolved one the kernel gave up on.
+const OPERATOR_SAMPLE =
+  '[{"dst":"10.9.0.20","lladdr":"02:00:00:00:00:14","state":["PERMANENT"]},' +
+  '{"dst":"10.9.0.21","lladdr":"02:00:00:00:00:15","state":["NOARP"]},' +
+  '{"dst":"10.9.0.22","lladdr":"02:00:00:00:00:16","state":["STALE"]},' +
+  '{"dst":"10.9.0.23","state":["FAILED"]}]';
+
+test('planNeighbours leaves resolved entries that are not managed alone; an unresolved one becomes managed', () => {
+  const current = parseNeighbours(OPERATOR_SAMPLE);
+  const want = ['10.9.0.20', '10.9.0.21', '10.9.0.22', '10.9.0.23'];
+  assert.deepEqual(planNeighbours(want, current, new Set()), { add: ['10.9.0.23'], kick: [], drop: [] });
+  // Even listed as ours (we once made them managed, then the operator made them static), they are never dropped.
+  assert.deepEqual(planNeighbours([], current, new Set(want)), { add: [], kick: [], drop: [] });
+});
+
+/** A scripted `ip`: routes on priv0 except for the addresses in `noRoute`, neighbours from `neigh4`. */
+function scriptedIp(state: { neigh4: string; noRoute: Set<string>; refuse: Set<string>; ran: string[] }) {
+  return async (argv: string[]): Promise<string> => {
+    const cmd = argv.join(' ');
+    state.ran.push(cmd);
+    if (cmd.startsWith('ip -j -4 route get')) {
+      if (state.noRoute.has(argv[5]!)) throw new NeighbourError(`${cmd} failed: RTNETLINK answers: Network is unreachable`);
+      return `[{"dst":"${argv[5]}","dev":"priv0"}]`;
+    }
+    if (cmd === 'ip -j -4 neigh show dev priv0') return state.neigh4;
+    if (cmd === 'ip -j -6 neigh show dev priv0') return '';
+    if (argv[1] === 'neigh' && state.refuse.has(argv[3]!)) throw new NeighbourError(`${cmd} failed: RTNETLINK answers: Invalid argument`);
+    return '';
+  };
+}
+
+const captureLog = () => {
+  const lines: string[] = [];
+  return { lines, log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }) };
+};
+const records = (lines: string[]) => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('Neighbours: a real whose route lookup fails is logged by address; the others are resolved; nothing is dropped that run', async () => {
+  const state = { neigh4: '[]', noRoute: new Set<string>(), refuse: new Set<string>(), ran: [] as string[] };
+  const { lines, log } = captureLog();
+  const n = new Neighbours({ dev: 'priv0', log, exec: scriptedIp(state) });
+  const all = ['10.77.0.11', '10.77.0.12', '10.77.0.13'].map((address) => ({ address, family: 4 as const }));
+  assert.deepEqual((await n.refresh(all)).added, ['10.77.0.11', '10.77.0.12', '10.77.0.13']);
+  state.neigh4 = JSON.stringify(all.map((r) => ({ dst: r.address, lladdr: '02:00:00:00:00:01', managed: null, state: ['REACHABLE'] })));
+
+  state.noRoute.add('10.77.0.12');
+  const r = await n.refresh(all.filter((x) => x.address !== '10.77.0.13'));
+  assert.deepEqual(r, { added: [], kicked: [], dropped: [] }, '10.77.0.12 unrouted this run: no drops, though 10.77.0.13 went');
+  const err = records(lines).find((x) => x.level === 50);
+  assert.ok(err, 'an error is logged');
+  assert.equal(err.real, '10.77.0.12');
+  assert.equal(err.code, 'E_NEIGHBOUR');
+  assert.match(err.msg as string, /no route to a real found/);
+  assert.deepEqual(n.managed(), ['10.77.0.11', '10.77.0.12', '10.77.0.13']);
+
+  state.noRoute.clear();
+  assert.deepEqual((await n.refresh()).dropped, ['10.77.0.13'], 'with every route seen, the unneeded entry goes');
+});
+
+test('Neighbours: one refused neighbour command does not stop the others', async () => {
+  const state = { neigh4: '[]', noRoute: new Set<string>(), refuse: new Set(['10.77.0.11']), ran: [] as string[] };
+  const { lines, log } = captureLog();
+  const n = new Neighbours({ dev: 'priv0', log, exec: scriptedIp(state) });
+  const r = await n.refresh(['10.77.0.11', '10.77.0.12'].map((address) => ({ address, family: 4 as const })));
+  assert.deepEqual(r.added, ['10.77.0.12']);
+  assert.deepEqual(n.managed(), ['10.77.0.12'], 'a refused entry is not counted as ours');
+  const err = records(lines).find((x) => x.level === 50);
+  assert.equal(err?.nexthop, '10.77.0.11');
+});
+
+test('Neighbours leaves an operator\'s static entry alone and never deletes it', async () => {
+  const state = { neigh4: OPERATOR_SAMPLE, noRoute: new Set<string>(), refuse: new Set<string>(), ran: [] as string[] };
+  const n = new Neighbours({ dev: 'priv0', log: pino({ level: 'silent' }), exec: scriptedIp(state) });
+  const r = await n.refresh([{ address: '10.9.0.20', family: 4 }, { address: '10.9.0.21', family: 4 }]);
+  assert.deepEqual(r, { added: [], kicked: [], dropped: [] });
+  await n.refresh([]);
+  assert.deepEqual(state.ran.filter((c) => !c.startsWith('ip -j')), [], 'no replace, no del');
+  assert.deepEqual(n.managed(), []);
 });

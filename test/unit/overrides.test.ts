@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Overrides, applyOverrides, type Override } from '../../src/daemon/overrides.js';
+import pino from 'pino';
+import { Overrides, applyOverrides, overlayOverrides, type Override } from '../../src/daemon/overrides.js';
 import { XlvsError } from '../../src/errors.js';
 import { DEFAULT_TIMEOUTS, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../../src/model/types.js';
 
@@ -186,4 +187,120 @@ test('a corrupt overrides.json is an E_STATE XlvsError naming the file', () => {
       `content ${JSON.stringify(text)}`,
     );
   }
+});
+
+/** Writes `list` as a state dir's overrides.json, as a person or an older xlvsd might have. */
+function savedDir(list: unknown): { dir: string; file: string } {
+  const dir = stateDir();
+  new Overrides(dir).commit([]);
+  const file = join(dir, 'overrides.json');
+  writeFileSync(file, JSON.stringify(list));
+  return { dir, file };
+}
+
+const V6: ServiceKey = { vip: '2001:db8::100', port: 80, protocol: 'tcp' };
+const V6_ID = 'tcp/[2001:db8::100]:80';
+function baseV6(): DesiredState {
+  const reals = [{ ...real('2001:db8::1'), weight: 2 }, real('2001:db8::2')];
+  return { ...base(), services: [{ ...V6, ...SPEC, family: 6, frontends: [V6], scheduler: 'rr', reals }] };
+}
+
+test('loading canonicalises addresses and service ids: another spelling is the same real', () => {
+  const { dir } = savedDir([
+    { op: 'set', service: 'TCP/[2001:DB8:0::100]:80', real: { address: '2001:DB8::0001', port: 80, weight: 5, method: 'nat' } },
+    { op: 'remove', service: 'tcp/[2001:db8::0100]:80', address: '2001:0DB8:0:0::2', port: 80 },
+  ]);
+  const o = new Overrides(dir);
+  assert.deepEqual(o.entries, [
+    { op: 'set', service: V6_ID, real: { ...real('2001:db8::1'), weight: 5 } },
+    { op: 'remove', service: V6_ID, address: '2001:db8::2', port: 80 },
+  ]);
+  const { desired, skipped } = overlayOverrides(baseV6(), o.entries);
+  assert.deepEqual(desired.services[0]!.reals, [{ ...real('2001:db8::1'), weight: 5 }], 'set replaced, remove removed: no twin real');
+  assert.deepEqual(skipped, []);
+  // A later API change on the same real replaces the loaded entry instead of adding a twin.
+  assert.deepEqual(o.with(V6, { address: '2001:db8::1', port: 80 }), [
+    { op: 'remove', service: V6_ID, address: '2001:db8::2', port: 80 },
+    { op: 'remove', service: V6_ID, address: '2001:db8::1', port: 80 },
+  ]);
+});
+
+test('a bad saved field is named with its value, not the whole real', () => {
+  const ok = { address: '10.77.0.13', port: 80, weight: 1, method: 'nat' };
+  const cases: [unknown, string][] = [
+    [[{ op: 'set', service: WEB_ID, real: { ...ok, weight: 70000 } }], '[0].real.weight: must be an integer 0..65535 (got 70000)'],
+    [[{ op: 'set', service: WEB_ID, real: ok }, { op: 'set', service: WEB_ID, real: { ...ok, method: 'dsr' } }],
+      '[1].real.method: must be one of nat, dr, tun, fullnat (got "dsr")'],
+    [[{ op: 'set', service: WEB_ID, real: { ...ok, address: '10.0.0.300' } }], '[0].real.address: must be an IPv4 address like 10.0.0.1 or an IPv6 address like fd00::1 (got "10.0.0.300")'],
+    [[{ op: 'set', service: WEB_ID, real: { ...ok, upper_threshold: -1 } }], '[0].real.upper_threshold: must be an integer 0..4294967295 (got -1)'],
+    [[{ op: 'set', service: WEB_ID, real: 'x' }], '[0].real: must be an object (got "x")'],
+    [[{ op: 'remove', service: WEB_ID, address: '10.0.0.1', port: 65536 }], '[0].port: must be an integer 0..65535 (got 65536)'],
+    [[{ op: 'rename', service: WEB_ID }], '[0].op: must be "set" or "remove" (got "rename")'],
+    [[{ op: 'set', service: 7 }], '[0].service: must be a service like tcp/203.0.113.100:80 (got 7)'],
+    [[{ op: 'set', service: 'tcp/203.0.113.100', real: ok }], '[0].service: must be PROTOCOL/VIP:PORT'],
+    [{}, ': must be a JSON array of overrides (got {})'],
+  ];
+  for (const [list, want] of cases) {
+    const { dir, file } = savedDir(list);
+    assert.throws(
+      () => new Overrides(dir),
+      (e: unknown) => {
+        assert.ok(e instanceof XlvsError && e.code === 'E_STATE', `not an E_STATE XlvsError: ${String(e)}`);
+        assert.ok(e.message.startsWith(`${file}${want}`), `${JSON.stringify(list)}: ${e.message}`);
+        assert.ok(!e.message.includes('"weight":'), `the whole real is dumped: ${e.message}`);
+        return true;
+      },
+    );
+  }
+});
+
+test('overrides that no longer fit their service are skipped and reported; the rest apply', () => {
+  const b = base();
+  b.services[0] = { ...b.services[0]!, scheduler: 'mh', mh_table_size: 5 }; // WEB: 2 reals, room for 2 more
+  const list: Override[] = [
+    { op: 'set', service: WEB_ID, real: { ...real('10.77.0.20', 0), method: 'tun' } }, // no local_addresses.v4 any more
+    { op: 'set', service: WEB_ID, real: { ...real('10.77.0.21', 8080), method: 'dr' } }, // dr cannot reach port 8080
+    { op: 'set', service: WEB_ID, real: real('10.77.0.22') },
+    { op: 'set', service: WEB_ID, real: real('10.77.0.23') },
+    { op: 'set', service: WEB_ID, real: real('10.77.0.24') }, // the 5th real of a 5-slot mh table
+    { op: 'set', service: WEB_ID, real: real('10.77.0.11', 80, 7) }, // a reweight needs no room
+    { op: 'set', service: WEB_ID, real: real('fd00::9') }, // wrong family
+  ];
+  const { desired, skipped } = overlayOverrides(b, list);
+  assert.deepEqual(realsOf(desired, WEB_ID).map((r) => `${r.address}/${r.weight}`), ['10.77.0.11/7', '10.77.0.12/1', '10.77.0.22/1', '10.77.0.23/1']);
+  assert.deepEqual(skipped, [
+    { index: 0, field: 'real.method', value: 'tun', reason: 'needs local_addresses.v4 (the tunnel source), which is not set' },
+    {
+      index: 1, field: 'real.port', value: 8080,
+      reason: 'must be 0 (keep) or 80: dr cannot change the destination port and the service answers on port 80',
+    },
+    { index: 4, field: 'real', value: '10.77.0.24:80', reason: 'too many reals for mh_table_size 5: the table must be larger than the number of reals (5)' },
+    { index: 6, field: 'real.address', value: 'fd00::9', reason: 'must be an IPv4 address like the service\'s VIP' },
+  ]);
+  // With the local address back, the tun real applies again.
+  assert.equal(overlayOverrides({ ...b, local: { v4: '10.77.0.1' } }, list).skipped[0]!.index, 1);
+});
+
+test('the 257th real of a service is skipped, its 256th is not', () => {
+  const list: Override[] = Array.from({ length: 255 }, (_, i) => ({ op: 'set', service: DNS_ID, real: real(`10.1.${i >> 8}.${i & 255}`, 53) }));
+  const { desired, skipped } = overlayOverrides(base(), list); // DNS has 2 reals: 255 more make 257
+  assert.equal(realsOf(desired, DNS_ID).length, 256);
+  assert.deepEqual(skipped, [{ index: 254, field: 'real', value: '10.1.0.254:53', reason: 'too many reals: a service has at most 256' }]);
+});
+
+test('applyOverrides warns once per skipped override, naming overrides.json[i].<field> and the value', () => {
+  const lines: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+  const list: Override[] = [
+    { op: 'set', service: WEB_ID, real: real('10.77.0.13') },
+    { op: 'set', service: WEB_ID, real: { ...real('10.77.0.20', 0), method: 'fullnat' } },
+  ];
+  const out = applyOverrides(base(), list, log);
+  assert.deepEqual(realsOf(out, WEB_ID).map((r) => r.address), ['10.77.0.11', '10.77.0.12', '10.77.0.13']);
+  assert.equal(lines.length, 1, lines.join(''));
+  const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(rec.level, 40);
+  assert.equal(rec.override, 'overrides.json[1].real.method');
+  assert.equal(rec.value, 'fullnat');
+  assert.equal(rec.msg, 'override skipped: overrides.json[1].real.method: needs local_addresses.v4 (the source NAT address), which is not set (got "fullnat")');
 });

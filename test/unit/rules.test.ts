@@ -6,8 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { checkRealFitsService } from '../../src/api/validate.js';
-import { defaultRealPort, isPrime, mhTableSizeProblem, realViolation, type RealContext } from '../../src/model/rules.js';
-import { MAX_MH_TABLE_SIZE, type RealSpec } from '../../src/model/types.js';
+import {
+  defaultRealPort, mhTableFitProblem, mhTableSizeProblem, realCountProblem, realViolation, type RealContext,
+} from '../../src/model/rules.js';
+import { MAX_MH_TABLE_SIZE, type RealSpec, type SchedulerName } from '../../src/model/types.js';
 
 const real = (more: Partial<RealSpec> = {}): RealSpec => ({
   address: '10.77.0.11', port: 80, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more,
@@ -81,21 +83,50 @@ test('thresholds: lower needs an upper and may not exceed it', () => {
   });
 });
 
+/** A service as checkRealFitsService sees it: ONE's frontends with `n` reals 10.0.x.y:80. */
+const service = (scheduler: SchedulerName, n: number, mh_table_size = 65537) => ({
+  ...ONE, scheduler, mh_table_size,
+  reals: Array.from({ length: n }, (_, i) => real({ address: `10.0.${i >> 8}.${i & 255}` })),
+});
+
 test('checkRealFitsService names the field under the given prefix', () => {
-  checkRealFitsService('real', real(), ONE, LOCAL);
+  checkRealFitsService('real', real(), service('wlc', 0), LOCAL);
   assert.throws(
-    () => checkRealFitsService('real', real({ method: 'dr', port: 8080 }), ONE, LOCAL),
+    () => checkRealFitsService('real', real({ method: 'dr', port: 8080 }), service('wlc', 0), LOCAL),
     (e: unknown) => e instanceof InvalidArgumentError && e.field === 'real.port' && /\(got 8080\)$/.test(e.message),
   );
 });
 
+test('mh table must be larger than the number of reals; every real counts, weight 0 too', () => {
+  assert.equal(mhTableFitProblem(7, 6), undefined);
+  assert.equal(mhTableFitProblem(7, 7), 'must be larger than the number of reals (7): Maglev gives each real at least one slot');
+  assert.equal(mhTableFitProblem(2, 3), 'must be larger than the number of reals (3): Maglev gives each real at least one slot');
+  assert.equal(realCountProblem({ scheduler: 'mh', mh_table_size: 7 }, 6), undefined);
+  assert.equal(realCountProblem({ scheduler: 'mh', mh_table_size: 7 }, 7),
+    'too many reals for mh_table_size 7: the table must be larger than the number of reals (7)');
+  assert.equal(realCountProblem({ scheduler: 'wlc', mh_table_size: 7 }, 7), undefined, 'the table size only binds mh');
+  assert.equal(realCountProblem({ scheduler: 'wlc', mh_table_size: 65537 }, 256), undefined);
+  assert.equal(realCountProblem({ scheduler: 'mh', mh_table_size: 65537 }, 257), 'too many reals: a service has at most 256');
+});
+
+test('checkRealFitsService refuses a new real past the mh table or the 256 limit, not an update', () => {
+  const LIMIT = /real: too many reals: a service has at most 256 \(got "10\.77\.0\.11:80"\)$/;
+  checkRealFitsService('real', real(), service('mh', 5, 7), LOCAL); // the 6th real of 7 slots
+  assert.throws(
+    () => checkRealFitsService('real', real(), service('mh', 7, 7), LOCAL),
+    (e: unknown) => e instanceof InvalidArgumentError && e.field === 'real' &&
+      e.message === 'real: too many reals for mh_table_size 7: the table must be larger than the number of reals (8) (got "10.77.0.11:80")',
+  );
+  assert.throws(() => checkRealFitsService('real', real(), service('mh', 6, 7), LOCAL), /number of reals \(7\)/);
+  // Re-weighting a real the service has already counts nothing new.
+  checkRealFitsService('real', real({ address: '10.0.0.3', weight: 9 }), service('mh', 7, 7), LOCAL);
+  checkRealFitsService('real', real(), service('wlc', 255), LOCAL);
+  assert.throws(() => checkRealFitsService('real', real(), service('wlc', 256), LOCAL), LIMIT);
+  checkRealFitsService('real', real({ address: '10.0.0.200' }), service('wlc', 256), LOCAL);
+});
+
 test('mh table size: a prime 2..1048573', () => {
-  assert.equal(isPrime(2), true);
-  assert.equal(isPrime(65537), true);
-  assert.equal(isPrime(MAX_MH_TABLE_SIZE), true);
-  assert.equal(isPrime(65536), false);
-  assert.equal(isPrime(1), false);
-  assert.equal(isPrime(9), false);
+  assert.equal(mhTableSizeProblem(MAX_MH_TABLE_SIZE), undefined);
   assert.equal(mhTableSizeProblem(65537), undefined);
   assert.equal(mhTableSizeProblem(251), undefined);
   assert.equal(mhTableSizeProblem(65535), 'must be a prime 2..1048573 (Maglev needs a prime table size)');
