@@ -13,9 +13,9 @@ import { checkRealFitsService } from '../api/validate.js';
 import { sumCounters, readDrops } from '../dataplane/stats.js';
 import { Overrides, applyOverrides, type Override } from './overrides.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import {
-  serviceId, realId, MAX_REALS_PER_SERVICE, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
+  serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
 } from '../model/types.js';
 
 /** The data plane's counts are u32 updated with atomic adds; one that raced below zero reads 0. */
@@ -67,7 +67,7 @@ export class Daemon implements ControlApi {
 
   /** The one way into the maps. Throws (having written nothing) on capacity errors. */
   private setDesired(config: Config, list: readonly Override[]): void {
-    const next = applyOverrides(config.desired, list);
+    const next = applyOverrides(config.desired, list, this.opts.log);
     this.reconciler.apply(next);
     this.desired = next;
     this.config = config;
@@ -130,9 +130,6 @@ export class Daemon implements ControlApi {
   async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
     const s = this.service(svc);
     checkRealFitsService('real', real, s, this.desired.local);
-    if (!s.reals.some((r) => realId(r) === realId(real)) && s.reals.length >= MAX_REALS_PER_SERVICE) {
-      throw new InvalidArgumentError('real', realId(real), `too many reals: a service has at most ${MAX_REALS_PER_SERVICE}`);
-    }
     this.commitOverride(this.overrides.with(svc, { real }));
     this.opts.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
   }
