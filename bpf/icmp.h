@@ -77,9 +77,6 @@ struct icmp_hdr {
 /* bpf_csum_diff sums at most 512 bytes per call. */
 #define CSUM_CHUNK 512
 
-#define IP4_DF 0x4000
-#define IP4_OFFSET 0x1fff
-
 /* ---- common pieces ---- */
 
 /* The frame carries the ICMP of its own family (ICMP in IPv4, ICMPv6 in IPv6). */
@@ -195,7 +192,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 		ip = pos;
 		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
 			return -1;
-		if (ip->frag_off & bpf_htons(IP4_OFFSET))
+		if (ipv4_is_later_fragment(ip))
 			return -1;
 		q->ip4 = ip;
 		q->proto = ip->protocol;
@@ -513,7 +510,7 @@ static __always_inline int icmp_may_answer(const struct pkt *p)
 	if (icmp_bad_source(p))
 		return 0;
 	if (p->family == XLVS_AF_INET) {
-		if (p->ip4->frag_off & bpf_htons(IP4_OFFSET))
+		if (ipv4_is_later_fragment(p->ip4))
 			return 0;
 		if (p->proto == IPPROTO_ICMP)
 			return ih && (ih->type == ICMP4_ECHO || ih->type == ICMP4_ECHO_REPLY);
@@ -544,7 +541,7 @@ static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
 		return drop(XLVS_DROP_TOO_BIG);
 	/* Without DF the sender asked to be fragmented, which XDP cannot do;
 	 * a frag-needed would be a lie (RFC 1191 sends it for DF only). */
-	if (!(p.ip4->frag_off & bpf_htons(IP4_DF)) || mtu < 68 || mtu > 0xffff)
+	if (!ipv4_df(p.ip4) || mtu < 68 || mtu > 0xffff)
 		return drop(XLVS_DROP_TOO_BIG);
 	__builtin_memcpy(&eth, p.eth, sizeof(eth));
 	saddr = p.ip4->saddr;

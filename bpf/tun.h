@@ -16,7 +16,6 @@
 #include "fwd.h"
 
 #define XLVS_TUN_TTL 64
-#define XLVS_IP_DF 0x4000
 
 /* A failed encapsulation: counted here, -1 for tun_encap to return. */
 static __always_inline int tun_drop(void)
@@ -82,7 +81,7 @@ static __always_inline void tun_outer4(struct iphdr *ip, const struct tun_inner 
 	ip->tos = in->tos;
 	ip->tot_len = bpf_htons(in->len + sizeof(*ip));
 	ip->id = 0;
-	ip->frag_off = in->df ? bpf_htons(XLVS_IP_DF) : 0;
+	ip->frag_off = in->df ? bpf_htons(XLVS_IP4_DF) : 0;
 	ip->ttl = XLVS_TUN_TTL;
 	ip->protocol = IPPROTO_IPIP;
 	ip->check = 0;
@@ -119,7 +118,7 @@ static __always_inline int tun_inner_of(struct xdp_md *ctx, __u32 family, struct
 			return -1;
 		in->len = bpf_ntohs(ip->tot_len);
 		in->tos = ip->tos;
-		in->df = (ip->frag_off & bpf_htons(XLVS_IP_DF)) != 0;
+		in->df = ipv4_df(ip);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 

@@ -74,7 +74,7 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 		return drop(XLVS_DROP_FIB);
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		/* IPv4 without DF may be fragmented: the kernel does that for NAT. */
-		if (p->family == XLVS_AF_INET && !(p->ip4->frag_off & bpf_htons(0x4000)) && kernel_ok) {
+		if (p->family == XLVS_AF_INET && !ipv4_df(p->ip4) && kernel_ok) {
 			xmit_rewrite(p, f);
 			stats_event(XLVS_EV_FWD_KERNEL);
 			return XDP_PASS;
