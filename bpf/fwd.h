@@ -50,23 +50,10 @@ static __always_inline int fwd_ttl_expired(const struct pkt *p)
 
 static __always_inline void fwd_dec_ttl(struct pkt *p)
 {
-	__u16 old_word, new_word;
-	__u8 ttl;
-
-	if (p->family == XLVS_AF_INET) {
-		/* TTL shares a 16-bit checksum word with the protocol field. The
-		 * words are built from the fields, not read back through a __u16
-		 * cast of &ttl: clang took that read for the one before the
-		 * decrement (strict aliasing), the checksum never changed and every
-		 * forwarded IPv4 packet left with a bad header checksum. */
-		ttl = p->ip4->ttl;
-		old_word = bpf_htons(((__u16)ttl << 8) | p->ip4->protocol);
-		new_word = bpf_htons(((__u16)(__u8)(ttl - 1) << 8) | p->ip4->protocol);
-		p->ip4->ttl = ttl - 1;
-		p->ip4->check = csum_replace16(p->ip4->check, old_word, new_word);
-	} else {
+	if (p->family == XLVS_AF_INET)
+		csum_ip4_set_ttl(p->ip4, p->ip4->ttl - 1);
+	else
 		p->ip6->hop_limit--;
-	}
 }
 
 /* Writes the next hop's MACs (eth may have moved: encapsulation) and

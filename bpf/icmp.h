@@ -95,23 +95,6 @@ static __always_inline int icmp_is_xlate_error(const struct pkt *p, __u8 type)
 	return type == ICMP6_DEST_UNREACH || type == ICMP6_PKT_TOOBIG || type == ICMP6_TIME_EXCEED;
 }
 
-static __always_inline __u16 csum_fold64(__u64 s)
-{
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	return csum_fold32((__u32)s);
-}
-
-/* Sets the IPv4 TTL, updating the header checksum from the byte values.
- * (Not by reading the TTL/protocol word through a __u16 cast around the
- * store: clang may keep the read from before the store, and then the
- * checksum silently stays as it was.) */
-static __always_inline void icmp_set_ttl(struct iphdr *ip, __u8 ttl)
-{
-	ip->check = csum_replace16(ip->check, bpf_htons((__u16)ip->ttl << 8), bpf_htons((__u16)ttl << 8));
-	ip->ttl = ttl;
-}
-
 /* ---- echo ---- */
 
 /* An address a reply or error must never go to: unspecified, broadcast,
@@ -144,7 +127,7 @@ static __always_inline int icmp_echo(struct pkt *p, struct icmp_hdr *ih)
 		tmp = p->ip4->saddr;
 		p->ip4->saddr = p->ip4->daddr;
 		p->ip4->daddr = tmp;
-		icmp_set_ttl(p->ip4, ICMP_TTL);
+		csum_ip4_set_ttl(p->ip4, ICMP_TTL);
 	} else {
 #pragma unroll
 		for (i = 0; i < 4; i++) {
@@ -588,8 +571,7 @@ static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
 	ip->check = 0;
 	ip->saddr = daddr;
 	ip->daddr = saddr;
-	sum = bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0);
-	ip->check = ~csum_fold64((__u64)sum);
+	ip->check = csum_ip4_hdr(ip);
 
 	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip) + sizeof(*ih) + qlen) - (int)(end - data)))
 		return drop(XLVS_DROP_TOO_BIG);
