@@ -56,9 +56,11 @@ static __always_inline void fwd_dec_ttl(struct pkt *p)
 		p->ip6->hop_limit--;
 }
 
-/* Writes the next hop's MACs (eth may have moved: encapsulation) and
- * redirects to the route's device. */
-static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+/* Writes the next hop's MACs (eth may have moved: encapsulation), counts
+ * event ev (XLVS_EV_FWD, XLVS_EV_ICMP_XLATE) and redirects to the route's
+ * device. The frame check is for the verifier: every caller parsed the
+ * Ethernet header, or grew the frame in front of it (tun_encap). */
+static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib, __u32 ev)
 {
 	struct ethhdr *eth = (void *)(long)ctx->data;
 
@@ -66,7 +68,7 @@ static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib
 		return drop(XLVS_DROP_ENCAP);
 	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	stats_event(XLVS_EV_FWD);
+	stats_event(ev);
 	return bpf_redirect(fib->ifindex, 0);
 }
 

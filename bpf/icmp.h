@@ -284,19 +284,6 @@ static __always_inline void icmp_xlate(struct pkt *p, struct icmp_quote *q, cons
 	}
 }
 
-/* MACs of the next hop, counted as a translated error, redirected. */
-static __always_inline int icmp_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
-{
-	struct ethhdr *eth = (void *)(long)ctx->data;
-
-	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
-		return drop(XLVS_DROP_BAD_ICMP);
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	stats_event(XLVS_EV_ICMP_XLATE);
-	return bpf_redirect(fib->ifindex, 0);
-}
-
 /* Sends a translated error on toward dst. as_router: the router forwards it
  * (TTL-1); dr keeps the IP packet as it is. may_pass: the kernel could
  * forward the translated packet itself (its source is not ours). */
@@ -331,7 +318,7 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 	}
 	if (as_router)
 		fwd_dec_ttl(p);
-	return icmp_redirect(ctx, &fib);
+	return fwd_redirect(ctx, &fib, XLVS_EV_ICMP_XLATE);
 }
 
 /* An error about a tun real's reply: to the real unchanged (it holds the
@@ -353,7 +340,7 @@ static __always_inline int icmp_forward_tun(struct xdp_md *ctx, struct pkt *p, c
 		return drop(XLVS_DROP_FIB);
 	if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)f->nat_dst))
 		return XDP_DROP;
-	return icmp_redirect(ctx, &fib);
+	return fwd_redirect(ctx, &fib, XLVS_EV_ICMP_XLATE);
 }
 
 /* No flow for an error to a VIP: is the quoted source VIP:port a frontend

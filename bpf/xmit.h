@@ -95,12 +95,12 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	if (tun) {
 		if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)dst))
 			return XDP_DROP;
-		return fwd_redirect(ctx, &fib);
+		return fwd_redirect(ctx, &fib, XLVS_EV_FWD);
 	}
 	xmit_rewrite(p, f);
 	if (!dr)
 		fwd_dec_ttl(p);
-	return fwd_redirect(ctx, &fib);
+	return fwd_redirect(ctx, &fib, XLVS_EV_FWD);
 }
 
 #endif /* XLVS_XMIT_H */
