@@ -42,6 +42,36 @@ static __always_inline long fwd_lookup(struct xdp_md *ctx, const struct pkt *p, 
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
+/* What a caller does with its packet after fwd_lookup(). */
+enum fwd_verdict {
+	FWD_OK,            /* route and MACs known: rewrite and redirect */
+	FWD_KERNEL,        /* hand the translated packet to the kernel */
+	FWD_DROP_FIB,      /* blackhole, unreachable, prohibit */
+	FWD_DROP_NO_NEIGH, /* next hop unresolved, and the kernel may not have it */
+	FWD_TOO_BIG,       /* over the next hop's MTU (fib->mtu_result) */
+};
+
+/* The verdict on fwd_lookup()'s result rc. may_pass: the kernel may be
+ * handed the packet, i.e. its source is not one of ours (the kernel drops
+ * those as martian on input); it then forwards the packet and resolves the
+ * neighbour for the next ones. The lookup's other answers (not forwarded,
+ * forwarding disabled, lightweight tunnel) take the NO_NEIGH way. */
+static __always_inline enum fwd_verdict fwd_verdict(long rc, int may_pass)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		return FWD_OK;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return FWD_DROP_FIB;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return FWD_TOO_BIG;
+	default:
+		return may_pass ? FWD_KERNEL : FWD_DROP_NO_NEIGH;
+	}
+}
+
 /* The packet would be dropped by the next router for its TTL. */
 static __always_inline int fwd_ttl_expired(const struct pkt *p)
 {

@@ -290,7 +290,6 @@ static __always_inline void icmp_xlate(struct pkt *p, struct icmp_quote *q, cons
 static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const __be32 *dst, int as_router, int may_pass)
 {
 	struct bpf_fib_lookup fib;
-	long rc;
 
 	if (as_router && fwd_ttl_expired(p)) {
 		if (!may_pass)
@@ -299,22 +298,19 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS;
 	}
-	rc = fwd_lookup(ctx, p, p->saddr, dst, 0, &fib);
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
+	switch (fwd_verdict(fwd_lookup(ctx, p, p->saddr, dst, 0, &fib), may_pass)) {
+	case FWD_OK:
 		break;
-	case BPF_FIB_LKUP_RET_BLACKHOLE:
-	case BPF_FIB_LKUP_RET_UNREACHABLE:
-	case BPF_FIB_LKUP_RET_PROHIBIT:
-		return drop(XLVS_DROP_FIB);
-	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		/* Never an error about an error. */
-		return drop(XLVS_DROP_TOO_BIG);
-	default:
-		if (!may_pass)
-			return drop(XLVS_DROP_NO_NEIGH);
+	case FWD_KERNEL:
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS; /* translated: the kernel resolves the next hop */
+	case FWD_DROP_NO_NEIGH:
+		return drop(XLVS_DROP_NO_NEIGH);
+	case FWD_TOO_BIG:
+		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
+	case FWD_DROP_FIB:
+	default:
+		return drop(XLVS_DROP_FIB);
 	}
 	if (as_router)
 		fwd_dec_ttl(p);
@@ -332,12 +328,19 @@ static __always_inline int icmp_forward_tun(struct xdp_md *ctx, struct pkt *p, c
 	if (!src)
 		return drop(XLVS_DROP_NO_LOCAL);
 	rc = fwd_lookup(ctx, p, src, f->nat_dst, tun_overhead(p->family), &fib);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+	switch (fwd_verdict(rc, 0)) {
+	case FWD_OK:
+		break;
+	case FWD_TOO_BIG:
 		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return drop(XLVS_DROP_NO_NEIGH);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	case FWD_DROP_NO_NEIGH:
+		/* Unlike xmit(), this path has always counted the lookup's other
+		 * answers (not forwarded, forwarding disabled) as fib. */
+		return drop(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? XLVS_DROP_NO_NEIGH : XLVS_DROP_FIB);
+	case FWD_DROP_FIB:
+	default:
 		return drop(XLVS_DROP_FIB);
+	}
 	if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)f->nat_dst))
 		return XDP_DROP;
 	return fwd_redirect(ctx, &fib, XLVS_EV_ICMP_XLATE);
