@@ -33,6 +33,7 @@
 #include "csum.h"
 #include "fwd.h"
 #include "tun.h"
+#include "vip.h"
 
 /* ICMP and ICMPv6 headers share this layout (RFC 792, RFC 4443); ours so
  * that <linux/icmp.h> and its libc includes stay out of a -target bpf build. */
@@ -355,13 +356,8 @@ static __always_inline int icmp_quote_is_frontend(const struct xlvs_flow_key *k)
 
 	__builtin_memset(&vk, 0, sizeof(vk));
 	addr_copy(vk.addr, k->dst);
-	vk.port = k->dport;
-	vk.proto = k->proto;
 	vk.family = k->family;
-	if (bpf_map_lookup_elem(&vips, &vk))
-		return 1;
-	vk.port = 0;
-	return bpf_map_lookup_elem(&vips, &vk) != 0;
+	return vip_frontend(&vk, k->proto, k->dport) != 0;
 }
 
 /* The flow entry of direction dir keyed by k, if alive. */
