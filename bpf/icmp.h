@@ -33,6 +33,7 @@
 #include "csum.h"
 #include "fwd.h"
 #include "tun.h"
+#include "flow.h"
 #include "vip.h"
 
 /* ICMP and ICMPv6 headers share this layout (RFC 792, RFC 4443); ours so
@@ -365,9 +366,7 @@ static __always_inline struct xlvs_flow *icmp_flow(const struct xlvs_flow_key *k
 {
 	struct xlvs_flow *f = bpf_map_lookup_elem(&flows, k);
 
-	if (!f || f->dir != dir || f->expires_ns < now)
-		return 0;
-	return f;
+	return flow_live(f, dir, now) ? f : 0;
 }
 
 /* An error to the VIP about a reply we sent (VIP:vport -> client:cport):
