@@ -112,7 +112,7 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 			persist_store(svc_id, svc, k->src, k->family, real_id, now);
 	}
 	real = bpf_map_lookup_elem(&reals, &real_id);
-	if (!real || !(real->flags & XLVS_REAL_F_USED) || real->svc_id != svc_id)
+	if (!real_member(real, svc_id))
 		return drop(XLVS_DROP_NO_REAL);
 	/* fullnat's source and tun's outer source: checked once here, kept in
 	 * the flow (nat_src; only fullnat sets F_SNAT to rewrite with it). */
