@@ -87,6 +87,13 @@ static __always_inline void conns_deactivate(__u32 real_id)
 	__sync_fetch_and_add(&c->inactive, 1);
 }
 
+/* r (a lookup result, may be NULL) is a real allocated to service svc_id:
+ * a freed slot, or one reused by another service, is not. */
+static __always_inline int real_member(const struct xlvs_real *r, __u32 svc_id)
+{
+	return r && (r->flags & XLVS_REAL_F_USED) && r->svc_id == svc_id;
+}
+
 /* May real_id take a new flow of service svc_id? (allocated to it, weight > 0,
  * not overloaded). Fills *out with the real when it may. */
 static __always_inline int real_available(__u32 real_id, __u32 svc_id, struct xlvs_real **out)
@@ -94,7 +101,7 @@ static __always_inline int real_available(__u32 real_id, __u32 svc_id, struct xl
 	struct xlvs_real *r = bpf_map_lookup_elem(&reals, &real_id);
 	struct xlvs_real_conns *c;
 
-	if (!r || !(r->flags & XLVS_REAL_F_USED) || r->svc_id != svc_id || r->weight == 0)
+	if (!real_member(r, svc_id) || r->weight == 0)
 		return 0;
 	if (r->u_threshold) {
 		c = bpf_map_lookup_elem(&real_conns, &real_id);

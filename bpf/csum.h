@@ -1,19 +1,30 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * Incremental Internet checksum update (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')).
- * The one's complement sum does not depend on byte order as long as old and
- * new values are taken the same way, so raw network-order fields are used.
+ * Internet checksums: folding, incremental update (RFC 1624, eqn. 3:
+ * HC' = ~(~HC + ~m + m')), and the IPv4 header's own. The one's complement
+ * sum does not depend on byte order as long as old and new values are taken
+ * the same way, so raw network-order fields are used.
  */
 #ifndef XLVS_CSUM_H
 #define XLVS_CSUM_H
 
 #include <linux/types.h>
+#include <linux/ip.h>
+#include <bpf/bpf_endian.h>
 
 static __always_inline __u16 csum_fold32(__u32 s)
 {
 	s = (s & 0xffff) + (s >> 16);
 	s = (s & 0xffff) + (s >> 16);
 	return (__u16)s;
+}
+
+/* For sums of 32-bit words, such as bpf_csum_diff() results added up. */
+static __always_inline __u16 csum_fold64(__u64 s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	return csum_fold32((__u32)s);
 }
 
 static __always_inline __u16 csum_replace32(__u16 check, __u32 from, __u32 to)
@@ -32,6 +43,32 @@ static __always_inline __u16 csum_replace16(__u16 check, __u16 from, __u16 to)
 	s += (__u16)~from;
 	s += to;
 	return (__u16)~csum_fold32(s);
+}
+
+/* Header checksum of a 20-byte IPv4 header whose check field is zero. An
+ * unrolled sum: cheaper for the verifier than a helper call with a size. */
+static __always_inline __u16 csum_ip4_hdr(const struct iphdr *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 s = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*ip) / 2); i++)
+		s += w[i];
+	return (__u16)~csum_fold32(s);
+}
+
+/* Sets the IPv4 TTL, updating the header checksum from the byte values.
+ * TTL shares a 16-bit word with the protocol field; the protocol stays, so
+ * the TTL bytes alone give the same difference. (Not by reading the word
+ * through a __u16 cast of &ttl around the store: clang took that read for
+ * the one before the store, the checksum never changed and every forwarded
+ * IPv4 packet left with a bad header checksum.) */
+static __always_inline void csum_ip4_set_ttl(struct iphdr *ip, __u8 ttl)
+{
+	ip->check = csum_replace16(ip->check, bpf_htons((__u16)ip->ttl << 8), bpf_htons((__u16)ttl << 8));
+	ip->ttl = ttl;
 }
 
 #endif /* XLVS_CSUM_H */

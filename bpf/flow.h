@@ -132,12 +132,19 @@ static __always_inline int flow_touch(struct xlvs_flow *f, const struct xlvs_flo
 	return 1;
 }
 
-/* A flow entry may carry this packet: it exists, is not past its deadline,
- * and is not a closed TCP connection being reopened by a new SYN (port reuse,
- * which IPVS also schedules afresh). */
+/* f (a lookup result, may be NULL) is an entry of direction dir that is not
+ * past its deadline. */
+static __always_inline int flow_live(const struct xlvs_flow *f, __u8 dir, __u64 now)
+{
+	return f && f->dir == dir && f->expires_ns >= now;
+}
+
+/* A flow entry may carry this packet: it is live, and is not a closed TCP
+ * connection being reopened by a new SYN (port reuse, which IPVS also
+ * schedules afresh). */
 static __always_inline int flow_usable(const struct xlvs_flow *f, const struct pkt *p, __u8 dir, __u64 now)
 {
-	if (!f || f->dir != dir || f->expires_ns < now)
+	if (!flow_live(f, dir, now))
 		return 0;
 	if (p->l4.syn && f->state != XLVS_FLOW_TCP_EST && f->state != XLVS_FLOW_UDP)
 		return 0;

@@ -42,6 +42,36 @@ static __always_inline long fwd_lookup(struct xdp_md *ctx, const struct pkt *p, 
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
+/* What a caller does with its packet after fwd_lookup(). */
+enum fwd_verdict {
+	FWD_OK,            /* route and MACs known: rewrite and redirect */
+	FWD_KERNEL,        /* hand the translated packet to the kernel */
+	FWD_DROP_FIB,      /* blackhole, unreachable, prohibit */
+	FWD_DROP_NO_NEIGH, /* next hop unresolved, and the kernel may not have it */
+	FWD_TOO_BIG,       /* over the next hop's MTU (fib->mtu_result) */
+};
+
+/* The verdict on fwd_lookup()'s result rc. may_pass: the kernel may be
+ * handed the packet, i.e. its source is not one of ours (the kernel drops
+ * those as martian on input); it then forwards the packet and resolves the
+ * neighbour for the next ones. The lookup's other answers (not forwarded,
+ * forwarding disabled, lightweight tunnel) take the NO_NEIGH way. */
+static __always_inline enum fwd_verdict fwd_verdict(long rc, int may_pass)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		return FWD_OK;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return FWD_DROP_FIB;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return FWD_TOO_BIG;
+	default:
+		return may_pass ? FWD_KERNEL : FWD_DROP_NO_NEIGH;
+	}
+}
+
 /* The packet would be dropped by the next router for its TTL. */
 static __always_inline int fwd_ttl_expired(const struct pkt *p)
 {
@@ -50,28 +80,17 @@ static __always_inline int fwd_ttl_expired(const struct pkt *p)
 
 static __always_inline void fwd_dec_ttl(struct pkt *p)
 {
-	__u16 old_word, new_word;
-	__u8 ttl;
-
-	if (p->family == XLVS_AF_INET) {
-		/* TTL shares a 16-bit checksum word with the protocol field. The
-		 * words are built from the fields, not read back through a __u16
-		 * cast of &ttl: clang took that read for the one before the
-		 * decrement (strict aliasing), the checksum never changed and every
-		 * forwarded IPv4 packet left with a bad header checksum. */
-		ttl = p->ip4->ttl;
-		old_word = bpf_htons(((__u16)ttl << 8) | p->ip4->protocol);
-		new_word = bpf_htons(((__u16)(__u8)(ttl - 1) << 8) | p->ip4->protocol);
-		p->ip4->ttl = ttl - 1;
-		p->ip4->check = csum_replace16(p->ip4->check, old_word, new_word);
-	} else {
+	if (p->family == XLVS_AF_INET)
+		csum_ip4_set_ttl(p->ip4, p->ip4->ttl - 1);
+	else
 		p->ip6->hop_limit--;
-	}
 }
 
-/* Writes the next hop's MACs (eth may have moved: encapsulation) and
- * redirects to the route's device. */
-static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+/* Writes the next hop's MACs (eth may have moved: encapsulation), counts
+ * event ev (XLVS_EV_FWD, XLVS_EV_ICMP_XLATE) and redirects to the route's
+ * device. The frame check is for the verifier: every caller parsed the
+ * Ethernet header, or grew the frame in front of it (tun_encap). */
+static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib, __u32 ev)
 {
 	struct ethhdr *eth = (void *)(long)ctx->data;
 
@@ -79,7 +98,7 @@ static __always_inline int fwd_redirect(struct xdp_md *ctx, const struct bpf_fib
 		return drop(XLVS_DROP_ENCAP);
 	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	stats_event(XLVS_EV_FWD);
+	stats_event(ev);
 	return bpf_redirect(fib->ifindex, 0);
 }
 

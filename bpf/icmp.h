@@ -33,6 +33,8 @@
 #include "csum.h"
 #include "fwd.h"
 #include "tun.h"
+#include "flow.h"
+#include "vip.h"
 
 /* ICMP and ICMPv6 headers share this layout (RFC 792, RFC 4443); ours so
  * that <linux/icmp.h> and its libc includes stay out of a -target bpf build. */
@@ -77,9 +79,6 @@ struct icmp_hdr {
 /* bpf_csum_diff sums at most 512 bytes per call. */
 #define CSUM_CHUNK 512
 
-#define IP4_DF 0x4000
-#define IP4_OFFSET 0x1fff
-
 /* ---- common pieces ---- */
 
 /* The frame carries the ICMP of its own family (ICMP in IPv4, ICMPv6 in IPv6). */
@@ -96,23 +95,6 @@ static __always_inline int icmp_is_xlate_error(const struct pkt *p, __u8 type)
 	if (p->family == XLVS_AF_INET)
 		return type == ICMP4_DEST_UNREACH || type == ICMP4_TIME_EXCEEDED;
 	return type == ICMP6_DEST_UNREACH || type == ICMP6_PKT_TOOBIG || type == ICMP6_TIME_EXCEED;
-}
-
-static __always_inline __u16 csum_fold64(__u64 s)
-{
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	return csum_fold32((__u32)s);
-}
-
-/* Sets the IPv4 TTL, updating the header checksum from the byte values.
- * (Not by reading the TTL/protocol word through a __u16 cast around the
- * store: clang may keep the read from before the store, and then the
- * checksum silently stays as it was.) */
-static __always_inline void icmp_set_ttl(struct iphdr *ip, __u8 ttl)
-{
-	ip->check = csum_replace16(ip->check, bpf_htons((__u16)ip->ttl << 8), bpf_htons((__u16)ttl << 8));
-	ip->ttl = ttl;
 }
 
 /* ---- echo ---- */
@@ -147,7 +129,7 @@ static __always_inline int icmp_echo(struct pkt *p, struct icmp_hdr *ih)
 		tmp = p->ip4->saddr;
 		p->ip4->saddr = p->ip4->daddr;
 		p->ip4->daddr = tmp;
-		icmp_set_ttl(p->ip4, ICMP_TTL);
+		csum_ip4_set_ttl(p->ip4, ICMP_TTL);
 	} else {
 #pragma unroll
 		for (i = 0; i < 4; i++) {
@@ -195,7 +177,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 		ip = pos;
 		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
 			return -1;
-		if (ip->frag_off & bpf_htons(IP4_OFFSET))
+		if (ipv4_is_later_fragment(ip))
 			return -1;
 		q->ip4 = ip;
 		q->proto = ip->protocol;
@@ -304,26 +286,12 @@ static __always_inline void icmp_xlate(struct pkt *p, struct icmp_quote *q, cons
 	}
 }
 
-/* MACs of the next hop, counted as a translated error, redirected. */
-static __always_inline int icmp_redirect(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
-{
-	struct ethhdr *eth = (void *)(long)ctx->data;
-
-	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
-		return drop(XLVS_DROP_BAD_ICMP);
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	stats_event(XLVS_EV_ICMP_XLATE);
-	return bpf_redirect(fib->ifindex, 0);
-}
-
 /* Sends a translated error on toward dst. as_router: the router forwards it
  * (TTL-1); dr keeps the IP packet as it is. may_pass: the kernel could
  * forward the translated packet itself (its source is not ours). */
 static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const __be32 *dst, int as_router, int may_pass)
 {
 	struct bpf_fib_lookup fib;
-	long rc;
 
 	if (as_router && fwd_ttl_expired(p)) {
 		if (!may_pass)
@@ -332,26 +300,23 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS;
 	}
-	rc = fwd_lookup(ctx, p, p->saddr, dst, 0, &fib);
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
+	switch (fwd_verdict(fwd_lookup(ctx, p, p->saddr, dst, 0, &fib), may_pass)) {
+	case FWD_OK:
 		break;
-	case BPF_FIB_LKUP_RET_BLACKHOLE:
-	case BPF_FIB_LKUP_RET_UNREACHABLE:
-	case BPF_FIB_LKUP_RET_PROHIBIT:
-		return drop(XLVS_DROP_FIB);
-	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		/* Never an error about an error. */
-		return drop(XLVS_DROP_TOO_BIG);
-	default:
-		if (!may_pass)
-			return drop(XLVS_DROP_NO_NEIGH);
+	case FWD_KERNEL:
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS; /* translated: the kernel resolves the next hop */
+	case FWD_DROP_NO_NEIGH:
+		return drop(XLVS_DROP_NO_NEIGH);
+	case FWD_TOO_BIG:
+		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
+	case FWD_DROP_FIB:
+	default:
+		return drop(XLVS_DROP_FIB);
 	}
 	if (as_router)
 		fwd_dec_ttl(p);
-	return icmp_redirect(ctx, &fib);
+	return fwd_redirect(ctx, &fib, XLVS_EV_ICMP_XLATE);
 }
 
 /* An error about a tun real's reply: to the real unchanged (it holds the
@@ -365,15 +330,22 @@ static __always_inline int icmp_forward_tun(struct xdp_md *ctx, struct pkt *p, c
 	if (!src)
 		return drop(XLVS_DROP_NO_LOCAL);
 	rc = fwd_lookup(ctx, p, src, f->nat_dst, tun_overhead(p->family), &fib);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+	switch (fwd_verdict(rc, 0)) {
+	case FWD_OK:
+		break;
+	case FWD_TOO_BIG:
 		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return drop(XLVS_DROP_NO_NEIGH);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	case FWD_DROP_NO_NEIGH:
+		/* Unlike xmit(), this path has always counted the lookup's other
+		 * answers (not forwarded, forwarding disabled) as fib. */
+		return drop(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? XLVS_DROP_NO_NEIGH : XLVS_DROP_FIB);
+	case FWD_DROP_FIB:
+	default:
 		return drop(XLVS_DROP_FIB);
+	}
 	if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)f->nat_dst))
 		return XDP_DROP;
-	return icmp_redirect(ctx, &fib);
+	return fwd_redirect(ctx, &fib, XLVS_EV_ICMP_XLATE);
 }
 
 /* No flow for an error to a VIP: is the quoted source VIP:port a frontend
@@ -385,13 +357,8 @@ static __always_inline int icmp_quote_is_frontend(const struct xlvs_flow_key *k)
 
 	__builtin_memset(&vk, 0, sizeof(vk));
 	addr_copy(vk.addr, k->dst);
-	vk.port = k->dport;
-	vk.proto = k->proto;
 	vk.family = k->family;
-	if (bpf_map_lookup_elem(&vips, &vk))
-		return 1;
-	vk.port = 0;
-	return bpf_map_lookup_elem(&vips, &vk) != 0;
+	return vip_frontend(&vk, k->proto, k->dport) != 0;
 }
 
 /* The flow entry of direction dir keyed by k, if alive. */
@@ -399,9 +366,7 @@ static __always_inline struct xlvs_flow *icmp_flow(const struct xlvs_flow_key *k
 {
 	struct xlvs_flow *f = bpf_map_lookup_elem(&flows, k);
 
-	if (!f || f->dir != dir || f->expires_ns < now)
-		return 0;
-	return f;
+	return flow_live(f, dir, now) ? f : 0;
 }
 
 /* An error to the VIP about a reply we sent (VIP:vport -> client:cport):
@@ -513,7 +478,7 @@ static __always_inline int icmp_may_answer(const struct pkt *p)
 	if (icmp_bad_source(p))
 		return 0;
 	if (p->family == XLVS_AF_INET) {
-		if (p->ip4->frag_off & bpf_htons(IP4_OFFSET))
+		if (ipv4_is_later_fragment(p->ip4))
 			return 0;
 		if (p->proto == IPPROTO_ICMP)
 			return ih && (ih->type == ICMP4_ECHO || ih->type == ICMP4_ECHO_REPLY);
@@ -544,7 +509,7 @@ static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
 		return drop(XLVS_DROP_TOO_BIG);
 	/* Without DF the sender asked to be fragmented, which XDP cannot do;
 	 * a frag-needed would be a lie (RFC 1191 sends it for DF only). */
-	if (!(p.ip4->frag_off & bpf_htons(IP4_DF)) || mtu < 68 || mtu > 0xffff)
+	if (!ipv4_df(p.ip4) || mtu < 68 || mtu > 0xffff)
 		return drop(XLVS_DROP_TOO_BIG);
 	__builtin_memcpy(&eth, p.eth, sizeof(eth));
 	saddr = p.ip4->saddr;
@@ -591,8 +556,7 @@ static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
 	ip->check = 0;
 	ip->saddr = daddr;
 	ip->daddr = saddr;
-	sum = bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0);
-	ip->check = ~csum_fold64((__u64)sum);
+	ip->check = csum_ip4_hdr(ip);
 
 	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip) + sizeof(*ih) + qlen) - (int)(end - data)))
 		return drop(XLVS_DROP_TOO_BIG);

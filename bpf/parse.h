@@ -27,6 +27,11 @@
  * is counted and dropped when addressed to a VIP (XLVS_DROP_IPV6_EXT). */
 #define XLVS_V6_EXT_MAX 3
 
+/* IPv4 frag_off bits (host order; compare with bpf_htons()). */
+#define XLVS_IP4_DF 0x4000     /* don't fragment */
+#define XLVS_IP4_MF 0x2000     /* more fragments */
+#define XLVS_IP4_OFFSET 0x1fff /* fragment offset: non-zero past the first fragment */
+
 struct cursor {
 	void *pos;
 	void *end;
@@ -93,7 +98,19 @@ static __always_inline int parse_ipv4(struct cursor *c, struct iphdr **ip)
 
 static __always_inline int ipv4_is_fragment(const struct iphdr *ip)
 {
-	return (ip->frag_off & bpf_htons(0x3fff)) != 0; /* MF set or offset != 0 */
+	return (ip->frag_off & bpf_htons(XLVS_IP4_MF | XLVS_IP4_OFFSET)) != 0;
+}
+
+/* A fragment other than the first: it carries no transport header. */
+static __always_inline int ipv4_is_later_fragment(const struct iphdr *ip)
+{
+	return (ip->frag_off & bpf_htons(XLVS_IP4_OFFSET)) != 0;
+}
+
+/* The sender forbids fragmentation (and so wants to hear "frag needed"). */
+static __always_inline int ipv4_df(const struct iphdr *ip)
+{
+	return (ip->frag_off & bpf_htons(XLVS_IP4_DF)) != 0;
 }
 
 static __always_inline int parse_ipv6(struct cursor *c, struct ipv6hdr **ip6)

@@ -13,6 +13,7 @@
 
 #include "maps.h"
 #include "addr.h"
+#include "conns.h"
 
 static __always_inline void persist_key_of(struct xlvs_persist_key *pk, __u32 svc_id,
 					   const struct xlvs_svc *svc, const __be32 *client, __u8 family)
@@ -43,7 +44,7 @@ static __always_inline __u32 persist_lookup(__u32 svc_id, const struct xlvs_svc 
 		return XLVS_NO_REAL;
 	real_id = t->real_id;
 	r = bpf_map_lookup_elem(&reals, &real_id);
-	if (!r || !(r->flags & XLVS_REAL_F_USED) || r->svc_id != svc_id)
+	if (!real_member(r, svc_id))
 		return XLVS_NO_REAL;
 	if (t->expires_ns < now + svc->persist_ns)
 		t->expires_ns = now + svc->persist_ns;

@@ -38,15 +38,12 @@
  * table; a bound keeps the program's cost fixed. */
 #define XLVS_HASH_TRIES 16
 
-/* Slot `slot` of service svc_id's table, or XLVS_NO_REAL. */
-static __always_inline __u32 sched_table_slot(__u32 svc_id, __u32 slot)
+/* Slot `slot` of a service's table (an inner map of svc_tables), or
+ * XLVS_NO_REAL. */
+static __always_inline __u32 sched_table_slot(void *tbl, __u32 slot)
 {
-	void *tbl = bpf_map_lookup_elem(&svc_tables, &svc_id);
-	__u32 *real;
+	__u32 *real = bpf_map_lookup_elem(tbl, &slot);
 
-	if (!tbl)
-		return XLVS_NO_REAL;
-	real = bpf_map_lookup_elem(tbl, &slot);
 	return real ? *real : XLVS_NO_REAL;
 }
 
@@ -59,15 +56,22 @@ static __always_inline __u32 sched_ring(__u32 svc_id, const struct xlvs_svc *svc
 {
 	__u32 *cursor, len = svc->table_len, real_id;
 	struct xlvs_real *r;
+	void *tbl;
 	int i;
 
 	if (len == 0)
+		return XLVS_NO_REAL;
+	/* One lookup for all tries, as in sched_hashed: a table swapped in
+	 * meanwhile applies from the next flow. Without a table no slot is
+	 * taken, so the cursor does not move. */
+	tbl = bpf_map_lookup_elem(&svc_tables, &svc_id);
+	if (!tbl)
 		return XLVS_NO_REAL;
 	cursor = bpf_map_lookup_elem(&svc_rr, &svc_id);
 	if (!cursor)
 		return XLVS_NO_REAL;
 	for (i = 0; i < XLVS_RING_TRIES; i++) {
-		real_id = sched_table_slot(svc_id, __sync_fetch_and_add(cursor, 1) % len);
+		real_id = sched_table_slot(tbl, __sync_fetch_and_add(cursor, 1) % len);
 		if (real_available(real_id, svc_id, &r))
 			return real_id;
 	}

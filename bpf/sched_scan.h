@@ -37,7 +37,7 @@ static __always_inline void sched_real_load(__u32 real_id, __u32 svc_id, struct 
 	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &real_id);
 
 	__builtin_memset(s, 0, sizeof(*s));
-	if (!r || !(r->flags & XLVS_REAL_F_USED) || r->svc_id != svc_id)
+	if (!real_member(r, svc_id))
 		return;
 	s->member = 1;
 	s->weight = r->weight;

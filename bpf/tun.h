@@ -13,10 +13,10 @@
 #include "maps.h"
 #include "parse.h"
 #include "stats.h"
+#include "csum.h"
 #include "fwd.h"
 
 #define XLVS_TUN_TTL 64
-#define XLVS_IP_DF 0x4000
 
 /* A failed encapsulation: counted here, -1 for tun_encap to return. */
 static __always_inline int tun_drop(void)
@@ -44,22 +44,6 @@ static __always_inline __u32 tun_overhead(__u8 family)
 	return family == XLVS_AF_INET6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
 }
 
-/* Header checksum of a 20-byte IPv4 header whose check field is zero. An
- * unrolled sum: cheaper for the verifier than a helper call with a size. */
-static __always_inline __u16 tun_ip4_csum(const struct iphdr *ip)
-{
-	const __u16 *w = (const __u16 *)ip;
-	__u32 s = 0;
-	int i;
-
-#pragma unroll
-	for (i = 0; i < (int)(sizeof(*ip) / 2); i++)
-		s += w[i];
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__u16)~s;
-}
-
 /* What the outer header copies from the inner one; read before the frame
  * moves, since adjust_head invalidates every packet pointer. */
 struct tun_inner {
@@ -82,13 +66,13 @@ static __always_inline void tun_outer4(struct iphdr *ip, const struct tun_inner 
 	ip->tos = in->tos;
 	ip->tot_len = bpf_htons(in->len + sizeof(*ip));
 	ip->id = 0;
-	ip->frag_off = in->df ? bpf_htons(XLVS_IP_DF) : 0;
+	ip->frag_off = in->df ? bpf_htons(XLVS_IP4_DF) : 0;
 	ip->ttl = XLVS_TUN_TTL;
 	ip->protocol = IPPROTO_IPIP;
 	ip->check = 0;
 	ip->saddr = src[0];
 	ip->daddr = dst[0];
-	ip->check = tun_ip4_csum(ip);
+	ip->check = csum_ip4_hdr(ip);
 }
 
 static __always_inline void tun_outer6(struct ipv6hdr *ip6, const struct tun_inner *in, const __be32 *src,
@@ -119,7 +103,7 @@ static __always_inline int tun_inner_of(struct xdp_md *ctx, __u32 family, struct
 			return -1;
 		in->len = bpf_ntohs(ip->tot_len);
 		in->tos = ip->tos;
-		in->df = (ip->frag_off & bpf_htons(XLVS_IP_DF)) != 0;
+		in->df = ipv4_df(ip);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 

@@ -14,6 +14,7 @@
  */
 #include "maps.h"
 #include "parse.h"
+#include "vip.h"
 #include "flow.h"
 #include "persist.h"
 #include "sched.h"
@@ -25,31 +26,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keeps every ABI enum in BTF so the TypeScript generator can export them. */
 const volatile struct xlvs_abi_enums xlvs_abi_enums_anchor;
-
-/* The vips entry for this packet's destination address (port 0, proto 0). */
-static __always_inline struct xlvs_vip *vip_address(const struct pkt *p, struct xlvs_vip_key *vk)
-{
-	__be32 src[4];
-
-	__builtin_memset(vk, 0, sizeof(*vk));
-	pkt_addrs(p, src, vk->addr);
-	vk->family = p->family;
-	return bpf_map_lookup_elem(&vips, vk);
-}
-
-/* The frontend this packet is for: its port, else the VIP's port-all one. */
-static __always_inline struct xlvs_vip *vip_frontend(const struct pkt *p, struct xlvs_vip_key *vk)
-{
-	struct xlvs_vip *v;
-
-	vk->proto = p->proto;
-	vk->port = *p->l4.dport;
-	v = bpf_map_lookup_elem(&vips, vk);
-	if (v)
-		return v;
-	vk->port = 0;
-	return bpf_map_lookup_elem(&vips, vk);
-}
 
 /* Fills the rewrites of a new flow's two entries for the real's method. */
 static __always_inline void flow_methods(const struct xlvs_flow_key *k, const struct xlvs_real *real,
@@ -136,7 +112,7 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 			persist_store(svc_id, svc, k->src, k->family, real_id, now);
 	}
 	real = bpf_map_lookup_elem(&reals, &real_id);
-	if (!real || !(real->flags & XLVS_REAL_F_USED) || real->svc_id != svc_id)
+	if (!real_member(real, svc_id))
 		return drop(XLVS_DROP_NO_REAL);
 	/* fullnat's source and tun's outer source: checked once here, kept in
 	 * the flow (nat_src; only fullnat sets F_SNAT to rewrite with it). */
@@ -215,7 +191,7 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 			persist_refresh(f->svc_id, k.src, k.family, now);
 	} else {
 		/* A VIP address, but no service on this port: the router's own. */
-		v = vip_frontend(&p, &vk);
+		v = vip_frontend(&vk, p.proto, *p.l4.dport);
 		if (!v)
 			return pass();
 		/* IPVS only opens TCP connections on SYN. */

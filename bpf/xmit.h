@@ -31,6 +31,15 @@ static __always_inline void xmit_rewrite(struct pkt *p, const struct xlvs_flow *
 		nat_rewrite(p, 1, f->nat_dst, f->nat_dport);
 }
 
+/* Hands a NAT packet toward a real to the kernel, translated: it forwards
+ * it (fragments it, sends time exceeded, resolves the neighbour). */
+static __always_inline int xmit_kernel(struct pkt *p, const struct xlvs_flow *f)
+{
+	xmit_rewrite(p, f);
+	stats_event(XLVS_EV_FWD_KERNEL);
+	return XDP_PASS;
+}
+
 static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f)
 {
 	int to_real = f->dir == XLVS_DIR_FORWARD;
@@ -43,7 +52,6 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	const __be32 *src, *dst;
 	struct bpf_fib_lookup fib;
 	__u32 extra = 0;
-	long rc;
 
 	/* Where the packet goes after its rewrites; pointers, not copies (into
 	 * the flow entry, the cfg map or the packet itself). */
@@ -59,35 +67,24 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	if (!tun && !dr && fwd_ttl_expired(p)) {
 		if (!kernel_ok)
 			return drop(XLVS_DROP_FIB);
-		xmit_rewrite(p, f);
-		stats_event(XLVS_EV_FWD_KERNEL);
-		return XDP_PASS; /* the kernel sends the time exceeded */
+		return xmit_kernel(p, f); /* the kernel sends the time exceeded */
 	}
 
-	rc = fwd_lookup(ctx, p, src, dst, extra, &fib);
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
+	switch (fwd_verdict(fwd_lookup(ctx, p, src, dst, extra, &fib), kernel_ok)) {
+	case FWD_OK:
 		break;
-	case BPF_FIB_LKUP_RET_BLACKHOLE:
-	case BPF_FIB_LKUP_RET_UNREACHABLE:
-	case BPF_FIB_LKUP_RET_PROHIBIT:
-		return drop(XLVS_DROP_FIB);
-	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+	case FWD_KERNEL:
+		return xmit_kernel(p, f);
+	case FWD_DROP_NO_NEIGH:
+		return drop(XLVS_DROP_NO_NEIGH);
+	case FWD_TOO_BIG:
 		/* IPv4 without DF may be fragmented: the kernel does that for NAT. */
-		if (p->family == XLVS_AF_INET && !(p->ip4->frag_off & bpf_htons(0x4000)) && kernel_ok) {
-			xmit_rewrite(p, f);
-			stats_event(XLVS_EV_FWD_KERNEL);
-			return XDP_PASS;
-		}
+		if (p->family == XLVS_AF_INET && !ipv4_df(p->ip4) && kernel_ok)
+			return xmit_kernel(p, f);
 		return icmp_too_big(ctx, p, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
+	case FWD_DROP_FIB:
 	default:
-		/* NO_NEIGH and friends: the kernel forwards a NAT packet and
-		 * resolves the neighbour for the next ones. */
-		if (!kernel_ok)
-			return drop(XLVS_DROP_NO_NEIGH);
-		xmit_rewrite(p, f);
-		stats_event(XLVS_EV_FWD_KERNEL);
-		return XDP_PASS;
+		return drop(XLVS_DROP_FIB);
 	}
 
 	/* A tun entry rewrites nothing (flow_methods): the client's packet
@@ -95,12 +92,12 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 	if (tun) {
 		if (tun_encap(ctx, p->family, (const struct tun_addr *)src, (const struct tun_addr *)dst))
 			return XDP_DROP;
-		return fwd_redirect(ctx, &fib);
+		return fwd_redirect(ctx, &fib, XLVS_EV_FWD);
 	}
 	xmit_rewrite(p, f);
 	if (!dr)
 		fwd_dec_ttl(p);
-	return fwd_redirect(ctx, &fib);
+	return fwd_redirect(ctx, &fib, XLVS_EV_FWD);
 }
 
 #endif /* XLVS_XMIT_H */
