@@ -25,6 +25,7 @@ import {
 } from '../../src/sched/reference.js';
 import * as abi from '../../src/gen/abi.js';
 import type { SchedulerName } from '../../src/model/types.js';
+import { mulberry32 } from '../../src/testing/prng.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SVC = 7;
@@ -53,17 +54,7 @@ function v4(a: string): Buffer {
 const realAddr = (i: number): string => `10.77.1.${i + 1}`;
 const maps = () => dp!.maps;
 
-/** mulberry32: seeded, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 function removeStale(): void {
   const alive = (pid: number): boolean => {

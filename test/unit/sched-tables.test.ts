@@ -11,18 +11,9 @@ import { maglevTable, maglevTurns, type MaglevReal } from '../../src/sched/magle
 import { buildTable, MAX_RING } from '../../src/sched/table.js';
 import { pickHashed, type RealState } from '../../src/sched/reference.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { mulberry32 } from '../../src/testing/prng.js';
 
-/** mulberry32: seeded, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 function v4(a: string): Buffer {
   const b = Buffer.alloc(16);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { buildRing, fitWeights, wrrSequence } from '../../src/sched/ring.js';
 import { buildTable, MAX_RING } from '../../src/sched/table.js';
 import { XLVS_MAX_SVC_REALS, XLVS_MAX_TABLE } from '../../src/gen/abi.js';
+import { mulberry32 } from '../../src/testing/prng.js';
 
 /** fitWeights and buildRing take the size as a parameter: a small one makes rounding bite
  * with small weights, so the scaling branch is exercised cheaply. The data plane uses MAX_RING. */
@@ -17,17 +18,7 @@ const SMALL = 256;
 const MAX_WEIGHT = 65535;
 const TABLE_OPTS = { seed: 1, mhTableSize: 65537 };
 
-/** A small deterministic PRNG (mulberry32) so that a failure reproduces. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 function gcdOf(ws: number[]): number {
   const g2 = (a: number, b: number): number => (b === 0 ? a : g2(b, a % b));
