@@ -34,6 +34,7 @@ function config(): string {
     'services:',
     ...(['nat', 'dr', 'tun'] as const).flatMap((m) => [svc(lab.addr.vip, m, r4.slice(0, 2)), svc(v6.vip, m, v6.reals.slice(0, 2))]),
     svc(lab.addr.vip, 'fullnat', r4.slice(2, 4)),
+    svc(v6.vip, 'fullnat', v6.reals.slice(2, 4)),
     '',
   ].join('\n');
 }
@@ -120,4 +121,21 @@ test(`fullnat: reals without a route back serve ${FULLNAT_CONNS} parallel connec
     assert.equal(new Set(mine.map((a) => a.port)).size, mine.length, `${real}: no local port shared`);
   }
   assert.ok(Math.max(...answers.map((a) => a.open)) >= 50, 'the connections were open at the same time');
+});
+
+test('fullnat, IPv6: reals without a route back serve parallel connections from the local IPv6 address, no port shared', async () => {
+  await assert.rejects(lab.exec(lab.ns.reals[2]!, ['ip', '-6', 'route', 'get', v6.client]), /unreachable/i);
+  const n = 60;
+  const r = await lab.client('http', ['--host', v6.vip, '--port', String(PORT.fullnat), '--count', String(n), '--concurrency', String(n)]);
+  assert.equal(r.errors, 0, JSON.stringify(r.errorSamples));
+  const answers = echoAnswers(r.counts);
+  assert.equal(answers.length, n);
+  assert.ok(answers.every((a) => a.peer === LOCAL6), `every real saw ${LOCAL6} as the client: ${JSON.stringify(answers.slice(0, 3))}`);
+  for (const real of ['rs3', 'rs4']) {
+    const mine = answers.filter((a) => a.real === real);
+    assert.equal(mine.length, n / 2);
+    assert.equal(new Set(mine.map((a) => a.port)).size, mine.length, `${real}: no local port shared`);
+  }
+  const s = svc(await xlvsd!.api.listServices(), v6.vip, PORT.fullnat);
+  for (const real of s.reals) assert.equal(real.counters.conns, BigInt(n / 2));
 });
