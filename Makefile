@@ -10,10 +10,10 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -fno-strict-aliasing -Wall -Werror -I/
 DEPS_STAMP := $(BUILD)/.deps
 ABI_TS     := src/gen/abi.ts
 DECAP_ABI_TS := src/gen/decap-abi.ts
-TS_SRC     := $(shell find src test -name '*.ts' 2>/dev/null) tsconfig.json
+TS_SRC     := $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/.tsc
 
-.PHONY: all deps build bpf test unit demo teardown clean
+.PHONY: all deps build bpf test unit demo teardown clean bench
 
 all: build
 
@@ -47,6 +47,10 @@ test: build
 
 unit: build
 	node --test dist/test/unit/
+
+# Benchmarks (issue 4): writes bench/results/latest.md and latest.json.
+bench: build
+	node dist/bench/per-packet.js
 
 demo: build
 	node dist/src/demo/demo.js

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// Smoke run of the per-packet benchmark (bench/per-packet.ts) with tiny repeats, so that
+// `make bench` does not rot: the same code, the same lab, every case measured and reported.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { runPerPacket } from '../../bench/per-packet.js';
+import { renderMarkdown } from '../../bench/report.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+
+const log = pino({ level: 'warn' }, pino.destination(2));
+const CASES = ['floor', 'floor-call', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
+
+test('per-packet bench smoke: every case has a positive ns figure and a ratio to the floor; the report shows them', async () => {
+  const t0 = Date.now();
+  const r = await runPerPacket({ repeat: 1000, runs: 1, calls: 200, command: 'bench-smoke', log });
+  assert.deepEqual(r.cases.map((c) => c.name), CASES);
+  for (const c of r.cases) {
+    assert.equal(c.runsNs.length, 1, c.name);
+    assert.ok(Number.isFinite(c.medianNs) && c.medianNs > 0, `${c.name}: ${c.medianNs} ns`);
+    assert.ok(c.minNs <= c.medianNs && c.medianNs <= c.maxNs, `${c.name}: spread ${c.minNs}..${c.maxNs}`);
+    assert.ok(Number.isFinite(c.ratio) && c.ratio > 0, `${c.name}: ratio ${c.ratio}`);
+  }
+  assert.equal(r.cases[0]!.ratio, 1, 'the floor is its own unit');
+  // A NAT path does more than parse and swap MACs.
+  for (const name of ['established', 'return', 'new-rr']) assert.ok(r.cases.find((c) => c.name === name)!.ratio > 1, name);
+  assert.match(r.machine.kernel, /^\d+\.\d+/);
+  assert.ok(r.machine.nproc >= 1);
+  const md = renderMarkdown(r);
+  for (const name of CASES) assert.match(md, new RegExp(`^\\| ${name} \\|`, 'm'));
+  assert.match(md, /Command: `bench-smoke`/);
+  assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
+});
+
+test('per-packet bench refuses bad options before building anything', async () => {
+  await assert.rejects(runPerPacket({ repeat: 0, runs: 1, calls: 1, command: 'x', log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
+  await assert.rejects(runPerPacket({ repeat: 1, runs: 1, calls: 70000, command: 'x', log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'calls');
+});
