@@ -102,3 +102,29 @@ export function echoAnswers(counts: Record<string, number>): EchoAnswer[] {
     return Array.from({ length: n }, () => ({ real, peer, port: Number(port), local, open: Number(open) }));
   });
 }
+
+/** The method lab's layout, shared by the tests that drive it with and without the daemon. */
+export const METHOD_LAB = {
+  local4: '10.77.0.2',
+  local6: 'fd00:77::2',
+  ports: { nat: 8001, dr: 8002, tun: 8003, fullnat: 8004 },
+  fullnatDelayMs: 400,
+} as const;
+
+/** Router local addresses (tun's outer source, fullnat's client-side source); rs1, rs2 hold the
+ * VIPs, decapsulate and echo on the nat/dr/tun ports; rs3, rs4 have no route to clients and echo
+ * slowly (so fullnat connections overlap) on the fullnat port. Needs a lab of 4 reals. */
+export async function prepareMethodLab(lab: Lab, vips: string[]): Promise<void> {
+  const { local4, local6, ports, fullnatDelayMs } = METHOD_LAB;
+  await lab.exec(lab.ns.router, ['ip', 'addr', 'add', `${local4}/24`, 'dev', lab.ifaces.private]);
+  await lab.exec(lab.ns.router, ['ip', '-6', 'addr', 'add', `${local6}/64`, 'dev', lab.ifaces.private, 'nodad']);
+  for (const i of [0, 1]) {
+    await holdVips(lab, i, vips);
+    await attachDecap(lab, i, [local4, local6]);
+    await startEcho(lab, i, [ports.nat, ports.dr, ports.tun]);
+  }
+  for (const i of [2, 3]) {
+    await dropDefaultRoutes(lab, i);
+    await startEcho(lab, i, [ports.fullnat], fullnatDelayMs);
+  }
+}

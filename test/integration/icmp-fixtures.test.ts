@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../../src/bpf/object.js';
@@ -22,6 +21,7 @@ import { u32, u64 } from '../../src/bpf/codec.js';
 import { FixtureRunner, type Fixture } from '../../src/testing/fixture.js';
 import { buildFrame, parseIPv6, ICMP, ICMP_CODE, ICMPV6, type FrameSpec, type PacketSpec, type L4Spec } from '../../src/testing/frames.js';
 import * as abi from '../../src/gen/abi.js';
+import { removeStaleFixtures } from '../../src/testing/stale.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -100,29 +100,9 @@ function makeNamespace(): void {
   inNs('neigh', 'add', REAL6, 'lladdr', MAC.real, 'dev', 'priv0', 'nud', 'permanent');
 }
 
-/** Namespaces and pins of earlier runs whose process died before its after() hook. */
-function removeStale(): void {
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      // ESRCH: that run is gone; anything else (EPERM) means someone has the pid.
-      return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-    }
-  };
-  const stale = (name: string, prefix: string): boolean => {
-    const m = new RegExp(`^${prefix}-(\\d+)-[0-9a-f]+$`).exec(name);
-    return m !== null && !alive(Number(m[1]));
-  };
-  for (const name of readdirSync('/run/netns', { withFileTypes: true }).map((d) => d.name)) {
-    if (stale(name, 'xlvs-icmp')) ip('netns', 'del', name);
-  }
-  for (const name of readdirSync('/sys/fs/bpf')) if (stale(name, 'xlvs-test-icmp')) unpin(`/sys/fs/bpf/${name}`);
-}
 
 before(() => {
-  if (existsSync('/run/netns')) removeStale();
+  removeStaleFixtures('xlvs-icmp', 'xlvs-test-icmp');
   makeNamespace();
   ensureBpffs(pinDir);
   obj = BpfObject.open(join(ROOT, 'build/xlvs.bpf.o'), { pinRoot: pinDir });

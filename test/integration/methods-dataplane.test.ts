@@ -10,15 +10,13 @@ import assert from 'node:assert/strict';
 import { Lab } from '../../src/lab/lab.js';
 import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
 import { DataplaneFixture, type FixtureIds, type Method } from '../../src/lab/dataplane-fixture.js';
-import { attachDecap, decapCounters, dropDefaultRoutes, echoAnswers, holdVips, removeDecapPins, startEcho } from '../../src/lab/method-reals.js';
+import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../src/lab/method-reals.js';
 import { Neighbours } from '../../src/dataplane/neighbours.js';
 import { XLVS_DROP_NO_NEIGH, XLVS_DROP_ENCAP, XLVS_DROP_NO_PORT } from '../../src/gen/abi.js';
 
-const LOCAL4 = '10.77.0.2';
-const LOCAL6 = 'fd00:77::2';
-const PORT: Record<Method, number> = { nat: 8001, dr: 8002, tun: 8003, fullnat: 8004 };
+const { local4: LOCAL4, local6: LOCAL6 } = METHOD_LAB;
+const PORT: Record<Method, number> = METHOD_LAB.ports;
 const FULLNAT_CONNS = 200;
-const FULLNAT_DELAY_MS = 400;
 
 let lab: Lab;
 let v6: LabV6Addresses;
@@ -29,19 +27,8 @@ before(async () => {
   lab = await Lab.create({ reals: 4 });
   v6 = await addLabV6(lab);
   const { router } = lab.ns;
-  // The local address: tun's outer source and fullnat's client-side source.
-  await lab.exec(router, ['ip', 'addr', 'add', `${LOCAL4}/24`, 'dev', lab.ifaces.private]);
-  await lab.exec(router, ['ip', '-6', 'addr', 'add', `${LOCAL6}/64`, 'dev', lab.ifaces.private, 'nodad']);
   // rs1, rs2: nat, dr and tun (both families); rs3, rs4: fullnat, with no route to clients.
-  for (const i of [0, 1]) {
-    await holdVips(lab, i, [lab.addr.vip, v6.vip]);
-    await attachDecap(lab, i, [LOCAL4, LOCAL6]);
-    await startEcho(lab, i, [PORT.nat, PORT.dr, PORT.tun]);
-  }
-  for (const i of [2, 3]) {
-    await dropDefaultRoutes(lab, i);
-    await startEcho(lab, i, [PORT.fullnat], FULLNAT_DELAY_MS);
-  }
+  await prepareMethodLab(lab, [lab.addr.vip, v6.vip]);
 
   dp = await DataplaneFixture.attach(lab, { v4: LOCAL4, v6: LOCAL6 });
   const r4 = lab.addr.reals;

@@ -10,15 +10,12 @@ import assert from 'node:assert/strict';
 import { Lab } from '../../src/lab/lab.js';
 import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
 import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { attachDecap, decapCounters, dropDefaultRoutes, echoAnswers, holdVips, removeDecapPins, startEcho } from '../../src/lab/method-reals.js';
+import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../src/lab/method-reals.js';
 import type { ServiceStatus } from '../../src/model/types.js';
 
-const LOCAL4 = '10.77.0.2';
-const LOCAL6 = 'fd00:77::2';
-const PORT = { nat: 8001, dr: 8002, tun: 8003, fullnat: 8004 } as const;
+const { local4: LOCAL4, local6: LOCAL6, ports: PORT } = METHOD_LAB;
 type Method = keyof typeof PORT;
 const FULLNAT_CONNS = 200;
-const FULLNAT_DELAY_MS = 400;
 
 let lab: Lab;
 let v6: LabV6Addresses;
@@ -42,17 +39,7 @@ function config(): string {
 before(async () => {
   lab = await Lab.create({ reals: 4 });
   v6 = await addLabV6(lab);
-  await lab.exec(lab.ns.router, ['ip', 'addr', 'add', `${LOCAL4}/24`, 'dev', lab.ifaces.private]);
-  await lab.exec(lab.ns.router, ['ip', '-6', 'addr', 'add', `${LOCAL6}/64`, 'dev', lab.ifaces.private, 'nodad']);
-  for (const i of [0, 1]) {
-    await holdVips(lab, i, [lab.addr.vip, v6.vip]);
-    await attachDecap(lab, i, [LOCAL4, LOCAL6]);
-    await startEcho(lab, i, [PORT.nat, PORT.dr, PORT.tun]);
-  }
-  for (const i of [2, 3]) {
-    await dropDefaultRoutes(lab, i);
-    await startEcho(lab, i, [PORT.fullnat], FULLNAT_DELAY_MS);
-  }
+  await prepareMethodLab(lab, [lab.addr.vip, v6.vip]);
   xlvsd = await XlvsdProcess.start(lab, { config: config() });
 });
 

@@ -10,12 +10,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestDataplane } from '../../src/testing/fixture.js';
 import { XdpTestRunner, inNetns, verdictName, XDP } from '../../src/bpf/test-run.js';
-import { unpin } from '../../src/bpf/bpffs.js';
 import { createU32Array, closeMap } from '../../src/bpf/inner-map.js';
 import { buildFrame, parseFrame, type ParsedIpv4 } from '../../src/testing/frames.js';
 import { buildTable } from '../../src/sched/table.js';
@@ -26,6 +24,7 @@ import {
 import * as abi from '../../src/gen/abi.js';
 import type { SchedulerName } from '../../src/model/types.js';
 import { mulberry32 } from '../../src/testing/prng.js';
+import { removeStaleFixtures } from '../../src/testing/stale.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SVC = 7;
@@ -56,27 +55,9 @@ const maps = () => dp!.maps;
 
 const prng = mulberry32;
 
-function removeStale(): void {
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-    }
-  };
-  const stale = (name: string, prefix: string): boolean => {
-    const m = new RegExp(`^${prefix}-(\\d+)-[0-9a-f]+$`).exec(name);
-    return m !== null && !alive(Number(m[1]));
-  };
-  if (existsSync('/run/netns')) {
-    for (const name of readdirSync('/run/netns')) if (stale(name, 'xlvs-sched')) ip('netns', 'del', name);
-  }
-  for (const name of readdirSync('/sys/fs/bpf')) if (stale(name, 'xlvs-test-sched')) unpin(`/sys/fs/bpf/${name}`);
-}
 
 before(() => {
-  removeStale();
+  removeStaleFixtures('xlvs-sched', 'xlvs-test-sched');
   ip('netns', 'add', ns);
   ip('-n', ns, 'link', 'set', 'lo', 'up');
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), pinDir);
