@@ -50,7 +50,7 @@ unit: build
 
 # Benchmarks (issue 4): writes bench/results/latest.md and latest.json.
 bench: build
-	node dist/bench/per-packet.js
+	node dist/bench/run.js
 
 demo: build
 	node dist/src/demo/demo.js

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-packet cost of xlvs's XDP programs against a floor (bpf/bench_floor.bpf.c), measured with
-// BPF_PROG_TEST_RUN in a lab router namespace. `make bench` runs this file.
+// BPF_PROG_TEST_RUN in a lab router namespace: the "per-packet" section of `make bench`.
 //
 // Why two methods: with repeat > 1 the kernel runs the program again on the frame the previous
 // run left (it does not restore the input), so a NAT program sees its own output from the second
@@ -13,14 +13,13 @@
 // New flows are N distinct SYNs (source ports 1024..), each opening a flow; flows are deleted
 // between runs.
 
-import { pathToFileURL } from 'node:url';
-import pino from 'pino';
+import type pino from 'pino';
 import { XdpTestRunner, inNetns, verdictName } from '../src/bpf/test-run.js';
 import { buildFrame, parseFrame, type ParsedIpv4, type ParsedTcp } from '../src/testing/frames.js';
 import { InvalidArgumentError, XlvsError } from '../src/errors.js';
 import { PerPacketEnv, VIP, CLIENT, SCHED_PORTS } from './per-packet-env.js';
 import { median, spread } from './stats.js';
-import { machineInfo, writeReport, type CaseFigure, type PerPacketReport } from './report.js';
+import type { Section, SectionRunner } from './section.js';
 
 export class BenchError extends XlvsError {
   constructor(message: string) {
@@ -32,9 +31,29 @@ export interface PerPacketOptions {
   repeat: number;
   runs: number;
   calls: number;
-  /** Shown in the report as the command that made every figure. */
-  command: string;
   log: pino.Logger;
+}
+
+export interface CaseFigure {
+  /** Stable identifier: floor, established, return, non-vip, new-rr, new-wlc, new-mh. */
+  name: string;
+  program: string;
+  verdict: string;
+  /** repeat: the kernel's average over `repeat` runs of one frame; per-call: see PerPacketResult.method. */
+  method: 'repeat' | 'per-call';
+  what: string;
+  runsNs: number[];
+  medianNs: number;
+  minNs: number;
+  maxNs: number;
+  /** medianNs / the floor's medianNs. */
+  ratio: number;
+}
+
+export interface PerPacketResult {
+  config: { repeat: number; runs: number; calls: number };
+  method: string[];
+  cases: CaseFigure[];
 }
 
 /** Bound on one series of calls, so a wedged run fails instead of hanging. */
@@ -68,7 +87,7 @@ function validate(o: PerPacketOptions): void {
   if (!Number.isInteger(o.calls) || o.calls < 1 || o.calls > 65535 - FIRST_SPORT) throw new InvalidArgumentError('calls', o.calls, `must be an integer 1..${65535 - FIRST_SPORT} (one source port per new flow)`);
 }
 
-export async function runPerPacket(o: PerPacketOptions): Promise<PerPacketReport> {
+export async function runPerPacket(o: PerPacketOptions): Promise<PerPacketResult> {
   validate(o);
   const env = await PerPacketEnv.create(o.log);
   try {
@@ -78,7 +97,7 @@ export async function runPerPacket(o: PerPacketOptions): Promise<PerPacketReport
   }
 }
 
-function measureAll(env: PerPacketEnv, o: PerPacketOptions): PerPacketReport {
+function measureAll(env: PerPacketEnv, o: PerPacketOptions): PerPacketResult {
   const { macs } = env;
   const pub = new XdpTestRunner(env.dp.progFd('xlvs_public'));
   const priv = new XdpTestRunner(env.dp.progFd('xlvs_private'));
@@ -153,9 +172,6 @@ function measureAll(env: PerPacketEnv, o: PerPacketOptions): PerPacketReport {
     return { name: x.name, program: x.program, verdict: x.verdict, method: x.method, what: x.what, runsNs: corrected, medianNs: s.median, minNs: s.min, maxNs: s.max, ratio: s.median / floorMedian };
   });
   return {
-    date: new Date().toISOString(),
-    machine: machineInfo(),
-    command: o.command,
     config: { repeat: o.repeat, runs: o.runs, calls: o.calls },
     method: [
       'All runs on one thread inside the lab router namespace (real pub0/priv0 ifindexes, FIB with permanent neighbours).',
@@ -167,40 +183,41 @@ function measureAll(env: PerPacketEnv, o: PerPacketOptions): PerPacketReport {
       'Caveat: between per-call runs a syscall and the JS loop disturb the caches; the correction removes only the floor\'s share,',
       'so per-call figures (and their ratios) overstate a warm steady state; they compare with each other, not with repeat figures.',
       'New flows: distinct SYNs (one source port each), every one checked to open a flow (XDP_REDIRECT); flows deleted between runs.',
-    ].join('\n'),
+    ],
     cases,
   };
 }
 
-function parseArgs(argv: string[]): { repeat: number; runs: number; calls: number; out: string } {
-  const a = { repeat: 1_000_000, runs: 7, calls: 20_000, out: 'bench/results' };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i]!, argv[i + 1]];
-    if (value === undefined) throw new InvalidArgumentError(flag, value, 'needs a value');
-    if (flag === '--out') a.out = value;
-    else if (flag === '--repeat' || flag === '--runs' || flag === '--calls') {
-      const n = Number(value);
-      if (!Number.isInteger(n)) throw new InvalidArgumentError(flag, value, 'must be an integer');
-      a[flag.slice(2) as 'repeat' | 'runs' | 'calls'] = n;
-    } else throw new InvalidArgumentError('argument', flag, 'expected --repeat N, --runs N, --calls N or --out DIR');
-  }
-  return a;
+const FULL = { repeat: 1_000_000, runs: 7, calls: 20_000 };
+const SMOKE = { repeat: 1000, runs: 1, calls: 200 };
+
+export function perPacketSection(r: PerPacketResult, seconds: number): Section {
+  const n = (x: number): string => x.toFixed(1);
+  return {
+    id: 'per-packet',
+    title: 'Per-packet cost (BPF_PROG_TEST_RUN)',
+    command: 'node dist/bench/run.js --only per-packet',
+    setup: [
+      `- ${r.config.runs} runs per case, cases alternating within each run; repeat ${r.config.repeat} per run for "repeat" cases, ${r.config.calls} calls per run for "per-call" cases.`,
+      '- Median of the runs, spread min – max; × floor = median / the floor\'s median.',
+    ],
+    tables: [{
+      columns: ['case', 'program', 'verdict', 'method', 'ns/packet', 'spread (ns)', '× floor'],
+      rows: r.cases.map((c) => [c.name, c.program, c.verdict, c.method, n(c.medianNs), `${n(c.minNs)} – ${n(c.maxNs)}`, c.ratio.toFixed(2)]),
+    }],
+    notes: [...r.method, '', ...r.cases.map((c) => `- **${c.name}**: ${c.what}`)],
+    data: r,
+    seconds,
+  };
 }
 
-async function main(): Promise<void> {
-  const log = pino({ level: 'info' }, pino.destination(2));
-  const a = parseArgs(process.argv.slice(2));
-  const command = `node dist/bench/per-packet.js --repeat ${a.repeat} --runs ${a.runs} --calls ${a.calls}`;
-  const report = await runPerPacket({ repeat: a.repeat, runs: a.runs, calls: a.calls, command, log });
-  const files = writeReport(a.out, report);
-  for (const c of report.cases) log.info({ case: c.name, ns: c.medianNs, min: c.minNs, max: c.maxNs, ratio: Number(c.ratio.toFixed(2)) }, 'per-packet');
-  log.info(files, 'report written');
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((e: unknown) => {
-    pino({ level: 'error' }, pino.destination(2)).fatal({ err: e }, 'per-packet benchmark failed');
-    process.exitCode = 1;
-  });
-}
-
+export const perPacket: SectionRunner = {
+  id: 'per-packet',
+  title: 'Per-packet cost',
+  async run({ log, smoke }) {
+    const t0 = Date.now();
+    const r = await runPerPacket({ ...(smoke ? SMOKE : FULL), log });
+    for (const c of r.cases) log.info({ case: c.name, ns: c.medianNs, min: c.minNs, max: c.maxNs, ratio: Number(c.ratio.toFixed(2)) }, 'per-packet');
+    return perPacketSection(r, (Date.now() - t0) / 1000);
+  },
+};

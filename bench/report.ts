@@ -1,78 +1,85 @@
 // SPDX-License-Identifier: Apache-2.0
-// The benchmark report: the machine it ran on, and each figure with the command that made it,
-// rendered as bench/results/latest.md and latest.json.
+// The benchmark report: the machine it ran on, then each section with the command that made its
+// figures, rendered as bench/results/latest.md and latest.json.
 
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { availableParallelism, release } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { Section, Table } from './section.js';
 
 export interface Machine {
   kernel: string;
   cpu: string;
   nproc: number;
+  memGiB: number;
   node: string;
 }
 
-export interface CaseFigure {
-  /** Stable identifier: floor, established, return, non-vip, new-rr, new-wlc, new-mh. */
-  name: string;
-  program: string;
-  verdict: string;
-  /** repeat: the kernel's average over `repeat` runs of one frame; per-call: see PerPacketReport.method. */
-  method: 'repeat' | 'per-call';
-  what: string;
-  runsNs: number[];
-  medianNs: number;
-  minNs: number;
-  maxNs: number;
-  /** medianNs / the floor's medianNs. */
-  ratio: number;
-}
-
-export interface PerPacketReport {
+export interface Report {
   date: string;
   machine: Machine;
+  /** The command that made the whole report (each section also names its own). */
   command: string;
-  config: { repeat: number; runs: number; calls: number };
-  method: string;
-  cases: CaseFigure[];
+  sections: Section[];
 }
 
 export function machineInfo(): Machine {
   const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-  return { kernel: release(), cpu: model?.[1]?.trim() ?? 'unknown (no "model name" in /proc/cpuinfo)', nproc: availableParallelism(), node: process.version };
+  return {
+    kernel: release(),
+    cpu: model?.[1]?.trim() ?? 'unknown (no "model name" in /proc/cpuinfo)',
+    nproc: availableParallelism(),
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
 }
 
-const fmt = (n: number): string => n.toFixed(1);
+function renderTable(t: Table): string[] {
+  const cell = (c: string | number): string => String(c).replace(/\|/g, '\\|');
+  return [
+    ...(t.caption !== undefined ? [t.caption, ''] : []),
+    `| ${t.columns.map(cell).join(' | ')} |`,
+    `|${t.columns.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    '',
+  ];
+}
 
-export function renderMarkdown(r: PerPacketReport): string {
-  const rows = r.cases.map((c) =>
-    `| ${c.name} | ${c.program} | ${c.verdict} | ${c.method} | ${fmt(c.medianNs)} | ${fmt(c.minNs)} – ${fmt(c.maxNs)} | ${c.ratio.toFixed(2)} |`);
+export function renderSection(s: Section): string[] {
+  return [
+    `## ${s.title}`,
+    '',
+    `Command: \`${s.command}\` (${s.seconds.toFixed(0)} s).`,
+    '',
+    ...s.tables.flatMap(renderTable),
+    ...(s.setup.length > 0 ? ['### Setup', '', ...s.setup, ''] : []),
+    ...(s.notes.length > 0 ? ['### Method and notes', '', ...s.notes, ''] : []),
+  ];
+}
+
+export function renderMarkdown(r: Report): string {
+  const m = r.machine;
   return [
     '# xlvs benchmarks',
     '',
-    `${r.date} · kernel ${r.machine.kernel} · ${r.machine.cpu} · nproc ${r.machine.nproc} · node ${r.machine.node}`,
+    `${r.date} · kernel ${m.kernel} · ${m.cpu} · ${m.nproc} CPUs · ${m.memGiB} GiB · node ${m.node}`,
     '',
-    '## Per-packet cost (BPF_PROG_TEST_RUN)',
+    `Made by \`${r.command}\`. Every figure is from this run, on this machine; peers ran in the same run,`,
+    'alternating with xlvs where a section says so. Ratios are the figures to compare (the machine is shared and noisy).',
     '',
-    `Command: \`${r.command}\` (every figure below). ${r.config.runs} runs per case, alternating cases within`,
-    `each run; repeat ${r.config.repeat} per run for "repeat" cases, ${r.config.calls} calls per run for "per-call" cases.`,
-    'Median of the runs, spread min – max; ratio = median / the floor\'s median.',
-    '',
-    '| case | program | verdict | method | ns/packet | spread (ns) | × floor |',
-    '|---|---|---|---|---:|---:|---:|',
-    ...rows,
-    '',
-    '### How',
-    '',
-    ...r.method.split('\n'),
-    '',
-    ...r.cases.map((c) => `- **${c.name}**: ${c.what}`),
-    '',
+    ...r.sections.flatMap(renderSection),
   ].join('\n');
 }
 
-export function writeReport(dir: string, r: PerPacketReport): { md: string; json: string } {
+/** The report in `dir`, if any (for --only runs, which replace their sections and keep the rest). */
+export function readReport(dir: string): Report | undefined {
+  const json = join(dir, 'latest.json');
+  if (!existsSync(json)) return undefined;
+  const r = JSON.parse(readFileSync(json, 'utf8')) as Partial<Report>;
+  return Array.isArray(r.sections) ? (r as Report) : undefined;
+}
+
+export function writeReport(dir: string, r: Report): { md: string; json: string } {
   mkdirSync(dir, { recursive: true });
   const md = join(dir, 'latest.md');
   const json = join(dir, 'latest.json');

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { runPerPacket } from '../../bench/per-packet.js';
-import { renderMarkdown } from '../../bench/report.js';
+import { perPacket, runPerPacket } from '../../bench/per-packet.js';
+import { renderMarkdown, machineInfo } from '../../bench/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));
@@ -14,7 +14,9 @@ const CASES = ['floor', 'floor-call', 'non-vip', 'established', 'return', 'new-r
 
 test('per-packet bench smoke: every case has a positive ns figure and a ratio to the floor; the report shows them', async () => {
   const t0 = Date.now();
-  const r = await runPerPacket({ repeat: 1000, runs: 1, calls: 200, command: 'bench-smoke', log });
+  const s = await perPacket.run({ log, smoke: true });
+  const r = s.data as Awaited<ReturnType<typeof runPerPacket>>;
+  assert.equal(s.id, 'per-packet');
   assert.deepEqual(r.cases.map((c) => c.name), CASES);
   for (const c of r.cases) {
     assert.equal(c.runsNs.length, 1, c.name);
@@ -25,15 +27,17 @@ test('per-packet bench smoke: every case has a positive ns figure and a ratio to
   assert.equal(r.cases[0]!.ratio, 1, 'the floor is its own unit');
   // A NAT path does more than parse and swap MACs.
   for (const name of ['established', 'return', 'new-rr']) assert.ok(r.cases.find((c) => c.name === name)!.ratio > 1, name);
-  assert.match(r.machine.kernel, /^\d+\.\d+/);
-  assert.ok(r.machine.nproc >= 1);
-  const md = renderMarkdown(r);
+  const machine = machineInfo();
+  assert.match(machine.kernel, /^\d+\.\d+/);
+  assert.ok(machine.nproc >= 1);
+  const md = renderMarkdown({ date: 'd', machine, command: 'bench-smoke', sections: [s] });
   for (const name of CASES) assert.match(md, new RegExp(`^\\| ${name} \\|`, 'm'));
-  assert.match(md, /Command: `bench-smoke`/);
+  assert.match(md, /Made by `bench-smoke`/);
+  assert.match(md, /Command: `node dist\/bench\/run.js --only per-packet`/);
   assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
 });
 
 test('per-packet bench refuses bad options before building anything', async () => {
-  await assert.rejects(runPerPacket({ repeat: 0, runs: 1, calls: 1, command: 'x', log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
-  await assert.rejects(runPerPacket({ repeat: 1, runs: 1, calls: 70000, command: 'x', log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'calls');
+  await assert.rejects(runPerPacket({ repeat: 0, runs: 1, calls: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
+  await assert.rejects(runPerPacket({ repeat: 1, runs: 1, calls: 70000, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'calls');
 });
