@@ -10,7 +10,7 @@ import { renderMarkdown, machineInfo } from '../../bench/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));
-const CASES = ['floor', 'floor-call', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
+const CASES = ['floor', 'floor-restored', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
 
 test('per-packet bench smoke: every case has a positive ns figure and a ratio to the floor; the report shows them', async () => {
   const t0 = Date.now();
@@ -38,6 +38,6 @@ test('per-packet bench smoke: every case has a positive ns figure and a ratio to
 });
 
 test('per-packet bench refuses bad options before building anything', async () => {
-  await assert.rejects(runPerPacket({ repeat: 0, runs: 1, calls: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
-  await assert.rejects(runPerPacket({ repeat: 1, runs: 1, calls: 70000, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'calls');
+  await assert.rejects(runPerPacket({ repeat: 0, newFlows: 1, runs: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
+  await assert.rejects(runPerPacket({ repeat: 1, newFlows: 70000, runs: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'newFlows');
 });
