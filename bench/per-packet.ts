@@ -16,6 +16,7 @@ import { buildFrame, parseFrame, type ParsedIpv4, type ParsedTcp } from '../src/
 import { InvalidArgumentError, XlvsError } from '../src/errors.js';
 import { PerPacketEnv, VIP, CLIENT, SCHED_PORTS } from './per-packet-env.js';
 import { Restorer } from './restore.js';
+import { enableJitSymbols, inclusive, profileSelf, restoreJitSymbols, type SymbolShare } from './profile.js';
 import { median, spread } from './stats.js';
 import type { Section, SectionRunner } from './section.js';
 
@@ -52,10 +53,21 @@ export interface CaseFigure {
   ratio: number;
 }
 
+/** One part of an established packet's time inside xlvs_public, from perf samples. */
+export interface BreakdownPart {
+  part: string;
+  /** Share of the samples inside xlvs_public (inclusive of the helpers it calls), in %. */
+  share: number;
+  /** share × the established case's ns/packet. */
+  ns: number;
+}
+
 export interface PerPacketResult {
   config: { repeat: number; newFlows: number; runs: number };
   method: string[];
   cases: CaseFigure[];
+  /** Where an established packet's time goes (perf, cpu-clock samples with call graphs). */
+  breakdown: { samplesRepeat: number; programShare: number; parts: BreakdownPart[]; symbols: SymbolShare[] };
 }
 
 const ESTABLISHED_SPORT = 1000;
@@ -84,19 +96,65 @@ function validate(o: PerPacketOptions): void {
 
 export async function runPerPacket(o: PerPacketOptions): Promise<PerPacketResult> {
   validate(o);
-  const env = await PerPacketEnv.create(o.log);
-  let restorer: Restorer | undefined;
+  // Before loading: perf names JIT-ed programs only if they were JIT-ed with kallsyms on.
+  const kallsyms = enableJitSymbols();
   try {
-    restorer = Restorer.load(`${env.pinBase}-restore`);
-    const r = restorer;
-    return inNetns(env.rtr, () => measureAll(env, r, o));
+    const env = await PerPacketEnv.create(o.log);
+    let restorer: Restorer | undefined;
+    try {
+      restorer = Restorer.load(`${env.pinBase}-restore`);
+      const r = restorer;
+      const result = inNetns(env.rtr, () => measureAll(env, r, o));
+      const established = result.cases.find((c) => c.name === 'established')!;
+      const profileRepeat = o.repeat * 5;
+      const symbols = await profileSelf(() => inNetns(env.rtr, () => runEstablished(env, r, profileRepeat)));
+      return { ...result, breakdown: breakdown(symbols, established.medianNs, profileRepeat) };
+    } finally {
+      restorer?.close();
+      await env.close(o.log);
+    }
   } finally {
-    restorer?.close();
-    await env.close(o.log);
+    restoreJitSymbols(kallsyms);
   }
 }
 
-function measureAll(env: PerPacketEnv, restorer: Restorer, o: PerPacketOptions): PerPacketResult {
+/** The established case once more, `repeat` runs, for the profiler. */
+function runEstablished(env: PerPacketEnv, restorer: Restorer, repeat: number): void {
+  const r = new XdpTestRunner(restorer.progFd);
+  const ack = establishedAck(env.macs);
+  restorer.arm(env.dp.progFd('xlvs_public'), ack);
+  check('established (profiled)', r.run(ack, undefined, { ingressIfindex: env.pub0, repeat }), 'XDP_REDIRECT');
+}
+
+/** Parts of xlvs_public's inclusive samples, by the kernel entry points its helpers go through. */
+export function breakdown(symbols: SymbolShare[], establishedNs: number, samplesRepeat: number): PerPacketResult['breakdown'] {
+  const prog = inclusive(symbols, /^bpf_prog_[0-9a-f]+_xlvs_public$/);
+  if (prog === undefined || prog.children <= 0) throw new BenchError(`perf: no samples in xlvs_public (${symbols.slice(0, 5).map((s) => s.symbol).join(', ')})`);
+  const share = (re: RegExp): number => inclusive(symbols, re)?.children ?? 0;
+  const parts = [
+    { part: 'route + neighbour: bpf_fib_lookup', share: share(/^bpf_xdp_fib_lookup$/) },
+    { part: 'hash map lookups (flows, vips, ...): __htab_map_lookup_elem', share: share(/^__htab_map_lookup_elem$/) },
+    { part: 'clock: bpf_ktime_get_coarse_ns', share: share(/^bpf_ktime_get_coarse_ns$/) },
+    { part: 'xlvs_public\'s own instructions (parse, NAT, checksums, counters, inlined array lookups)', share: prog.self },
+  ];
+  const rest = prog.children - parts.reduce((a, p) => a + p.share, 0);
+  parts.push({ part: 'other helpers (redirect, ...)', share: Math.max(0, rest) });
+  return {
+    samplesRepeat,
+    programShare: prog.children,
+    parts: parts.map((p) => ({ part: p.part, share: (100 * p.share) / prog.children, ns: (p.share / prog.children) * establishedNs })),
+    symbols: symbols.filter((s) => s.children >= 0.5),
+  };
+}
+
+function establishedAck(macs: PerPacketEnv['macs']): Buffer {
+  return buildFrame({
+    eth: { src: macs.client, dst: macs.pub0 },
+    l3: { kind: 'ipv4', src: CLIENT, dst: VIP, id: 7, df: true, ttl: 64, l4: { kind: 'tcp', sport: ESTABLISHED_SPORT, dport: 80, seq: 1, ack: 1, flags: 'ACK' } },
+  });
+}
+
+function measureAll(env: PerPacketEnv, restorer: Restorer, o: PerPacketOptions): Omit<PerPacketResult, 'breakdown'> {
   const { macs } = env;
   const pubFd = env.dp.progFd('xlvs_public');
   const privFd = env.dp.progFd('xlvs_private');
@@ -108,7 +166,7 @@ function measureAll(env: PerPacketEnv, restorer: Restorer, o: PerPacketOptions):
     eth: { src: macs.client, dst: macs.pub0 },
     l3: { kind: 'ipv4', src: CLIENT, dst: VIP, id: 7, df: true, ttl: 64, l4: { kind: 'tcp', sport, dport, seq: 1, ack: flags.includes('ACK') ? 1 : 0, flags } },
   });
-  const ack = toVip(ESTABLISHED_SPORT, 80, 'ACK');
+  const ack = establishedAck(macs);
   const nonVip = buildFrame({ eth: { src: macs.client, dst: macs.pub0 }, l3: { kind: 'ipv4', src: CLIENT, dst: '203.0.113.1', ttl: 64, l4: { kind: 'udp', sport: 4000, dport: 53, payload: Buffer.alloc(18) } } });
 
   /** Clears flows, opens the established flow and returns the real's reply to it. */
@@ -205,6 +263,10 @@ export function perPacketSection(r: PerPacketResult, seconds: number): Section {
     tables: [{
       columns: ['case', 'program', 'verdict', 'method', 'repeat', 'ns/packet', 'spread (ns)', '× floor'],
       rows: r.cases.map((c) => [c.name, c.program, c.verdict, c.method, c.repeat, n(c.medianNs), `${n(c.minNs)} – ${n(c.maxNs)}`, c.ratio.toFixed(2)]),
+    }, {
+      caption: `Where an established packet's time goes: perf cpu-clock samples with call graphs of one more established run (repeat ${r.breakdown.samplesRepeat}); shares of the samples inside xlvs_public (${r.breakdown.programShare.toFixed(1)}% of all, the rest is the test harness and the wrapper), × the established figure above.`,
+      columns: ['part', '% of xlvs_public', 'ns/packet'],
+      rows: r.breakdown.parts.map((p) => [p.part, p.share.toFixed(1), n(p.ns)]),
     }],
     notes: [...r.method, '', ...r.cases.map((c) => `- **${c.name}**: ${c.what}`)],
     data: r,
