@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// The connections benchmark's figures, summarised per peer (median of the valid rounds, spread,
+// ratios computed within each round) and rendered as the report's section. Pure: no I/O.
+
+import { availableParallelism } from 'node:os';
+import { PEERS, REAL_COUNT, HAPROXY_TUNING, type PeerName } from './connections-env.js';
+import type { ConnectionsResult, PeerRun } from './connections.js';
+import { NGINX_TUNING } from './peers/nginx.js';
+import { spread, median, type Spread } from './stats.js';
+import type { Section } from './section.js';
+
+export interface XdpSummary {
+  /** Average ns per run of each program (median over rounds). */
+  publicNs: number;
+  privateNs: number;
+  /** Program runs (packets) per connection, both directions. */
+  packetsPerConn: number;
+  /** The XDP programs' share of all CPUs' time during the runs, percent. */
+  cpuPct: number;
+}
+
+export interface PeerSummary {
+  peer: PeerName;
+  valid: number;
+  total: number;
+  connPerSec: Spread;
+  p50Us: Spread;
+  p99Us: Spread;
+  /** Per-round conn/s ratio to xlvs and to direct, over the rounds where both runs count. */
+  vsXlvs: Spread | undefined;
+  vsDirect: Spread | undefined;
+  /** Median CPU split over the valid rounds, percent. */
+  cpu: { user: number; system: number; softirq: number; idle: number; other: number };
+  xdp?: XdpSummary;
+}
+
+const valid = (runs: PeerRun[]): PeerRun[] => runs.filter((x) => x.rejected === undefined);
+
+function ratios(r: ConnectionsResult, peer: PeerName, base: PeerName): Spread | undefined {
+  const xs: number[] = [];
+  for (let round = 0; round < r.config.rounds; round++) {
+    const a = r.runs.find((x) => x.peer === peer && x.round === round && x.rejected === undefined);
+    const b = r.runs.find((x) => x.peer === base && x.round === round && x.rejected === undefined);
+    if (a && b && b.wrk.requestsPerSec > 0) xs.push(a.wrk.requestsPerSec / b.wrk.requestsPerSec);
+  }
+  return xs.length > 0 ? spread(xs) : undefined;
+}
+
+function xdpSummary(runs: PeerRun[], cpus: number): XdpSummary | undefined {
+  const xs = runs.filter((x) => x.xdp !== undefined);
+  if (xs.length === 0) return undefined;
+  const perRun = (s: { runCnt: number; runTimeNs: number }): number => (s.runCnt > 0 ? s.runTimeNs / s.runCnt : 0);
+  return {
+    publicNs: median(xs.map((x) => perRun(x.xdp!.public))),
+    privateNs: median(xs.map((x) => perRun(x.xdp!.private))),
+    packetsPerConn: median(xs.map((x) => (x.xdp!.public.runCnt + x.xdp!.private.runCnt) / Math.max(1, x.wrk.requests))),
+    cpuPct: median(xs.map((x) => (100 * (x.xdp!.public.runTimeNs + x.xdp!.private.runTimeNs)) / (x.wrk.seconds * 1e9 * cpus))),
+  };
+}
+
+export function summarise(r: ConnectionsResult, cpus = availableParallelism()): PeerSummary[] {
+  return PEERS.map((peer) => {
+    const all = r.runs.filter((x) => x.peer === peer);
+    const ok = valid(all);
+    const pick = (f: (x: PeerRun) => number): Spread => (ok.length > 0 ? spread(ok.map(f)) : { median: NaN, min: NaN, max: NaN });
+    const med = (f: (x: PeerRun) => number): number => (ok.length > 0 ? median(ok.map(f)) : NaN);
+    const xdp = xdpSummary(ok, cpus);
+    return {
+      peer,
+      valid: ok.length,
+      total: all.length,
+      connPerSec: pick((x) => x.wrk.requestsPerSec),
+      p50Us: pick((x) => x.wrk.latencyUs.p50),
+      p99Us: pick((x) => x.wrk.latencyUs.p99),
+      vsXlvs: ratios(r, peer, 'xlvs'),
+      vsDirect: ratios(r, peer, 'direct'),
+      cpu: {
+        user: med((x) => x.cpu.userPct),
+        system: med((x) => x.cpu.systemPct),
+        softirq: med((x) => x.cpu.softirqPct),
+        idle: med((x) => x.cpu.idlePct),
+        other: med((x) => x.cpu.otherPct),
+      },
+      ...(xdp ? { xdp } : {}),
+    };
+  });
+}
+
+const k = (x: number): string => Math.round(x).toLocaleString('en-US');
+const ms = (us: number): string => (us / 1000).toFixed(2);
+const range = (s: Spread, f: (x: number) => string): string => `${f(s.min)} – ${f(s.max)}`;
+const ratio = (s: Spread | undefined): string => (s === undefined ? 'n/a' : `${s.median.toFixed(2)} (${s.min.toFixed(2)} – ${s.max.toFixed(2)})`);
+const pct = (x: number): string => x.toFixed(0);
+
+/** Sentences on where xlvs loses (conn/s below a peer's in the median round) and where the time went. */
+export function lossNotes(sums: PeerSummary[]): string[] {
+  const x = sums.find((s) => s.peer === 'xlvs')!;
+  const out: string[] = [];
+  for (const s of sums) {
+    if (s.peer === 'xlvs' || s.vsXlvs === undefined || s.vsXlvs.median <= 1) continue;
+    out.push(
+      `- xlvs loses to **${s.peer}**: ${s.vsXlvs.median.toFixed(2)}× xlvs's conn/s in the median round. CPU split (user/system/softirq/idle %): ` +
+        `${s.peer} ${[s.cpu.user, s.cpu.system, s.cpu.softirq, s.cpu.idle].map(pct).join('/')}, xlvs ${[x.cpu.user, x.cpu.system, x.cpu.softirq, x.cpu.idle].map(pct).join('/')}` +
+        (x.xdp !== undefined ? `; xlvs's XDP programs took ${x.xdp.cpuPct.toFixed(1)}% of the CPUs (${x.xdp.packetsPerConn.toFixed(1)} packets per connection at ${x.xdp.publicNs.toFixed(0)} ns public / ${x.xdp.privateNs.toFixed(0)} ns private each).` : '.'),
+    );
+  }
+  if (out.length === 0) out.push('- xlvs did not lose to a balancer peer on conn/s in the median round of this run.');
+  return out;
+}
+
+export function connectionsSection(r: ConnectionsResult, seconds: number): Section {
+  const sums = summarise(r);
+  const c = r.config;
+  const cmd = r.runs[0]?.command.replace(/http:\S+/, '<target>') ?? '';
+  const x = sums.find((s) => s.peer === 'xlvs')?.xdp;
+  return {
+    id: 'connections',
+    title: 'Connection rate and latency (short TCP connections)',
+    command: 'node dist/bench/run.js --only connections',
+    setup: [
+      `- Lab: client | router | bridged LAN of ${r.reals} reals (namespaces, veth, offloads off). Every peer serves the same VIP 203.0.113.100:80; "direct" goes to the first real (10.77.0.11:80) through the router's plain kernel forwarding.`,
+      `- Reals: nginx-light ${NGINX_TUNING.workers} worker processes (one per CPU), worker_connections ${NGINX_TUNING.connections}, multi_accept, listen backlog 4096 + reuseport, access_log off, keepalive_timeout 0, one 3-byte 200 reply; own conf/pid/log under a temp dir.`,
+      `- Client: \`${cmd}\` in the client namespace (tcp_tw_reuse=1, ip_local_port_range 1024–65535). One request per connection: conn/s = wrk's Requests/sec.`,
+      `- **xlvs**: the real xlvsd in the router namespace, one NAT TCP service on the VIP, ${REAL_COUNT} reals weight 1, default scheduler (wlc), native XDP on pub0/priv0, IPVS's default timeouts; started before and torn down (xlvsd --teardown) after each of its runs.`,
+      `- **nftables**: table ip xlvs_bench_lb, nat prerouting \`dnat to numgen inc mod ${REAL_COUNT} map { 0 : rs1, … }\` (kube-proxy style), conntrack; the table is deleted after each run.`,
+      `- **haproxy**: HAProxy 2.6 mode tcp, nbthread ${HAPROXY_TUNING.threads} (one per CPU), maxconn ${HAPROXY_TUNING.maxconn} (global and defaults), timeout connect 5s / client 30s / server 30s, balance ${HAPROXY_TUNING.balance}, no logging, no health checks; the router namespace has tcp_tw_reuse=1 and ports 1024–65535 for HAProxy's own connections to the reals; stopped after each run.`,
+      '- **direct**: no balancer; wrk to one real. The baseline: one nginx instead of four, no balancing work.',
+      `- ${c.rounds} round(s) × ${PEERS.length} peers × ${c.seconds} s; the peer order rotates each round (round r starts at peer r); \`conntrack -F\` in the router before every run; only one balancer is active at a time.`,
+    ],
+    tables: [
+      {
+        caption: 'Medians of the valid rounds (spread min – max). × xlvs / × direct: conn/s divided by xlvs\'s / direct\'s in the same round, median (min – max) over rounds.',
+        columns: ['peer', 'conn/s', 'spread', '× xlvs', '× direct', 'p50 ms', 'p50 spread', 'p99 ms', 'p99 spread', 'valid runs'],
+        rows: sums.map((s) => [s.peer, k(s.connPerSec.median), range(s.connPerSec, k), ratio(s.vsXlvs), ratio(s.vsDirect), ms(s.p50Us.median), range(s.p50Us, ms), ms(s.p99Us.median), range(s.p99Us, ms), `${s.valid}/${s.total}`]),
+      },
+      {
+        caption: 'Where the CPUs went during the runs (/proc/stat, all CPUs, median % of the valid rounds; the whole machine, wrk and nginx included).',
+        columns: ['peer', 'user %', 'system %', 'softirq %', 'idle %', 'other %'],
+        rows: sums.map((s) => [s.peer, pct(s.cpu.user), pct(s.cpu.system), pct(s.cpu.softirq), pct(s.cpu.idle), pct(s.cpu.other)]),
+      },
+      ...(x !== undefined
+        ? [{
+          caption: 'xlvs\'s XDP programs during its runs (BPF_ENABLE_STATS run_time_ns / run_cnt, median of rounds).',
+          columns: ['xlvs_public ns/packet', 'xlvs_private ns/packet', 'packets/connection', '% of all CPU time'],
+          rows: [[x.publicNs.toFixed(0), x.privateNs.toFixed(0), x.packetsPerConn.toFixed(1), x.cpuPct.toFixed(2)]],
+        }]
+        : []),
+    ],
+    notes: [
+      `- Method: wrk with \`Connection: close\` (nginx also closes after each reply), ${c.threads} threads, ${c.connections} connections, --timeout 2s, --latency. A run counts only if its socket errors (connect/read/write/timeout) plus non-2xx replies are at most ${c.tolerance * 100}% of its requests; a peer needs a majority of valid runs or the section fails. Rejected runs stay in the data with the reason.`,
+      '- Latency is wrk\'s: from writing the request (once the connection is established) to the end of the reply. It does not include the TCP handshake, so it shows the balancer\'s path for data and FIN more than for the SYN; the rate (conn/s) includes everything.',
+      '- The 2 CPUs are shared by wrk, the 4 nginx and the router\'s work (XDP and kernel forwarding run in softirq on whichever CPU took the packet), so conn/s is the whole system\'s rate: a cheaper balancer shows as more CPU left to wrk and nginx.',
+      '- Ratios are per round (same minute, same noise) and then the median; compare ratios between runs, not absolute figures.',
+      ...lossNotes(sums),
+    ],
+    data: { ...r, summary: sums },
+    seconds,
+  };
+}
