@@ -7,7 +7,7 @@ import { PEERS, REAL_COUNT, HAPROXY_TUNING, type PeerName } from './connections-
 import type { ConnectionsResult, PeerRun } from './connections.js';
 import { NGINX_TUNING } from './peers/nginx.js';
 import { spread, median, type Spread } from './stats.js';
-import type { Section } from './section.js';
+import type { Section, Table } from './section.js';
 
 export interface XdpSummary {
   /** Average ns per run of each program (median over rounds). */
@@ -15,6 +15,8 @@ export interface XdpSummary {
   privateNs: number;
   /** Program runs (packets) per connection, both directions. */
   packetsPerConn: number;
+  /** Both programs' run time per completed connection, ns. */
+  nsPerConn: number;
   /** The XDP programs' share of all CPUs' time during the runs, percent. */
   cpuPct: number;
 }
@@ -31,6 +33,8 @@ export interface PeerSummary {
   vsDirect: Spread | undefined;
   /** Median CPU split over the valid rounds, percent. */
   cpu: { user: number; system: number; softirq: number; idle: number; other: number };
+  /** Busy CPU time of the whole machine per completed connection, microseconds (median). */
+  cpuUsPerConn: number;
   xdp?: XdpSummary;
 }
 
@@ -54,6 +58,7 @@ function xdpSummary(runs: PeerRun[], cpus: number): XdpSummary | undefined {
     publicNs: median(xs.map((x) => perRun(x.xdp!.public))),
     privateNs: median(xs.map((x) => perRun(x.xdp!.private))),
     packetsPerConn: median(xs.map((x) => (x.xdp!.public.runCnt + x.xdp!.private.runCnt) / Math.max(1, x.wrk.requests))),
+    nsPerConn: median(xs.map((x) => (x.xdp!.public.runTimeNs + x.xdp!.private.runTimeNs) / Math.max(1, x.wrk.requests))),
     cpuPct: median(xs.map((x) => (100 * (x.xdp!.public.runTimeNs + x.xdp!.private.runTimeNs)) / (x.wrk.seconds * 1e9 * cpus))),
   };
 }
@@ -81,6 +86,7 @@ export function summarise(r: ConnectionsResult, cpus = availableParallelism()): 
         idle: med((x) => x.cpu.idlePct),
         other: med((x) => x.cpu.otherPct),
       },
+      cpuUsPerConn: med((x) => (cpus * 1e6 * (100 - x.cpu.idlePct)) / 100 / x.wrk.requestsPerSec),
       ...(xdp ? { xdp } : {}),
     };
   });
@@ -92,20 +98,40 @@ const range = (s: Spread, f: (x: number) => string): string => `${f(s.min)} – 
 const ratio = (s: Spread | undefined): string => (s === undefined ? 'n/a' : `${s.median.toFixed(2)} (${s.min.toFixed(2)} – ${s.max.toFixed(2)})`);
 const pct = (x: number): string => x.toFixed(0);
 
-/** Sentences on where xlvs loses (conn/s below a peer's in the median round) and where the time went. */
+const overlap = (a: Spread, b: Spread): boolean => a.min <= b.max && b.min <= a.max;
+
+/**
+ * Sentences on where xlvs loses to a peer (conn/s lower, or p50/p99 higher, in the medians) and
+ * where the time went, from the CPU split and xlvs's own program statistics.
+ */
 export function lossNotes(sums: PeerSummary[]): string[] {
   const x = sums.find((s) => s.peer === 'xlvs')!;
+  const split = (s: PeerSummary): string => `${[s.cpu.user, s.cpu.system, s.cpu.softirq, s.cpu.idle].map(pct).join('/')}, ${s.cpuUsPerConn.toFixed(0)} µs CPU per connection`;
   const out: string[] = [];
   for (const s of sums) {
-    if (s.peer === 'xlvs' || s.vsXlvs === undefined || s.vsXlvs.median <= 1) continue;
-    out.push(
-      `- xlvs loses to **${s.peer}**: ${s.vsXlvs.median.toFixed(2)}× xlvs's conn/s in the median round. CPU split (user/system/softirq/idle %): ` +
-        `${s.peer} ${[s.cpu.user, s.cpu.system, s.cpu.softirq, s.cpu.idle].map(pct).join('/')}, xlvs ${[x.cpu.user, x.cpu.system, x.cpu.softirq, x.cpu.idle].map(pct).join('/')}` +
-        (x.xdp !== undefined ? `; xlvs's XDP programs took ${x.xdp.cpuPct.toFixed(1)}% of the CPUs (${x.xdp.packetsPerConn.toFixed(1)} packets per connection at ${x.xdp.publicNs.toFixed(0)} ns public / ${x.xdp.privateNs.toFixed(0)} ns private each).` : '.'),
-    );
+    if (s.peer === 'xlvs' || s.valid === 0 || x.valid === 0) continue;
+    const lost: string[] = [];
+    const noise = (a: Spread, b: Spread): string => (overlap(a, b) ? ' (the spreads overlap: within this run\'s noise)' : '');
+    if (s.vsXlvs !== undefined && s.vsXlvs.median > 1) lost.push(`conn/s ${k(s.connPerSec.median)} vs ${k(x.connPerSec.median)}${noise(s.connPerSec, x.connPerSec)}`);
+    if (s.p50Us.median < x.p50Us.median) lost.push(`p50 ${ms(s.p50Us.median)} vs ${ms(x.p50Us.median)} ms${noise(s.p50Us, x.p50Us)}`);
+    if (s.p99Us.median < x.p99Us.median) lost.push(`p99 ${ms(s.p99Us.median)} vs ${ms(x.p99Us.median)} ms${noise(s.p99Us, x.p99Us)}`);
+    if (lost.length === 0) continue;
+    out.push(`- xlvs loses to **${s.peer}** on ${lost.join('; ')}. CPU (user/system/softirq/idle %): ${s.peer} ${split(s)}; xlvs ${split(x)}` +
+      (x.xdp !== undefined ? `, of which its XDP programs ${(x.xdp.nsPerConn / 1000).toFixed(1)} µs per connection (${x.xdp.packetsPerConn.toFixed(1)} packets; ${x.xdp.cpuPct.toFixed(1)}% of all CPU time).` : '.'));
   }
-  if (out.length === 0) out.push('- xlvs did not lose to a balancer peer on conn/s in the median round of this run.');
+  if (out.length === 0) out.push('- xlvs did not lose to any peer on conn/s, p50 or p99 in the medians of this run.');
   return out;
+}
+
+function profileTables(r: ConnectionsResult): Table[] {
+  const p = r.profiled!;
+  const head = `One extra xlvs run after the rounds, not counted above, under \`${p.profile.command}\` (${p.profile.samples} samples, all CPUs; ${k(p.connPerSec)} conn/s under the profiler, ${p.errors} errors).`;
+  const rows = Array.from({ length: Math.max(p.profile.byComm.length, p.profile.bySymbol.length) }, (_, i) => {
+    const c = p.profile.byComm[i];
+    const y = p.profile.bySymbol[i];
+    return [c?.name ?? '', c ? c.pct.toFixed(1) : '', y?.name ?? '', y ? y.pct.toFixed(1) : ''];
+  });
+  return [{ caption: `${head} Top processes (softirq work counts for the process it interrupted) and top functions.`, columns: ['process', '% samples', 'function', '% samples'], rows }];
 }
 
 export function connectionsSection(r: ConnectionsResult, seconds: number): Section {
@@ -135,16 +161,17 @@ export function connectionsSection(r: ConnectionsResult, seconds: number): Secti
       },
       {
         caption: 'Where the CPUs went during the runs (/proc/stat, all CPUs, median % of the valid rounds; the whole machine, wrk and nginx included).',
-        columns: ['peer', 'user %', 'system %', 'softirq %', 'idle %', 'other %'],
-        rows: sums.map((s) => [s.peer, pct(s.cpu.user), pct(s.cpu.system), pct(s.cpu.softirq), pct(s.cpu.idle), pct(s.cpu.other)]),
+        columns: ['peer', 'user %', 'system %', 'softirq %', 'idle %', 'other %', 'CPU µs / connection'],
+        rows: sums.map((s) => [s.peer, pct(s.cpu.user), pct(s.cpu.system), pct(s.cpu.softirq), pct(s.cpu.idle), pct(s.cpu.other), s.cpuUsPerConn.toFixed(0)]),
       },
       ...(x !== undefined
         ? [{
           caption: 'xlvs\'s XDP programs during its runs (BPF_ENABLE_STATS run_time_ns / run_cnt, median of rounds).',
-          columns: ['xlvs_public ns/packet', 'xlvs_private ns/packet', 'packets/connection', '% of all CPU time'],
-          rows: [[x.publicNs.toFixed(0), x.privateNs.toFixed(0), x.packetsPerConn.toFixed(1), x.cpuPct.toFixed(2)]],
+          columns: ['xlvs_public ns/packet', 'xlvs_private ns/packet', 'packets/connection', 'µs / connection', '% of all CPU time'],
+          rows: [[x.publicNs.toFixed(0), x.privateNs.toFixed(0), x.packetsPerConn.toFixed(1), (x.nsPerConn / 1000).toFixed(1), x.cpuPct.toFixed(2)]],
         }]
         : []),
+      ...(r.profiled !== undefined ? profileTables(r) : []),
     ],
     notes: [
       `- Method: wrk with \`Connection: close\` (nginx also closes after each reply), ${c.threads} threads, ${c.connections} connections, --timeout 2s, --latency. A run counts only if its socket errors (connect/read/write/timeout) plus non-2xx replies are at most ${c.tolerance * 100}% of its requests; a peer needs a majority of valid runs or the section fails. Rejected runs stay in the data with the reason.`,

@@ -7,10 +7,11 @@
 import type pino from 'pino';
 import { InvalidArgumentError } from '../src/errors.js';
 import { ConnectionsEnv, PEERS, type PeerName } from './connections-env.js';
-import { rejectReason, type WrkResult } from './connections-wrk.js';
+import { errorCount, rejectReason, type WrkResult } from './connections-wrk.js';
 import { cpuSplit, readCpuTimes, type CpuSplit } from './connections-cpu.js';
 import { enableRunTimeStats, pinnedProgStats, statsDelta, type ProgStats } from './connections-bpf-stats.js';
 import { connectionsSection } from './connections-report.js';
+import { profileDuring, type Profile } from './connections-perf.js';
 import { BenchError } from './per-packet.js';
 import type { SectionRunner } from './section.js';
 
@@ -22,6 +23,8 @@ export interface ConnectionsOptions {
   connections: number;
   /** Errors (socket errors + non-2xx) allowed as a fraction of a run's requests. */
   tolerance: number;
+  /** One more xlvs run under `perf record -a` after the rounds (not counted in the figures). */
+  profile: boolean;
   log: pino.Logger;
 }
 
@@ -45,6 +48,8 @@ export interface ConnectionsResult {
   config: Omit<ConnectionsOptions, 'log'>;
   reals: number;
   runs: PeerRun[];
+  /** The extra profiled xlvs run, if any: its rate (to compare with the counted runs) and profile. */
+  profiled?: { connPerSec: number; errors: number; profile: Profile };
 }
 
 const TIMEOUT_SECONDS = 2;
@@ -88,6 +93,19 @@ async function measure(env: ConnectionsEnv, peer: PeerName, round: number, slot:
   }
 }
 
+async function profiledRun(env: ConnectionsEnv, o: ConnectionsOptions): Promise<ConnectionsResult['profiled']> {
+  await env.flushConntrack();
+  const active = await env.activate('xlvs');
+  try {
+    const { result: w, profile } = await profileDuring(o.seconds, () =>
+      env.wrk({ url: env.url('xlvs'), threads: o.threads, connections: o.connections, seconds: o.seconds, timeoutSeconds: TIMEOUT_SECONDS }));
+    o.log.info({ connPerSec: Math.round(w.result.requestsPerSec), samples: profile.samples, top: profile.byComm.slice(0, 4) }, 'connections: profiled xlvs run');
+    return { connPerSec: w.result.requestsPerSec, errors: errorCount(w.result), profile };
+  } finally {
+    await active.stop();
+  }
+}
+
 export async function runConnections(o: ConnectionsOptions): Promise<ConnectionsResult> {
   validate(o);
   const stopStats = enableRunTimeStats();
@@ -100,7 +118,8 @@ export async function runConnections(o: ConnectionsOptions): Promise<Connections
         for (let slot = 0; slot < order.length; slot++) runs.push(await measure(env, order[slot]!, r, slot, o));
       }
       const { log: _log, ...config } = o;
-      return { config, reals: env.lab.addr.reals.length, runs };
+      const profiled = o.profile ? await profiledRun(env, o) : undefined;
+      return { config, reals: env.lab.addr.reals.length, runs, ...(profiled ? { profiled } : {}) };
     } finally {
       await env.close(o.log);
     }
@@ -120,8 +139,8 @@ export function checkValid(r: ConnectionsResult): void {
   }
 }
 
-const FULL = { rounds: 4, seconds: 8, threads: 2, connections: 64, tolerance: 1e-4 };
-const SMOKE = { rounds: 1, seconds: 1, threads: 2, connections: 8, tolerance: 1e-4 };
+const FULL = { rounds: 5, seconds: 8, threads: 2, connections: 64, tolerance: 1e-4, profile: true };
+const SMOKE = { rounds: 1, seconds: 1, threads: 2, connections: 8, tolerance: 1e-4, profile: true };
 
 export const connections: SectionRunner = {
   id: 'connections',

@@ -47,6 +47,14 @@ test('connections bench smoke: every peer completes connections without errors; 
     const want = sum(p).connPerSec.median / sum('xlvs').connPerSec.median;
     assert.ok(Math.abs(sum(p).vsXlvs!.median - want) < 1e-9, `${p}: ratio ${sum(p).vsXlvs!.median} vs ${want}`);
   }
+  // The profiled extra run: perf sampled something, shares are shares, and wrk ran under it.
+  const prof = r.profiled!;
+  assert.ok(prof.connPerSec > 0 && prof.errors === 0, `profiled run: ${prof.connPerSec}/s, ${prof.errors} errors`);
+  assert.ok(prof.profile.samples > 0 && prof.profile.byComm.length > 0 && prof.profile.bySymbol.length > 0, JSON.stringify(prof.profile).slice(0, 300));
+  for (const list of [prof.profile.byComm, prof.profile.bySymbol]) {
+    assert.ok(list.every((x) => x.pct > 0 && x.name !== ''), JSON.stringify(list));
+    assert.ok(list.reduce((a, x) => a + x.pct, 0) <= 100.1, JSON.stringify(list));
+  }
   const md = renderMarkdown({ date: 'd', machine: machineInfo(), command: 'bench-connections-smoke', sections: [s] });
   for (const p of PEERS) assert.match(md, new RegExp(`^\\| ${p} \\| [0-9,]+ \\|`, 'm'));
   assert.match(md, /Command: `node dist\/bench\/run.js --only connections`/);
@@ -54,7 +62,7 @@ test('connections bench smoke: every peer completes connections without errors; 
 });
 
 test('connections bench refuses bad options before building anything', async () => {
-  const base = { rounds: 1, seconds: 1, threads: 1, connections: 1, tolerance: 0, log };
+  const base = { rounds: 1, seconds: 1, threads: 1, connections: 1, tolerance: 0, profile: false, log };
   await assert.rejects(runConnections({ ...base, rounds: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'rounds');
   await assert.rejects(runConnections({ ...base, connections: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'connections');
   await assert.rejects(runConnections({ ...base, tolerance: 0.5 }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'tolerance');

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// A system-wide perf profile of one extra run (not counted in the figures): which processes and
+// which functions the CPUs spent the run in, to say where a connection's time goes through xlvs.
+// perf samples every CPU, so it also sees whatever else the machine runs at the time.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../src/lab/proc.js';
+import { BenchError } from './per-packet.js';
+
+export interface Share {
+  name: string;
+  pct: number;
+}
+
+export interface Profile {
+  command: string;
+  samples: number;
+  byComm: Share[];
+  bySymbol: Share[];
+}
+
+/** Sample rate: enough samples in a few seconds, little enough not to weigh on the run. */
+const FREQ = 499;
+const TOP = 12;
+
+/** Parses `perf report -q --stdio --sort X` lines ("  12.34%  name"); keeps the first `top`. */
+export function parsePerfReport(text: string, top = TOP): Share[] {
+  const out: Share[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*([0-9.]+)%\s+(.+?)\s*$/.exec(line);
+    if (m !== null) out.push({ name: m[2]!.replace(/\s+/g, ' '), pct: Number(m[1]) });
+  }
+  return out.sort((a, b) => b.pct - a.pct).slice(0, top);
+}
+
+/** Profiles all CPUs for `seconds` while `during` runs; returns both. */
+export async function profileDuring<T>(seconds: number, during: () => Promise<T>): Promise<{ result: T; profile: Profile }> {
+  const dir = mkdtempSync(join(tmpdir(), 'xlvs-bench-perf-'));
+  try {
+    const data = join(dir, 'perf.data');
+    const argv = ['perf', 'record', '-a', '-F', String(FREQ), '-o', data, '--', 'sleep', String(seconds)];
+    const [rec, result] = await Promise.all([run(argv, (seconds + 30) * 1000), during()]);
+    const samples = /(\d+) samples/.exec(rec.stderr + rec.stdout);
+    const report = async (sort: string): Promise<Share[]> =>
+      parsePerfReport((await run(['perf', 'report', '-q', '--stdio', '-i', data, '--sort', sort], 60_000)).stdout);
+    const byComm = await report('comm');
+    if (byComm.length === 0) throw new BenchError(`perf recorded nothing usable (${argv.join(' ')})`);
+    return { result, profile: { command: argv.slice(0, -2).join(' ').replace(data, 'perf.data') + ` -- <wrk run>`, samples: Number(samples?.[1] ?? NaN), byComm, bySymbol: await report('sym') } };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
