@@ -35,7 +35,6 @@ export interface PeerSummary {
   cpu: { user: number; system: number; softirq: number; idle: number; other: number };
   /** Busy CPU time of the whole machine per completed connection, microseconds (median). */
   cpuUsPerConn: number;
-  xdp?: XdpSummary;
 }
 
 const valid = (runs: PeerRun[]): PeerRun[] => runs.filter((x) => x.rejected === undefined);
@@ -50,16 +49,18 @@ function ratios(r: ConnectionsResult, peer: PeerName, base: PeerName): Spread | 
   return xs.length > 0 ? spread(xs) : undefined;
 }
 
-function xdpSummary(runs: PeerRun[], cpus: number): XdpSummary | undefined {
-  const xs = runs.filter((x) => x.xdp !== undefined);
-  if (xs.length === 0) return undefined;
+/** xlvs's XDP programs in the profiled run (the only one with run-time statistics on). */
+export function xdpSummary(r: ConnectionsResult, cpus = availableParallelism()): XdpSummary | undefined {
+  const p = r.profiled;
+  if (p === undefined) return undefined;
   const perRun = (s: { runCnt: number; runTimeNs: number }): number => (s.runCnt > 0 ? s.runTimeNs / s.runCnt : 0);
+  const total = p.xdp.public.runTimeNs + p.xdp.private.runTimeNs;
   return {
-    publicNs: median(xs.map((x) => perRun(x.xdp!.public))),
-    privateNs: median(xs.map((x) => perRun(x.xdp!.private))),
-    packetsPerConn: median(xs.map((x) => (x.xdp!.public.runCnt + x.xdp!.private.runCnt) / Math.max(1, x.wrk.requests))),
-    nsPerConn: median(xs.map((x) => (x.xdp!.public.runTimeNs + x.xdp!.private.runTimeNs) / Math.max(1, x.wrk.requests))),
-    cpuPct: median(xs.map((x) => (100 * (x.xdp!.public.runTimeNs + x.xdp!.private.runTimeNs)) / (x.wrk.seconds * 1e9 * cpus))),
+    publicNs: perRun(p.xdp.public),
+    privateNs: perRun(p.xdp.private),
+    packetsPerConn: (p.xdp.public.runCnt + p.xdp.private.runCnt) / Math.max(1, p.requests),
+    nsPerConn: total / Math.max(1, p.requests),
+    cpuPct: (100 * total) / (p.seconds * 1e9 * cpus),
   };
 }
 
@@ -69,7 +70,6 @@ export function summarise(r: ConnectionsResult, cpus = availableParallelism()): 
     const ok = valid(all);
     const pick = (f: (x: PeerRun) => number): Spread => (ok.length > 0 ? spread(ok.map(f)) : { median: NaN, min: NaN, max: NaN });
     const med = (f: (x: PeerRun) => number): number => (ok.length > 0 ? median(ok.map(f)) : NaN);
-    const xdp = xdpSummary(ok, cpus);
     return {
       peer,
       valid: ok.length,
@@ -87,7 +87,6 @@ export function summarise(r: ConnectionsResult, cpus = availableParallelism()): 
         other: med((x) => x.cpu.otherPct),
       },
       cpuUsPerConn: med((x) => (cpus * 1e6 * (100 - x.cpu.idlePct)) / 100 / x.wrk.requestsPerSec),
-      ...(xdp ? { xdp } : {}),
     };
   });
 }
@@ -104,7 +103,7 @@ const overlap = (a: Spread, b: Spread): boolean => a.min <= b.max && b.min <= a.
  * Sentences on where xlvs loses to a peer (conn/s lower, or p50/p99 higher, in the medians) and
  * where the time went, from the CPU split and xlvs's own program statistics.
  */
-export function lossNotes(sums: PeerSummary[]): string[] {
+export function lossNotes(sums: PeerSummary[], xdp: XdpSummary | undefined): string[] {
   const x = sums.find((s) => s.peer === 'xlvs')!;
   const split = (s: PeerSummary): string => `${[s.cpu.user, s.cpu.system, s.cpu.softirq, s.cpu.idle].map(pct).join('/')}, ${s.cpuUsPerConn.toFixed(0)} µs CPU per connection`;
   const out: string[] = [];
@@ -117,7 +116,7 @@ export function lossNotes(sums: PeerSummary[]): string[] {
     if (s.p99Us.median < x.p99Us.median) lost.push(`p99 ${ms(s.p99Us.median)} vs ${ms(x.p99Us.median)} ms${noise(s.p99Us, x.p99Us)}`);
     if (lost.length === 0) continue;
     out.push(`- xlvs loses to **${s.peer}** on ${lost.join('; ')}. CPU (user/system/softirq/idle %): ${s.peer} ${split(s)}; xlvs ${split(x)}` +
-      (x.xdp !== undefined ? `, of which its XDP programs ${(x.xdp.nsPerConn / 1000).toFixed(1)} µs per connection (${x.xdp.packetsPerConn.toFixed(1)} packets; ${x.xdp.cpuPct.toFixed(1)}% of all CPU time).` : '.'));
+      (xdp !== undefined ? `; its XDP programs take ${(xdp.nsPerConn / 1000).toFixed(1)} µs per connection (${xdp.packetsPerConn.toFixed(1)} packets, profiled run), ${((100 * xdp.nsPerConn) / 1000 / x.cpuUsPerConn).toFixed(1)}% of that.` : '.'));
   }
   if (out.length === 0) out.push('- xlvs did not lose to any peer on conn/s, p50 or p99 in the medians of this run.');
   return out;
@@ -131,14 +130,14 @@ function profileTables(r: ConnectionsResult): Table[] {
     const y = p.profile.bySymbol[i];
     return [c?.name ?? '', c ? c.pct.toFixed(1) : '', y?.name ?? '', y ? y.pct.toFixed(1) : ''];
   });
-  return [{ caption: `${head} Top processes (softirq work counts for the process it interrupted) and top functions.`, columns: ['process', '% samples', 'function', '% samples'], rows }];
+  return [{ caption: `${head} Top processes of the whole machine (softirq work counts for the process it interrupted), and top functions within ${p.profile.symbolComms.join(', ')} (% of those processes' samples).`, columns: ['process', '% samples', 'function', '% samples'], rows }];
 }
 
 export function connectionsSection(r: ConnectionsResult, seconds: number): Section {
   const sums = summarise(r);
   const c = r.config;
   const cmd = r.runs[0]?.command.replace(/http:\S+/, '<target>') ?? '';
-  const x = sums.find((s) => s.peer === 'xlvs')?.xdp;
+  const x = xdpSummary(r);
   return {
     id: 'connections',
     title: 'Connection rate and latency (short TCP connections)',
@@ -166,7 +165,7 @@ export function connectionsSection(r: ConnectionsResult, seconds: number): Secti
       },
       ...(x !== undefined
         ? [{
-          caption: 'xlvs\'s XDP programs during its runs (BPF_ENABLE_STATS run_time_ns / run_cnt, median of rounds).',
+          caption: 'xlvs\'s XDP programs in the profiled run (BPF_ENABLE_STATS run_time_ns / run_cnt; statistics on cost two clock reads per packet, included here).',
           columns: ['xlvs_public ns/packet', 'xlvs_private ns/packet', 'packets/connection', 'µs / connection', '% of all CPU time'],
           rows: [[x.publicNs.toFixed(0), x.privateNs.toFixed(0), x.packetsPerConn.toFixed(1), (x.nsPerConn / 1000).toFixed(1), x.cpuPct.toFixed(2)]],
         }]
@@ -178,7 +177,7 @@ export function connectionsSection(r: ConnectionsResult, seconds: number): Secti
       '- Latency is wrk\'s: from writing the request (once the connection is established) to the end of the reply. It does not include the TCP handshake, so it shows the balancer\'s path for data and FIN more than for the SYN; the rate (conn/s) includes everything.',
       '- The 2 CPUs are shared by wrk, the 4 nginx and the router\'s work (XDP and kernel forwarding run in softirq on whichever CPU took the packet), so conn/s is the whole system\'s rate: a cheaper balancer shows as more CPU left to wrk and nginx.',
       '- Ratios are per round (same minute, same noise) and then the median; compare ratios between runs, not absolute figures.',
-      ...lossNotes(sums),
+      ...lossNotes(sums, x),
     ],
     data: { ...r, summary: sums },
     seconds,
