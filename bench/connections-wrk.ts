@@ -46,7 +46,8 @@ const SI: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9 };
 function latencyUs(text: string, what: string): number {
   const m = /^([0-9.]+)(us|ms|s|m|h)$/.exec(text);
   if (m === null) throw new BenchError(`wrk output: ${what}: cannot read latency ${JSON.stringify(text)}`);
-  return Number(m[1]) * UNIT_US[m[2]!]!;
+  // Rounded to the nanosecond: wrk prints two decimals, and 16.06 * 1000 is not 16060 in binary.
+  return Math.round(Number(m[1]) * UNIT_US[m[2]!]! * 1000) / 1000;
 }
 
 function need(out: string, re: RegExp, what: string): RegExpExecArray {
