@@ -21,12 +21,15 @@ export interface Profile {
   /** The processes bySymbol covers: the run's own (wrk, nginx, the softirq threads, idle). */
   symbolComms: string[];
   bySymbol: Share[];
+  /** Every BPF program perf saw in those processes (JITed programs are named bpf_prog_<tag>_<name>). */
+  bpfPrograms: Share[];
 }
 
 /** Sample rate: enough samples in a few seconds, little enough not to weigh on the run. */
 const FREQ = 499;
 const TOP = 12;
 /** The run's own processes; swapper is the idle task, which takes the softirq work that lands on an idle CPU. */
+const BPF_PROG = /\bbpf_prog_[0-9a-f]+_/;
 const OUR_COMMS = /^(wrk|nginx|ksoftirqd\/\d+|swapper)$/;
 
 /** Parses `perf report -q --stdio --sort X` lines ("  12.34%  name"); keeps the first `top`. */
@@ -47,14 +50,24 @@ export async function profileDuring<T>(seconds: number, during: () => Promise<T>
     const argv = ['perf', 'record', '-a', '-F', String(FREQ), '-o', data, '--', 'sleep', String(seconds)];
     const [rec, result] = await Promise.all([run(argv, (seconds + 30) * 1000), during()]);
     const samples = /(\d+) samples/.exec(rec.stderr + rec.stdout);
-    const report = async (args: string[]): Promise<Share[]> =>
-      parsePerfReport((await run(['perf', 'report', '-q', '--stdio', '-i', data, ...args], 60_000)).stdout);
+    const report = async (args: string[], top = TOP): Promise<Share[]> =>
+      parsePerfReport((await run(['perf', 'report', '-q', '--stdio', '-i', data, ...args], 60_000)).stdout, top);
     const byComm = await report(['--sort', 'comm']);
     if (byComm.length === 0) throw new BenchError(`perf recorded nothing usable (${argv.join(' ')})`);
     // Functions only of the processes the run is made of (the rest of the machine is in byComm).
     const ours = byComm.map((c) => c.name).filter((n) => OUR_COMMS.test(n));
-    const bySymbol = ours.length > 0 ? await report(['--comms', ours.join(','), '--percentage', 'relative', '--sort', 'sym']) : [];
-    return { result, profile: { command: argv.slice(0, -3).join(' ').replace(data, 'perf.data') + ' -- <wrk run>', samples: Number(samples?.[1] ?? NaN), byComm, symbolComms: ours, bySymbol } };
+    const symbols = ours.length > 0 ? await report(['--comms', ours.join(','), '--percentage', 'relative', '--sort', 'sym'], Infinity) : [];
+    return {
+      result,
+      profile: {
+        command: argv.slice(0, -3).join(' ').replace(data, 'perf.data') + ' -- <wrk run>',
+        samples: Number(samples?.[1] ?? NaN),
+        byComm,
+        symbolComms: ours,
+        bySymbol: symbols.slice(0, TOP),
+        bpfPrograms: symbols.filter((x) => BPF_PROG.test(x.name)),
+      },
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

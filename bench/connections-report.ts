@@ -97,6 +97,13 @@ const range = (s: Spread, f: (x: number) => string): string => `${f(s.min)} – 
 const ratio = (s: Spread | undefined): string => (s === undefined ? 'n/a' : `${s.median.toFixed(2)} (${s.min.toFixed(2)} – ${s.max.toFixed(2)})`);
 const pct = (x: number): string => x.toFixed(0);
 
+/** Whether xlvs's extra CPU per connection over a peer could be its XDP programs' at all. */
+function xdpVerdict(extraUs: number, xdpUs: number, peer: string): string {
+  if (extraUs <= 0) return `xlvs used no more CPU per connection than ${peer}: the difference is not in CPU cost but in how the work was scheduled (latency) or in noise.`;
+  if (extraUs > xdpUs) return `xlvs's ${extraUs.toFixed(0)} µs more CPU per connection than ${peer} is more than all of its XDP time: the rest is outside xlvs's programs (the redirected frames becoming skbs on the far veths, the bridge, the TCP stacks of wrk and nginx; see the profile) or the shared machine's noise.`;
+  return `xlvs's ${extraUs.toFixed(0)} µs more CPU per connection than ${peer} is within its XDP time (${xdpUs.toFixed(1)} µs).`;
+}
+
 const overlap = (a: Spread, b: Spread): boolean => a.min <= b.max && b.min <= a.max;
 
 /**
@@ -116,7 +123,7 @@ export function lossNotes(sums: PeerSummary[], xdp: XdpSummary | undefined): str
     if (s.p99Us.median < x.p99Us.median) lost.push(`p99 ${ms(s.p99Us.median)} vs ${ms(x.p99Us.median)} ms${noise(s.p99Us, x.p99Us)}`);
     if (lost.length === 0) continue;
     out.push(`- xlvs loses to **${s.peer}** on ${lost.join('; ')}. CPU (user/system/softirq/idle %): ${s.peer} ${split(s)}; xlvs ${split(x)}` +
-      (xdp !== undefined ? `; its XDP programs take ${(xdp.nsPerConn / 1000).toFixed(1)} µs per connection (${xdp.packetsPerConn.toFixed(1)} packets, profiled run), ${((100 * xdp.nsPerConn) / 1000 / x.cpuUsPerConn).toFixed(1)}% of that.` : '.'));
+      (xdp !== undefined ? `; its XDP programs take ${(xdp.nsPerConn / 1000).toFixed(1)} µs per connection (${xdp.packetsPerConn.toFixed(1)} packets, profiled run), ${((100 * xdp.nsPerConn) / 1000 / x.cpuUsPerConn).toFixed(1)}% of that. ${xdpVerdict(x.cpuUsPerConn - s.cpuUsPerConn, xdp.nsPerConn / 1000, s.peer)}` : '.'));
   }
   if (out.length === 0) out.push('- xlvs did not lose to any peer on conn/s, p50 or p99 in the medians of this run.');
   return out;
@@ -130,7 +137,8 @@ function profileTables(r: ConnectionsResult): Table[] {
     const y = p.profile.bySymbol[i];
     return [c?.name ?? '', c ? c.pct.toFixed(1) : '', y?.name ?? '', y ? y.pct.toFixed(1) : ''];
   });
-  return [{ caption: `${head} Top processes of the whole machine (softirq work counts for the process it interrupted), and top functions within ${p.profile.symbolComms.join(', ')} (% of those processes' samples).`, columns: ['process', '% samples', 'function', '% samples'], rows }];
+  const progs = p.profile.bpfPrograms.map((x) => `${x.name.replace(/^\[k\] /, '')} ${x.pct.toFixed(1)}%`).join(', ');
+  return [{ caption: `${head} BPF programs in the run's processes: ${progs === '' ? 'none sampled' : progs}. Top processes of the whole machine (softirq work counts for the process it interrupted), and top functions within ${p.profile.symbolComms.join(', ')} (% of those processes' samples).`, columns: ['process', '% samples', 'function', '% samples'], rows }];
 }
 
 export function connectionsSection(r: ConnectionsResult, seconds: number): Section {
@@ -177,6 +185,9 @@ export function connectionsSection(r: ConnectionsResult, seconds: number): Secti
       '- Latency is wrk\'s: from writing the request (once the connection is established) to the end of the reply. It does not include the TCP handshake, so it shows the balancer\'s path for data and FIN more than for the SYN; the rate (conn/s) includes everything.',
       '- The 2 CPUs are shared by wrk, the 4 nginx and the router\'s work (XDP and kernel forwarding run in softirq on whichever CPU took the packet), so conn/s is the whole system\'s rate: a cheaper balancer shows as more CPU left to wrk and nginx.',
       '- Ratios are per round (same minute, same noise) and then the median; compare ratios between runs, not absolute figures.',
+      '- What XDP saves here: xlvs\'s packets never become skbs in the router (no netfilter, no conntrack, no routing), but every redirected frame becomes one on the far veth (its XDP-pass program hands it to the stack), and the bridge and both TCP endpoints still cost what they cost. On veths the router\'s share of the work is small, so balancers differ by little; on NICs XDP would also save the skb.',
+      '- "direct" reaches one real (one nginx, 2 workers) through plain kernel forwarding; the balancers spread over 4 (8 workers on the same 2 CPUs). × direct above 1 means the spread over reals gained more than the balancer cost.',
+      '- HAProxy terminates TCP: each client connection is two connections and a user-space hop, which shows in its CPU per connection.',
       ...lossNotes(sums, x),
     ],
     data: { ...r, summary: sums },
