@@ -97,6 +97,15 @@ const range = (s: Spread, f: (x: number) => string): string => `${f(s.min)} – 
 const ratio = (s: Spread | undefined): string => (s === undefined ? 'n/a' : `${s.median.toFixed(2)} (${s.min.toFixed(2)} – ${s.max.toFixed(2)})`);
 const pct = (x: number): string => x.toFixed(0);
 
+/** Whether xlvs's programs are a small or a large part of a connection's CPU time through it. */
+function conclusion(x: XdpSummary, sums: PeerSummary[]): string {
+  const perConn = sums.find((s) => s.peer === 'xlvs')!.cpuUsPerConn;
+  const share = (100 * x.nsPerConn) / 1000 / perConn;
+  return share < 10
+    ? `That is ${share.toFixed(1)}% of the ${perConn.toFixed(0)} µs of CPU a connection costs through xlvs: the rest goes to the TCP stacks, veth and bridge, not to xlvs's programs.`
+    : `That is ${share.toFixed(1)}% of the ${perConn.toFixed(0)} µs of CPU a connection costs through xlvs: a large enough share to look at the programs' own cost (see the per-packet section).`;
+}
+
 /** Whether xlvs's extra CPU per connection over a peer could be its XDP programs' at all. */
 function xdpVerdict(extraUs: number, xdpUs: number, peer: string): string {
   if (extraUs <= 0) return `xlvs used no more CPU per connection than ${peer}: the difference is not in CPU cost but in how the work was scheduled (latency) or in noise.`;
@@ -188,6 +197,9 @@ export function connectionsSection(r: ConnectionsResult, seconds: number): Secti
       '- What XDP saves here: xlvs\'s packets never become skbs in the router (no netfilter, no conntrack, no routing), but every redirected frame becomes one on the far veth (its XDP-pass program hands it to the stack), and the bridge and both TCP endpoints still cost what they cost. On veths the router\'s share of the work is small, so balancers differ by little; on NICs XDP would also save the skb.',
       '- "direct" reaches one real (one nginx, 2 workers) through plain kernel forwarding; the balancers spread over 4 (8 workers on the same 2 CPUs). × direct above 1 means the spread over reals gained more than the balancer cost.',
       '- HAProxy terminates TCP: each client connection is two connections and a user-space hop, which shows in its CPU per connection.',
+      ...(r.profiled !== undefined && x !== undefined ? [
+        `- xlvs's own cost two ways, in the profiled run: the run-time statistics put its XDP programs at ${x.cpuPct.toFixed(1)}% of all CPU time (${(x.nsPerConn / 1000).toFixed(1)} µs per connection), which includes the statistics' own two clock reads per packet (a paravirtual clock read in this VM); perf's samples put the JITed programs themselves (bpf_prog_*) at ${r.profiled.profile.bpfPrograms.reduce((a, y) => a + y.pct, 0).toFixed(1)}% of the run's processes' samples. ${conclusion(x, sums)}`,
+      ] : []),
       ...lossNotes(sums, x),
     ],
     data: { ...r, summary: sums },

@@ -104,8 +104,9 @@ async function measure(env: ConnectionsEnv, peer: PeerName, round: number, slot:
 async function profiledRun(env: ConnectionsEnv, o: ConnectionsOptions): Promise<ProfiledRun> {
   await env.flushConntrack();
   const active = await env.activate('xlvs');
-  const stopStats = enableRunTimeStats();
+  let stopStats: (() => void) | undefined;
   try {
+    stopStats = enableRunTimeStats();
     const x = active.xlvs!;
     const pins = [x.programPin('xlvs_public'), x.programPin('xlvs_private')];
     const before = await Promise.all(pins.map(pinnedProgStats));
@@ -116,7 +117,7 @@ async function profiledRun(env: ConnectionsEnv, o: ConnectionsOptions): Promise<
     o.log.info({ connPerSec: Math.round(w.result.requestsPerSec), samples: profile.samples, xdp, top: profile.byComm.slice(0, 4) }, 'connections: profiled xlvs run');
     return { connPerSec: w.result.requestsPerSec, requests: w.result.requests, seconds: w.result.seconds, errors: errorCount(w.result), xdp, profile };
   } finally {
-    stopStats();
+    stopStats?.();
     await active.stop();
   }
 }
