@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+// Waiting for a peer's listening socket inside a lab namespace: the peers (nginx, haproxy) have
+// no readiness signal of their own when run in the foreground, and a connection attempt would
+// cost a client process per try; `ss` lists the socket as soon as listen() returned.
+
+import type { ChildProcess } from 'node:child_process';
+import type { Lab } from '../../src/lab/lab.js';
+import { hasExited } from '../../src/lab/child.js';
+import { BenchError } from '../per-packet.js';
+
+const POLL_MS = 50;
+
+export async function waitForListen(lab: Lab, ns: string, addr: string, port: number, child: ChildProcess, what: string, stderrTail: () => string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const want = `${addr}:${port}`;
+  for (;;) {
+    if (hasExited(child)) throw new BenchError(`${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before listening on ${want} in ${ns}; stderr: ${stderrTail()}`);
+    const { stdout } = await lab.exec(ns, ['ss', '-Hltn']);
+    if (stdout.split('\n').some((l) => l.split(/\s+/).includes(want))) return;
+    if (Date.now() > deadline) throw new BenchError(`${what} is not listening on ${want} in ${ns} after ${timeoutMs} ms; stderr: ${stderrTail()}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
