@@ -3,5 +3,6 @@
 
 import type { SectionRunner } from './section.js';
 import { perPacket } from './per-packet.js';
+import { forwarding } from './forwarding.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding];
