@@ -7,7 +7,10 @@
 import { DEFAULT_PASS_OBJECT } from '../src/lab/lab.js';
 import { ForwardingEnv, REALS, UDP_PORT, VIP } from './forwarding-env.js';
 
-export type PeerId = 'baseline' | 'xlvs' | 'nftables' | 'kernel' | 'xdp-fwd';
+export type PeerId = 'baseline' | 'xlvs' | 'xlvs-16' | 'nftables' | 'kernel' | 'xdp-fwd';
+
+/** Flows of the xlvs-16 variant: few enough that its flow entries stay in the caches and the TLB. */
+export const FEW_FLOWS = 16;
 
 export interface Peer {
   id: PeerId;
@@ -15,6 +18,8 @@ export interface Peer {
   setup: string;
   /** The stream's destination address. */
   dst: string;
+  /** Source ports (flows) of the stream, when not the run's (ForwardingOptions.ports). */
+  ports?: number;
   /** Every destination the sink may count ("addr:port/17"); with several, each gets ~1/n. */
   expect: string[];
   /** The sink that counts this peer's delivered frames. */
@@ -58,6 +63,20 @@ export const PEERS: readonly Peer[] = [
   {
     id: 'xlvs',
     setup: `xlvs NAT: build/xlvs.bpf.o loaded with its own pin dir, maps written by the daemon's Reconciler (UDP service ${VIP}:${UDP_PORT}, rr, 4 reals ${REALS[0]}-${REALS[3].split('.')[3]}:${UDP_PORT}, method nat), xlvs_public on pub0 and xlvs_private on priv0 attached as the daemon does (native XDP through bpf_link). Flows deleted before each turn.`,
+    dst: VIP,
+    expect: REALS.map(realDst),
+    sink: (env) => env.sink,
+    xdpDev: 'pub0',
+    up: async (env) => {
+      env.clearFlows();
+      env.attachXlvs();
+    },
+    down: async (env) => env.detachXlvs(),
+  },
+  {
+    id: 'xlvs-16',
+    ports: FEW_FLOWS,
+    setup: `xlvs NAT exactly as above (same object, maps and links), but a stream of only ${FEW_FLOWS} source ports (flows): the same path with its few flow entries hot in the caches and the TLB, to measure what the flow table's memory costs with many flows.`,
     dst: VIP,
     expect: REALS.map(realDst),
     sink: (env) => env.sink,

@@ -2,7 +2,7 @@
 // The forwarding benchmark's figures as a report section: tables, setup and the notes that
 // explain the method and read the figures (where xlvs loses, where its time goes).
 
-import type { Section } from './section.js';
+import type { Section, Table } from './section.js';
 import type { ForwardingResult, PeerFigure } from './forwarding.js';
 import type { PeerId } from './forwarding-peers.js';
 
@@ -22,16 +22,28 @@ export function readings(r: ForwardingResult): string[] {
   for (const p of r.peers) {
     if (p.peer === 'xlvs' || p.peer === 'baseline') continue;
     const pct = (p.ratioToXlvs - 1) * 100;
-    out.push(`- ${p.peer}: ${mpps(p.pps.median)} Mpps, ${pct >= 0 ? `${pct.toFixed(0)}% more than` : `${(-pct).toFixed(0)}% less than`} xlvs (${mpps(x.pps.median)} Mpps); router CPU ${ns(p.routerNsPerPacket)} ns/packet vs xlvs ${ns(x.routerNsPerPacket)}.`);
+    out.push(`- ${p.peer}: ${mpps(p.pps.median)} Mpps, ${pct >= 0 ? `${pct.toFixed(0)}% more than` : `${(-pct).toFixed(0)}% less than`} xlvs (${mpps(x.pps.median)} Mpps); router share ${ns(p.routerNsPerPacket)} ns/packet vs xlvs's ${ns(x.routerNsPerPacket)}.`);
   }
   const prog = (peer: PeerId, role: 'router' | 'sink' | 'generator'): number | undefined => r.progs.find((q) => q.peer === peer && q.role === role)?.run.nsPerRun;
   const xp = prog('xlvs', 'router');
   const fp = prog('xdp-fwd', 'router');
   if (xp !== undefined && fp !== undefined) {
     const f = byPeer(r, 'xdp-fwd');
-    out.push(`- Where xlvs's extra time goes: xlvs_public ran ${ns(xp)} ns per packet against the bare forwarder's ${ns(fp)} ns (run-time statistics pass), ${ns(xp - fp)} ns more for the flow lookup, DNAT and checksum updates; the router's whole CPU share differs by ${ns(x.routerNsPerPacket - f.routerNsPerPacket)} ns/packet. The rest of each router's share (veth hop, redirect, the sink's NAPI) is common to both.`);
+    out.push(`- Where xlvs's extra time goes: xlvs_public ran ${ns(xp)} ns per packet against the bare forwarder's ${ns(fp)} ns (run-time statistics pass), ${ns(xp - fp)} ns more for the flow lookup, DNAT and checksum updates; the routers' shares of the path differ by ${ns(x.routerNsPerPacket - f.routerNsPerPacket)} ns/packet. Both then redirect into priv0 the same way, so the rest of their shares (redirect, veth hop, the sink's NAPI) is common.`);
+  }
+  for (const p of r.profiles) {
+    if (!('top' in p)) continue;
+    const prog = p.top.filter((t) => t.symbol.startsWith('bpf_prog_')).map((t) => `${t.symbol} ${t.pct.toFixed(1)}%`).join(', ');
+    out.push(`- perf, ${p.peer}: the XDP programs took ${prog || 'under 0.5% each'} of the path's samples; top symbols ${p.top.slice(0, 5).map((t) => `${t.symbol} ${t.pct.toFixed(1)}%`).join(', ')}.`);
   }
   return out;
+}
+
+/** One table per profiled peer: its top kernel symbols (or why perf gave none). */
+function profileTables(r: ForwardingResult): Table[] {
+  return r.profiles.map((p) => 'top' in p
+    ? { caption: `perf profile of the whole path, ${p.peer} (cpu-clock samples of this process, ${r.config.statsSeconds} s, ${p.samples} samples): top symbols.`, columns: ['symbol', '% of samples'], rows: p.top.map((t) => [t.symbol, t.pct.toFixed(1)]) }
+    : { caption: `perf profile, ${p.peer}: none.`, columns: ['why'], rows: [[p.error]] });
 }
 
 export function forwardingSection(r: ForwardingResult, seconds: number): Section {
@@ -48,11 +60,12 @@ export function forwardingSection(r: ForwardingResult, seconds: number): Section
     ],
     tables: [
       {
-        caption: `Delivered at the sink, median of ${c.rounds} rounds (min – max); CPU = busy time of all CPUs (/proc/stat) over the measurement / delivered packets; router = CPU minus the baseline's (the generator's and the sink's share).`,
-        columns: ['peer', 'Mpps', 'spread (Mpps)', '× xlvs', 'CPU ns/packet', 'spread', 'router ns/packet', 'lost', 'busy CPUs'],
+        caption: `Delivered at the sink, median of ${c.rounds} rounds (min – max). path = kernel time of the generator's live-frames calls / delivered packets (the whole path runs inside them); router = path minus the baseline's path (the generator's and the sink's share); CPU = busy time of all CPUs (/proc/stat) / delivered packets.`,
+        columns: ['peer', 'Mpps', 'spread (Mpps)', '× xlvs', 'path ns/packet', 'spread', 'router ns/packet', 'CPU ns/packet', 'busy CPUs', 'lost'],
         rows: r.peers.map((p) => [
-          p.peer, mpps(p.pps.median), `${mpps(p.pps.min)} – ${mpps(p.pps.max)}`, p.ratioToXlvs.toFixed(2), ns(p.cpuNsPerPacket.median),
-          `${ns(p.cpuNsPerPacket.min)} – ${ns(p.cpuNsPerPacket.max)}`, p.peer === 'baseline' ? '(floor)' : ns(p.routerNsPerPacket), pct(p.lossMedian), p.busyCpus.toFixed(2),
+          p.peer, mpps(p.pps.median), `${mpps(p.pps.min)} – ${mpps(p.pps.max)}`, p.ratioToXlvs.toFixed(2), ns(p.pathNsPerPacket.median),
+          `${ns(p.pathNsPerPacket.min)} – ${ns(p.pathNsPerPacket.max)}`, p.peer === 'baseline' ? '(floor)' : ns(p.routerNsPerPacket),
+          ns(p.cpuNsPerPacket.median), p.busyCpus.toFixed(2), pct(p.lossMedian),
         ]),
       },
       {
@@ -65,10 +78,13 @@ export function forwardingSection(r: ForwardingResult, seconds: number): Section
         columns: ['peer', 'role', 'program', 'ns/run', 'runs', 'insns', 'JITed bytes'],
         rows: r.progs.map((q) => [q.peer, q.role, q.run.name, q.run.nsPerRun.toFixed(1), q.run.runs, q.run.insns, q.run.jitedBytes]),
       },
+      ...profileTables(r),
     ],
     notes: [
       '- Method: every figure is from this run; peers alternate within each round so noise hits all alike; median of the rounds, spread min – max. Delivered pps = frames counted by the sink / wall time of the sending.',
-      '- The generator, the router and the sink share the machine: the generator runs on the benchmark\'s thread, and the veth receive work (NAPI) it triggers runs in softirq right after each batch, on the same CPU. "busy CPUs" shows how many CPUs the whole path kept busy; near 1.0 means the path runs on one CPU and pps ≈ 1 / (CPU per packet). The generator\'s own share is measured by the baseline (frames counted and dropped on arrival at pub0) and subtracted in the "router" column; the router column therefore includes the extra veth hop (priv0 → sink) every routing peer pays.',
+      '- Where the work runs: the generator runs on the benchmark\'s thread; each live-frames batch ends by re-enabling bottom halves, and the receive softirqs its XDP_TX raised (pub0\'s NAPI: the router\'s XDP program or the kernel\'s forwarding and nftables, then priv0 → the sink\'s NAPI) run right there, inside the same system call, on the same CPU. So the kernel\'s own time for those calls (live-frames duration × frames) is the whole path\'s time, and "path ns/packet" is it per delivered packet; the kernel stops that clock when it yields the CPU, so other processes\' load hardly enters it. "CPU ns/packet" is the machine-wide view (busy time of all CPUs over the measurement / delivered packets, /proc/stat): it includes everything else the machine did meanwhile, and "busy CPUs" (busy CPU-seconds per second) says how much that was: about 1.0 means only the path ran, and then CPU ns/packet ≈ path ns/packet ≈ 1 / pps.',
+      '- The generator\'s own share is the baseline\'s path (frames generated, sent through the veth and counted and dropped on arrival at pub0); "router ns/packet" subtracts it. It therefore includes the second veth hop (priv0 → the sink) every routing peer pays, and the sink\'s work is in both.',
+      '- Run-time statistics cost two clock reads per program run, so they are on only in a separate pass (BPF_ENABLE_STATS, held by an fd, not the global sysctl); its ns/run figures are a little higher than the programs\' share of the path above. The perf profiles are a third pass, per process (see bench/forwarding-profile.ts).',
       '- "lost" = frames the generator sent that the sink did not count (veth ring overflow or a drop in the router), median over rounds.',
       '- Per-destination counts are checked in every round: a peer whose frames went anywhere but its expected destinations, or a NAT whose share per real is off 1/4 by more than 5 points, fails the benchmark.',
       '- Caveat: veth and namespaces, not NICs: no driver, no DMA, no interrupt moderation; absolute figures are this VM\'s, the ratios are what carries over. The kernel and nftables peers need an XDP program on pub0 (an XDP_PASS one) to receive the generator\'s XDP_TX frames at all: that costs them the skb build from an XDP frame, which a NIC driver would do anyway.',

@@ -11,6 +11,7 @@ import { ForwardingEnv, CLIENT } from './forwarding-env.js';
 import { PEERS, type Peer, type PeerId } from './forwarding-peers.js';
 import { cpuBetween, readCpuTicks } from './forwarding-cpu.js';
 import { progIdOfFd, progRun, progSnapshot, withRunTimeStats, xdpProgId, type ProgRun } from './forwarding-stats.js';
+import { profileSelf, type Profile } from './forwarding-profile.js';
 import { median, spread, type Spread } from './stats.js';
 import { forwardingSection } from './forwarding-report.js';
 import type { SectionRunner } from './section.js';
@@ -49,6 +50,11 @@ export interface Turn {
   cpuNsPerPacket: number;
   /** The generator's own kernel time per frame sent (live-frames duration). */
   genKernelNsPerFrame: number;
+  /**
+   * The live-frames calls' kernel time / delivered packets: the whole path's time per packet
+   * (generator, router, sink all run inside those calls; see forwarding-report.ts).
+   */
+  pathNsPerPacket: number;
   dsts: Record<string, number>;
 }
 
@@ -58,7 +64,8 @@ export interface PeerFigure {
   /** median pps / xlvs's median pps (baseline: the generator's ceiling, for scale). */
   ratioToXlvs: number;
   cpuNsPerPacket: Spread;
-  /** median CPU ns per packet minus the baseline's: the router's own share. */
+  pathNsPerPacket: Spread;
+  /** median path ns per packet minus the baseline's: the router's own share. */
   routerNsPerPacket: number;
   lossMedian: number;
   busyCpus: number;
@@ -71,6 +78,8 @@ export interface ForwardingResult {
   peers: PeerFigure[];
   /** Run-time statistics pass: per peer, its router program, the sink and the generator. */
   progs: Array<{ peer: PeerId; role: 'router' | 'sink' | 'generator'; run: ProgRun }>;
+  /** perf profile of the whole path (this process) per profiled peer; or why there is none. */
+  profiles: Array<({ peer: PeerId } & Profile) | { peer: PeerId; error: string }>;
   setup: string[];
 }
 
@@ -97,7 +106,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function configureStream(env: ForwardingEnv, peer: Peer, o: ForwardingOptions): void {
   env.gen.configure({
     srcMac: env.macs.client, dstMac: env.macs.pub0, src: CLIENT, dst: peer.dst, dport: 5353,
-    sport: FIRST_PORT, sportCount: o.ports, proto: 'udp', payload: 18, order: 'sequential',
+    sport: FIRST_PORT, sportCount: peer.ports ?? o.ports, proto: 'udp', payload: 18, order: 'sequential',
   });
 }
 
@@ -147,7 +156,7 @@ async function turn(env: ForwardingEnv, peer: Peer, round: number, o: Forwarding
     const cpu = cpuBetween(c0, c1);
     return {
       round, peer: peer.id, sent: r.sent, delivered: c.packets, wallNs: r.wallNs, pps: c.packets / (r.wallNs / 1e9), lost: r.sent - c.packets,
-      busyNs: cpu.busyNs, cpuNsPerPacket: cpu.totalBusyNs / c.packets, genKernelNsPerFrame: r.kernelNs / r.sent, dsts: Object.fromEntries(c.dsts),
+      busyNs: cpu.busyNs, cpuNsPerPacket: cpu.totalBusyNs / c.packets, genKernelNsPerFrame: r.kernelNs / r.sent, pathNsPerPacket: r.kernelNs / c.packets, dsts: Object.fromEntries(c.dsts),
     };
   } finally {
     await peer.down(env);
@@ -179,22 +188,46 @@ async function statsPass(env: ForwardingEnv, o: ForwardingOptions): Promise<Forw
   return progs;
 }
 
+/** The peers whose paths are profiled: xlvs (many flows, few flows) and the bare forwarder it is read against. */
+const PROFILED: readonly PeerId[] = ['xlvs', 'xlvs-16', 'xdp-fwd'];
+
+async function profilePass(env: ForwardingEnv, o: ForwardingOptions): Promise<ForwardingResult['profiles']> {
+  const out: ForwardingResult['profiles'] = [];
+  for (const peer of PEERS.filter((p) => PROFILED.includes(p.id))) {
+    await peer.up(env);
+    try {
+      configureStream(env, peer, o);
+      env.gen.send(env.clientPath, 'eth0', Math.max(3 * o.ports, 4096));
+      out.push({ peer: peer.id, ...(await profileSelf(() => void sendFor(env, o.statsSeconds, o.chunk))) });
+    } catch (e) {
+      // perf may be missing or refused: the figures stand without it, and the report says why.
+      if (!(e instanceof XlvsError && e.code === 'E_PERF')) throw e;
+      o.log.warn({ peer: peer.id, err: e }, 'forwarding bench: no perf profile');
+      out.push({ peer: peer.id, error: e.message });
+    } finally {
+      await peer.down(env);
+    }
+  }
+  return out;
+}
+
 function summarise(turns: Turn[]): PeerFigure[] {
   const of = (id: PeerId): Turn[] => turns.filter((t) => t.peer === id);
   const xlvsPps = median(of('xlvs').map((t) => t.pps));
-  const baseCpu = median(of('baseline').map((t) => t.cpuNsPerPacket));
+  const basePath = median(of('baseline').map((t) => t.pathNsPerPacket));
   return PEERS.map((p) => {
     const ts = of(p.id);
     const delivered = ts.reduce((a, t) => a + t.delivered, 0);
     const dstShares: Record<string, number> = {};
     for (const t of ts) for (const [k, n] of Object.entries(t.dsts)) dstShares[k] = (dstShares[k] ?? 0) + n / delivered;
-    const cpu = spread(ts.map((t) => t.cpuNsPerPacket));
+    const path = spread(ts.map((t) => t.pathNsPerPacket));
     return {
       peer: p.id,
       pps: spread(ts.map((t) => t.pps)),
       ratioToXlvs: median(ts.map((t) => t.pps)) / xlvsPps,
-      cpuNsPerPacket: cpu,
-      routerNsPerPacket: cpu.median - baseCpu,
+      cpuNsPerPacket: spread(ts.map((t) => t.cpuNsPerPacket)),
+      pathNsPerPacket: path,
+      routerNsPerPacket: path.median - basePath,
       lossMedian: median(ts.map((t) => t.lost / t.sent)),
       busyCpus: median(ts.map((t) => t.busyNs.reduce((a, b) => a + b, 0) / t.wallNs)),
       dstShares,
@@ -214,13 +247,14 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       for (const peer of order) {
         const t = await turn(env, peer, round, o);
         turns.push(t);
-        o.log.info({ round: round + 1, peer: t.peer, mpps: Number((t.pps / 1e6).toFixed(3)), cpuNsPerPacket: Math.round(t.cpuNsPerPacket), lost: t.lost }, 'forwarding turn');
+        o.log.info({ round: round + 1, peer: t.peer, mpps: Number((t.pps / 1e6).toFixed(3)), pathNsPerPacket: Math.round(t.pathNsPerPacket), cpuNsPerPacket: Math.round(t.cpuNsPerPacket), lost: t.lost }, 'forwarding turn');
         if (Date.now() > deadline) throw new ForwardingBenchError(`rounds overran their time bound (${o.rounds} rounds × ${PEERS.length} peers × ${o.seconds + 10} s)`);
       }
     }
     const progs = await statsPass(env, o);
+    const profiles = await profilePass(env, o);
     const { log: _log, ...config } = o;
-    return { config, turns, peers: summarise(turns), progs, setup: PEERS.map((p) => `- **${p.id}**: ${p.setup}`) };
+    return { config, turns, peers: summarise(turns), progs, profiles, setup: PEERS.map((p) => `- **${p.id}**: ${p.setup}`) };
   } finally {
     await env.close();
   }
@@ -235,7 +269,7 @@ export const forwarding: SectionRunner = {
   async run({ log, smoke }) {
     const t0 = Date.now();
     const r = await runForwarding({ ...(smoke ? SMOKE : FULL), log });
-    for (const p of r.peers) log.info({ peer: p.peer, mpps: Number((p.pps.median / 1e6).toFixed(3)), ratio: Number(p.ratioToXlvs.toFixed(2)), cpuNsPerPacket: Math.round(p.cpuNsPerPacket.median) }, 'forwarding');
+    for (const p of r.peers) log.info({ peer: p.peer, mpps: Number((p.pps.median / 1e6).toFixed(3)), ratio: Number(p.ratioToXlvs.toFixed(2)), pathNsPerPacket: Math.round(p.pathNsPerPacket.median), cpuNsPerPacket: Math.round(p.cpuNsPerPacket.median) }, 'forwarding');
     return forwardingSection(r, (Date.now() - t0) / 1000);
   },
 };

@@ -12,7 +12,7 @@ import { renderMarkdown, machineInfo } from '../../bench/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));
-const PEERS = ['baseline', 'xlvs', 'nftables', 'kernel', 'xdp-fwd'];
+const PEERS = ['baseline', 'xlvs', 'xlvs-16', 'nftables', 'kernel', 'xdp-fwd'];
 const REALS = ['10.77.0.11', '10.77.0.12', '10.77.0.13', '10.77.0.14'].map((a) => `${a}:5353/17`);
 
 const ourPins = (): string[] => readdirSync('/sys/fs/bpf').filter((n) => n.startsWith(`xlvs-bench-sink-${process.pid}-`) || n.startsWith(`xlvs-test-${process.pid}-`));
@@ -31,7 +31,7 @@ test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads ove
     assert.equal(Object.values(t.dsts).reduce((a, b) => a + b, 0), t.delivered, `${what}: per-destination counts add up`);
     assert.ok(t.cpuNsPerPacket > 0 && t.genKernelNsPerFrame > 0, what);
     assert.ok(Math.abs(t.pps - t.delivered / (t.wallNs / 1e9)) < 1e-6 * t.pps, what);
-    const want = t.peer === 'xlvs' || t.peer === 'nftables' ? REALS : t.peer === 'baseline' ? ['203.0.113.100:5353/17'] : [REALS[0]];
+    const want = t.peer.startsWith('xlvs') || t.peer === 'nftables' ? REALS : t.peer === 'baseline' ? ['203.0.113.100:5353/17'] : [REALS[0]];
     assert.deepEqual(Object.keys(t.dsts).sort(), want, `${what}: destinations`);
   }
   for (const p of r.peers) {
@@ -50,6 +50,12 @@ test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads ove
   const md = renderMarkdown({ date: 'd', machine: machineInfo(), command: 'bench-forwarding-smoke', sections: [s] });
   for (const peer of PEERS) assert.match(md, new RegExp(`^\\| ${peer} \\| \\d+\\.\\d{3} \\|`, 'm'));
   assert.match(md, /Command: `node dist\/bench\/run.js --only forwarding`/);
+  // perf profiles of xlvs, xlvs-16 and xdp-fwd: samples in the generator's program at least (it runs on every frame).
+  assert.deepEqual(r.profiles.map((p) => p.peer), ['xlvs', 'xlvs-16', 'xdp-fwd']);
+  for (const p of r.profiles) {
+    assert.ok('top' in p, `${p.peer}: ${'error' in p ? p.error : ''}`);
+    assert.ok(p.top.length > 0 && p.top.every((t) => t.pct > 0 && t.pct <= 100), p.peer);
+  }
   assert.deepEqual(ourPins(), [], 'no pin left behind');
   assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
 });
