@@ -148,6 +148,13 @@ export class ForwardingEnv {
     for (const l of links) l.destroy();
   }
 
+  /** xlvs flow entries in the map now (two per connection: forward and reply). */
+  countFlows(): number {
+    let n = 0;
+    for (const _ of this.dp.maps.flows.entries()) n++;
+    return n;
+  }
+
   /** Deletes every xlvs flow entry (between rounds, as conntrack -F for nftables). Returns how many. */
   clearFlows(): number {
     const keys = [...this.dp.maps.flows.entries()].map(([k]) => k);

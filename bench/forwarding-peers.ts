@@ -26,6 +26,11 @@ export interface Peer {
   sink(env: ForwardingEnv): ForwardingEnv['sink'];
   /** The router program's XDP device, for its run-time statistics (baseline: the sink). */
   xdpDev: 'pub0';
+  /**
+   * Connection-tracking entries the peer holds after a turn (xlvs: flow entries, two per flow;
+   * nftables: conntrack entries, one per flow), to show it really saw every flow; none for the others.
+   */
+  stateEntries?(env: ForwardingEnv): Promise<{ entries: number; perFlow: number }>;
   up(env: ForwardingEnv): Promise<void>;
   down(env: ForwardingEnv): Promise<void>;
 }
@@ -67,6 +72,7 @@ export const PEERS: readonly Peer[] = [
     expect: REALS.map(realDst),
     sink: (env) => env.sink,
     xdpDev: 'pub0',
+    stateEntries: async (env) => ({ entries: env.countFlows(), perFlow: 2 }),
     up: async (env) => {
       env.clearFlows();
       env.attachXlvs();
@@ -81,6 +87,7 @@ export const PEERS: readonly Peer[] = [
     expect: REALS.map(realDst),
     sink: (env) => env.sink,
     xdpDev: 'pub0',
+    stateEntries: async (env) => ({ entries: env.countFlows(), perFlow: 2 }),
     up: async (env) => {
       env.clearFlows();
       env.attachXlvs();
@@ -94,6 +101,7 @@ export const PEERS: readonly Peer[] = [
     expect: REALS.map(realDst),
     sink: (env) => env.sink,
     xdpDev: 'pub0',
+    stateEntries: async (env) => ({ entries: Number((await env.router(['conntrack', '-C'])).trim()), perFlow: 1 }),
     up: async (env) => {
       await passOn(env);
       await env.nft(nftRuleset());

@@ -29,8 +29,20 @@ export function readings(r: ForwardingResult): string[] {
   const fp = prog('xdp-fwd', 'router');
   if (xp !== undefined && fp !== undefined) {
     const f = byPeer(r, 'xdp-fwd');
-    out.push(`- Where xlvs's extra time goes: xlvs_public ran ${ns(xp)} ns per packet against the bare forwarder's ${ns(fp)} ns (run-time statistics pass), ${ns(xp - fp)} ns more for the flow lookup, DNAT and checksum updates; the routers' shares of the path differ by ${ns(x.routerNsPerPacket - f.routerNsPerPacket)} ns/packet. Both then redirect into priv0 the same way, so the rest of their shares (redirect, veth hop, the sink's NAPI) is common.`);
+    out.push(`- Where xlvs's extra time goes: xlvs_public ran ${ns(xp)} ns per packet against the bare forwarder's ${ns(fp)} ns (run-time statistics pass: one second each, statistics overhead included, and these memory-bound figures move with whatever else runs), ${ns(xp - fp)} ns more for the VIP and flow lookups, the DNAT and its checksum updates and the clock read; in the measured rounds the routers' shares of the path differ by ${ns(x.routerNsPerPacket - f.routerNsPerPacket)} ns/packet. Both then redirect into priv0 the same way, so the rest of their shares (redirect, veth hop, the sink's NAPI) is common.`);
   }
+  const few = r.peers.find((p) => p.peer === 'xlvs-16');
+  if (few !== undefined) {
+    const share = (peer: PeerId): string => {
+      const p = r.profiles.find((q) => q.peer === peer);
+      const t = p !== undefined && 'top' in p ? p.top.find((s) => s.symbol === 'lookup_nulls_elem_raw') : undefined;
+      return t === undefined ? 'under the profile\'s cut' : `${t.pct.toFixed(1)}%`;
+    };
+    out.push(`- Flow-table memory: the same xlvs with ${r.config.ports} flows has a router share ${ns(x.routerNsPerPacket - few.routerNsPerPacket)} ns/packet above its ${'16'}-flow run (${mpps(x.pps.median)} vs ${mpps(few.pps.median)} Mpps). In the profiles, lookup_nulls_elem_raw — the kernel's walk of one hash bucket, here of \`flows\` (an LRU hash preallocated for ${'1,048,576'} entries, so entries and buckets are spread over a large area) — takes ${share('xlvs')} of the samples with many flows and ${share('xlvs-16')} with 16: with thousands of flows each packet's bucket and entry miss the caches and the TLB (in a VM a TLB miss walks two page tables). conntrack pays for its own table as well (nftables row); a smaller or per-CPU flow table, or huge-page backing, would be where to win this back.`);
+  }
+  const clock = r.profiles.find((p) => p.peer === 'xlvs' && 'top' in p);
+  const tsc = clock !== undefined && 'top' in clock ? clock.top.find((t) => t.symbol === 'read_tsc') : undefined;
+  if (tsc !== undefined) out.push(`- read_tsc (${tsc.pct.toFixed(1)}% of xlvs's samples) is xlvs_public reading the clock (bpf_ktime_get_ns) for each packet's flow deadline; the bare forwarder reads no clock.`);
   for (const p of r.profiles) {
     if (!('top' in p)) continue;
     const prog = p.top.filter((t) => t.symbol.startsWith('bpf_prog_')).map((t) => `${t.symbol} ${t.pct.toFixed(1)}%`).join(', ');
@@ -60,12 +72,12 @@ export function forwardingSection(r: ForwardingResult, seconds: number): Section
     ],
     tables: [
       {
-        caption: `Delivered at the sink, median of ${c.rounds} rounds (min – max). path = kernel time of the generator's live-frames calls / delivered packets (the whole path runs inside them); router = path minus the baseline's path (the generator's and the sink's share); CPU = busy time of all CPUs (/proc/stat) / delivered packets.`,
-        columns: ['peer', 'Mpps', 'spread (Mpps)', '× xlvs', 'path ns/packet', 'spread', 'router ns/packet', 'CPU ns/packet', 'busy CPUs', 'lost'],
+        caption: `Delivered at the sink, median of ${c.rounds} rounds (min – max). × xlvs = median pps / xlvs's; path = kernel time of the generator's live-frames calls / delivered packets (the whole path runs inside them); × xlvs (path) = xlvs's path / the peer's (> 1: cheaper per packet than xlvs); router = path minus the baseline's path (the generator's and the sink's share); CPU = busy time of all CPUs (/proc/stat) / delivered packets; state entries = xlvs flow entries (2 per flow) or conntrack entries (1 per flow) after the last turn, checked in every turn.`,
+        columns: ['peer', 'Mpps', 'spread (Mpps)', '× xlvs', 'path ns/packet', 'spread', '× xlvs (path)', 'router ns/packet', 'CPU ns/packet', 'busy CPUs', 'lost', 'state entries'],
         rows: r.peers.map((p) => [
           p.peer, mpps(p.pps.median), `${mpps(p.pps.min)} – ${mpps(p.pps.max)}`, p.ratioToXlvs.toFixed(2), ns(p.pathNsPerPacket.median),
-          `${ns(p.pathNsPerPacket.min)} – ${ns(p.pathNsPerPacket.max)}`, p.peer === 'baseline' ? '(floor)' : ns(p.routerNsPerPacket),
-          ns(p.cpuNsPerPacket.median), p.busyCpus.toFixed(2), pct(p.lossMedian),
+          `${ns(p.pathNsPerPacket.min)} – ${ns(p.pathNsPerPacket.max)}`, p.pathRatioToXlvs.toFixed(2), p.peer === 'baseline' ? '(floor)' : ns(p.routerNsPerPacket),
+          ns(p.cpuNsPerPacket.median), p.busyCpus.toFixed(2), pct(p.lossMedian), p.stateEntries ?? '',
         ]),
       },
       {

@@ -56,6 +56,8 @@ export interface Turn {
    */
   pathNsPerPacket: number;
   dsts: Record<string, number>;
+  /** Connection-tracking entries after the turn (xlvs flows, conntrack), when the peer has any. */
+  stateEntries?: number;
 }
 
 export interface PeerFigure {
@@ -63,6 +65,10 @@ export interface PeerFigure {
   pps: Spread;
   /** median pps / xlvs's median pps (baseline: the generator's ceiling, for scale). */
   ratioToXlvs: number;
+  /** xlvs's median path ns / this peer's: the same ratio from the kernel-timed cost, which load hardly moves. */
+  pathRatioToXlvs: number;
+  /** Connection-tracking entries after the last turn (xlvs flows, conntrack), when the peer has any. */
+  stateEntries?: number;
   cpuNsPerPacket: Spread;
   pathNsPerPacket: Spread;
   /** median path ns per packet minus the baseline's: the router's own share. */
@@ -153,10 +159,16 @@ async function turn(env: ForwardingEnv, peer: Peer, round: number, o: Forwarding
     if (c.packets > r.sent) throw new ForwardingBenchError(`${peer.id}: the sink counted ${c.packets} frames, more than the ${r.sent} sent`);
     if (c.dstFull > 0) throw new ForwardingBenchError(`${peer.id}: ${c.dstFull} frames counted while the sink's destination table was full`);
     checkDsts(peer, c.dsts, c.packets);
+    const flows = peer.ports ?? o.ports;
+    const state = peer.stateEntries === undefined ? undefined : await peer.stateEntries(env);
+    if (state !== undefined && state.entries !== state.perFlow * flows) {
+      throw new ForwardingBenchError(`${peer.id}: ${state.entries} connection-tracking entries after the turn, expected ${state.perFlow} per flow × ${flows} flows`);
+    }
     const cpu = cpuBetween(c0, c1);
     return {
       round, peer: peer.id, sent: r.sent, delivered: c.packets, wallNs: r.wallNs, pps: c.packets / (r.wallNs / 1e9), lost: r.sent - c.packets,
       busyNs: cpu.busyNs, cpuNsPerPacket: cpu.totalBusyNs / c.packets, genKernelNsPerFrame: r.kernelNs / r.sent, pathNsPerPacket: r.kernelNs / c.packets, dsts: Object.fromEntries(c.dsts),
+      ...(state === undefined ? {} : { stateEntries: state.entries }),
     };
   } finally {
     await peer.down(env);
@@ -215,6 +227,7 @@ function summarise(turns: Turn[]): PeerFigure[] {
   const of = (id: PeerId): Turn[] => turns.filter((t) => t.peer === id);
   const xlvsPps = median(of('xlvs').map((t) => t.pps));
   const basePath = median(of('baseline').map((t) => t.pathNsPerPacket));
+  const xlvsPath = median(of('xlvs').map((t) => t.pathNsPerPacket));
   return PEERS.map((p) => {
     const ts = of(p.id);
     const delivered = ts.reduce((a, t) => a + t.delivered, 0);
@@ -225,6 +238,8 @@ function summarise(turns: Turn[]): PeerFigure[] {
       peer: p.id,
       pps: spread(ts.map((t) => t.pps)),
       ratioToXlvs: median(ts.map((t) => t.pps)) / xlvsPps,
+      pathRatioToXlvs: xlvsPath / path.median,
+      ...(ts[ts.length - 1]?.stateEntries === undefined ? {} : { stateEntries: ts[ts.length - 1]!.stateEntries }),
       cpuNsPerPacket: spread(ts.map((t) => t.cpuNsPerPacket)),
       pathNsPerPacket: path,
       routerNsPerPacket: path.median - basePath,
