@@ -29,7 +29,7 @@ export function readings(r: ForwardingResult): string[] {
   const fp = prog('xdp-fwd', 'router');
   if (xp !== undefined && fp !== undefined) {
     const f = byPeer(r, 'xdp-fwd');
-    out.push(`- Where xlvs's extra time goes: xlvs_public ran ${ns(xp)} ns per packet against the bare forwarder's ${ns(fp)} ns (run-time statistics pass: one second each, statistics overhead included, and these memory-bound figures move with whatever else runs), ${ns(xp - fp)} ns more for the VIP and flow lookups, the DNAT and its checksum updates and the clock read; in the measured rounds the routers' shares of the path differ by ${ns(x.routerNsPerPacket - f.routerNsPerPacket)} ns/packet. Both then redirect into priv0 the same way, so the rest of their shares (redirect, veth hop, the sink's NAPI) is common.`);
+    out.push(`- Where xlvs's extra time goes: xlvs_public ran ${ns(xp)} ns per packet against the bare forwarder's ${ns(fp)} ns (run-time statistics pass: one second each, statistics overhead included, and these memory-bound figures move with whatever else runs), ${ns(xp - fp)} ns more for the VIP and flow lookups, the DNAT and its checksum updates; in the measured rounds the routers' shares of the path differ by ${ns(x.routerNsPerPacket - f.routerNsPerPacket)} ns/packet. Both then redirect into priv0 the same way, so the rest of their shares (redirect, veth hop, the sink's NAPI) is common.`);
   }
   const few = r.peers.find((p) => p.peer === 'xlvs-16');
   if (few !== undefined) {
@@ -40,9 +40,6 @@ export function readings(r: ForwardingResult): string[] {
     };
     out.push(`- Flow-table memory: the same xlvs with ${r.config.ports} flows has a router share ${ns(x.routerNsPerPacket - few.routerNsPerPacket)} ns/packet above its ${'16'}-flow run (${mpps(x.pps.median)} vs ${mpps(few.pps.median)} Mpps). In the profiles, lookup_nulls_elem_raw — the kernel's walk of one hash bucket, here of \`flows\` (an LRU hash preallocated for ${'1,048,576'} entries, so entries and buckets are spread over a large area) — takes ${share('xlvs')} of the samples with many flows and ${share('xlvs-16')} with 16: with thousands of flows each packet's bucket and entry miss the caches and the TLB (in a VM a TLB miss walks two page tables). conntrack pays for its own table as well (nftables row); a smaller or per-CPU flow table, or huge-page backing, would be where to win this back.`);
   }
-  const clock = r.profiles.find((p) => p.peer === 'xlvs' && 'top' in p);
-  const tsc = clock !== undefined && 'top' in clock ? clock.top.find((t) => t.symbol === 'read_tsc') : undefined;
-  if (tsc !== undefined) out.push(`- read_tsc (${tsc.pct.toFixed(1)}% of xlvs's samples) is xlvs_public reading the clock (bpf_ktime_get_ns) for each packet's flow deadline; the bare forwarder reads no clock.`);
   for (const p of r.profiles) {
     if (!('top' in p)) continue;
     const prog = p.top.filter((t) => t.symbol.startsWith('bpf_prog_')).map((t) => `${t.symbol} ${t.pct.toFixed(1)}%`).join(', ');
@@ -54,7 +51,7 @@ export function readings(r: ForwardingResult): string[] {
 /** One table per profiled peer: its top kernel symbols (or why perf gave none). */
 function profileTables(r: ForwardingResult): Table[] {
   return r.profiles.map((p) => 'top' in p
-    ? { caption: `perf profile of the whole path, ${p.peer} (cpu-clock samples of this process, ${r.config.statsSeconds} s, ${p.samples} samples): top symbols.`, columns: ['symbol', '% of samples'], rows: p.top.map((t) => [t.symbol, t.pct.toFixed(1)]) }
+    ? { caption: `perf profile of the whole path, ${p.peer} (cpu-clock samples of this process, ${r.config.statsSeconds} s): top symbols by own samples.`, columns: ['symbol', '% of samples'], rows: p.top.map((t) => [t.symbol, t.pct.toFixed(1)]) }
     : { caption: `perf profile, ${p.peer}: none.`, columns: ['why'], rows: [[p.error]] });
 }
 
@@ -96,7 +93,7 @@ export function forwardingSection(r: ForwardingResult, seconds: number): Section
       '- Method: every figure is from this run; peers alternate within each round so noise hits all alike; median of the rounds, spread min – max. Delivered pps = frames counted by the sink / wall time of the sending.',
       '- Where the work runs: the generator runs on the benchmark\'s thread; each live-frames batch ends by re-enabling bottom halves, and the receive softirqs its XDP_TX raised (pub0\'s NAPI: the router\'s XDP program or the kernel\'s forwarding and nftables, then priv0 → the sink\'s NAPI) run right there, inside the same system call, on the same CPU. So the kernel\'s own time for those calls (live-frames duration × frames) is the whole path\'s time, and "path ns/packet" is it per delivered packet; the kernel stops that clock when it yields the CPU, so other processes\' load hardly enters it. "CPU ns/packet" is the machine-wide view (busy time of all CPUs over the measurement / delivered packets, /proc/stat): it includes everything else the machine did meanwhile, and "busy CPUs" (busy CPU-seconds per second) says how much that was: about 1.0 means only the path ran, and then CPU ns/packet ≈ path ns/packet ≈ 1 / pps.',
       '- The generator\'s own share is the baseline\'s path (frames generated, sent through the veth and counted and dropped on arrival at pub0); "router ns/packet" subtracts it. It therefore includes the second veth hop (priv0 → the sink) every routing peer pays, and the sink\'s work is in both.',
-      '- Run-time statistics cost two clock reads per program run, so they are on only in a separate pass (BPF_ENABLE_STATS, held by an fd, not the global sysctl); its ns/run figures are a little higher than the programs\' share of the path above. The perf profiles are a third pass, per process (see bench/forwarding-profile.ts).',
+      '- Run-time statistics cost two clock reads per program run, so they are on only in a separate pass (BPF_ENABLE_STATS, held by an fd, not the global sysctl); its ns/run figures include the statistics\' own cost and come from one second per peer, so they say where the time goes rather than compete with the path figures. The perf profiles are a third pass (bench/profile.ts: cpu-clock samples of this process only, which holds the whole path because its softirqs run in this thread, as said above; self shares shown).',
       '- "lost" = frames the generator sent that the sink did not count (veth ring overflow or a drop in the router), median over rounds.',
       '- Per-destination counts are checked in every round: a peer whose frames went anywhere but its expected destinations, or a NAT whose share per real is off 1/4 by more than 5 points, fails the benchmark.',
       '- Caveat: veth and namespaces, not NICs: no driver, no DMA, no interrupt moderation; absolute figures are this VM\'s, the ratios are what carries over. The kernel and nftables peers need an XDP program on pub0 (an XDP_PASS one) to receive the generator\'s XDP_TX frames at all: that costs them the skb build from an XDP frame, which a NIC driver would do anyway.',

@@ -11,7 +11,7 @@ import { ForwardingEnv, CLIENT } from './forwarding-env.js';
 import { PEERS, type Peer, type PeerId } from './forwarding-peers.js';
 import { cpuBetween, readCpuTicks } from './forwarding-cpu.js';
 import { progIdOfFd, progRun, progSnapshot, withRunTimeStats, xdpProgId, type ProgRun } from './forwarding-stats.js';
-import { profileSelf, type Profile } from './forwarding-profile.js';
+import { enableJitSymbols, profileSelf, ProfileError, restoreJitSymbols } from './profile.js';
 import { median, spread, type Spread } from './stats.js';
 import { forwardingSection } from './forwarding-report.js';
 import type { SectionRunner } from './section.js';
@@ -78,6 +78,15 @@ export interface PeerFigure {
   dstShares: Record<string, number>;
 }
 
+/** A symbol's own (self) share of a profile's samples, in percent. */
+export interface TopSymbol {
+  symbol: string;
+  pct: number;
+}
+
+/** Symbols shown per profile. */
+const PROFILE_TOP = 12;
+
 export interface ForwardingResult {
   config: Omit<ForwardingOptions, 'log'>;
   turns: Turn[];
@@ -85,7 +94,7 @@ export interface ForwardingResult {
   /** Run-time statistics pass: per peer, its router program, the sink and the generator. */
   progs: Array<{ peer: PeerId; role: 'router' | 'sink' | 'generator'; run: ProgRun }>;
   /** perf profile of the whole path (this process) per profiled peer; or why there is none. */
-  profiles: Array<({ peer: PeerId } & Profile) | { peer: PeerId; error: string }>;
+  profiles: Array<{ peer: PeerId; top: TopSymbol[] } | { peer: PeerId; error: string }>;
   setup: string[];
 }
 
@@ -210,10 +219,14 @@ async function profilePass(env: ForwardingEnv, o: ForwardingOptions): Promise<Fo
     try {
       configureStream(env, peer, o);
       env.gen.send(env.clientPath, 'eth0', Math.max(3 * o.ports, 4096));
-      out.push({ peer: peer.id, ...(await profileSelf(() => void sendFor(env, o.statsSeconds, o.chunk))) });
+      const shares = await profileSelf(() => void sendFor(env, o.statsSeconds, o.chunk));
+      // Self shares: where the samples landed. JIT-ed programs are bpf_prog_<tag>_<name>; the tag is noise here.
+      const top = shares.filter((x) => x.self > 0).sort((a, b) => b.self - a.self).slice(0, PROFILE_TOP)
+        .map((x) => ({ symbol: x.symbol.replace(/^bpf_prog_[0-9a-f]{16}_/, 'bpf_prog_'), pct: x.self }));
+      out.push({ peer: peer.id, top });
     } catch (e) {
       // perf may be missing or refused: the figures stand without it, and the report says why.
-      if (!(e instanceof XlvsError && e.code === 'E_PERF')) throw e;
+      if (!(e instanceof ProfileError)) throw e;
       o.log.warn({ peer: peer.id, err: e }, 'forwarding bench: no perf profile');
       out.push({ peer: peer.id, error: e.message });
     } finally {
@@ -252,7 +265,12 @@ function summarise(turns: Turn[]): PeerFigure[] {
 
 export async function runForwarding(o: ForwardingOptions): Promise<ForwardingResult> {
   validate(o);
-  const env = await ForwardingEnv.create(o.log);
+  // JIT-ed programs are named in perf samples only if this is on when they are loaded.
+  const jitSymbols = enableJitSymbols();
+  const env = await ForwardingEnv.create(o.log).catch((e: unknown) => {
+    restoreJitSymbols(jitSymbols);
+    throw e;
+  });
   try {
     const turns: Turn[] = [];
     const deadline = Date.now() + o.rounds * PEERS.length * (o.seconds + 10) * 1000;
@@ -272,6 +290,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
     return { config, turns, peers: summarise(turns), progs, profiles, setup: PEERS.map((p) => `- **${p.id}**: ${p.setup}`) };
   } finally {
     await env.close();
+    restoreJitSymbols(jitSymbols);
   }
 }
 

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The forwarding benchmark's pure parts: /proc/stat parsing and CPU deltas, perf report parsing,
+// The forwarding benchmark's pure parts: /proc/stat parsing and CPU deltas, the peers' setup and
 // the nftables rule set of the kube-proxy style peer.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpuBetween, parseProcStat } from '../../bench/forwarding-cpu.js';
-import { parsePerfReport } from '../../bench/forwarding-profile.js';
 import { nftRuleset, PEERS } from '../../bench/forwarding-peers.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
@@ -33,26 +32,6 @@ test('cpuBetween: ticks of 10 ms become ns, per CPU and summed', () => {
   const b = [{ busy: 150, total: 1100 }, { busy: 51, total: 1100 }];
   assert.deepEqual(cpuBetween(a, b), { busyNs: [500_000_000, 10_000_000], totalBusyNs: 510_000_000 });
   assert.throws(() => cpuBetween(a, [b[0]!]), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'CPU count');
-});
-
-test('parsePerfReport: sample count, shares sorted, BPF program tags dropped, user symbols marked', () => {
-  const text = `# Total Lost Samples: 0
-#
-# Samples: 2K of event 'cpu-clock'
-#
-# Overhead  Symbol
-# ........  ......
-#
-     4.73%  [k] bpf_prog_274f712a65892385_xlvs_public
-    39.19%  [k] lookup_nulls_elem_raw
-     2.95%  [.] Builtins_LoadIC
-     0.61%  [k] xdp_test_run_batch.constprop.0
-`;
-  assert.deepEqual(parsePerfReport(text, 3), {
-    samples: '2K',
-    top: [{ symbol: 'lookup_nulls_elem_raw', pct: 39.19 }, { symbol: 'bpf_prog_xlvs_public', pct: 4.73 }, { symbol: '[user] Builtins_LoadIC', pct: 2.95 }],
-  });
-  assert.deepEqual(parsePerfReport('# no samples\n', 5), { samples: '?', top: [] });
 });
 
 test('the nftables peer balances the VIP over the four reals with numgen inc, in a prerouting nat chain', () => {
