@@ -3,6 +3,7 @@
 
 import type { SectionRunner } from './section.js';
 import { perPacket } from './per-packet.js';
+import { forwarding } from './forwarding.js';
 import { connections } from './connections.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket, connections];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections];

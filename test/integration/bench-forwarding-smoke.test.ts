@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Smoke run of the forwarding benchmark (bench/forwarding.ts) with the smallest sizes, so that
+// `make bench` does not rot: the same lab, every peer, the sink's counts checked against the
+// generator's and per destination, the run-time statistics pass, the report rendered.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import pino from 'pino';
+import { forwarding, runForwarding, type ForwardingResult } from '../../bench/forwarding.js';
+import { renderMarkdown, machineInfo } from '../../bench/report.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+
+const log = pino({ level: 'warn' }, pino.destination(2));
+const PEERS = ['baseline', 'xlvs', 'xlvs-16', 'nftables', 'kernel', 'xdp-fwd'];
+const REALS = ['10.77.0.11', '10.77.0.12', '10.77.0.13', '10.77.0.14'].map((a) => `${a}:5353/17`);
+
+const ourPins = (): string[] => readdirSync('/sys/fs/bpf').filter((n) => n.startsWith(`xlvs-bench-sink-${process.pid}-`) || n.startsWith(`xlvs-test-${process.pid}-`));
+
+test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads over the reals, the report shows it', async () => {
+  const t0 = Date.now();
+  const s = await forwarding.run({ log, smoke: true });
+  const r = s.data as ForwardingResult;
+  assert.equal(s.id, 'forwarding');
+  assert.deepEqual(r.peers.map((p) => p.peer), PEERS);
+  assert.equal(r.turns.length, r.config.rounds * PEERS.length);
+  for (const t of r.turns) {
+    const what = `${t.peer} round ${t.round}`;
+    assert.ok(t.delivered > 0 && t.delivered <= t.sent, `${what}: ${t.delivered} delivered of ${t.sent}`);
+    assert.equal(t.lost, t.sent - t.delivered, what);
+    assert.equal(Object.values(t.dsts).reduce((a, b) => a + b, 0), t.delivered, `${what}: per-destination counts add up`);
+    assert.ok(t.cpuNsPerPacket > 0 && t.genKernelNsPerFrame > 0, what);
+    assert.ok(Math.abs(t.pps - t.delivered / (t.wallNs / 1e9)) < 1e-6 * t.pps, what);
+    const want = t.peer.startsWith('xlvs') || t.peer === 'nftables' ? REALS : t.peer === 'baseline' ? ['203.0.113.100:5353/17'] : [REALS[0]];
+    assert.deepEqual(Object.keys(t.dsts).sort(), want, `${what}: destinations`);
+  }
+  for (const p of r.peers) {
+    assert.ok(p.pps.median > 0 && p.pps.min <= p.pps.median && p.pps.median <= p.pps.max, p.peer);
+    assert.ok(Number.isFinite(p.ratioToXlvs) && p.ratioToXlvs > 0, p.peer);
+  }
+  assert.equal(r.peers.find((p) => p.peer === 'xlvs')!.ratioToXlvs, 1);
+  // The run-time pass saw every program run: the router's (not for the baseline), the sink, the generator.
+  for (const peer of PEERS) {
+    const roles = r.progs.filter((q) => q.peer === peer);
+    assert.deepEqual(roles.map((q) => q.role), peer === 'baseline' ? ['sink', 'generator'] : ['router', 'sink', 'generator'], peer);
+    for (const q of roles) assert.ok(q.run.runs > 0 && q.run.nsPerRun > 0 && q.run.insns > 0, `${peer} ${q.role}: ${JSON.stringify(q.run)}`);
+  }
+  assert.equal(r.progs.find((q) => q.peer === 'xlvs' && q.role === 'router')!.run.name, 'xlvs_public');
+  assert.equal(r.progs.find((q) => q.peer === 'xdp-fwd' && q.role === 'router')!.run.name, 'xlvs_bench_fwd');
+  const md = renderMarkdown({ date: 'd', machine: machineInfo(), command: 'bench-forwarding-smoke', sections: [s] });
+  for (const peer of PEERS) assert.match(md, new RegExp(`^\\| ${peer} \\| \\d+\\.\\d{3} \\|`, 'm'));
+  assert.match(md, /Command: `node dist\/bench\/run.js --only forwarding`/);
+  // perf profiles of xlvs, xlvs-16 and xdp-fwd: samples in the generator's program at least (it runs on every frame).
+  assert.deepEqual(r.profiles.map((p) => p.peer), ['xlvs', 'xlvs-16', 'xdp-fwd']);
+  for (const p of r.profiles) {
+    assert.ok('top' in p, `${p.peer}: ${'error' in p ? p.error : ''}`);
+    assert.ok(p.top.length > 0 && p.top.every((t) => t.pct > 0 && t.pct <= 100), p.peer);
+  }
+  assert.deepEqual(ourPins(), [], 'no pin left behind');
+  assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
+});
+
+test('forwarding bench refuses bad options before building anything', async () => {
+  const ok = { rounds: 1, seconds: 0.1, ports: 16, chunk: 1024, statsSeconds: 0.1, log };
+  await assert.rejects(runForwarding({ ...ok, rounds: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'rounds');
+  await assert.rejects(runForwarding({ ...ok, ports: 70000 }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'ports');
+  await assert.rejects(runForwarding({ ...ok, seconds: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'seconds');
+});
