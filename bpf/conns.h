@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * Active/inactive connection counts per real, as IPVS keeps them: a new TCP
- * flow is active, a UDP flow inactive; FIN/RST moves a TCP flow from active
- * to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
+ * flow is inactive while half-open (SYN_RECV) and active once the client
+ * ACKs, a UDP flow inactive; FIN/RST moves a TCP flow from active to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
  * Every change is an atomic add on the shared real_conns entry. Whoever
  * deletes a forward flow entry (bpf_map_delete_elem returned 0) counts it
  * down, so a flow is not counted down twice by two deleters. Known gaps: an
@@ -76,15 +76,22 @@ static __always_inline void conns_close(__u32 real_id, __u32 state)
 	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
 }
 
-/* A flow of real_id left the established state (FIN/RST). */
-static __always_inline void conns_deactivate(__u32 real_id)
+/* A flow of real_id became active (the client's ACK of a half-open flow) or
+ * inactive (FIN/RST of an established one): one count moves to the other.
+ * The total is unchanged, so the overload flag is too. */
+static __always_inline void conns_move(__u32 real_id, int to_active)
 {
 	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &real_id);
 
 	if (!c)
 		return;
-	__sync_fetch_and_sub(&c->active, 1);
-	__sync_fetch_and_add(&c->inactive, 1);
+	if (to_active) {
+		__sync_fetch_and_sub(&c->inactive, 1);
+		__sync_fetch_and_add(&c->active, 1);
+	} else {
+		__sync_fetch_and_sub(&c->active, 1);
+		__sync_fetch_and_add(&c->inactive, 1);
+	}
 }
 
 /* r (a lookup result, may be NULL) is a real allocated to service svc_id:

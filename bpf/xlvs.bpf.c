@@ -124,7 +124,7 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 
 	__builtin_memset(fw, 0, sizeof(*fw));
 	__builtin_memset(rp, 0, sizeof(*rp));
-	fw->state = k->proto == IPPROTO_TCP ? XLVS_FLOW_TCP_EST : XLVS_FLOW_UDP;
+	fw->state = k->proto == IPPROTO_TCP ? XLVS_FLOW_TCP_SYN : XLVS_FLOW_UDP;
 	fw->expires_ns = now + flow_timeout(fw->state);
 	fw->dir = XLVS_DIR_FORWARD;
 	fw->method = real->method;
@@ -232,7 +232,7 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	/* A SYN from the real on a closing connection: its 4-tuple was reused by
 	 * a connection that never went through the VIP (the client reached the
 	 * real directly from the same port). Not ours: forget the old one. */
-	if (p.l4.syn_any && f->state != XLVS_FLOW_TCP_EST) {
+	if (p.l4.syn_any && flow_closing(f->state)) {
 		flow_forget(&k, f);
 		return pass();
 	}
