@@ -3,5 +3,6 @@
 
 import type { SectionRunner } from './section.js';
 import { perPacket } from './per-packet.js';
+import { flowScale } from './flow-scale.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, flowScale];
