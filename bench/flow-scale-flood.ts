@@ -47,6 +47,8 @@ export interface FloodResult {
   idleIntact: number;
   census: Census;
   counts: ConnCounts;
+  /** After one reaper pass (its recount), taken after the probes. */
+  countsAfterReap: ConnCounts;
 }
 
 const FIRST_BUSY_PORT = 20000;
@@ -125,9 +127,12 @@ export async function measureFlood(env: FlowScaleEnv, live: LiveTraffic, realIds
   const c = census(env);
   const counts = connCounts(env, realIds);
   const intact = (fs: Established[]): number => inRouter(() => fs.filter((f) => run.forwardGoes(f) && run.replyGoes(f)).length);
+  const busyIntact = intact(busy);
+  const idleIntact = intact(idle);
+  inRouter(() => new XdpTestRunner(env.dp.progFd('xlvs_reap')).run(Buffer.alloc(64)));
   return {
     options: o, floodSent: o.floodSyns, floodForwarded: d.fresh, floodSeconds, floodPerSecond: d.fresh / floodSeconds, slices,
     busyPacketsPerSecond: slices / wall, busyForward: fwd, busyReply: rep,
-    busyIntact: intact(busy), idleIntact: intact(idle), census: c, counts,
+    busyIntact, idleIntact, census: c, counts, countsAfterReap: connCounts(env, realIds),
   };
 }

@@ -43,6 +43,8 @@ export interface HeldResult {
   openSeconds: number;
   /** One xlvs_reap pass over the table as it is after the probes (nothing is past its deadline). */
   reapMs: number;
+  /** The counts after that pass (its recount takes out what eviction left). */
+  countsAfterReap: ConnCounts;
 }
 
 export function usedRealIds(env: FlowEnv): number[] {
@@ -118,5 +120,6 @@ export function measureHeld(env: FlowEnv, flows: number, probe: number): HeldRes
   return {
     flows, redirected: verdicts.XDP_REDIRECT ?? 0, verdicts, census: c, counts, first, last,
     newFlowNsEmpty: median(ns.subarray(0, tenth)), newFlowNsFull: median(ns.subarray(flows - tenth)), openSeconds, reapMs,
+    countsAfterReap: connCounts(env, realIds),
   };
 }

@@ -53,9 +53,9 @@ export function flowScaleSection(r: FlowScaleResult, seconds: number): Section {
       },
       {
         caption: 'Flows held (distinct SYNs through xlvs_public; census of the map afterwards)',
-        columns: ['flows opened', 'forwarded', 'table entries', 'connections with both entries', `first ${r.held[0]?.first.checked ?? 0}: same real / lost`, 'last: same real / lost', 'InActConn shown / half-open in table', 'ns per SYN: empty / full table', 'reap pass (ms)'],
+        columns: ['flows opened', 'forwarded', 'table entries', 'connections with both entries', `first ${r.held[0]?.first.checked ?? 0}: same real / lost`, 'last: same real / lost', 'InActConn shown / half-open in table', 'after the probes\' ACKs and a reap pass: ActiveConn / InActConn', 'ns per SYN: empty / full table', 'reap pass (ms)'],
         rows: r.held.map((h) => [int(h.flows), int(h.redirected), int(h.census.entries), int(h.census.complete),
-          `${h.first.sameReal} / ${h.first.lost}`, `${h.last.sameReal} / ${h.last.lost}`, `${int(h.counts.inactive)} / ${int(h.census.halfOpen)}`,
+          `${h.first.sameReal} / ${h.first.lost}`, `${h.last.sameReal} / ${h.last.lost}`, `${int(h.counts.inactive)} / ${int(h.census.halfOpen)}`, `${int(h.countsAfterReap.active)} / ${int(h.countsAfterReap.inactive)}`,
           `${int(h.newFlowNsEmpty)} / ${int(h.newFlowNsFull)}`, h.reapMs.toFixed(0)]),
       },
       {
@@ -79,6 +79,7 @@ export function flowScaleSection(r: FlowScaleResult, seconds: number): Section {
           ['half-open entries: median seconds to their deadline', f.census.halfOpenSecondsLeft.toFixed(1)],
           ['ActiveConn shown / established in table', `${int(f.counts.active)} / ${int(f.census.established)}`],
           ['InActConn shown / inactive in table', `${int(f.counts.inactive)} / ${int(truthInactive)}`],
+          ['ActiveConn / InActConn after one reap pass (its recount)', `${int(f.countsAfterReap.active)} / ${int(f.countsAfterReap.inactive)}`],
         ],
       },
     ],

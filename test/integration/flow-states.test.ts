@@ -164,3 +164,31 @@ test('the reaper deletes expired half-open flows and counts them down', () => {
     env.dp.maps.cfg.update(0, cfg);
   }
 });
+
+test('the reaper\'s recount takes out of the counts the flows whose entries vanished uncounted (LRU eviction)', () => {
+  env.clearFlows();
+  for (let p = 42000; p < 42012; p++) open(p);
+  assert.equal(send('client', fromClient(42000, 'ACK')), 'XDP_REDIRECT');
+  assert.equal(send('client', fromClient(42001, 'ACK')), 'XDP_REDIRECT');
+  const entries = [...env.dp.maps.flows.entries()];
+  const reals = new Set(entries.map(([, v]) => v.real_id));
+  const total = (): [number, number] => [...reals].reduce<[number, number]>((a, r) => [a[0] + counts(r)[0], a[1] + counts(r)[1]], [0, 0]);
+  assert.deepEqual(total(), [2, 10]);
+  // What the LRU does when the table is full: entries vanish and nobody counts them down. Here
+  // from userspace: one established and four half-open flows lose their forward entry.
+  const gone = entries.filter(([k, v]) => v.dir === XLVS_DIR_FORWARD && [42000, 42002, 42003, 42004, 42005].includes(k.sport));
+  assert.equal(gone.length, 5);
+  for (const [k] of gone) env.dp.maps.flows.delete(k);
+  assert.deepEqual(total(), [2, 10], 'nothing counted the vanished flows down');
+  const reap = new XdpTestRunner(env.dp.progFd('xlvs_reap'));
+  assert.equal(reap.run(Buffer.alloc(64)), 0, 'nothing was past its deadline');
+  assert.deepEqual(total(), [1, 6], 'the recount matches the flows that are left');
+  assert.equal(reap.run(Buffer.alloc(64)), 0);
+  assert.deepEqual(total(), [1, 6], 'and a second pass changes nothing');
+  // The flows left keep counting as before: the established one closes, a half-open one is acked.
+  assert.equal(send('client', fromClient(42001, 'FIN,ACK')), 'XDP_REDIRECT');
+  assert.equal(send('client', fromClient(42006, 'ACK')), 'XDP_REDIRECT');
+  assert.deepEqual(total(), [1, 6]);
+  env.clearFlows();
+  for (const r of reals) env.dp.maps.realConns.update(r, { active: 0, inactive: 0, overloaded: 0 });
+});
