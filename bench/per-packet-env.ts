@@ -53,6 +53,8 @@ export class PerPacketEnv {
     readonly rtr: string,
     readonly pub0: number,
     readonly priv0: number,
+    /** Prefix for this run's pin dirs (`<pinBase>-<what>`), removed by their owners. */
+    readonly pinBase: string,
   ) {}
 
   static async create(log: pino.Logger): Promise<PerPacketEnv> {
@@ -72,18 +74,19 @@ export class PerPacketEnv {
       execFileSync('ip', ['-n', lab.ns.router, 'neigh', 'replace', CLIENT, 'lladdr', macs.client, 'dev', 'pub0', 'nud', 'permanent']);
 
       const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
-      const dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${id}`);
+      const pinBase = `/sys/fs/bpf/xlvs-test-${id}`;
+      const dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), pinBase);
       undo.push(() => dp.close());
       const reals = REALS.map((address) => ({ address, port: REAL_PORT }));
       new Reconciler(dp.maps, log).apply(desired(SCHED_PORTS.map(({ scheduler, port }) => service(VIP, port, 'tcp', scheduler, reals))));
 
-      const floorPin = `/sys/fs/bpf/xlvs-test-${id}-floor`;
+      const floorPin = `${pinBase}-floor`;
       ensureBpffs(floorPin);
       undo.push(() => unpin(floorPin));
       const floorObj = BpfObject.open(join(ROOT, 'build/bench_floor.bpf.o'), { pinRoot: floorPin });
       undo.push(() => floorObj.close());
       floorObj.load();
-      return new PerPacketEnv(lab, dp, floorObj, floorPin, macs, rtr, ifindexIn(rtr, 'pub0'), ifindexIn(rtr, 'priv0'));
+      return new PerPacketEnv(lab, dp, floorObj, floorPin, macs, rtr, ifindexIn(rtr, 'pub0'), ifindexIn(rtr, 'priv0'), pinBase);
     } catch (e) {
       for (const u of undo.reverse()) {
         try {

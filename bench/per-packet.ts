@@ -2,22 +2,21 @@
 // Per-packet cost of xlvs's XDP programs against a floor (bpf/bench_floor.bpf.c), measured with
 // BPF_PROG_TEST_RUN in a lab router namespace: the "per-packet" section of `make bench`.
 //
-// Why two methods: with repeat > 1 the kernel runs the program again on the frame the previous
-// run left (it does not restore the input), so a NAT program sees its own output from the second
-// run on (measured here: an established flow's ACK comes back XDP_PASS after repeat 2, the
-// non-VIP path). Only cases whose output runs the same path again can use repeat: the floor
-// (MACs swapped back and forth) and the non-VIP packet (passed unchanged); each is checked.
-// Every other case runs `calls` times with repeat 1 on a fresh copy of its frame; the kernel
-// times each call, and the call's fixed overhead (timer reads, setup) is taken out as measured
-// on the floor in the same run: ns = median(call) - (median(floor call) - floor repeat ns).
-// New flows are N distinct SYNs (source ports 1024..), each opening a flow; flows are deleted
-// between runs.
+// Every case is one BPF_PROG_TEST_RUN with `repeat`, the kernel's average ns per run. The kernel
+// does not restore the input frame between repeats, so a program that rewrites its packet (every
+// NAT case) would see its own output from the second run on. Those cases run behind
+// bpf/bench_restore.bpf.c (bench/restore.ts): each run writes the frame back from a template, for
+// new flows with the next source port, then tail-calls the program under test. The floor is
+// measured both bare and behind the same wrapper in the same run, so the wrapper's cost is known
+// and taken out: ns(case) = wrapped(case) - (wrapped(floor) - floor).
 
 import type pino from 'pino';
 import { XdpTestRunner, inNetns, verdictName } from '../src/bpf/test-run.js';
 import { buildFrame, parseFrame, type ParsedIpv4, type ParsedTcp } from '../src/testing/frames.js';
 import { InvalidArgumentError, XlvsError } from '../src/errors.js';
 import { PerPacketEnv, VIP, CLIENT, SCHED_PORTS } from './per-packet-env.js';
+import { Restorer } from './restore.js';
+import { enableJitSymbols, inclusive, profileSelf, restoreJitSymbols, type SymbolShare } from './profile.js';
 import { median, spread } from './stats.js';
 import type { Section, SectionRunner } from './section.js';
 
@@ -28,9 +27,12 @@ export class BenchError extends XlvsError {
 }
 
 export interface PerPacketOptions {
+  /** Runs per BPF_PROG_TEST_RUN for established, return, non-VIP and the floor. */
   repeat: number;
+  /** Runs per BPF_PROG_TEST_RUN for new flows: one source port each, so at most 65536. */
+  newFlows: number;
+  /** Rounds; every case is measured once per round, cases alternating. */
   runs: number;
-  calls: number;
   log: pino.Logger;
 }
 
@@ -39,8 +41,9 @@ export interface CaseFigure {
   name: string;
   program: string;
   verdict: string;
-  /** repeat: the kernel's average over `repeat` runs of one frame; per-call: see PerPacketResult.method. */
-  method: 'repeat' | 'per-call';
+  /** bare: the program itself; restored: behind the restoring wrapper, its cost taken out. */
+  method: 'bare' | 'restored';
+  repeat: number;
   what: string;
   runsNs: number[];
   medianNs: number;
@@ -50,24 +53,34 @@ export interface CaseFigure {
   ratio: number;
 }
 
-export interface PerPacketResult {
-  config: { repeat: number; runs: number; calls: number };
-  method: string[];
-  cases: CaseFigure[];
+/** One part of an established packet's time inside xlvs_public, from perf samples. */
+export interface BreakdownPart {
+  part: string;
+  /** Share of the samples inside xlvs_public (inclusive of the helpers it calls), in %. */
+  share: number;
+  /** share × the established case's ns/packet. */
+  ns: number;
 }
 
-/** Bound on one series of calls, so a wedged run fails instead of hanging. */
-const SERIES_DEADLINE_MS = 60_000;
-const FIRST_SPORT = 1024;
+export interface PerPacketResult {
+  config: { repeat: number; newFlows: number; runs: number };
+  method: string[];
+  cases: CaseFigure[];
+  /** Where an established packet's time goes (perf, cpu-clock samples with call graphs). */
+  breakdown: { samplesRepeat: number; programShare: number; parts: BreakdownPart[]; symbols: SymbolShare[] };
+}
+
 const ESTABLISHED_SPORT = 1000;
+const FIRST_NEW_SPORT = 1024;
 
 interface Series {
   name: string;
   program: string;
   verdict: string;
-  method: 'repeat' | 'per-call';
+  method: 'bare' | 'restored';
+  repeat: number;
   what: string;
-  /** One run's figure in ns (for per-call: the median call, uncorrected). */
+  /** One run's figure in ns per packet (for restored: the wrapped figure, uncorrected). */
   measure(): number;
 }
 
@@ -75,41 +88,86 @@ function check(what: string, got: number, want: string): void {
   if (verdictName(got) !== want) throw new BenchError(`${what}: verdict ${verdictName(got)}, expected ${want}`);
 }
 
-function sameBytes(a: Buffer, b: Buffer, n: number): boolean {
-  if (a.length !== n) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function validate(o: PerPacketOptions): void {
   if (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > 0x7fffffff) throw new InvalidArgumentError('repeat', o.repeat, 'must be an integer 1..2^31-1');
+  if (!Number.isInteger(o.newFlows) || o.newFlows < 1 || o.newFlows > 65536 - FIRST_NEW_SPORT) throw new InvalidArgumentError('newFlows', o.newFlows, `must be an integer 1..${65536 - FIRST_NEW_SPORT} (one source port per new flow)`);
   if (!Number.isInteger(o.runs) || o.runs < 1 || o.runs > 1000) throw new InvalidArgumentError('runs', o.runs, 'must be an integer 1..1000');
-  if (!Number.isInteger(o.calls) || o.calls < 1 || o.calls > 65535 - FIRST_SPORT) throw new InvalidArgumentError('calls', o.calls, `must be an integer 1..${65535 - FIRST_SPORT} (one source port per new flow)`);
 }
 
 export async function runPerPacket(o: PerPacketOptions): Promise<PerPacketResult> {
   validate(o);
-  const env = await PerPacketEnv.create(o.log);
+  // Before loading: perf names JIT-ed programs only if they were JIT-ed with kallsyms on.
+  const kallsyms = enableJitSymbols();
   try {
-    return inNetns(env.rtr, () => measureAll(env, o));
+    const env = await PerPacketEnv.create(o.log);
+    let restorer: Restorer | undefined;
+    try {
+      restorer = Restorer.load(`${env.pinBase}-restore`);
+      const r = restorer;
+      const result = inNetns(env.rtr, () => measureAll(env, r, o));
+      const established = result.cases.find((c) => c.name === 'established')!;
+      const profileRepeat = o.repeat * 5;
+      const symbols = await profileSelf(() => inNetns(env.rtr, () => runEstablished(env, r, profileRepeat)));
+      return { ...result, breakdown: breakdown(symbols, established.medianNs, profileRepeat) };
+    } finally {
+      restorer?.close();
+      await env.close(o.log);
+    }
   } finally {
-    await env.close(o.log);
+    restoreJitSymbols(kallsyms);
   }
 }
 
-function measureAll(env: PerPacketEnv, o: PerPacketOptions): PerPacketResult {
+/** The established case once more, `repeat` runs, for the profiler. */
+function runEstablished(env: PerPacketEnv, restorer: Restorer, repeat: number): void {
+  const r = new XdpTestRunner(restorer.progFd);
+  const ack = establishedAck(env.macs);
+  restorer.arm(env.dp.progFd('xlvs_public'), ack);
+  check('established (profiled)', r.run(ack, undefined, { ingressIfindex: env.pub0, repeat }), 'XDP_REDIRECT');
+}
+
+/** Parts of xlvs_public's inclusive samples, by the kernel entry points its helpers go through. */
+export function breakdown(symbols: SymbolShare[], establishedNs: number, samplesRepeat: number): PerPacketResult['breakdown'] {
+  const prog = inclusive(symbols, /^bpf_prog_[0-9a-f]+_xlvs_public$/);
+  if (prog === undefined || prog.children <= 0) throw new BenchError(`perf: no samples in xlvs_public (${symbols.slice(0, 5).map((s) => s.symbol).join(', ')})`);
+  const share = (re: RegExp): number => inclusive(symbols, re)?.children ?? 0;
+  const parts = [
+    { part: 'route + neighbour: bpf_fib_lookup', share: share(/^bpf_xdp_fib_lookup$/) },
+    { part: 'hash map lookups (flows, vips, ...): __htab_map_lookup_elem', share: share(/^__htab_map_lookup_elem$/) },
+    { part: 'clock: bpf_ktime_get_coarse_ns', share: share(/^bpf_ktime_get_coarse_ns$/) },
+    { part: 'xlvs_public\'s own instructions (parse, NAT, checksums, counters, inlined array lookups)', share: prog.self },
+  ];
+  const rest = prog.children - parts.reduce((a, p) => a + p.share, 0);
+  parts.push({ part: 'other helpers (redirect, ...)', share: Math.max(0, rest) });
+  return {
+    samplesRepeat,
+    programShare: prog.children,
+    parts: parts.map((p) => ({ part: p.part, share: (100 * p.share) / prog.children, ns: (p.share / prog.children) * establishedNs })),
+    symbols: symbols.filter((s) => s.children >= 0.5),
+  };
+}
+
+function establishedAck(macs: PerPacketEnv['macs']): Buffer {
+  return buildFrame({
+    eth: { src: macs.client, dst: macs.pub0 },
+    l3: { kind: 'ipv4', src: CLIENT, dst: VIP, id: 7, df: true, ttl: 64, l4: { kind: 'tcp', sport: ESTABLISHED_SPORT, dport: 80, seq: 1, ack: 1, flags: 'ACK' } },
+  });
+}
+
+function measureAll(env: PerPacketEnv, restorer: Restorer, o: PerPacketOptions): Omit<PerPacketResult, 'breakdown'> {
   const { macs } = env;
-  const pub = new XdpTestRunner(env.dp.progFd('xlvs_public'));
-  const priv = new XdpTestRunner(env.dp.progFd('xlvs_private'));
-  const floor = new XdpTestRunner(env.floorFd);
+  const pubFd = env.dp.progFd('xlvs_public');
+  const privFd = env.dp.progFd('xlvs_private');
+  const runner = (fd: number): XdpTestRunner => new XdpTestRunner(fd);
+  const wrapped = runner(restorer.progFd);
+  const floor = runner(env.floorFd);
+  const pub = runner(pubFd);
   const toVip = (sport: number, dport: number, flags: string): Buffer => buildFrame({
     eth: { src: macs.client, dst: macs.pub0 },
     l3: { kind: 'ipv4', src: CLIENT, dst: VIP, id: 7, df: true, ttl: 64, l4: { kind: 'tcp', sport, dport, seq: 1, ack: flags.includes('ACK') ? 1 : 0, flags } },
   });
-  const ack = toVip(ESTABLISHED_SPORT, 80, 'ACK');
+  const ack = establishedAck(macs);
   const nonVip = buildFrame({ eth: { src: macs.client, dst: macs.pub0 }, l3: { kind: 'ipv4', src: CLIENT, dst: '203.0.113.1', ttl: 64, l4: { kind: 'udp', sport: 4000, dport: 53, payload: Buffer.alloc(18) } } });
-  // Pre-built SYNs per scheduler: frame building stays out of the loop (it is not timed anyway).
-  const syns = SCHED_PORTS.map(({ port }) => Array.from({ length: o.calls }, (_, i) => toVip(FIRST_SPORT + i, port, 'SYN')));
 
   /** Clears flows, opens the established flow and returns the real's reply to it. */
   const openEstablished = (): Buffer => {
@@ -120,76 +178,77 @@ function measureAll(env: PerPacketEnv, o: PerPacketOptions): PerPacketResult {
     return buildFrame({ eth: { src: macs.rs1, dst: macs.priv0 }, l3: { kind: 'ipv4', src: ip.dst, dst: CLIENT, ttl: 64, l4: { kind: 'tcp', sport: tcp.dport!, dport: ESTABLISHED_SPORT, seq: 9, ack: 2, flags: 'ACK' } } });
   };
 
-  const repeated = (r: XdpTestRunner, frame: Buffer, ifindex: number, want: string, name: string): number => {
-    // The output of one run must be what the next run sees the same way: compare repeat 1 and 2.
-    check(`${name} (repeat 1)`, r.run(frame, undefined, { ingressIfindex: ifindex }), want);
-    const once = Buffer.alloc(r.outLength);
-    for (let i = 0; i < r.outLength; i++) once[i] = r.out[i]!;
+  /** A program that leaves its frame as it found it (MAC swap twice, or passed): bare repeat. */
+  const bare = (r: XdpTestRunner, frame: Buffer, ifindex: number, want: string, name: string): number => {
     check(`${name} (repeat ${o.repeat})`, r.run(frame, undefined, { ingressIfindex: ifindex, repeat: o.repeat }), want);
-    const ns = r.durationNs;
-    if (o.repeat % 2 === 1 && !sameBytes(once, r.out, r.outLength)) throw new BenchError(`${name}: repeat ${o.repeat} left a different frame than repeat 1; the runs did not take the same path`);
+    return r.durationNs;
+  };
+  /** Behind the wrapper: every run starts from `frame` (with vary, a new source port each). */
+  const restored = (targetFd: number, frame: Buffer, ifindex: number, want: string, name: string, vary: boolean): number => {
+    const repeat = vary ? o.newFlows : o.repeat;
+    restorer.arm(targetFd, frame, vary, FIRST_NEW_SPORT);
+    check(`${name} (repeat ${repeat})`, wrapped.run(frame, undefined, { ingressIfindex: ifindex, repeat }), want);
+    return wrapped.durationNs;
+  };
+  let reply = Buffer.alloc(0);
+  /** New flows: each run opens one (checked: the flow table grew by the runs' entries). */
+  const newFlows = (port: number, name: string): number => {
+    env.clearFlows();
+    const ns = restored(pubFd, toVip(FIRST_NEW_SPORT, port, 'SYN'), env.pub0, 'XDP_REDIRECT', name, true);
+    const opened = env.clearFlows();
+    if (opened < o.newFlows) throw new BenchError(`${name}: ${o.newFlows} runs left ${opened} flow entries; some runs did not open a flow`);
+    reply = openEstablished();
     return ns;
   };
-  const perCall = (r: XdpTestRunner, frames: (i: number) => Buffer, ifindex: number, want: string, name: string): number => {
-    const ns = new Float64Array(o.calls);
-    const deadline = Date.now() + SERIES_DEADLINE_MS;
-    for (let i = 0; i < o.calls; i++) {
-      check(`${name} call ${i}`, r.run(frames(i), undefined, { ingressIfindex: ifindex }), want);
-      ns[i] = r.durationNs;
-      if ((i & 1023) === 1023 && Date.now() > deadline) throw new BenchError(`${name}: ${i + 1} of ${o.calls} calls took over ${SERIES_DEADLINE_MS} ms`);
-    }
-    return median(ns);
-  };
 
-  let reply = openEstablished();
+  reply = openEstablished();
   const series: Series[] = [
-    { name: 'floor', program: 'xlvs_bench_floor', verdict: 'XDP_TX', method: 'repeat', what: 'the floor program on the established flow\'s ACK frame (parse Ethernet + IPv4, swap MACs, XDP_TX).', measure: () => repeated(floor, ack, env.pub0, 'XDP_TX', 'floor') },
-    { name: 'floor-call', program: 'xlvs_bench_floor', verdict: 'XDP_TX', method: 'per-call', what: 'the floor, one call per frame: the per-call figure whose excess over "floor" is the fixed overhead taken out of every per-call case (not corrected itself).', measure: () => perCall(floor, () => ack, env.pub0, 'XDP_TX', 'floor-call') },
-    { name: 'non-vip', program: 'xlvs_public', verdict: 'XDP_PASS', method: 'repeat', what: 'UDP to the router\'s own address (not a VIP) on pub0: passed to the kernel unchanged.', measure: () => repeated(pub, nonVip, env.pub0, 'XDP_PASS', 'non-vip') },
-    { name: 'established', program: 'xlvs_public', verdict: 'XDP_REDIRECT', method: 'per-call', what: `client's ACK on an established NAT flow (rr service ${VIP}:80, 4 reals): flow lookup, DNAT, FIB lookup, redirect out of priv0.`, measure: () => perCall(pub, () => ack, env.pub0, 'XDP_REDIRECT', 'established') },
-    { name: 'return', program: 'xlvs_private', verdict: 'XDP_REDIRECT', method: 'per-call', what: 'the real\'s ACK back to the client on priv0: reply-entry lookup, SNAT to the VIP, FIB lookup, redirect out of pub0.', measure: () => perCall(priv, () => reply, env.priv0, 'XDP_REDIRECT', 'return') },
-    ...SCHED_PORTS.map(({ scheduler, port }, s): Series => ({
-      name: `new-${scheduler}`, program: 'xlvs_public', verdict: 'XDP_REDIRECT', method: 'per-call',
-      what: `a SYN opening a new flow on the ${scheduler} service ${VIP}:${port} (4 reals): service lookup, ${scheduler} scheduling, two flow entries created, DNAT, FIB lookup, redirect. ${o.calls} distinct source ports per run.`,
-      measure: () => perCall(pub, (i) => syns[s]![i]!, env.pub0, 'XDP_REDIRECT', `new-${scheduler}`),
+    { name: 'floor', program: 'xlvs_bench_floor', verdict: 'XDP_TX', method: 'bare', repeat: o.repeat, what: 'the floor program on the established flow\'s ACK frame (parse Ethernet + IPv4, swap MACs, XDP_TX); its output is its input with MACs swapped, so a bare repeat measures it.', measure: () => bare(floor, ack, env.pub0, 'XDP_TX', 'floor') },
+    { name: 'floor-restored', program: 'xlvs_bench_floor', verdict: 'XDP_TX', method: 'bare', repeat: o.repeat, what: 'the floor behind the restoring wrapper (frame written back from its template, tail call): wrapped(floor) - floor is the wrapper\'s cost, taken out of every restored case. Shown uncorrected.', measure: () => restored(env.floorFd, ack, env.pub0, 'XDP_TX', 'floor-restored', false) },
+    { name: 'non-vip', program: 'xlvs_public', verdict: 'XDP_PASS', method: 'bare', repeat: o.repeat, what: 'UDP to the router\'s own address (not a VIP) on pub0: passed to the kernel unchanged.', measure: () => bare(pub, nonVip, env.pub0, 'XDP_PASS', 'non-vip') },
+    { name: 'established', program: 'xlvs_public', verdict: 'XDP_REDIRECT', method: 'restored', repeat: o.repeat, what: `client's ACK on an established NAT flow (rr service ${VIP}:80, 4 reals): flow lookup, DNAT, FIB lookup, redirect out of priv0.`, measure: () => restored(pubFd, ack, env.pub0, 'XDP_REDIRECT', 'established', false) },
+    { name: 'return', program: 'xlvs_private', verdict: 'XDP_REDIRECT', method: 'restored', repeat: o.repeat, what: 'the real\'s ACK back to the client on priv0: reply-entry lookup, SNAT to the VIP, FIB lookup, redirect out of pub0.', measure: () => restored(privFd, reply, env.priv0, 'XDP_REDIRECT', 'return', false) },
+    ...SCHED_PORTS.map(({ scheduler, port }): Series => ({
+      name: `new-${scheduler}`, program: 'xlvs_public', verdict: 'XDP_REDIRECT', method: 'restored', repeat: o.newFlows,
+      what: `a SYN opening a new flow on the ${scheduler} service ${VIP}:${port} (4 reals): service lookup, ${scheduler} scheduling, forward and reply entries created, DNAT, FIB lookup, redirect. Each of the ${o.newFlows} runs has its own source port; flows are deleted before and after.`,
+      measure: () => newFlows(port, `new-${scheduler}`),
     })),
   ];
 
   const runs = new Map<string, number[]>(series.map((x) => [x.name, []]));
   for (let run = 0; run < o.runs; run++) {
-    if (run > 0) reply = openEstablished();
     for (const x of series) runs.get(x.name)!.push(x.measure());
     o.log.info({ run: run + 1, of: o.runs }, 'per-packet run done');
   }
 
   const floorRuns = runs.get('floor')!;
-  const overhead = runs.get('floor-call')!.map((c, i) => c - floorRuns[i]!);
+  const wrapper = runs.get('floor-restored')!.map((w, i) => w - floorRuns[i]!);
   const floorMedian = median(floorRuns);
   const cases: CaseFigure[] = series.map((x) => {
     const raw = runs.get(x.name)!;
-    const corrected = x.method === 'per-call' && x.name !== 'floor-call' ? raw.map((v, i) => v - overhead[i]!) : raw;
-    const s = spread(corrected);
-    return { name: x.name, program: x.program, verdict: x.verdict, method: x.method, what: x.what, runsNs: corrected, medianNs: s.median, minNs: s.min, maxNs: s.max, ratio: s.median / floorMedian };
+    const ns = x.method === 'restored' ? raw.map((v, i) => v - wrapper[i]!) : raw;
+    const s = spread(ns);
+    return { name: x.name, program: x.program, verdict: x.verdict, method: x.method, repeat: x.repeat, what: x.what, runsNs: ns, medianNs: s.median, minNs: s.min, maxNs: s.max, ratio: s.median / floorMedian };
   });
   return {
-    config: { repeat: o.repeat, runs: o.runs, calls: o.calls },
+    config: { repeat: o.repeat, newFlows: o.newFlows, runs: o.runs },
     method: [
-      'All runs on one thread inside the lab router namespace (real pub0/priv0 ifindexes, FIB with permanent neighbours).',
-      `"repeat" cases: one BPF_PROG_TEST_RUN with repeat ${o.repeat}; the kernel's average ns per run. Only for cases whose`,
-      'output takes the same path again (checked: verdicts, and an odd repeat leaves the same frame as repeat 1): the kernel',
-      'does not restore the input between repeats, so a NAT program would measure its own output from the second run on.',
-      `"per-call" cases: ${o.calls} calls with repeat 1, each on a fresh copy of the frame, timed by the kernel; the run's figure`,
-      'is the median call minus the fixed per-call overhead measured in the same run as median(floor-call) - floor.',
-      'Caveat: between per-call runs a syscall and the JS loop disturb the caches; the correction removes only the floor\'s share,',
-      'so per-call figures (and their ratios) overstate a warm steady state; they compare with each other, not with repeat figures.',
-      'New flows: distinct SYNs (one source port each), every one checked to open a flow (XDP_REDIRECT); flows deleted between runs.',
+      'All runs on one thread inside the lab router namespace (real pub0/priv0 ifindexes, FIB with permanent neighbours);',
+      'every figure is one BPF_PROG_TEST_RUN with repeat, the kernel\'s average ns per run, its verdict checked.',
+      '"bare": the program alone; only for programs whose output takes the same path again (the floor swaps MACs back and',
+      'forth; a non-VIP packet is passed unchanged).',
+      '"restored": the kernel does not restore the frame between repeats, so a NAT program would see its own output from the',
+      'second run on. These run behind bpf/bench_restore.bpf.c, which writes the frame back from a template each run (for',
+      'new flows with the next source port) and tail-calls the program. The floor runs behind it too, in the same round:',
+      'ns = wrapped(case) - (wrapped(floor) - floor). New flows: every run opens a flow (checked: the flow table holds at',
+      'least one entry per run afterwards).',
     ],
     cases,
   };
 }
 
-const FULL = { repeat: 1_000_000, runs: 7, calls: 20_000 };
-const SMOKE = { repeat: 1000, runs: 1, calls: 200 };
+const FULL = { repeat: 1_000_000, newFlows: 60_000, runs: 7 };
+const SMOKE = { repeat: 1000, newFlows: 200, runs: 1 };
 
 export function perPacketSection(r: PerPacketResult, seconds: number): Section {
   const n = (x: number): string => x.toFixed(1);
@@ -198,12 +257,16 @@ export function perPacketSection(r: PerPacketResult, seconds: number): Section {
     title: 'Per-packet cost (BPF_PROG_TEST_RUN)',
     command: 'node dist/bench/run.js --only per-packet',
     setup: [
-      `- ${r.config.runs} runs per case, cases alternating within each run; repeat ${r.config.repeat} per run for "repeat" cases, ${r.config.calls} calls per run for "per-call" cases.`,
+      `- ${r.config.runs} rounds, cases alternating within each round; repeat ${r.config.repeat} per run (new flows: ${r.config.newFlows}, one source port each).`,
       '- Median of the runs, spread min – max; × floor = median / the floor\'s median.',
     ],
     tables: [{
-      columns: ['case', 'program', 'verdict', 'method', 'ns/packet', 'spread (ns)', '× floor'],
-      rows: r.cases.map((c) => [c.name, c.program, c.verdict, c.method, n(c.medianNs), `${n(c.minNs)} – ${n(c.maxNs)}`, c.ratio.toFixed(2)]),
+      columns: ['case', 'program', 'verdict', 'method', 'repeat', 'ns/packet', 'spread (ns)', '× floor'],
+      rows: r.cases.map((c) => [c.name, c.program, c.verdict, c.method, c.repeat, n(c.medianNs), `${n(c.minNs)} – ${n(c.maxNs)}`, c.ratio.toFixed(2)]),
+    }, {
+      caption: `Where an established packet's time goes: perf cpu-clock samples with call graphs of one more established run (repeat ${r.breakdown.samplesRepeat}); shares of the samples inside xlvs_public (${r.breakdown.programShare.toFixed(1)}% of all, the rest is the test harness and the wrapper), × the established figure above.`,
+      columns: ['part', '% of xlvs_public', 'ns/packet'],
+      rows: r.breakdown.parts.map((p) => [p.part, p.share.toFixed(1), n(p.ns)]),
     }],
     notes: [...r.method, '', ...r.cases.map((c) => `- **${c.name}**: ${c.what}`)],
     data: r,

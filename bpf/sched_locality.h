@@ -23,6 +23,7 @@
 #define XLVS_SCHED_LOCALITY_H
 
 #include "maps.h"
+#include "clock.h"
 #include "conns.h"
 #include "addr.h"
 #include "sched_scan.h"
@@ -249,7 +250,7 @@ __noinline __u32 sched_locality_store(__u32 svc_id, __u32 sched, const struct xl
 	__u32 max = (__u32)(looked >> XLVS_LOC_MAX_SHIFT);
 	/* Not the flow's `now`: BPF functions take at most five arguments.
 	 * Microseconds later, for a timestamp counted in seconds. */
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = xlvs_now();
 
 	struct xlvs_dest_key dk;
 	struct xlvs_dest *d;

@@ -13,6 +13,7 @@
  * counted once, in drops or events.
  */
 #include "maps.h"
+#include "clock.h"
 #include "parse.h"
 #include "vip.h"
 #include "flow.h"
@@ -178,7 +179,7 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 		return drop(XLVS_DROP_FRAGMENT);
 	if (p.ext_long)
 		return drop(XLVS_DROP_IPV6_EXT);
-	now = bpf_ktime_get_ns();
+	now = xlvs_now();
 	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 		return icmp_public(ctx, &p, now);
 	if ((p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) || !p.l4.sport || !p.l4.dport)
@@ -219,7 +220,7 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 
 	if (parse_packet(ctx, &p, fam) || p.frag || p.ext_long)
 		return pass();
-	now = bpf_ktime_get_ns();
+	now = xlvs_now();
 	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 		return icmp_private(ctx, &p, now);
 	if ((p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) || !p.l4.sport || !p.l4.dport)
@@ -377,7 +378,7 @@ static long reap_dest(void *map, struct xlvs_dest_key *k, struct xlvs_dest *d, s
 SEC("xdp")
 int xlvs_reap(struct xdp_md *ctx)
 {
-	struct reap_ctx rc = { .now = bpf_ktime_get_ns() };
+	struct reap_ctx rc = { .now = xlvs_now() };
 
 	bpf_loop(XLVS_MAX_REALS, reap_snapshot, 0, 0);
 	bpf_for_each_map_elem(&flows, reap_flow, &rc, 0);

@@ -200,7 +200,7 @@ struct xlvs_flow_key {
  * (keyed by client -> VIP) and the reply one (keyed by what the real sends).
  * Either entry's partner is keyed by its own packet after rewriting, reversed. */
 struct xlvs_flow {
-	__u64 expires_ns;  /* bpf_ktime_get_ns() deadline; past it the entry is dead */
+	__u64 expires_ns;  /* xlvs_now() deadline (clock.h); past it the entry is dead */
 	__be32 nat_src[4]; /* SNAT: new source (reply: VIP; fullnat forward: local addr) */
 	__be32 nat_dst[4]; /* DNAT: new destination (forward: real); dr/tun: the real */
 	__be16 nat_sport;

@@ -10,7 +10,7 @@ import { renderMarkdown, machineInfo } from '../../bench/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));
-const CASES = ['floor', 'floor-call', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
+const CASES = ['floor', 'floor-restored', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
 
 test('per-packet bench smoke: every case has a positive ns figure and a ratio to the floor; the report shows them', async () => {
   const t0 = Date.now();
@@ -27,6 +27,12 @@ test('per-packet bench smoke: every case has a positive ns figure and a ratio to
   assert.equal(r.cases[0]!.ratio, 1, 'the floor is its own unit');
   // A NAT path does more than parse and swap MACs.
   for (const name of ['established', 'return', 'new-rr']) assert.ok(r.cases.find((c) => c.name === name)!.ratio > 1, name);
+  // perf found the program and split its time; the parts add up to all of it.
+  const b = r.breakdown;
+  assert.ok(b.programShare > 0 && b.programShare <= 100, `xlvs_public share ${b.programShare}`);
+  const total = b.parts.reduce((a, p) => a + p.share, 0);
+  assert.ok(Math.abs(total - 100) < 0.5 || total < 100, `parts sum to ${total}%`);
+  assert.ok(b.parts.find((p) => p.part.includes('bpf_fib_lookup'))!.share > 0, 'an established NAT packet does a FIB lookup');
   const machine = machineInfo();
   assert.match(machine.kernel, /^\d+\.\d+/);
   assert.ok(machine.nproc >= 1);
@@ -38,6 +44,6 @@ test('per-packet bench smoke: every case has a positive ns figure and a ratio to
 });
 
 test('per-packet bench refuses bad options before building anything', async () => {
-  await assert.rejects(runPerPacket({ repeat: 0, runs: 1, calls: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
-  await assert.rejects(runPerPacket({ repeat: 1, runs: 1, calls: 70000, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'calls');
+  await assert.rejects(runPerPacket({ repeat: 0, newFlows: 1, runs: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'repeat');
+  await assert.rejects(runPerPacket({ repeat: 1, newFlows: 70000, runs: 1, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'newFlows');
 });

@@ -362,12 +362,16 @@ test('lblcr: sets grow, keep their order and bound, and drop removed reals, as t
   assert.deepEqual(d.reals.slice(0, d.n), want.set!.members.map((i) => REAL_BASE + i));
 });
 
-test('lblcr: a set unchanged for lblcr_shrink_ns loses its most loaded member', () => {
+test('lblcr: a set unchanged for lblcr_shrink_ns loses its most loaded member', async () => {
   setService('lblcr', { weights: [1, 1, 1] });
   const vip = VIPS[2]!;
   const key = { dst: v4(vip), svc_id: SVC, family: abi.XLVS_AF_INET };
   // a set of three, modified just now: nothing shrinks within the hour
-  const now = (): bigint => process.hrtime.bigint();
+  // The data plane's clock is the coarse one (bpf/clock.h), up to a tick behind hrtime: a
+  // timestamp of "now" is written 20 ms back so the kernel never sees it in its future.
+  const now = (): bigint => process.hrtime.bigint() - 20_000_000n;
+  // For the same reason each shrink waits a tick: within one, "now" does not move.
+  const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
   maps().dests.update(key, { used_ns: now(), modified_ns: now(), n: 3, reals: [REAL_BASE, REAL_BASE + 1, REAL_BASE + 2] });
   // overheads 256, 9, 261 (reset before every SYN: the pick counts itself up)
   const counts = (): void => setCounts([{ weight: 1, active: 1, inactive: 0 }, { weight: 1, active: 0, inactive: 9 }, { weight: 1, active: 1, inactive: 5 }]);
@@ -377,15 +381,18 @@ test('lblcr: a set unchanged for lblcr_shrink_ns loses its most loaded member', 
   // shrink time 1 ns: the most loaded member (2) leaves
   setCfg(1n);
   try {
+    await tick();
     counts();
     assert.deepEqual(send([syn(vip)]), [1]);
     let d = maps().dests.lookup(key)!;
     assert.deepEqual(d.reals.slice(0, d.n), [REAL_BASE, REAL_BASE + 1]);
     // then 0 (256 > 9); the last member takes its place
+    await tick();
     counts();
     assert.deepEqual(send([syn(vip)]), [1]);
     d = maps().dests.lookup(key)!;
     assert.deepEqual(d.reals.slice(0, d.n), [REAL_BASE + 1], 'down to one, which stays');
+    await tick();
     counts();
     assert.deepEqual(send([syn(vip)]), [1]);
     assert.equal(maps().dests.lookup(key)!.n, 1);
