@@ -14,6 +14,7 @@ import { measureFlood, type FloodOptions, type FloodResult } from './flow-scale-
 import { flowsMapInfo, type MapInfo } from './flow-scale-table.js';
 import { flowScaleSection } from './flow-scale-report.js';
 import type { SectionRunner } from './section.js';
+import { InvalidArgumentError } from '../src/errors.js';
 
 export interface FlowScaleOptions {
   /** Flows opened per "held" case (distinct SYNs), and flows probed at each end. */
@@ -50,7 +51,26 @@ export const SMOKE: Omit<FlowScaleOptions, 'log'> = {
   flood: { busy: 50, idle: 50, floodSyns: 20_000, slice: 2000 },
 };
 
+const isInt = (v: number, min: number, max: number): boolean => Number.isInteger(v) && v >= min && v <= max;
+
+/** Refuses options the measurements cannot honour, naming the field and the value. */
+export function validateFlowScale(o: Omit<FlowScaleOptions, 'log'>): void {
+  if (o.held.length === 0) throw new InvalidArgumentError('held', o.held, 'needs at least one number of flows');
+  // nthSource spreads flows over 198.18.0.0/15 at 64,000 ports per address: 2^17 addresses.
+  const badHeld = o.held.find((n) => !isInt(n, 2, 4_000_000));
+  if (badHeld !== undefined) throw new InvalidArgumentError('held', badHeld, 'each must be an integer 2..4000000');
+  if (!isInt(o.probe, 1, Math.floor(Math.min(...o.held) / 2))) throw new InvalidArgumentError('probe', o.probe, `must be an integer 1..${Math.floor(Math.min(...o.held) / 2)} (half the smallest held case)`);
+  if (!isInt(o.rateSyns, 1, 2 ** 30)) throw new InvalidArgumentError('rateSyns', o.rateSyns, 'must be an integer 1..2^30');
+  if (!isInt(o.rateRounds, 1, 100)) throw new InvalidArgumentError('rateRounds', o.rateRounds, 'must be an integer 1..100');
+  // Busy flows use client ports 20000.., idle ones 40000..: each set at most 20000 (25535 idle).
+  if (!isInt(o.flood.busy, 1, 20_000)) throw new InvalidArgumentError('flood.busy', o.flood.busy, 'must be an integer 1..20000');
+  if (!isInt(o.flood.idle, 0, 25_535)) throw new InvalidArgumentError('flood.idle', o.flood.idle, 'must be an integer 0..25535');
+  if (!isInt(o.flood.slice, 1, 2 ** 30)) throw new InvalidArgumentError('flood.slice', o.flood.slice, 'must be an integer 1..2^30');
+  if (!isInt(o.flood.floodSyns, o.flood.slice, 2 ** 31)) throw new InvalidArgumentError('flood.floodSyns', o.flood.floodSyns, `must be an integer ${o.flood.slice} (one slice)..2^31`);
+}
+
 export async function runFlowScale(o: FlowScaleOptions): Promise<FlowScaleResult> {
+  validateFlowScale(o);
   const env = await FlowScaleEnv.create(o.log);
   try {
     const realIds = usedRealIds(env);
