@@ -25,6 +25,8 @@ export interface FlowScaleOptions {
   rateRounds: number;
   flood: FloodOptions;
   log: pino.Logger;
+  /** The xlvs object to measure (default build/xlvs.bpf.o): lets an older build be measured the same way. */
+  objectPath?: string;
 }
 
 export interface FlowScaleResult {
@@ -71,7 +73,7 @@ export function validateFlowScale(o: Omit<FlowScaleOptions, 'log'>): void {
 
 export async function runFlowScale(o: FlowScaleOptions): Promise<FlowScaleResult> {
   validateFlowScale(o);
-  const env = await FlowScaleEnv.create(o.log);
+  const env = await FlowScaleEnv.create(o.log, o.objectPath);
   try {
     const realIds = usedRealIds(env);
     const inRouter = <T>(fn: () => T): T => inNetns(env.rtr, fn);
