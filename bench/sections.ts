@@ -5,5 +5,6 @@ import type { SectionRunner } from './section.js';
 import { perPacket } from './per-packet.js';
 import { forwarding } from './forwarding.js';
 import { connections } from './connections.js';
+import { flowScale } from './flow-scale.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale];

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * Active/inactive connection counts per real, as IPVS keeps them: a new TCP
- * flow is active, a UDP flow inactive; FIN/RST moves a TCP flow from active
- * to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
+ * flow is inactive while half-open (SYN_RECV) and active once the client
+ * ACKs, a UDP flow inactive; FIN/RST moves a TCP flow from active to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
  * Every change is an atomic add on the shared real_conns entry. Whoever
  * deletes a forward flow entry (bpf_map_delete_elem returned 0) counts it
- * down, so a flow is not counted down twice by two deleters. Known gaps: an
- * entry the LRU evicts under memory pressure is never counted down, and two
- * SYNs of one new flow racing on two CPUs count it up twice.
+ * down, so a flow is not counted down twice by two deleters. An entry the
+ * LRU evicts when the table is full is counted down by nobody: the reaper's
+ * recount (conns_drift) takes such drift out. Known gap: two SYNs of one new
+ * flow racing on two CPUs count it up twice (until the next recount).
  *
  * The overload flag follows ipvsadm -x/-y: set at active+inactive >= upper
  * threshold, cleared below the lower threshold (3/4 of upper if unset).
@@ -59,6 +60,7 @@ static __always_inline void conns_open(__u32 real_id, __u32 state)
 		__sync_fetch_and_add(&c->active, 1);
 	else
 		__sync_fetch_and_add(&c->inactive, 1);
+	__sync_fetch_and_add(&c->pad_seq, 1);
 	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
 }
 
@@ -73,18 +75,47 @@ static __always_inline void conns_close(__u32 real_id, __u32 state)
 		__sync_fetch_and_sub(&c->active, 1);
 	else
 		__sync_fetch_and_sub(&c->inactive, 1);
+	__sync_fetch_and_add(&c->pad_seq, 1);
 	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
 }
 
-/* A flow of real_id left the established state (FIN/RST). */
-static __always_inline void conns_deactivate(__u32 real_id)
+/* A flow of real_id became active (the client's ACK of a half-open flow) or
+ * inactive (FIN/RST of an established one): one count moves to the other.
+ * The total is unchanged, so the overload flag is too. */
+static __always_inline void conns_move(__u32 real_id, int to_active)
 {
 	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &real_id);
 
 	if (!c)
 		return;
-	__sync_fetch_and_sub(&c->active, 1);
-	__sync_fetch_and_add(&c->inactive, 1);
+	if (to_active) {
+		__sync_fetch_and_sub(&c->inactive, 1);
+		__sync_fetch_and_add(&c->active, 1);
+	} else {
+		__sync_fetch_and_sub(&c->active, 1);
+		__sync_fetch_and_add(&c->inactive, 1);
+	}
+	__sync_fetch_and_add(&c->pad_seq, 1);
+}
+
+/* The correction a recount allows for one count: `shown` is what the counter
+ * says, `seen` the live entries the reaper's walk found, `events` the count
+ * changes flows made while it walked. Each such change can make shown and
+ * seen disagree by one without any drift, so only the disagreement beyond
+ * `events` is drift (LRU evictions, which only ever inflate the count, or a
+ * double count); a quiet real is corrected exactly, a busy one converges
+ * over passes. Positive: the counter is that much too high. */
+static __always_inline __s32 conns_drift(__u32 shown, __u32 seen, __u32 events)
+{
+	__s32 d = (__s32)(shown - seen);
+
+	if (events > 0x7fffffff)
+		return 0;
+	if (d > (__s32)events)
+		return d - (__s32)events;
+	if (d < -(__s32)events)
+		return d + (__s32)events;
+	return 0;
 }
 
 /* r (a lookup result, may be NULL) is a real allocated to service svc_id:

@@ -12,6 +12,12 @@
 #include "parse.h"
 #include "conns.h"
 
+/* A half-open connection (TCP_SYN) lives this long without the client's
+ * ACK: IPVS's tcp_synrecv default. A SYN flood's entries then leave the
+ * table within a minute instead of the 900 s of an established flow. A tcp
+ * timeout set shorter still wins: a half-open flow never outlives an open one. */
+#define XLVS_FLOW_SYN_TIMEOUT_NS (60ull * 1000000000ull)
+
 static __always_inline void flow_key_of(struct xlvs_flow_key *k, const struct pkt *p)
 {
 	pkt_addrs(p, k->src, k->dst);
@@ -36,21 +42,35 @@ static __always_inline __u64 flow_timeout(__u32 state)
 		return c->timeout_tcp_close_ns;
 	case XLVS_FLOW_UDP:
 		return c->timeout_udp_ns;
+	case XLVS_FLOW_TCP_SYN:
+		return c->timeout_tcp_ns < XLVS_FLOW_SYN_TIMEOUT_NS ? c->timeout_tcp_ns : XLVS_FLOW_SYN_TIMEOUT_NS;
 	default:
 		return c->timeout_tcp_ns;
 	}
 }
 
-/* The state a flow moves to on this packet: RST closes, FIN starts closing,
- * nothing ever re-opens (a new SYN makes a new flow instead). */
-static __always_inline __u32 flow_next_state(__u32 state, const struct pkt *p)
+/* TCP states after which a new SYN on the same 4-tuple is a new connection. */
+static __always_inline int flow_closing(__u32 state)
+{
+	return state == XLVS_FLOW_TCP_FIN || state == XLVS_FLOW_TCP_CLOSE;
+}
+
+/* The state a flow moves to on this packet (dir: the entry's direction): RST
+ * closes, FIN starts closing, the client's first segment without SYN (its
+ * ACK of the handshake) establishes a half-open flow; nothing ever re-opens
+ * (a new SYN makes a new flow instead). The real's SYN-ACK changes nothing:
+ * like IPVS's SYN_RECV, only the client's ACK makes the connection active,
+ * so a flood of SYNs from forged sources never counts as active. */
+static __always_inline __u32 flow_next_state(__u32 state, const struct pkt *p, __u8 dir)
 {
 	if (p->proto != IPPROTO_TCP)
 		return XLVS_FLOW_UDP;
 	if (p->l4.rst)
 		return XLVS_FLOW_TCP_CLOSE;
-	if (p->l4.fin && state == XLVS_FLOW_TCP_EST)
+	if (p->l4.fin && (state == XLVS_FLOW_TCP_EST || state == XLVS_FLOW_TCP_SYN))
 		return XLVS_FLOW_TCP_FIN;
+	if (state == XLVS_FLOW_TCP_SYN && dir == XLVS_DIR_FORWARD && !p->l4.syn_any)
+		return XLVS_FLOW_TCP_EST;
 	return state;
 }
 
@@ -106,7 +126,7 @@ static __always_inline void flow_forget(const struct xlvs_flow_key *k, const str
 static __always_inline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k,
 				      const struct pkt *p, __u64 now)
 {
-	__u32 cur = f->state, next = flow_next_state(cur, p);
+	__u32 cur = f->state, next = flow_next_state(cur, p, f->dir);
 	__u64 expires = now + flow_timeout(next);
 	struct xlvs_flow_key pk;
 	struct xlvs_flow *fw, *other;
@@ -120,8 +140,8 @@ static __always_inline int flow_touch(struct xlvs_flow *f, const struct xlvs_flo
 		other = bpf_map_lookup_elem(&flows, &pk);
 		fw = f->dir == XLVS_DIR_FORWARD ? f : other;
 		if (fw && __sync_val_compare_and_swap(&fw->state, cur, next) == cur &&
-		    conns_is_active(cur) && !conns_is_active(next))
-			conns_deactivate(f->real_id);
+		    conns_is_active(cur) != conns_is_active(next))
+			conns_move(f->real_id, conns_is_active(next));
 		if (other) {
 			other->state = next;
 			other->expires_ns = expires;
@@ -141,12 +161,12 @@ static __always_inline int flow_live(const struct xlvs_flow *f, __u8 dir, __u64 
 
 /* A flow entry may carry this packet: it is live, and is not a closed TCP
  * connection being reopened by a new SYN (port reuse, which IPVS also
- * schedules afresh). */
+ * schedules afresh). A retransmitted SYN of a half-open flow stays on it. */
 static __always_inline int flow_usable(const struct xlvs_flow *f, const struct pkt *p, __u8 dir, __u64 now)
 {
 	if (!flow_live(f, dir, now))
 		return 0;
-	if (p->l4.syn && f->state != XLVS_FLOW_TCP_EST && f->state != XLVS_FLOW_UDP)
+	if (p->l4.syn && flow_closing(f->state))
 		return 0;
 	return 1;
 }

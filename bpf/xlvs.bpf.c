@@ -125,7 +125,7 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 
 	__builtin_memset(fw, 0, sizeof(*fw));
 	__builtin_memset(rp, 0, sizeof(*rp));
-	fw->state = k->proto == IPPROTO_TCP ? XLVS_FLOW_TCP_EST : XLVS_FLOW_UDP;
+	fw->state = k->proto == IPPROTO_TCP ? XLVS_FLOW_TCP_SYN : XLVS_FLOW_UDP;
 	fw->expires_ns = now + flow_timeout(fw->state);
 	fw->dir = XLVS_DIR_FORWARD;
 	fw->method = real->method;
@@ -233,7 +233,7 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	/* A SYN from the real on a closing connection: its 4-tuple was reused by
 	 * a connection that never went through the VIP (the client reached the
 	 * real directly from the same port). Not ours: forget the old one. */
-	if (p.l4.syn_any && f->state != XLVS_FLOW_TCP_EST) {
+	if (p.l4.syn_any && flow_closing(f->state)) {
 		flow_forget(&k, f);
 		return pass();
 	}
@@ -272,17 +272,84 @@ struct reap_ctx {
 	__u32 reaped;
 };
 
+/* Per-real scratch of one reaper pass (the recount): a global of this object,
+ * not a pinned map, as nothing outlives the pass. */
+struct reap_real {
+	__u32 seq0;     /* real_conns.pad_seq before the walk */
+	__u32 own;      /* count changes the walk itself made (flows it reaped) */
+	__u32 active;   /* live forward entries the walk saw, by activity */
+	__u32 inactive;
+};
+
+static struct reap_real reap_reals[XLVS_MAX_REALS];
+
+static long reap_snapshot(__u32 i, void *unused)
+{
+	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &i);
+	struct reap_real *r;
+
+	if (i >= XLVS_MAX_REALS)
+		return 1;
+	r = &reap_reals[i];
+	r->seq0 = c ? c->pad_seq : 0;
+	r->own = r->active = r->inactive = 0;
+	return 0;
+}
+
 static long reap_flow(void *map, struct xlvs_flow_key *k, struct xlvs_flow *f, struct reap_ctx *rc)
 {
 	__u32 real_id = f->real_id, state = f->state;
+	struct reap_real *r;
 
-	if (f->expires_ns >= rc->now)
+	if (f->dir != XLVS_DIR_FORWARD || real_id >= XLVS_MAX_REALS) {
+		if (f->expires_ns < rc->now && bpf_map_delete_elem(&flows, k) == 0)
+			rc->reaped++;
 		return 0;
+	}
+	r = &reap_reals[real_id];
+	if (f->expires_ns >= rc->now) {
+		if (conns_is_active(state))
+			r->active++;
+		else
+			r->inactive++;
+		return 0;
+	}
 	if (bpf_map_delete_elem(&flows, k) == 0) {
 		rc->reaped++;
-		if (f->dir == XLVS_DIR_FORWARD)
-			conns_close(real_id, state);
+		conns_close(real_id, state);
+		r->own++;
 	}
+	return 0;
+}
+
+/* After the walk: takes out of each real's counts what the walk shows is
+ * drift (see conns_drift). Counts are read before seq, the order in which
+ * the data path writes them the other way round, so a change caught half
+ * way shows up in events rather than as drift. */
+static long reap_recount(__u32 i, void *unused)
+{
+	struct xlvs_real_conns *c = bpf_map_lookup_elem(&real_conns, &i);
+	__u32 active, inactive, events;
+	struct reap_real *r;
+	__s32 da, di;
+
+	if (i >= XLVS_MAX_REALS)
+		return 1;
+	if (!c)
+		return 0;
+	r = &reap_reals[i];
+	active = *(volatile __u32 *)&c->active;
+	inactive = *(volatile __u32 *)&c->inactive;
+	events = *(volatile __u32 *)&c->pad_seq - r->seq0 - r->own;
+	da = conns_drift(active, r->active, events);
+	di = conns_drift(inactive, r->inactive, events);
+	if (!da && !di)
+		return 0;
+	if (da)
+		__sync_fetch_and_sub(&c->active, da);
+	if (di)
+		__sync_fetch_and_sub(&c->inactive, di);
+	conns_overload_check(bpf_map_lookup_elem(&reals, &i), c);
 	return 0;
 }
 
@@ -305,14 +372,17 @@ static long reap_dest(void *map, struct xlvs_dest_key *k, struct xlvs_dest *d, s
 
 /* Run by the daemon (BPF_PROG_TEST_RUN) every few seconds. Deleting here,
  * in the kernel, keeps the connection counts exact: a forward entry is
- * counted down by whoever deletes it, and only one can. Returns how many
- * flow entries it deleted. */
+ * counted down by whoever deletes it, and only one can. The same walk
+ * recounts each real's live flows, which corrects the counts for entries the
+ * LRU evicted (never counted down). Returns how many flow entries it deleted. */
 SEC("xdp")
 int xlvs_reap(struct xdp_md *ctx)
 {
 	struct reap_ctx rc = { .now = xlvs_now() };
 
+	bpf_loop(XLVS_MAX_REALS, reap_snapshot, 0, 0);
 	bpf_for_each_map_elem(&flows, reap_flow, &rc, 0);
+	bpf_loop(XLVS_MAX_REALS, reap_recount, 0, 0);
 	bpf_for_each_map_elem(&persist, reap_persist, &rc, 0);
 	bpf_for_each_map_elem(&dests, reap_dest, &rc, 0);
 	return rc.reaped;

@@ -102,12 +102,14 @@ enum xlvs_event {
 	XLVS_EV_MAX = 6,
 };
 
-/* Connection state of a flow entry; picks the timeout from xlvs_cfg. */
+/* Connection state of a flow entry; picks the timeout (xlvs_cfg, or flow.h's
+ * fixed one for TCP_SYN). Values are kept stable: flows outlive the daemon. */
 enum xlvs_flow_state {
-	XLVS_FLOW_TCP_EST = 0,  /* SYN seen, no FIN/RST yet (an active connection) */
+	XLVS_FLOW_TCP_EST = 0,  /* the client ACKed after its SYN, no FIN/RST yet (active) */
 	XLVS_FLOW_TCP_FIN = 1,  /* FIN seen in either direction (inactive) */
 	XLVS_FLOW_TCP_CLOSE = 2,/* RST seen (inactive) */
 	XLVS_FLOW_UDP = 3,      /* UDP (inactive, as IPVS counts it) */
+	XLVS_FLOW_TCP_SYN = 4,  /* only the client's SYN seen: IPVS's SYN_RECV (inactive) */
 };
 
 /* Which way a flow entry translates. */
@@ -179,7 +181,8 @@ struct xlvs_real_conns {
 	__u32 active;
 	__u32 inactive;
 	__u32 overloaded; /* 1 while above the upper threshold (hysteresis) */
-	__u32 pad;
+	__u32 pad_seq;    /* bumped after every count change by a flow, for the reaper's recount;
+			   * a pad* name keeps it out of the TypeScript codec (which writes 0) */
 };
 
 /* Connection table key: the packet's own 5-tuple as seen on the wire. */

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// Live traffic for the flow-scale benchmark: two live-frames generators on the client's eth0 (the
+// SYN flood / new flows from random sources of 198.18.0.0/15 to VIP:80, and the established
+// flows' ACKs to VIP:443) and the count-and-drop sink on the lan's end of priv0, counting per
+// destination so that the two kinds are told apart after the router.
+
+import type pino from 'pino';
+import { LiveGen } from './live-gen.js';
+import { LiveSink } from './live-sink.js';
+import { BENCH_PREFIX, CLIENT, EST_PORT, EST_REALS, EST_REAL_PORT, NEW_PORT, NEW_REALS, NEW_REAL_PORT, VIP, type FlowScaleEnv } from './flow-scale-env.js';
+
+/** Frames the veth may still hold when send() returns are counted after this pause. */
+const SETTLE_MS = 50;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class LiveTraffic {
+  private constructor(
+    private readonly env: FlowScaleEnv,
+    readonly flood: LiveGen,
+    readonly est: LiveGen,
+    readonly sink: LiveSink,
+  ) {}
+
+  static async start(env: FlowScaleEnv, log: pino.Logger): Promise<LiveTraffic> {
+    const undo: Array<() => unknown> = [];
+    try {
+      const flood = LiveGen.load();
+      undo.push(() => flood.close());
+      const est = LiveGen.load();
+      undo.push(() => est.close());
+      const sink = LiveSink.load({ perDst: true });
+      undo.push(() => sink.close());
+      await sink.attach(env.lanNs, env.lanPort);
+      flood.configure({
+        srcMac: env.macs.client, dstMac: env.macs.pub0, srcPrefix: BENCH_PREFIX, dst: VIP, dport: NEW_PORT,
+        sport: 1024, sportCount: 64512, proto: 'tcp', tcpFlags: 'SYN', order: 'random',
+      });
+      return new LiveTraffic(env, flood, est, sink);
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try {
+          await u();
+        } catch (err) {
+          log.error({ err }, 'flow-scale bench: cleanup after a failed start failed');
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** The established flows' stream: CLIENT:firstPort.. (count flows) to VIP:443, one ACK per flow per send of `count`. */
+  configureEstablished(firstPort: number, count: number): void {
+    this.est.configure({ srcMac: this.env.macs.client, dstMac: this.env.macs.pub0, src: CLIENT, dst: VIP, dport: EST_PORT, sport: firstPort, sportCount: count, proto: 'tcp', tcpFlags: 'ACK' });
+  }
+
+  /** Sends n flood SYNs; returns the wall-clock seconds the send took. */
+  sendFlood(n: number): number {
+    return this.flood.send(this.env.clientNs, 'eth0', n).wallNs / 1e9;
+  }
+
+  sendEstablished(n: number): number {
+    return this.est.send(this.env.clientNs, 'eth0', n).sent;
+  }
+
+  /** Frames the sink counted, to the new-flow reals (:8080) and to the established ones (:8443). */
+  async delivered(): Promise<{ fresh: number; established: number; total: number }> {
+    await sleep(SETTLE_MS);
+    const c = this.sink.counts();
+    const sum = (reals: string[], port: number): number => reals.reduce((a, r) => a + (c.dsts.get(`${r}:${port}/6`) ?? 0), 0);
+    return { fresh: sum(NEW_REALS, NEW_REAL_PORT), established: sum(EST_REALS, EST_REAL_PORT), total: c.packets };
+  }
+
+  async close(log: pino.Logger): Promise<void> {
+    for (const step of [() => this.sink.close(), () => this.flood.close(), () => this.est.close()]) {
+      try {
+        await step();
+      } catch (e) {
+        log.error({ err: e }, 'flow-scale bench: closing live traffic failed');
+      }
+    }
+  }
+}
