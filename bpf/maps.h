@@ -92,8 +92,8 @@ struct {
 
 /* Connection table, two entries per connection (see struct xlvs_flow). LRU:
  * when full, the least recently used entries are evicted rather than new
- * flows refused (an evicted entry's connection breaks and is not counted
- * down; the reaper keeps dead entries from filling the table). */
+ * flows refused (an evicted entry's connection breaks; the reaper's recount
+ * counts it down, and its walk keeps dead entries from filling the table). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XLVS_MAX_FLOWS);
