@@ -3,5 +3,6 @@
 
 import type { SectionRunner } from './section.js';
 import { perPacket } from './per-packet.js';
+import { controlPlane } from './control-plane.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, controlPlane];
