@@ -18,6 +18,8 @@ import { Lab } from '../src/lab/lab.js';
 import { services, type GenService, type WorkloadSpec } from './control-plane-config.js';
 
 const TABLE = 'xlvsbench';
+/** nftables frees a deleted table's objects after an RCU grace period: wait before reading. */
+const FREE_SETTLE_MS = 1000;
 
 function dnatRule(v: GenService): string {
   let at = 0;
@@ -57,6 +59,8 @@ export interface NftFigures {
   bytes: number;
   loadMs: number[];
   kernelKiB: number[];
+  /** the same measured the other way: meminfo before the delete minus after it (and a settle). */
+  freedKiB: number[];
   updateMs: number[];
   /** chains in the loaded table, counted by `nft -j list chains` (the load really happened). */
   chains: number;
@@ -70,7 +74,7 @@ export async function runNft(o: { spec: WorkloadSpec; rounds: number; updates: n
     const text = nftRuleset(o.spec);
     writeFileSync(file, text);
     const ns = lab.ns.router;
-    const loadMs: number[] = [], kernel: number[] = [], updateMs: number[] = [];
+    const loadMs: number[] = [], kernel: number[] = [], freed: number[] = [], updateMs: number[] = [];
     let chains = 0;
     for (let r = 0; r < o.rounds; r++) {
       const k0 = kernelKiB();
@@ -89,9 +93,12 @@ export async function runNft(o: { spec: WorkloadSpec; rounds: number; updates: n
           updateMs.push(performance.now() - tu);
         }
       }
+      const k1 = kernelKiB();
       await lab.exec(ns, ['nft', 'delete', 'table', 'ip', TABLE], { timeoutMs: 120_000 });
+      await new Promise((res) => setTimeout(res, FREE_SETTLE_MS));
+      freed.push(k1 - kernelKiB());
     }
-    return { rules: o.spec.services, bytes: Buffer.byteLength(text), loadMs, kernelKiB: kernel, updateMs, chains };
+    return { rules: o.spec.services, bytes: Buffer.byteLength(text), loadMs, kernelKiB: kernel, freedKiB: freed, updateMs, chains };
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await lab.destroy(); // the table goes with the namespace if a step above failed

@@ -84,7 +84,7 @@ export function controlPlaneSection(r: ControlPlaneResult, seconds: number): Sec
         rows: [
           ['daemon RSS after start / peak (VmRSS / VmHWM, MiB)', `${(d.memAfterStart.rssKiB / 1024).toFixed(0)} / ${(d.memAfterStart.hwmKiB / 1024).toFixed(0)}`, '(no daemon)'],
           ['daemon RSS after restart / peak (MiB)', `${(d.memAfterRestart.rssKiB / 1024).toFixed(0)} / ${(d.memAfterRestart.hwmKiB / 1024).toFixed(0)}`, ''],
-          ['kernel memory (MiB)', `${mib(d.kernel.total)} (bpftool bytes_memlock, every map)`, `${(median(n.kernelKiB) / 1024).toFixed(1)} (meminfo Slab+Percpu+Vmalloc delta, median of ${n.kernelKiB.length})`],
+          ['kernel memory (MiB)', `${mib(d.kernel.total)} (bpftool bytes_memlock, every map)`, `${(median(n.kernelKiB) / 1024).toFixed(1)} at load, ${(median(n.freedKiB) / 1024).toFixed(1)} freed at delete (meminfo Slab+Percpu+VmallocUsed deltas, median of ${n.kernelKiB.length})`],
           [`of which the ${d.kernel.tableCount} inner tables`, mib(d.kernel.tables), ''],
           ...topMaps.map(([name, b]): [string, string, string] => [`of which map ${name}`, mib(b), '']),
         ],

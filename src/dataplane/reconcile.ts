@@ -53,6 +53,10 @@ interface SvcSlot {
   reals: Map<string, RealSlot>; // by realId, in config order
   tableKey: string; // what table, list and entry were built from, to skip identical rewrites
   tableLen: number; // slots of the table in force
+  /** The spec object last applied in full, and the seed then: the same object again (the
+   * desired state is never mutated) means nothing of this service changed. */
+  applied?: ServiceSpec;
+  appliedSeed?: number;
 }
 
 /** Inner maps created, filled and swapped in per batch: bounds the fds held open at once
@@ -72,6 +76,8 @@ interface SvcPlan {
   tableKey: string;
   /** The new table as indices into the service's reals (config order); undefined: unchanged. */
   table: number[] | undefined;
+  /** The very spec object applied last time (same seed): nothing to diff. */
+  same: boolean;
 }
 
 const NS = 1_000_000_000n;
@@ -114,6 +120,8 @@ export class Reconciler {
   private readonly adopted = new Map<string, SvcSlot>();
   private readonly ncpus: number;
   private readonly w = new MapWrites();
+  /** vips keys of each spec object's frontends, computed once per object. */
+  private readonly frontKeyMemo = new WeakMap<ServiceSpec, Array<{ ks: string; key: XlvsVipKey }>>();
   /** Real slots whose connections the data plane still counts, read once per apply (lazily). */
   private busyReals: Set<number> | undefined;
   private seed = 0;
@@ -182,16 +190,22 @@ export class Reconciler {
     const tables: Array<{ slot: SvcSlot; plan: SvcPlan }> = [];
     const freed: number[] = [];
     const fresh = new Set<SvcSlot>(); // added now: counted as added, not changed
+    const diffed: Array<[SvcSlot, ServiceSpec]> = [];
     // 1. Every new or changed real (and the slots and counters of new services).
     for (const [id, spec] of want) {
       const plan = plans.get(id)!;
+      if (plan.same) continue;
       let slot = this.svcs.get(id);
       const isNew = slot === undefined;
       if (!slot) {
         slot = this.addService(id, spec);
         fresh.add(slot);
         added++;
+      } else {
+        const { reals: _r, ...head } = spec;
+        slot.spec = head;
       }
+      diffed.push([slot, spec]);
       const r = this.syncReals(slot, spec);
       freed.push(...r.freed);
       if (plan.table !== undefined) tables.push({ slot, plan });
@@ -211,6 +225,10 @@ export class Reconciler {
     this.removeServices(gone);
     removed = gone.length;
     this.syncAddresses(desired);
+    for (const [slot, spec] of diffed) {
+      slot.applied = spec;
+      slot.appliedSeed = desired.hash_seed;
+    }
     const writes = this.w.take();
     this.busyReals = undefined; // counts move with traffic: read afresh next time
     if (added || removed || changed.size) this.log.info({ added, removed, changed: changed.size, writes }, 'data plane reconciled');
@@ -245,28 +263,37 @@ export class Reconciler {
   private plan(d: DesiredState, want: Map<string, ServiceSpec>): Map<string, SvcPlan> {
     const newSvcs = [...want.keys()].filter((id) => !this.svcs.has(id)).length;
     if (this.svcIds.size + newSvcs > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS, this.svcIds.size + newSvcs);
+    const same = (id: string, s: ServiceSpec): boolean => {
+      const slot = this.svcs.get(id);
+      return slot?.applied === s && slot.appliedSeed === d.hash_seed;
+    };
     let newReals = 0;
     for (const [id, s] of want) {
+      if (same(id, s)) continue;
       if (s.reals.length > XLVS_MAX_SVC_REALS) throw new CapacityError(`reals in service ${id}`, XLVS_MAX_SVC_REALS, s.reals.length);
       if (s.scheduler === 'mh' && s.mh_table_size > XLVS_MAX_TABLE) throw new CapacityError(`mh table of ${id}`, XLVS_MAX_TABLE, s.mh_table_size);
       const have = this.svcs.get(id)?.reals;
       newReals += s.reals.filter((r) => !have?.has(realId(r))).length;
     }
     if (this.realIds.size + newReals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS, this.realIds.size + newReals);
-    const keys = new Set(d.services.flatMap((s) => s.frontends.map((f) => keyString(frontKeyOf(f)))));
+    const keys = new Set(d.services.flatMap((s) => this.frontKeys(s).map((f) => f.ks)));
     const vips = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
     const peak = new Set([...keys, ...this.fronts.keys()]).size + new Set([...vips, ...this.addrs]).size;
     if (peak > XLVS_MAX_VIPS) throw new CapacityError('frontends plus VIP addresses', XLVS_MAX_VIPS, peak);
 
     const plans = new Map<string, SvcPlan>();
     for (const [id, s] of want) {
+      if (same(id, s)) {
+        plans.set(id, { tableKey: this.svcs.get(id)!.tableKey, table: undefined, same: true });
+        continue;
+      }
       const seed = HASHED.has(s.scheduler) ? d.hash_seed : 0;
       const tableKey = JSON.stringify([s.scheduler, s.persistence, s.hash, s.mh_table_size, s.family, seed,
         s.reals.map((r) => [r.address, r.port, r.weight])]);
       const table = this.svcs.get(id)?.tableKey === tableKey
         ? undefined
         : buildTable(s.scheduler, s.reals.map((r) => ({ id: realId(r), weight: r.weight })), { seed, mhTableSize: s.mh_table_size });
-      plans.set(id, { tableKey, table });
+      plans.set(id, { tableKey, table, same: false });
     }
     return plans;
   }
@@ -318,10 +345,7 @@ export class Reconciler {
     const wanted = new Map<string, { key: XlvsVipKey; slot: SvcSlot }>();
     for (const [id, spec] of want) {
       const slot = this.svcs.get(id)!;
-      for (const f of spec.frontends) {
-        const key = frontKeyOf(f);
-        wanted.set(keyString(key), { key, slot });
-      }
+      for (const { ks, key } of this.frontKeys(spec)) wanted.set(ks, { key, slot });
     }
     const changed = new Set<SvcSlot>();
     for (const [ks, w] of wanted) {
@@ -390,6 +414,18 @@ export class Reconciler {
     slot.reals.clear();
     for (const [k, v] of ordered) slot.reals.set(k, v);
     return { freed, written };
+  }
+
+  private frontKeys(s: ServiceSpec): Array<{ ks: string; key: XlvsVipKey }> {
+    let keys = this.frontKeyMemo.get(s);
+    if (!keys) {
+      keys = s.frontends.map((f) => {
+        const key = frontKeyOf(f);
+        return { ks: keyString(key), key };
+      });
+      this.frontKeyMemo.set(s, keys);
+    }
+    return keys;
   }
 
   /** One batch read of real_conns instead of a lookup per allocated slot (80,000 at 10k x 8). */
