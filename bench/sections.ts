@@ -6,5 +6,6 @@ import { perPacket } from './per-packet.js';
 import { forwarding } from './forwarding.js';
 import { connections } from './connections.js';
 import { flowScale } from './flow-scale.js';
+import { controlPlane } from './control-plane.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane];

@@ -20,11 +20,16 @@
 
 #include <linux/types.h>
 
-/* Capacities. Map sizes in maps.h use these; TypeScript reads them from BTF. */
+/* Capacities. Map sizes in maps.h use these; TypeScript reads them from BTF.
+ * Sized for 10,000 services x 8 reals with room to change them (a change adds
+ * before it removes). What each costs in kernel memory, measured by the
+ * control-plane benchmark: svc_reals is XLVS_MAX_SVCS x XLVS_MAX_SVC_REALS x 4 B
+ * (16 MiB, preallocated), real_stats is XLVS_MAX_REALS x 40 B per possible CPU;
+ * vips is a hash without preallocation (pays per entry in use). */
 enum xlvs_limits {
-	XLVS_MAX_SVCS = 4096,        /* virtual services */
-	XLVS_MAX_VIPS = 16384,       /* vips map entries: frontends + one per VIP address */
-	XLVS_MAX_REALS = 65536,      /* real servers, over all services */
+	XLVS_MAX_SVCS = 16384,       /* virtual services */
+	XLVS_MAX_VIPS = 65536,       /* vips map entries: frontends + one per VIP address */
+	XLVS_MAX_REALS = 131072,     /* real servers, over all services */
 	XLVS_MAX_SVC_REALS = 256,    /* reals per service (the lc family scans them) */
 	XLVS_MAX_TABLE = 1048576,    /* slots of one service's scheduling table */
 	XLVS_MAX_FLOWS = 1048576,    /* connection table entries (2 per connection) */

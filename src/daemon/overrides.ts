@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey } from '../model/types.js';
+import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../model/types.js';
 import { realCountProblem, realViolation } from '../model/rules.js';
 import { checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight } from '../api/validate.js';
 import { parseServiceString } from '../api/service-string.js';
@@ -134,11 +134,23 @@ export function describeSkipped(s: SkippedOverride): string {
  * real too many); such an override is left out and reported in `skipped`, the rest applies.
  */
 export function overlayOverrides(base: DesiredState, list: readonly Override[]): AppliedOverrides {
-  const services = base.services.map((s) => ({ ...s, reals: [...s.reals] }));
-  const byId = new Map(services.map((s) => [serviceId(s), s]));
+  // Copy on write: a service no override touches stays the very object of `base`, which lets
+  // the reconciler skip it by identity (10,000 services, one override: one service to diff).
+  const services = base.services.slice();
+  const at = new Map(services.map((s, i) => [serviceId(s), i]));
+  const copied = new Set<number>();
+  const touch = (id: string): ServiceSpec | undefined => {
+    const i = at.get(id);
+    if (i === undefined) return undefined;
+    if (!copied.has(i)) {
+      services[i] = { ...services[i]!, reals: [...services[i]!.reals] };
+      copied.add(i);
+    }
+    return services[i];
+  };
   const skipped: SkippedOverride[] = [];
   list.forEach((o, index) => {
-    const s = byId.get(o.service);
+    const s = touch(o.service);
     if (!s) return;
     if (o.op === 'remove') {
       s.reals = s.reals.filter((r) => realId(r) !== realId(o));

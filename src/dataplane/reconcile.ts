@@ -9,12 +9,19 @@
 // table points at them and freed only after it no longer does; a removed
 // service loses its frontends first. A service's table is a fresh inner map
 // swapped into svc_tables in one update, so a new table applies atomically.
+//
+// The writes of one apply() go in phases, each a batch per map (map-writes.ts): every real of
+// every service, then every table (reals lists, entries, inner maps), then the reals no table
+// points at any more, then frontends, removals, VIP addresses. Each service still sees the order
+// above; batching only makes 10,000 services one syscall per map and phase, not one per entry.
 
 import type pino from 'pino';
 import type { Maps } from './handles.js';
 import { IdAllocator } from './ids.js';
+import { MapWrites } from './map-writes.js';
 import { buildTable } from '../sched/table.js';
-import { createU32Array, closeMap } from '../bpf/inner-map.js';
+import { closeMap } from '../bpf/inner-map.js';
+import { createTableMap } from './table-map.js';
 import { addressBytes, addressFromBytes, familyOf } from '../model/ip.js';
 import { CapacityError } from '../errors.js';
 import {
@@ -46,6 +53,22 @@ interface SvcSlot {
   reals: Map<string, RealSlot>; // by realId, in config order
   tableKey: string; // what table, list and entry were built from, to skip identical rewrites
   tableLen: number; // slots of the table in force
+  /** The spec object last applied in full, and the seed then: the same object again (the
+   * desired state is never mutated) means nothing of this service changed. */
+  applied?: ServiceSpec;
+  appliedSeed?: number;
+}
+
+/** Inner maps created, filled and swapped in per batch: bounds the fds held open at once
+ * (the default soft limit is 1024) while paying one RCU wait of svc_tables per batch. */
+const TABLE_BATCH = 512;
+
+/** What apply() did: services added, removed, changed, and entries written per map. */
+export interface ApplyResult {
+  added: number;
+  removed: number;
+  changed: number;
+  writes: Record<string, number>;
 }
 
 /** What apply() will write for a service, worked out before anything is written. */
@@ -53,6 +76,8 @@ interface SvcPlan {
   tableKey: string;
   /** The new table as indices into the service's reals (config order); undefined: unchanged. */
   table: number[] | undefined;
+  /** The very spec object applied last time (same seed): nothing to diff. */
+  same: boolean;
 }
 
 const NS = 1_000_000_000n;
@@ -94,6 +119,11 @@ export class Reconciler {
   /** Slots found in the maps at start, by the serviceId of each of their frontends. */
   private readonly adopted = new Map<string, SvcSlot>();
   private readonly ncpus: number;
+  private readonly w = new MapWrites();
+  /** vips keys of each spec object's frontends, computed once per object. */
+  private readonly frontKeyMemo = new WeakMap<ServiceSpec, Array<{ ks: string; key: XlvsVipKey }>>();
+  /** Real slots whose connections the data plane still counts, read once per apply (lazily). */
+  private busyReals: Set<number> | undefined;
   private seed = 0;
 
   constructor(private readonly maps: Maps, private readonly log: pino.Logger) {
@@ -149,7 +179,7 @@ export class Reconciler {
 
   /** Applies a desired state. Everything that can be refused (capacity, at the peak of the
    * change; tables that cannot be built) is checked before the first write. */
-  apply(desired: DesiredState): { added: number; removed: number; changed: number } {
+  apply(desired: DesiredState): ApplyResult {
     const want = new Map(desired.services.map((s) => [serviceId(s), s]));
     this.claimAdopted(want);
     const plans = this.plan(desired, want);
@@ -157,28 +187,52 @@ export class Reconciler {
     this.seed = desired.hash_seed;
     let added = 0, removed = 0;
     const changed = new Set<SvcSlot>();
+    const tables: Array<{ slot: SvcSlot; plan: SvcPlan }> = [];
+    const freed: number[] = [];
+    const fresh = new Set<SvcSlot>(); // added now: counted as added, not changed
+    const diffed: Array<[SvcSlot, ServiceSpec]> = [];
+    // 1. Every new or changed real (and the slots and counters of new services).
     for (const [id, spec] of want) {
-      const slot = this.svcs.get(id);
+      const plan = plans.get(id)!;
+      if (plan.same) continue;
+      let slot = this.svcs.get(id);
+      const isNew = slot === undefined;
       if (!slot) {
-        this.addService(id, spec, plans.get(id)!);
+        slot = this.addService(id, spec);
+        fresh.add(slot);
         added++;
-      } else if (this.updateService(slot, spec, plans.get(id)!)) {
-        changed.add(slot);
+      } else {
+        const { reals: _r, ...head } = spec;
+        slot.spec = head;
       }
+      diffed.push([slot, spec]);
+      const r = this.syncReals(slot, spec);
+      freed.push(...r.freed);
+      if (plan.table !== undefined) tables.push({ slot, plan });
+      if (!isNew && (plan.table !== undefined || r.written > 0 || r.freed.length > 0)) changed.add(slot);
     }
-    // Frontends once, over every service: a frontend that moves from one service to another is
-    // overwritten in place (no gap), and only keys no service wants are deleted.
-    for (const slot of this.syncFrontends(want)) changed.add(slot);
-    for (const [id, slot] of this.svcs) {
-      if (!want.has(id)) {
-        this.removeService(id, slot);
-        changed.delete(slot);
-        removed++;
-      }
-    }
+    for (const m of [this.maps.realStats, this.maps.reals, this.maps.svcStats, this.maps.svcRr] as const) this.w.flush(m as Maps['reals']);
+    // 2. Tables, once their reals are in place.
+    for (let i = 0; i < tables.length; i += TABLE_BATCH) this.writeTables(tables.slice(i, i + TABLE_BATCH));
+    // 3. Reals no table points at any more.
+    this.freeReals(freed);
+    // 4. Frontends once, over every service: a frontend that moves from one service to another
+    // is overwritten in place (no gap), and only keys no service wants are deleted.
+    for (const slot of this.syncFrontends(want)) if (!fresh.has(slot)) changed.add(slot);
+    // 5. Services no frontend leads to any more.
+    const gone = [...this.svcs].filter(([id]) => !want.has(id));
+    for (const [, slot] of gone) changed.delete(slot);
+    this.removeServices(gone);
+    removed = gone.length;
     this.syncAddresses(desired);
-    if (added || removed || changed.size) this.log.info({ added, removed, changed: changed.size }, 'data plane reconciled');
-    return { added, removed, changed: changed.size };
+    for (const [slot, spec] of diffed) {
+      slot.applied = spec;
+      slot.appliedSeed = desired.hash_seed;
+    }
+    const writes = this.w.take();
+    this.busyReals = undefined; // counts move with traffic: read afresh next time
+    if (added || removed || changed.size) this.log.info({ added, removed, changed: changed.size, writes }, 'data plane reconciled');
+    return { added, removed, changed: changed.size, writes };
   }
 
   /** The slots of a service and its reals, for reading counters. */
@@ -209,34 +263,43 @@ export class Reconciler {
   private plan(d: DesiredState, want: Map<string, ServiceSpec>): Map<string, SvcPlan> {
     const newSvcs = [...want.keys()].filter((id) => !this.svcs.has(id)).length;
     if (this.svcIds.size + newSvcs > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS, this.svcIds.size + newSvcs);
+    const same = (id: string, s: ServiceSpec): boolean => {
+      const slot = this.svcs.get(id);
+      return slot?.applied === s && slot.appliedSeed === d.hash_seed;
+    };
     let newReals = 0;
     for (const [id, s] of want) {
+      if (same(id, s)) continue;
       if (s.reals.length > XLVS_MAX_SVC_REALS) throw new CapacityError(`reals in service ${id}`, XLVS_MAX_SVC_REALS, s.reals.length);
       if (s.scheduler === 'mh' && s.mh_table_size > XLVS_MAX_TABLE) throw new CapacityError(`mh table of ${id}`, XLVS_MAX_TABLE, s.mh_table_size);
       const have = this.svcs.get(id)?.reals;
       newReals += s.reals.filter((r) => !have?.has(realId(r))).length;
     }
     if (this.realIds.size + newReals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS, this.realIds.size + newReals);
-    const keys = new Set(d.services.flatMap((s) => s.frontends.map((f) => keyString(frontKeyOf(f)))));
+    const keys = new Set(d.services.flatMap((s) => this.frontKeys(s).map((f) => f.ks)));
     const vips = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
     const peak = new Set([...keys, ...this.fronts.keys()]).size + new Set([...vips, ...this.addrs]).size;
     if (peak > XLVS_MAX_VIPS) throw new CapacityError('frontends plus VIP addresses', XLVS_MAX_VIPS, peak);
 
     const plans = new Map<string, SvcPlan>();
     for (const [id, s] of want) {
+      if (same(id, s)) {
+        plans.set(id, { tableKey: this.svcs.get(id)!.tableKey, table: undefined, same: true });
+        continue;
+      }
       const seed = HASHED.has(s.scheduler) ? d.hash_seed : 0;
       const tableKey = JSON.stringify([s.scheduler, s.persistence, s.hash, s.mh_table_size, s.family, seed,
         s.reals.map((r) => [r.address, r.port, r.weight])]);
       const table = this.svcs.get(id)?.tableKey === tableKey
         ? undefined
         : buildTable(s.scheduler, s.reals.map((r) => ({ id: realId(r), weight: r.weight })), { seed, mhTableSize: s.mh_table_size });
-      plans.set(id, { tableKey, table });
+      plans.set(id, { tableKey, table, same: false });
     }
     return plans;
   }
 
   private writeCfg(t: Timeouts, local: LocalAddresses): void {
-    this.maps.cfg.update(0, {
+    this.w.write(this.maps.cfg, 0, {
       timeout_tcp_ns: BigInt(t.tcp) * NS,
       timeout_tcp_fin_ns: BigInt(t.tcp_fin) * NS,
       timeout_tcp_close_ns: BigInt(t.tcp_close) * NS,
@@ -249,35 +312,31 @@ export class Reconciler {
     });
   }
 
-  private addService(id: string, spec: ServiceSpec, plan: SvcPlan): void {
+  /** A new service's slot, its counters and round-robin cursor from zero (queued). */
+  private addService(id: string, spec: ServiceSpec): SvcSlot {
     const svcId = this.svcIds.alloc();
     const { reals: _r, ...head } = spec;
     const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), tableKey: '', tableLen: 0 };
     this.svcs.set(id, slot);
-    this.resetCounters(this.maps.svcStats, svcId);
-    this.maps.svcRr.update(svcId, 0);
-    this.syncReals(slot, spec);
-    this.writeTable(slot, plan);
-    this.log.info({ service: id, svcId, reals: spec.reals.length, scheduler: spec.scheduler }, 'service added');
+    this.w.queue(this.maps.svcStats, svcId, this.zeroPerCpu());
+    this.w.queue(this.maps.svcRr, svcId, 0);
+    this.log.debug({ service: id, svcId, reals: spec.reals.length, scheduler: spec.scheduler }, 'service added');
+    return slot;
   }
 
-  private updateService(slot: SvcSlot, spec: ServiceSpec, plan: SvcPlan): boolean {
-    const { reals: _r, ...head } = spec;
-    slot.spec = head;
-    const { freed, written } = this.syncReals(slot, spec);
-    const tableChanged = this.writeTable(slot, plan);
-    for (const id of freed) this.freeReal(id);
-    return tableChanged || written > 0 || freed.length > 0;
-  }
-
-  /** Called once no frontend leads to the service any more. */
-  private removeService(id: string, slot: SvcSlot): void {
-    this.maps.svcs.update(slot.id, EMPTY_SVC);
-    this.maps.svcTables.delete(slot.id);
-    for (const r of slot.reals.values()) this.freeReal(r.id);
-    this.svcs.delete(id);
-    this.svcIds.free(slot.id);
-    this.log.info({ service: id, svcId: slot.id }, 'service removed');
+  /** Called once no frontend leads to the services any more: entries, tables, reals. */
+  private removeServices(gone: Array<[string, SvcSlot]>): void {
+    if (gone.length === 0) return;
+    for (const [, slot] of gone) this.w.queue(this.maps.svcs, slot.id, EMPTY_SVC);
+    this.w.flush(this.maps.svcs);
+    // One RCU wait per delete (see map-writes.ts); a batch delete needs bpf_map_delete_batch.
+    for (const [, slot] of gone) this.w.delete(this.maps.svcTables, slot.id);
+    this.freeReals(gone.flatMap(([, slot]) => [...slot.reals.values()].map((r) => r.id)));
+    for (const [id, slot] of gone) {
+      this.svcs.delete(id);
+      this.svcIds.free(slot.id);
+      this.log.debug({ service: id, svcId: slot.id }, 'service removed');
+    }
   }
 
   /** Writes every wanted frontend whose service differs (new, or moved), then deletes the
@@ -286,23 +345,21 @@ export class Reconciler {
     const wanted = new Map<string, { key: XlvsVipKey; slot: SvcSlot }>();
     for (const [id, spec] of want) {
       const slot = this.svcs.get(id)!;
-      for (const f of spec.frontends) {
-        const key = frontKeyOf(f);
-        wanted.set(keyString(key), { key, slot });
-      }
+      for (const { ks, key } of this.frontKeys(spec)) wanted.set(ks, { key, slot });
     }
     const changed = new Set<SvcSlot>();
     for (const [ks, w] of wanted) {
       const have = this.fronts.get(ks);
       if (have?.slot === w.slot) continue;
-      this.maps.vips.update(w.key, { svc_id: w.slot.id, flags: 0 });
+      this.w.queue(this.maps.vips, w.key, { svc_id: w.slot.id, flags: 0 });
       this.fronts.set(ks, w);
       changed.add(w.slot);
       if (have) changed.add(have.slot);
     }
+    this.w.flush(this.maps.vips);
     for (const [ks, have] of [...this.fronts]) {
       if (wanted.has(ks)) continue;
-      this.maps.vips.delete(have.key);
+      this.w.delete(this.maps.vips, have.key);
       this.fronts.delete(ks);
       changed.add(have.slot);
     }
@@ -314,17 +371,18 @@ export class Reconciler {
     const want = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
     for (const vip of want) {
       if (this.addrs.has(vip)) continue;
-      this.maps.vips.update(addrKeyOf(vip), { svc_id: 0, flags: 0 });
+      this.w.queue(this.maps.vips, addrKeyOf(vip), { svc_id: 0, flags: 0 });
       this.addrs.add(vip);
     }
+    this.w.flush(this.maps.vips);
     for (const vip of [...this.addrs]) {
       if (want.has(vip)) continue;
-      this.maps.vips.delete(addrKeyOf(vip));
+      this.w.delete(this.maps.vips, addrKeyOf(vip));
       this.addrs.delete(vip);
     }
   }
 
-  /** Writes new and changed reals; returns ids of removed ones, to free once the table is rewritten. */
+  /** Queues new and changed reals; returns ids of removed ones, to free once the table is rewritten. */
   private syncReals(slot: SvcSlot, spec: ServiceSpec): { freed: number[]; written: number } {
     const want = new Map(spec.reals.map((r) => [realId(r), r]));
     const freed: number[] = [];
@@ -340,9 +398,9 @@ export class Reconciler {
       if (have && sameReal(have, r)) continue;
       // A slot whose connection counts are not zero still has flows of a former real that will
       // count it down when they end: it is not reused until they have.
-      const id = have?.id ?? this.realIds.alloc((i) => !busy(this.maps.realConns.lookup(i)));
-      if (!have) this.resetCounters(this.maps.realStats, id);
-      this.maps.reals.update(id, {
+      const id = have?.id ?? this.realIds.alloc((i) => !this.busySlots().has(i));
+      if (!have) this.w.queue(this.maps.realStats, id, this.zeroPerCpu());
+      this.w.queue(this.maps.reals, id, {
         addr: addressBytes(r.address), port: r.port, method: methodCode(r.method), flags: XLVS_REAL_F_USED,
         family: familyOfAddr(r.address), svc_id: slot.id, weight: r.weight,
         u_threshold: r.upper_threshold, l_threshold: r.lower_threshold,
@@ -358,51 +416,89 @@ export class Reconciler {
     return { freed, written };
   }
 
+  private frontKeys(s: ServiceSpec): Array<{ ks: string; key: XlvsVipKey }> {
+    let keys = this.frontKeyMemo.get(s);
+    if (!keys) {
+      keys = s.frontends.map((f) => {
+        const key = frontKeyOf(f);
+        return { ks: keyString(key), key };
+      });
+      this.frontKeyMemo.set(s, keys);
+    }
+    return keys;
+  }
+
+  /** One batch read of real_conns instead of a lookup per allocated slot (80,000 at 10k x 8). */
+  private busySlots(): Set<number> {
+    if (!this.busyReals) {
+      this.busyReals = new Set();
+      for (const [id, c] of this.maps.realConns.entries()) if (busy(c)) this.busyReals.add(id);
+    }
+    return this.busyReals;
+  }
+
   /** A newly allocated slot starts its counters from zero (the slot may have served before). */
-  private resetCounters(map: Maps['svcStats'], id: number): void {
-    map.update(id, Array.from({ length: this.ncpus }, zeroCounters));
+  private zeroPerCpu(): XlvsCounters[] {
+    return Array.from({ length: this.ncpus }, zeroCounters);
   }
 
-  private freeReal(id: number): void {
-    this.maps.reals.update(id, EMPTY_REAL);
-    this.realIds.free(id);
+  private freeReals(ids: number[]): void {
+    for (const id of ids) this.w.queue(this.maps.reals, id, EMPTY_REAL);
+    this.w.flush(this.maps.reals);
+    for (const id of ids) this.realIds.free(id);
   }
 
-  /** Writes the reals list, the table and the service entry when the plan has a new table. */
-  private writeTable(slot: SvcSlot, plan: SvcPlan): boolean {
-    if (plan.table === undefined) return false;
-    const reals = [...slot.reals.values()];
+  /** Writes the reals lists, the tables and the service entries of services with a new table.
+   * Per service: reals list, then (when the table shrinks) the entry, the table swap, then
+   * (when it grows) the entry: the entry's table_len and the table are two writes, and a
+   * packet in between must never index past the table it finds. */
+  private writeTables(batch: Array<{ slot: SvcSlot; plan: SvcPlan }>): void {
+    const after: Array<[number, XlvsSvc]> = [];
+    for (const { slot, plan } of batch) {
+      const reals = [...slot.reals.values()];
+      const base = slot.id * XLVS_MAX_SVC_REALS;
+      reals.forEach((r, i) => this.w.queue(this.maps.svcReals, base + i, r.id));
+      const entry = this.entryOf(slot, reals.length, plan.table!.length);
+      if (plan.table!.length < slot.tableLen) this.w.queue(this.maps.svcs, slot.id, entry);
+      else after.push([slot.id, entry]);
+    }
+    this.w.flush(this.maps.svcReals);
+    this.w.flush(this.maps.svcs);
+    const inners: Array<ReturnType<typeof createTableMap>> = [];
+    try {
+      for (const { slot, plan } of batch) {
+        const inner = createTableMap(`xlvs_t${slot.id}`, plan.table!, [...slot.reals.values()].map((r) => r.id));
+        inners.push(inner);
+        this.w.queue(this.maps.svcTables, slot.id, inner.fd);
+      }
+      this.w.flush(this.maps.svcTables);
+    } finally {
+      for (const inner of inners) closeMap(inner);
+    }
+    for (const [id, entry] of after) this.w.queue(this.maps.svcs, id, entry);
+    this.w.flush(this.maps.svcs);
+    for (const { slot, plan } of batch) {
+      slot.tableKey = plan.tableKey;
+      slot.tableLen = plan.table!.length;
+    }
+  }
+
+  private entryOf(slot: SvcSlot, nReals: number, tableLen: number): XlvsSvc {
     const s = slot.spec;
-    const base = slot.id * XLVS_MAX_SVC_REALS;
-    this.maps.svcReals.updateBatch(reals.map((r, i) => [base + i, r.id]));
     let flags = 0;
     if (s.persistence) flags |= XLVS_SVC_F_PERSIST;
     if (s.hash.fallback) flags |= XLVS_SVC_F_HASH_FALLBACK;
     if (s.hash.port) flags |= XLVS_SVC_F_HASH_PORT;
-    const entry: XlvsSvc = {
+    return {
       sched: schedCode(s.scheduler),
       flags,
-      n_reals: reals.length,
-      table_len: plan.table.length,
+      n_reals: nReals,
+      table_len: tableLen,
       persist_ns: s.persistence ? BigInt(s.persistence.timeout) * NS : 0n,
       hash_seed: HASHED.has(s.scheduler) ? this.seed >>> 0 : 0,
       persist_plen: s.persistence ? s.persistence.netmask : 0,
       family: s.family,
     };
-    // The entry's table_len and the table are two writes: the smaller length goes in force
-    // first, so a packet in between never indexes past the table it finds.
-    const shrinking = plan.table.length < slot.tableLen;
-    if (shrinking) this.maps.svcs.update(slot.id, entry);
-    const inner = createU32Array(`xlvs_t${slot.id}`, plan.table.length, plan.table.map((i) => reals[i]!.id));
-    try {
-      this.maps.svcTables.update(slot.id, inner.fd);
-    } finally {
-      closeMap(inner);
-    }
-    if (!shrinking) this.maps.svcs.update(slot.id, entry);
-    slot.tableKey = plan.tableKey;
-    slot.tableLen = plan.table.length;
-    return true;
   }
 }
 
