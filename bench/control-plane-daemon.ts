@@ -8,12 +8,14 @@
 
 import type pino from 'pino';
 import { Lab } from '../src/lab/lab.js';
-import { BenchXlvsd } from './control-plane-xlvsd.js';
+import { XlvsdProcess } from '../src/lab/xlvsd-process.js';
 import { configYaml, services, type WorkloadSpec } from './control-plane-config.js';
 import { diffMaps, kernelMemory, procMemory, snapshotMaps, type KernelMemory, type ProcMemory, type SnapshotDiff } from './control-plane-maps.js';
 import { BenchError } from './per-packet.js';
 
 const RELOAD_TIMEOUT_MS = 180_000;
+/** Parsing, verifying and applying 10,000 services takes longer than the lab's default 20 s. */
+const READY_TIMEOUT_MS = 150_000;
 const POLL_MS = 20;
 
 export interface DaemonFigures {
@@ -59,7 +61,7 @@ function logLines(text: string): LogLine[] {
   return out;
 }
 
-async function waitFor(x: BenchXlvsd, mark: number, done: RegExp, failed: RegExp): Promise<LogLine[]> {
+async function waitFor(x: XlvsdProcess, mark: number, done: RegExp, failed: RegExp): Promise<LogLine[]> {
   const deadline = Date.now() + RELOAD_TIMEOUT_MS;
   for (;;) {
     const tail = x.output.slice(mark);
@@ -74,7 +76,7 @@ async function waitFor(x: BenchXlvsd, mark: number, done: RegExp, failed: RegExp
 const writesOf = (lines: LogLine[]): Record<string, number> =>
   (lines.find((l) => l.msg === 'data plane reconciled')?.writes as Record<string, number> | undefined) ?? {};
 
-async function listAll(x: BenchXlvsd, spec: WorkloadSpec): Promise<number> {
+async function listAll(x: XlvsdProcess, spec: WorkloadSpec): Promise<number> {
   const t = performance.now();
   const list = await x.api.listServices();
   const ms = performance.now() - t;
@@ -95,13 +97,11 @@ export interface DaemonRunOptions {
 export async function runDaemon(o: DaemonRunOptions): Promise<DaemonFigures> {
   const { spec } = o;
   const lab = await Lab.create({ reals: 1, log: o.log });
-  let x: BenchXlvsd | undefined;
+  let x: XlvsdProcess | undefined;
   try {
     const text = configYaml(spec, lab.ifaces);
     const t0 = Date.now();
-    x = new BenchXlvsd(lab);
-    x.writeConfig(text);
-    await x.launch();
+    x = await XlvsdProcess.start(lab, { config: text, readyTimeoutMs: READY_TIMEOUT_MS });
     const startMs = Date.now() - t0;
     const startPhases: Record<string, number> = {};
     for (const l of logLines(x.output)) {

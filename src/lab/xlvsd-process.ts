@@ -20,6 +20,8 @@ export interface XlvsdOptions {
   /** Config file text (YAML); written to the instance's work dir as xlvs.yaml. */
   config: string;
   extraArgs?: string[];
+  /** How long a start may take until the API answers (default READY_TIMEOUT_MS); big configs take longer. */
+  readyTimeoutMs?: number;
 }
 
 export class XlvsdProcess {
@@ -32,6 +34,7 @@ export class XlvsdProcess {
     readonly dir: string,
     readonly pinDir: string,
     private readonly extraArgs: string[],
+    private readonly readyTimeoutMs: number,
   ) {}
 
   get configPath(): string {
@@ -40,6 +43,12 @@ export class XlvsdProcess {
   get socket(): string {
     return `unix:${join(this.dir, 'xlvsd.sock')}`;
   }
+  /** The running daemon's pid (for /proc/PID/status). */
+  get pid(): number {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.child?.exitCode !== null) throw new LabError('xlvsd is not running');
+    return pid;
+  }
   /** Everything the daemon printed (pino JSON lines and stderr). */
   get output(): string {
     return this.out;
@@ -47,7 +56,7 @@ export class XlvsdProcess {
 
   static async start(lab: Lab, opts: XlvsdOptions): Promise<XlvsdProcess> {
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
-    const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? []);
+    const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS);
     writeFileSync(p.configPath, opts.config);
     try {
       await p.launch();
@@ -81,7 +90,7 @@ export class XlvsdProcess {
       child.once('exit', onExit);
     });
     try {
-      this.api = await Promise.race([connectApi(this.socket, { waitForDaemon: true, connectTimeoutMs: READY_TIMEOUT_MS }), exited]);
+      this.api = await Promise.race([connectApi(this.socket, { waitForDaemon: true, connectTimeoutMs: this.readyTimeoutMs }), exited]);
     } finally {
       child.off('exit', onExit); // only ours: the lab tracks the child through its own listener
     }
