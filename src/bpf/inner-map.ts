@@ -5,6 +5,7 @@
 import { lib, check } from './libbpf.js';
 import { BpfMap } from './map.js';
 import { u32 } from './codec.js';
+import { BpfError, InvalidArgumentError } from '../errors.js';
 
 const BPF_MAP_TYPE_ARRAY = 2;
 /** Lets inner maps of one outer map differ in max_entries (kernel >= 5.10). */
@@ -14,21 +15,39 @@ export const BPF_F_INNER_MAP = 1 << 12;
 const OPTS_SIZE = 48;
 const OPTS_MAP_FLAGS = 28;
 
-/** Creates a u32 -> u32 array of `entries` slots (>= 1) filled with `values`
- * (the rest stays 0), flagged as an inner map. The caller owns the fd. */
-export function createU32Array(name: string, entries: number, values: number[]): BpfMap<number, number> {
+/** Keys 0..n-1 as u32, shared by every fill (grown on demand, never rewritten). */
+let slots = new Uint32Array(0);
+
+function slotKeys(n: number): Uint32Array {
+  if (slots.length < n) {
+    slots = new Uint32Array(Math.max(n, slots.length * 2));
+    for (let i = 0; i < slots.length; i++) slots[i] = i;
+  }
+  return slots.subarray(0, n);
+}
+
+/**
+ * Creates a u32 -> u32 array of `entries` slots (>= 1) filled with `values` in one
+ * bpf_map_update_batch (the rest stays 0), flagged as an inner map. The typed arrays are the
+ * syscall's key and value buffers: a 65537-slot Maglev table costs no per-slot objects. The
+ * caller owns the fd.
+ */
+export function createU32Array(name: string, entries: number, values: Uint32Array): BpfMap<number, number> {
+  if (values.length > Math.max(1, entries)) throw new InvalidArgumentError('values.length', values.length, `must fit the ${entries} slots of ${name}`);
   const opts = Buffer.alloc(OPTS_SIZE);
   opts.writeBigUInt64LE(BigInt(OPTS_SIZE), 0);
   opts.writeUInt32LE(BPF_F_INNER_MAP, OPTS_MAP_FLAGS);
   const fd = check(`create map ${name}`, lib.map_create(BPF_MAP_TYPE_ARRAY, name.slice(0, 15), 4, 4, Math.max(1, entries), opts));
-  const map = new BpfMap(name, fd, u32, u32);
-  try {
-    map.updateBatch(values.map((v, i) => [i, v]));
-  } catch (e) {
+  if (values.length === 0) return new BpfMap(name, fd, u32, u32);
+  const keys = slotKeys(values.length);
+  const count = Buffer.alloc(4);
+  count.writeUInt32LE(values.length);
+  const rc = lib.map_update_batch(fd, Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength), Buffer.from(values.buffer, values.byteOffset, values.byteLength), count, null);
+  if (rc < 0) {
     lib.close(fd);
-    throw e;
+    throw new BpfError(`update_batch ${name}`, -rc, `${count.readUInt32LE()} of ${values.length} written`);
   }
-  return map;
+  return new BpfMap(name, fd, u32, u32);
 }
 
 /** Closes a map handle made by createU32Array (the outer map keeps its own reference). */

@@ -122,7 +122,7 @@ function setService(sched: SchedulerName, s: SvcSetup): number[] {
   const table = buildTable(sched, s.weights.map((w, i) => ({ id: `${realAddr(i)}:8080`, weight: w })), {
     seed, mhTableSize: s.mhTableSize ?? 65537,
   });
-  const inner = createU32Array('xlvs_tsched', table.length, table.map((i) => REAL_BASE + i));
+  const inner = createU32Array('xlvs_tsched', table.length, Uint32Array.from(table, (i) => REAL_BASE + i));
   try {
     m.svcTables.update(SVC, inner.fd);
   } finally {
