@@ -61,7 +61,7 @@ export class FlowScaleEnv implements FlowEnv {
     readonly priv0: number,
   ) {}
 
-  static async create(log: pino.Logger, objectPath = XLVS_OBJECT): Promise<FlowScaleEnv> {
+  static async create(log: pino.Logger, flowEntries: number, objectPath = XLVS_OBJECT): Promise<FlowScaleEnv> {
     const lab = await Lab.create({ reals: 1, log });
     try {
       const rtr = lab.nsPath(lab.ns.router);
@@ -78,7 +78,7 @@ export class FlowScaleEnv implements FlowEnv {
       // conntrack's peer need a route; xlvs never looks).
       sh('ip', '-n', lab.ns.router, 'route', 'replace', BENCH_PREFIX, 'via', CLIENT, 'dev', 'pub0');
       const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
-      const dp = TestDataplane.load(objectPath, `/sys/fs/bpf/xlvs-test-${id}`);
+      const dp = TestDataplane.load(objectPath, `/sys/fs/bpf/xlvs-test-${id}`, flowEntries);
       try {
         new Reconciler(dp.maps, log).apply(desired([
           service(VIP, NEW_PORT, 'tcp', 'wlc', NEW_REALS.map((address) => ({ address, port: NEW_REAL_PORT }))),

@@ -15,8 +15,11 @@ import { flowsMapInfo, type MapInfo } from './flow-scale-table.js';
 import { flowScaleSection } from './flow-scale-report.js';
 import type { SectionRunner } from './section.js';
 import { InvalidArgumentError } from '../src/errors.js';
+import { MAX_FLOW_ENTRIES, MIN_FLOW_ENTRIES } from '../src/config/schema.js';
 
 export interface FlowScaleOptions {
+  /** The connection table's size in entries (xlvsd's flow_entries), two per connection. */
+  flowEntries: number;
   /** Flows opened per "held" case (distinct SYNs), and flows probed at each end. */
   held: number[];
   probe: number;
@@ -38,6 +41,8 @@ export interface FlowScaleResult {
 }
 
 export const FULL: Omit<FlowScaleOptions, 'log'> = {
+  // flow_entries: 2097152, so that 1,000,000 connections fit (the default holds 524,288).
+  flowEntries: 2_097_152,
   held: [500_000, 1_000_000],
   probe: 1000,
   rateSyns: 200_000,
@@ -46,6 +51,7 @@ export const FULL: Omit<FlowScaleOptions, 'log'> = {
 };
 
 export const SMOKE: Omit<FlowScaleOptions, 'log'> = {
+  flowEntries: 65_536,
   held: [2000],
   probe: 100,
   rateSyns: 5000,
@@ -57,6 +63,7 @@ const isInt = (v: number, min: number, max: number): boolean => Number.isInteger
 
 /** Refuses options the measurements cannot honour, naming the field and the value. */
 export function validateFlowScale(o: Omit<FlowScaleOptions, 'log'>): void {
+  if (!isInt(o.flowEntries, MIN_FLOW_ENTRIES, MAX_FLOW_ENTRIES)) throw new InvalidArgumentError('flowEntries', o.flowEntries, `must be an integer ${MIN_FLOW_ENTRIES}..${MAX_FLOW_ENTRIES} (xlvsd's flow_entries)`);
   if (o.held.length === 0) throw new InvalidArgumentError('held', o.held, 'needs at least one number of flows');
   // nthSource spreads flows over 198.18.0.0/15 at 64,000 ports per address: 2^17 addresses.
   const badHeld = o.held.find((n) => !isInt(n, 2, 4_000_000));
@@ -73,7 +80,7 @@ export function validateFlowScale(o: Omit<FlowScaleOptions, 'log'>): void {
 
 export async function runFlowScale(o: FlowScaleOptions): Promise<FlowScaleResult> {
   validateFlowScale(o);
-  const env = await FlowScaleEnv.create(o.log, o.objectPath);
+  const env = await FlowScaleEnv.create(o.log, o.flowEntries, o.objectPath);
   try {
     const realIds = usedRealIds(env);
     const inRouter = <T>(fn: () => T): T => inNetns(env.rtr, fn);

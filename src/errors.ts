@@ -66,3 +66,10 @@ export class CapacityError extends XlvsError {
     super('E_CAPACITY', `too many ${what}: the data plane holds at most ${limit}${asked}`);
   }
 }
+
+/** The config's flow_entries differs from the size of the pinned connection table in use. */
+export class FlowTableSizeError extends XlvsError {
+  constructor(readonly pinned: number, readonly configured: number) {
+    super('E_FLOW_TABLE_SIZE', `flow_entries: the pinned connection table has ${pinned} entries and cannot be resized while it holds connections; set flow_entries: ${pinned}, or run xlvsd --teardown (drops every connection) to start with ${configured} (got ${configured})`);
+  }
+}

@@ -24,6 +24,7 @@ export const lib = {
   map_key_size: bpf.func('uint32_t bpf_map__key_size(void *map)'),
   map_value_size: bpf.func('uint32_t bpf_map__value_size(void *map)'),
   map_max_entries: bpf.func('uint32_t bpf_map__max_entries(void *map)'),
+  map_set_max_entries: bpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   map_type: bpf.func('int bpf_map__type(void *map)'),
   num_possible_cpus: bpf.func('int libbpf_num_possible_cpus()'),
   // btf

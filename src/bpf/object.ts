@@ -56,6 +56,13 @@ export class BpfObject {
     verifyLayout(btf, layout);
   }
 
+  /** Sizes a map before load() (a capacity the admin chooses, e.g. the connection table). */
+  setMaxEntries(name: string, maxEntries: number): void {
+    if (this.loaded) throw new XlvsError('E_LOADED', `map ${name}: ${this.path} is already loaded; sizes are set before load()`);
+    const m = checkPtr('find map', lib.object_find_map(this.obj, name) as Ptr | null, name);
+    check(`set max_entries of ${name}`, lib.map_set_max_entries(m, maxEntries), String(maxEntries));
+  }
+
   load(): void {
     const rc = lib.object_load(this.obj);
     if (rc < 0) {

@@ -14,6 +14,9 @@
 //     udp: 300
 //   hash_seed: 12345      # optional: integer 0..4294967295 (default 0), seed of sh/dh/mh; give
 //                         #   both routers of a pair the same one so they pick the same reals
+//   flow_entries: 2097152 # optional: connection table size in entries, 2 per connection,
+//                         #   4096..67108864 (default 1048576: 168 MiB, allocated at start);
+//                         #   fixed while the data plane lives (changing it needs --teardown)
 //   local_addresses:      # optional: the router's own addresses; v4/v6 is required as soon as a
 //     v4: 10.77.0.1       #   tun real (tunnel source) or fullnat real (source NAT address) of
 //     v6: fd00:77::1      #   that family exists
@@ -58,6 +61,7 @@
 import { DEFAULT_TIMEOUTS, MAX_TIMEOUT_S, MAX_U32 } from '../model/types.js';
 import type { DesiredState, LocalAddresses, Timeouts } from '../model/types.js';
 import { isScalar } from 'yaml';
+import { XLVS_MAX_FLOWS } from '../gen/abi.js';
 import type { Node } from 'yaml';
 import { readAddress } from './address.js';
 import { checkFrontendOverlap } from './overlap.js';
@@ -73,8 +77,15 @@ export interface XdpConfig {
 
 export interface Config {
   interfaces: XdpConfig;
+  /** Entries of the connection table (the flows map), two per connection. */
+  flowEntries: number;
   desired: DesiredState;
 }
+
+export const DEFAULT_FLOW_ENTRIES = XLVS_MAX_FLOWS;
+export const MIN_FLOW_ENTRIES = 4096;
+/** 64 Mi entries: about 10.5 GiB of kernel memory at 168 B an entry. */
+export const MAX_FLOW_ENTRIES = 67_108_864;
 
 const IFNAME_REASON = "must be a Linux interface name (1..15 bytes, no '/', ':' or whitespace)";
 
@@ -92,6 +103,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
   let interfaces: XdpConfig | undefined;
   let timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
   let hashSeed = 0;
+  let flowEntries = DEFAULT_FLOW_ENTRIES;
   let local: LocalAddresses = {};
   let raw: RawService[] = [];
   w.fields(
@@ -101,6 +113,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
       interfaces: (n, p) => (interfaces = readInterfaces(w, n, p)),
       timeouts: (n, p) => (timeouts = readTimeouts(w, n, p)),
       hash_seed: (n, p) => (hashSeed = w.int(n, p, 0, MAX_U32)),
+      flow_entries: (n, p) => (flowEntries = w.int(n, p, MIN_FLOW_ENTRIES, MAX_FLOW_ENTRIES)),
       local_addresses: (n, p) => (local = readLocal(w, n, p)),
       services: (n, p) => (raw = w.seq(n, p, true).map(({ node }, i) => readService(w, node, itemPath(p, i)))),
     },
@@ -111,7 +124,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
   checkFrontendOverlap(w, finished.map((f) => f.sources));
   const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local };
   // fields() threw if the required `interfaces` was missing.
-  return { interfaces: interfaces as XdpConfig, desired };
+  return { interfaces: interfaces as XdpConfig, flowEntries, desired };
 }
 
 function readLocal(w: Walker, node: Node, path: string): LocalAddresses {

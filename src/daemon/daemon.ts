@@ -13,7 +13,7 @@ import { checkRealFitsService } from '../api/validate.js';
 import { sumCounters, readDrops } from '../dataplane/stats.js';
 import { Overrides, applyOverrides, type Override } from './overrides.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
-import { NotFoundError } from '../errors.js';
+import { FlowTableSizeError, NotFoundError } from '../errors.js';
 import {
   serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
 } from '../model/types.js';
@@ -52,7 +52,7 @@ export class Daemon implements ControlApi {
     const { log } = opts;
     const config = await loadConfig(opts.configPath);
     const overrides = new Overrides(opts.stateDir);
-    const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, log);
+    const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, config.flowEntries, log);
     const reconciler = new Reconciler(dp.maps, log);
     if (dp.adopted) reconciler.adopt();
     const reaper = new Reaper(dp.reapFd, opts.reapIntervalMs, log);
@@ -90,6 +90,11 @@ export class Daemon implements ControlApi {
     }
     if (config.interfaces.public !== this.config.interfaces.public || config.interfaces.private !== this.config.interfaces.private || config.interfaces.mode !== this.config.interfaces.mode) {
       log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
+      return false;
+    }
+    if (config.flowEntries !== this.config.flowEntries) {
+      const err = new FlowTableSizeError(this.config.flowEntries, config.flowEntries);
+      log.error({ err, code: err.code }, 'config rejected; keeping the running state');
       return false;
     }
     try {

@@ -10,6 +10,8 @@ import { mkdirSync } from 'node:fs';
 import type pino from 'pino';
 import { BpfObject } from '../bpf/object.js';
 import { ensureBpffs, unpin, pinExists } from '../bpf/bpffs.js';
+import { pinnedMapInfo } from '../bpf/map-info.js';
+import { FlowTableSizeError } from '../errors.js';
 import { XdpLink, ifindexOf, type XdpMode } from '../bpf/link.js';
 import type { BpfMap, PerCpuMap } from '../bpf/map.js';
 import { u32, u64 } from '../bpf/codec.js';
@@ -60,13 +62,20 @@ export class Dataplane {
 
   /** Loads the object (adopting pinned maps when present), pins its programs
    * and attaches them, swapping into existing links without a gap. */
-  static load(objectPath: string, pinDir: string, ifaces: Interfaces, log: pino.Logger): Dataplane {
+  static load(objectPath: string, pinDir: string, ifaces: Interfaces, flowEntries: number, log: pino.Logger): Dataplane {
     ensureBpffs(pinDir);
     for (const d of ['maps', 'progs', 'links']) mkdirSync(join(pinDir, d), { recursive: true });
-    const adopted = pinExists(join(pinDir, 'maps', 'flows'));
+    const flowsPin = join(pinDir, 'maps', 'flows');
+    const adopted = pinExists(flowsPin);
+    // The pinned connection table keeps its size: say so, rather than libbpf's "can't reuse".
+    if (adopted) {
+      const pinned = pinnedMapInfo(flowsPin).maxEntries;
+      if (pinned !== flowEntries) throw new FlowTableSizeError(pinned, flowEntries);
+    }
     const obj = BpfObject.open(objectPath, { pinRoot: join(pinDir, 'maps') });
     try {
       obj.verifyAbi(abi.ABI_LAYOUT);
+      obj.setMaxEntries('flows', flowEntries);
       obj.load();
       const maps = openMaps(obj);
       for (const { role, prog } of ROLES) {

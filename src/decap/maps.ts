@@ -8,6 +8,7 @@ import { BpfMap, PerCpuMap } from '../bpf/map.js';
 import type { BpfObject } from '../bpf/object.js';
 import { u32, u64, type Codec } from '../bpf/codec.js';
 import { lib, check, checkLibc } from '../bpf/libbpf.js';
+import { pinnedMapInfo } from '../bpf/map-info.js';
 import { AbiMismatchError } from '../errors.js';
 import { XlvsDecapAddr, XlvsDecapCfg } from '../gen/decap-abi.js';
 
@@ -30,24 +31,12 @@ export interface PinnedDecapMaps extends DecapMaps {
   close(): void;
 }
 
-// struct bpf_map_info: type, id, key_size, value_size (u32 each) come first.
-const MAP_INFO_SIZE = 80;
-
 function openPinned(path: string, key: Codec<unknown>, valueSize: number): number {
-  const fd = lib.obj_get(path);
-  check(`open pinned map ${path}`, fd);
-  const info = Buffer.alloc(MAP_INFO_SIZE);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(MAP_INFO_SIZE);
-  const rc = lib.obj_get_info_by_fd(fd, info, len);
-  const ks = info.readUInt32LE(8);
-  const vs = info.readUInt32LE(12);
-  if (rc < 0 || ks !== key.size || vs !== valueSize) {
-    lib.close(fd);
-    check(`map info ${path}`, rc);
-    throw new AbiMismatchError(`pinned map ${path}: key/value ${ks}/${vs} bytes, ${key.size}/${valueSize} in the codecs`);
+  const info = pinnedMapInfo(path);
+  if (info.keySize !== key.size || info.valueSize !== valueSize) {
+    throw new AbiMismatchError(`pinned map ${path}: key/value ${info.keySize}/${info.valueSize} bytes, ${key.size}/${valueSize} in the codecs`);
   }
-  return fd;
+  return check(`open pinned map ${path}`, lib.obj_get(path));
 }
 
 export function pinnedMaps(mapsDir: string): PinnedDecapMaps {

@@ -145,12 +145,14 @@ export class TestDataplane {
     readonly maps: Maps,
   ) {}
 
-  static load(objectPath: string, pinDir: string): TestDataplane {
+  /** flowEntries: the connection table's size (default: the object's, XLVS_MAX_FLOWS). */
+  static load(objectPath: string, pinDir: string, flowEntries?: number): TestDataplane {
     if (!/^\/sys\/fs\/bpf\/xlvs-test-[\w-]+$/.test(pinDir)) throw new InvalidArgumentError('pinDir', pinDir, 'must be /sys/fs/bpf/xlvs-test-<id>');
     ensureBpffs(pinDir);
     const obj = BpfObject.open(objectPath, { pinRoot: pinDir });
     try {
       obj.verifyAbi(abi.ABI_LAYOUT);
+      if (flowEntries !== undefined) obj.setMaxEntries('flows', flowEntries);
       obj.load();
       const maps = openMaps(obj);
       return new TestDataplane(pinDir, obj, maps);

@@ -19,6 +19,7 @@ test('flow-scale bench smoke: flows held, rate against nftables, flood; figures 
   assert.equal(s.id, 'flow-scale');
 
   assert.equal(r.map.type, 'lru_hash');
+  assert.equal(r.map.maxEntries, SMOKE.flowEntries, 'the table has the size asked for (flow_entries)');
   assert.ok(r.map.maxEntries > 0 && r.map.bytesMemlock >= r.map.maxEntries * (r.map.keyBytes + r.map.valueBytes), `memlock ${r.map.bytesMemlock} for ${r.map.maxEntries} entries`);
 
   const [h] = r.held;
@@ -69,6 +70,7 @@ test('flow-scale bench refuses bad options before building anything', async () =
     await assert.rejects(runFlowScale({ ...SMOKE, ...patch, log }), (e: unknown) => e instanceof InvalidArgumentError && e.field === field);
   };
   await bad({ held: [] }, 'held');
+  await bad({ flowEntries: 100 }, 'flowEntries');
   await bad({ held: [1] }, 'held');
   await bad({ probe: SMOKE.held[0]! }, 'probe');
   await bad({ flood: { ...SMOKE.flood, busy: 0 } }, 'flood.busy');

@@ -55,6 +55,7 @@ test('examples/lab.yaml parses to the lab model', async () => {
   const cfg = await loadConfig(LAB);
   const want: Config = {
     interfaces: { public: 'pub0', private: 'priv0', mode: 'native' },
+    flowEntries: 1_048_576,
     desired: {
       timeouts: { tcp: 900, tcp_fin: 120, tcp_close: 10, udp: 300 },
       services: [
@@ -76,6 +77,7 @@ test('defaults: xdp_mode, timeouts, hash seed, protocol, scheduler wlc, real por
   );
   assert.deepEqual(cfg, {
     interfaces: { public: 'pub0', private: 'priv0', mode: 'native' },
+    flowEntries: 1_048_576,
     desired: {
       timeouts: DEFAULT_TIMEOUTS,
       services: [svc('192.0.2.1', 443, 'tcp', 'wlc', [real('10.0.0.1', 443)])],
@@ -569,4 +571,11 @@ test('errors: reals (method, dr/tun port, local address, thresholds, count)', ()
   expectError(svcLines('  - vip: 192.0.2.1', '    port: 80', '    reals:', ...many), {
     line: 264, column: 9, field: 'services[0].reals[256]', value: '10.0.1.0:80', reason: 'too many reals: a service has at most 256',
   });
+});
+
+test('flow_entries: the connection table size, default XLVS_MAX_FLOWS, bounded', () => {
+  assert.equal(parseConfig(y(...IFACES), 'f').flowEntries, 1_048_576);
+  assert.equal(parseConfig(y(...IFACES, 'flow_entries: 2097152'), 'f').flowEntries, 2_097_152);
+  expectError(y(...IFACES, 'flow_entries: 100'), { line: 4, column: 15, field: 'flow_entries', value: 100, reason: 'must be an integer 4096..67108864' });
+  expectError(y(...IFACES, 'flow_entries: 67108865'), { line: 4, column: 15, field: 'flow_entries', value: 67108865, reason: 'must be an integer 4096..67108864' });
 });
