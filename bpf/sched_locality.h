@@ -32,7 +32,8 @@
  * unusable), one of these flags, and for lblcr the most loaded member of the
  * set + 1 from bit XLVS_LOC_MAX_SHIFT (0: none), so that step 3 can make room
  * in a full set without walking it again (a second walk doubles the
- * verifier's work). Real ids are below XLVS_MAX_REALS (2^16). */
+ * verifier's work). Real ids are below XLVS_MAX_REALS (2^17); the low word
+ * has room for 2^32. */
 #define XLVS_LOC_KEEP (1ull << 32) /* use it: it is available and not overloaded */
 #define XLVS_LOC_HALF (1ull << 33) /* use it unless some real runs below half its weight */
 #define XLVS_LOC_MAX_SHIFT 40
