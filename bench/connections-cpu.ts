@@ -4,7 +4,7 @@
 // forwarding run there) and any other load on the machine alike.
 
 import { readFileSync } from 'node:fs';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 /** Jiffies by kind, as /proc/stat lists them (guest time is already inside user). */
 export interface CpuTimes {

@@ -13,7 +13,7 @@ import { HaproxyPeer, type HaproxySpec } from './peers/haproxy.js';
 import { NftPeer, flushConntrack } from './peers/nftables.js';
 import { XlvsPeer } from './peers/xlvs.js';
 import { wrkArgv, parseWrk, type WrkOptions, type WrkResult } from './connections-wrk.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 export const PEERS = ['xlvs', 'nftables', 'haproxy', 'direct'] as const;
 export type PeerName = (typeof PEERS)[number];

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../src/lab/proc.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 export interface Share {
   name: string;

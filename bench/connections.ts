@@ -12,7 +12,7 @@ import { cpuSplit, readCpuTimes, type CpuSplit } from './connections-cpu.js';
 import { enableRunTimeStats, pinnedProgStats, statsDelta, type ProgStats } from './connections-bpf-stats.js';
 import { connectionsSection } from './connections-report.js';
 import { profileDuring, type Profile } from './connections-perf.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 import type { SectionRunner } from './section.js';
 
 export interface ConnectionsOptions {

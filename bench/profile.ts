@@ -9,13 +9,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { XlvsError } from '../src/errors.js';
-
-export class ProfileError extends XlvsError {
-  constructor(message: string) {
-    super('E_BENCH_PROFILE', message);
-  }
-}
+import { ProfileError } from './errors.js';
 
 /** One line of `perf report --children`: inclusive and self share of all samples, in %. */
 export interface SymbolShare {

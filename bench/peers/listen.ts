@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Lab } from '../../src/lab/lab.js';
 import { hasExited } from '../../src/lab/child.js';
-import { BenchError } from '../per-packet.js';
+import { BenchError } from '../errors.js';
 
 const POLL_MS = 50;
 
