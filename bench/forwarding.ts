@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../src/errors.js';
 import { BenchError, ProfileError } from './errors.js';
 import { ForwardingEnv, CLIENT } from './forwarding-env.js';
 import { PEERS, type Peer, type PeerId } from './forwarding-peers.js';
-import { cpuBetween, readCpuTicks } from './forwarding-cpu.js';
+import { cpuBetween, readCpuTicks } from './cpu.js';
 import { progIdOfFd, progRun, progSnapshot, withRunTimeStats, xdpProgId, type ProgRun } from './forwarding-stats.js';
 import { enableJitSymbols, profileSelf, restoreJitSymbols } from './profile.js';
 import { median, spread, type Spread } from './stats.js';
