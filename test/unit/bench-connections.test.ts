@@ -164,8 +164,8 @@ test('the peers\' generated configs: xlvs\'s passes xlvsd\'s own validation, the
   const svc = cfg.desired.services[0]!;
   assert.equal(svc.scheduler, 'wlc');
   assert.deepEqual(svc.reals.map((x) => x.address), spec.reals);
-  const nft = nftRuleset(spec);
-  assert.match(nft, /dnat to numgen inc mod 4 map \{ 0 : 10\.77\.0\.11, 1 : 10\.77\.0\.12, 2 : 10\.77\.0\.13, 3 : 10\.77\.0\.14 \} : 80/);
+  const nft = nftRuleset({ ...spec, proto: 'tcp' });
+  assert.match(nft, /ip daddr 203\.0\.113\.100 tcp dport 80 dnat to numgen inc mod 4 map \{ 0 : 10\.77\.0\.11, 1 : 10\.77\.0\.12, 2 : 10\.77\.0\.13, 3 : 10\.77\.0\.14 \} : 80/);
   const ha = haproxyConfig({ ...spec, threads: 2, maxconn: 8000, balance: 'roundrobin' });
   assert.match(ha, /^\s+mode tcp$/m);
   assert.match(ha, /^\s+bind 203\.0\.113\.100:80$/m);
