@@ -11,7 +11,7 @@ import { errorCount, rejectReason, type WrkResult } from './connections-wrk.js';
 import { cpuSplit, readCpuTimes, type CpuSplit } from './cpu.js';
 import { enableRunTimeStats, pinnedProgStats, statsDelta, type ProgStats } from './connections-bpf-stats.js';
 import { connectionsSection } from './connections-report.js';
-import { profileDuring, type Profile } from './connections-perf.js';
+import { profileDuring, type Profile } from './profile.js';
 import { BenchError } from './errors.js';
 import type { SectionRunner } from './section.js';
 

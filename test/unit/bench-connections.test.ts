@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseWrk, wrkArgv, rejectReason, errorCount } from '../../bench/connections-wrk.js';
-import { parsePerfReport } from '../../bench/connections-perf.js';
+import { parsePerfReport } from '../../bench/profile.js';
 import { roundOrder, checkValid, type ConnectionsResult, type PeerRun } from '../../bench/connections.js';
 import { summarise, lossNotes } from '../../bench/connections-report.js';
 import { PEERS, type PeerName } from '../../bench/connections-env.js';
