@@ -68,13 +68,8 @@ export interface PerPacketResult {
 const ESTABLISHED_SPORT = 1000;
 const FIRST_NEW_SPORT = 1024;
 
-interface Series {
-  name: string;
-  program: string;
-  verdict: string;
-  method: 'bare' | 'restored';
-  repeat: number;
-  what: string;
+/** A case as measured: what its figure will say about it, and how to take one run's figure. */
+interface Series extends Pick<CaseFigure, 'name' | 'program' | 'verdict' | 'method' | 'repeat' | 'what'> {
   /** One run's figure in ns per packet (for restored: the wrapped figure, uncorrected). */
   measure(): number;
 }
