@@ -8,7 +8,7 @@
 import koffi from 'koffi';
 import { run } from '../src/lab/proc.js';
 import { BpfError } from '../src/errors.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 const libbpf = koffi.load('libbpf.so.1');
 const enableStats = libbpf.func('int bpf_enable_stats(int type)');

@@ -10,10 +10,10 @@ import type pino from 'pino';
 import { Lab } from '../src/lab/lab.js';
 import { NginxReal } from './peers/nginx.js';
 import { HaproxyPeer, type HaproxySpec } from './peers/haproxy.js';
-import { NftPeer, flushConntrack } from './peers/nftables.js';
+import { flushConntrack, startNft, stopNft } from './peers/nftables.js';
 import { XlvsPeer } from './peers/xlvs.js';
 import { wrkArgv, parseWrk, type WrkOptions, type WrkResult } from './connections-wrk.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 export const PEERS = ['xlvs', 'nftables', 'haproxy', 'direct'] as const;
 export type PeerName = (typeof PEERS)[number];
@@ -73,8 +73,8 @@ export class ConnectionsEnv {
         return { name: peer, xlvs: x, stop: () => x.stop() };
       }
       case 'nftables': {
-        const n = await NftPeer.start(lab, lab.ns.router, spec, this.dir);
-        return { name: peer, stop: () => n.stop() };
+        await startNft(lab, lab.ns.router, { ...spec, proto: 'tcp' });
+        return { name: peer, stop: () => stopNft(lab, lab.ns.router) };
       }
       case 'haproxy': {
         const h = await HaproxyPeer.start(lab, lab.ns.router, { ...spec, ...HAPROXY_TUNING }, this.dir);

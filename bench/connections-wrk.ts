@@ -4,7 +4,7 @@
 // Pure: no process is started here, so the unit tests feed it outputs captured from real runs.
 
 import { InvalidArgumentError } from '../src/errors.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 export interface WrkOptions {
   url: string;

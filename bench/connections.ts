@@ -8,11 +8,11 @@ import type pino from 'pino';
 import { InvalidArgumentError } from '../src/errors.js';
 import { ConnectionsEnv, PEERS, type PeerName } from './connections-env.js';
 import { errorCount, rejectReason, type WrkResult } from './connections-wrk.js';
-import { cpuSplit, readCpuTimes, type CpuSplit } from './connections-cpu.js';
+import { cpuSplit, readCpuTimes, type CpuSplit } from './cpu.js';
 import { enableRunTimeStats, pinnedProgStats, statsDelta, type ProgStats } from './connections-bpf-stats.js';
 import { connectionsSection } from './connections-report.js';
-import { profileDuring, type Profile } from './connections-perf.js';
-import { BenchError } from './per-packet.js';
+import { profileDuring, type Profile } from './profile.js';
+import { BenchError } from './errors.js';
 import type { SectionRunner } from './section.js';
 
 export interface ConnectionsOptions {

@@ -13,8 +13,6 @@ import { fileURLToPath } from 'node:url';
 import type pino from 'pino';
 import { Lab } from '../src/lab/lab.js';
 import { LAN_ROUTER_PORT } from '../src/lab/topology.js';
-import { writeFileSync, rmSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { BpfObject } from '../src/bpf/object.js';
 import { XdpLink } from '../src/bpf/link.js';
 import { ensureBpffs, unpin } from '../src/bpf/bpffs.js';
@@ -120,17 +118,6 @@ export class ForwardingEnv {
   /** Runs a command in the router namespace. */
   async router(cmd: string[]): Promise<string> {
     return (await this.lab.exec(this.lab.ns.router, cmd)).stdout;
-  }
-
-  /** Loads an nftables rule set (text) in the router namespace. */
-  async nft(ruleset: string): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), `${this.lab.prefix}nft-`));
-    try {
-      writeFileSync(join(dir, 'ruleset.nft'), ruleset);
-      await this.router(['nft', '-f', join(dir, 'ruleset.nft')]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   }
 
   /** Attaches xlvs_public to pub0 and xlvs_private to priv0 as the daemon does: native XDP through bpf_link. */

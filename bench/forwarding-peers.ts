@@ -6,6 +6,7 @@
 
 import { DEFAULT_PASS_OBJECT } from '../src/lab/lab.js';
 import { ForwardingEnv, REALS, UDP_PORT, VIP } from './forwarding-env.js';
+import { conntrackCount, flushConntrack, startNft, stopNft, type NftSpec } from './peers/nftables.js';
 
 export type PeerId = 'baseline' | 'xlvs' | 'xlvs-16' | 'nftables' | 'kernel' | 'xdp-fwd';
 
@@ -35,23 +36,31 @@ export interface Peer {
   down(env: ForwardingEnv): Promise<void>;
 }
 
-const NFT_TABLE = 'xlvs_bench';
 const realDst = (a: string): string => `${a}:${UDP_PORT}/17`;
 
 const passOn = (env: ForwardingEnv): Promise<string> => env.router(['ip', '-force', 'link', 'set', 'dev', 'pub0', 'xdpdrv', 'obj', DEFAULT_PASS_OBJECT, 'sec', 'xdp']);
 const xdpOff = (env: ForwardingEnv): Promise<string> => env.router(['ip', 'link', 'set', 'dev', 'pub0', 'xdpdrv', 'off']);
 
-/** The kube-proxy style rule set: DNAT by a round-robin counter over the four reals. */
-export function nftRuleset(): string {
-  const map = REALS.map((r, i) => `${i} : ${r}`).join(', ');
-  return [
-    `table ip ${NFT_TABLE} {`,
-    '  chain prerouting {',
-    '    type nat hook prerouting priority dstnat; policy accept;',
-    `    ip daddr ${VIP} udp dport ${UDP_PORT} dnat to numgen inc mod ${REALS.length} map { ${map} }`,
-    '  }',
-    '}',
-  ].join('\n');
+/** The kube-proxy style rule set: DNAT by a round-robin counter over the four reals, port kept. */
+export const NFT_SPEC: NftSpec = { proto: 'udp', vip: VIP, port: UDP_PORT, reals: REALS };
+
+/** xlvs NAT with a stream of `ports` flows (the run's when undefined); the two xlvs peers differ only there. */
+function xlvsPeer(id: 'xlvs' | 'xlvs-16', setup: string, ports?: number): Peer {
+  return {
+    id,
+    ...(ports === undefined ? {} : { ports }),
+    setup,
+    dst: VIP,
+    expect: REALS.map(realDst),
+    sink: (env) => env.sink,
+    xdpDev: 'pub0',
+    stateEntries: async (env) => ({ entries: env.countFlows(), perFlow: 2 }),
+    up: async (env) => {
+      env.clearFlows();
+      env.attachXlvs();
+    },
+    down: async (env) => env.detachXlvs(),
+  };
 }
 
 export const PEERS: readonly Peer[] = [
@@ -65,35 +74,8 @@ export const PEERS: readonly Peer[] = [
     up: async (env) => env.pubSink.attach(env.lab.ns.router, 'pub0'),
     down: async (env) => env.pubSink.detach(),
   },
-  {
-    id: 'xlvs',
-    setup: `xlvs NAT: build/xlvs.bpf.o loaded with its own pin dir, maps written by the daemon's Reconciler (UDP service ${VIP}:${UDP_PORT}, rr, 4 reals ${REALS[0]}-${REALS[3].split('.')[3]}:${UDP_PORT}, method nat), xlvs_public on pub0 and xlvs_private on priv0 attached as the daemon does (native XDP through bpf_link). Flows deleted before each turn.`,
-    dst: VIP,
-    expect: REALS.map(realDst),
-    sink: (env) => env.sink,
-    xdpDev: 'pub0',
-    stateEntries: async (env) => ({ entries: env.countFlows(), perFlow: 2 }),
-    up: async (env) => {
-      env.clearFlows();
-      env.attachXlvs();
-    },
-    down: async (env) => env.detachXlvs(),
-  },
-  {
-    id: 'xlvs-16',
-    ports: FEW_FLOWS,
-    setup: `xlvs NAT exactly as above (same object, maps and links), but a stream of only ${FEW_FLOWS} source ports (flows): the same path with its few flow entries hot in the caches and the TLB, to measure what the flow table's memory costs with many flows.`,
-    dst: VIP,
-    expect: REALS.map(realDst),
-    sink: (env) => env.sink,
-    xdpDev: 'pub0',
-    stateEntries: async (env) => ({ entries: env.countFlows(), perFlow: 2 }),
-    up: async (env) => {
-      env.clearFlows();
-      env.attachXlvs();
-    },
-    down: async (env) => env.detachXlvs(),
-  },
+  xlvsPeer('xlvs', `xlvs NAT: build/xlvs.bpf.o loaded with its own pin dir, maps written by the daemon's Reconciler (UDP service ${VIP}:${UDP_PORT}, rr, 4 reals ${REALS[0]}-${REALS[3].split('.')[3]}:${UDP_PORT}, method nat), xlvs_public on pub0 and xlvs_private on priv0 attached as the daemon does (native XDP through bpf_link). Flows deleted before each turn.`),
+  xlvsPeer('xlvs-16', `xlvs NAT exactly as above (same object, maps and links), but a stream of only ${FEW_FLOWS} source ports (flows): the same path with its few flow entries hot in the caches and the TLB, to measure what the flow table's memory costs with many flows.`, FEW_FLOWS),
   {
     id: 'nftables',
     setup: `nftables DNAT load balancing, kube-proxy style: \`dnat to numgen inc mod 4 map { 0 : ${REALS[0]}, ... }\` in a prerouting nat chain (priority dstnat) for ${VIP} udp dport ${UDP_PORT}; conntrack on (NAT needs it), \`conntrack -F\` before each turn. No SNAT/masquerade: the reals route back through the router (LVS-NAT topology), so conntrack undoes the DNAT on replies. An XDP_PASS program on pub0 (a veth receives XDP_TX frames only when it runs XDP).`,
@@ -101,14 +83,14 @@ export const PEERS: readonly Peer[] = [
     expect: REALS.map(realDst),
     sink: (env) => env.sink,
     xdpDev: 'pub0',
-    stateEntries: async (env) => ({ entries: Number((await env.router(['conntrack', '-C'])).trim()), perFlow: 1 }),
+    stateEntries: async (env) => ({ entries: await conntrackCount(env.lab, env.lab.ns.router), perFlow: 1 }),
     up: async (env) => {
       await passOn(env);
-      await env.nft(nftRuleset());
-      await env.router(['conntrack', '-F']);
+      await startNft(env.lab, env.lab.ns.router, NFT_SPEC);
+      await flushConntrack(env.lab, env.lab.ns.router);
     },
     down: async (env) => {
-      await env.router(['nft', 'delete', 'table', 'ip', NFT_TABLE]);
+      await stopNft(env.lab, env.lab.ns.router);
       await xdpOff(env);
     },
   },

@@ -6,21 +6,16 @@
 // statistics on says where the time goes inside the XDP programs.
 
 import type pino from 'pino';
-import { InvalidArgumentError, XlvsError } from '../src/errors.js';
+import { InvalidArgumentError } from '../src/errors.js';
+import { BenchError, ProfileError } from './errors.js';
 import { ForwardingEnv, CLIENT } from './forwarding-env.js';
 import { PEERS, type Peer, type PeerId } from './forwarding-peers.js';
-import { cpuBetween, readCpuTicks } from './forwarding-cpu.js';
+import { cpuBetween, readCpuTicks } from './cpu.js';
 import { progIdOfFd, progRun, progSnapshot, withRunTimeStats, xdpProgId, type ProgRun } from './forwarding-stats.js';
-import { enableJitSymbols, profileSelf, ProfileError, restoreJitSymbols } from './profile.js';
+import { enableJitSymbols, profileSelf, restoreJitSymbols } from './profile.js';
 import { median, spread, type Spread } from './stats.js';
 import { forwardingSection } from './forwarding-report.js';
 import type { SectionRunner } from './section.js';
-
-export class ForwardingBenchError extends XlvsError {
-  constructor(message: string) {
-    super('E_BENCH', message);
-  }
-}
 
 export interface ForwardingOptions {
   /** Rounds; each runs every peer once, in an order rotated by one per round. */
@@ -142,11 +137,11 @@ function sendFor(env: ForwardingEnv, seconds: number, chunk: number): { sent: nu
 /** Every counted frame went where the peer sends it; a NAT spread them evenly. */
 function checkDsts(peer: Peer, dsts: Map<string, number>, delivered: number): void {
   const stray = [...dsts.keys()].filter((k) => !peer.expect.includes(k));
-  if (stray.length > 0) throw new ForwardingBenchError(`${peer.id}: the sink counted frames to ${stray.join(', ')}, expected only ${peer.expect.join(', ')}`);
+  if (stray.length > 0) throw new BenchError(`${peer.id}: the sink counted frames to ${stray.join(', ')}, expected only ${peer.expect.join(', ')}`);
   const n = peer.expect.length;
   for (const k of peer.expect) {
     const share = (dsts.get(k) ?? 0) / delivered;
-    if (Math.abs(share - 1 / n) > SHARE_TOLERANCE) throw new ForwardingBenchError(`${peer.id}: ${k} got ${(share * 100).toFixed(1)}% of the frames, expected ${(100 / n).toFixed(1)}% ± ${SHARE_TOLERANCE * 100}`);
+    if (Math.abs(share - 1 / n) > SHARE_TOLERANCE) throw new BenchError(`${peer.id}: ${k} got ${(share * 100).toFixed(1)}% of the frames, expected ${(100 / n).toFixed(1)}% ± ${SHARE_TOLERANCE * 100}`);
   }
 }
 
@@ -164,14 +159,14 @@ async function turn(env: ForwardingEnv, peer: Peer, round: number, o: Forwarding
     const c1 = readCpuTicks();
     await sleep(SETTLE_MS);
     const c = sink.counts();
-    if (c.packets === 0) throw new ForwardingBenchError(`${peer.id}: the sink counted no frame of ${r.sent} sent`);
-    if (c.packets > r.sent) throw new ForwardingBenchError(`${peer.id}: the sink counted ${c.packets} frames, more than the ${r.sent} sent`);
-    if (c.dstFull > 0) throw new ForwardingBenchError(`${peer.id}: ${c.dstFull} frames counted while the sink's destination table was full`);
+    if (c.packets === 0) throw new BenchError(`${peer.id}: the sink counted no frame of ${r.sent} sent`);
+    if (c.packets > r.sent) throw new BenchError(`${peer.id}: the sink counted ${c.packets} frames, more than the ${r.sent} sent`);
+    if (c.dstFull > 0) throw new BenchError(`${peer.id}: ${c.dstFull} frames counted while the sink's destination table was full`);
     checkDsts(peer, c.dsts, c.packets);
     const flows = peer.ports ?? o.ports;
     const state = peer.stateEntries === undefined ? undefined : await peer.stateEntries(env);
     if (state !== undefined && state.entries !== state.perFlow * flows) {
-      throw new ForwardingBenchError(`${peer.id}: ${state.entries} connection-tracking entries after the turn, expected ${state.perFlow} per flow × ${flows} flows`);
+      throw new BenchError(`${peer.id}: ${state.entries} connection-tracking entries after the turn, expected ${state.perFlow} per flow × ${flows} flows`);
     }
     const cpu = cpuBetween(c0, c1);
     return {
@@ -281,7 +276,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
         const t = await turn(env, peer, round, o);
         turns.push(t);
         o.log.info({ round: round + 1, peer: t.peer, mpps: Number((t.pps / 1e6).toFixed(3)), pathNsPerPacket: Math.round(t.pathNsPerPacket), cpuNsPerPacket: Math.round(t.cpuNsPerPacket), lost: t.lost }, 'forwarding turn');
-        if (Date.now() > deadline) throw new ForwardingBenchError(`rounds overran their time bound (${o.rounds} rounds × ${PEERS.length} peers × ${o.seconds + 10} s)`);
+        if (Date.now() > deadline) throw new BenchError(`rounds overran their time bound (${o.rounds} rounds × ${PEERS.length} peers × ${o.seconds + 10} s)`);
       }
     }
     const progs = await statsPass(env, o);

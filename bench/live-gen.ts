@@ -11,11 +11,12 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../src/bpf/object.js';
-import { u32, u64, bytesAt, type Codec } from '../src/bpf/codec.js';
+import { u32, u64 } from '../src/bpf/codec.js';
 import type { BpfMap } from '../src/bpf/map.js';
 import { ifindexIn, inNetns, liveFrames } from '../src/bpf/test-run.js';
 import { buildFrame } from '../src/testing/frames.js';
 import { InvalidArgumentError } from '../src/errors.js';
+import { byteArrayCodec } from './bytes-codec.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const GEN_OBJECT = join(ROOT, 'build/bench_gen.bpf.o');
@@ -146,14 +147,10 @@ export function buildGenTemplate(s: GenStream): GenTemplate {
   return { frame, l4CsumOff: ETH_IP4_HEADERS + (s.proto === 'udp' ? 6 : 16) };
 }
 
-function copyInto(from: Buffer, to: Buffer, off: number): void {
-  for (let i = 0; i < from.length; i++) to[off + i] = from[i]!;
-}
-
 /** struct gen_cfg, as the program reads it. */
 export function encodeGenCfg(s: GenStream, t: GenTemplate): Buffer {
   const b = Buffer.alloc(CFG.size);
-  copyInto(t.frame, b, 0);
+  b.set(t.frame, 0);
   b.writeUInt32LE(t.frame.length, CFG.frameLen);
   b.writeUInt32LE(t.l4CsumOff, CFG.l4CsumOff);
   b.writeUInt32LE(s.sportCount, CFG.sportCount);
@@ -170,12 +167,7 @@ export function flowOf(s: GenStream, n: number): { src: string; sport: number } 
   return { src: numberToIp4(s.srcBase + addr), sport: s.sport + port };
 }
 
-const cfgCodec: Codec<Buffer> = {
-  name: 'struct gen_cfg',
-  size: CFG.size,
-  encode: (v, b, o) => copyInto(v, b, o),
-  decode: (b, o) => bytesAt(b, o, CFG.size),
-};
+const cfgCodec = byteArrayCodec('struct gen_cfg', CFG.size);
 
 export interface SendResult {
   /** Frames the program turned into stream frames and sent with XDP_TX. */

@@ -13,18 +13,13 @@
 import type pino from 'pino';
 import { XdpTestRunner, inNetns, verdictName } from '../src/bpf/test-run.js';
 import { buildFrame, parseFrame, type ParsedIpv4, type ParsedTcp } from '../src/testing/frames.js';
-import { InvalidArgumentError, XlvsError } from '../src/errors.js';
+import { InvalidArgumentError } from '../src/errors.js';
+import { BenchError } from './errors.js';
 import { PerPacketEnv, VIP, CLIENT, SCHED_PORTS } from './per-packet-env.js';
 import { Restorer } from './restore.js';
 import { enableJitSymbols, inclusive, profileSelf, restoreJitSymbols, type SymbolShare } from './profile.js';
 import { median, spread } from './stats.js';
 import type { Section, SectionRunner } from './section.js';
-
-export class BenchError extends XlvsError {
-  constructor(message: string) {
-    super('E_BENCH', message);
-  }
-}
 
 export interface PerPacketOptions {
   /** Runs per BPF_PROG_TEST_RUN for established, return, non-VIP and the floor. */
@@ -73,13 +68,8 @@ export interface PerPacketResult {
 const ESTABLISHED_SPORT = 1000;
 const FIRST_NEW_SPORT = 1024;
 
-interface Series {
-  name: string;
-  program: string;
-  verdict: string;
-  method: 'bare' | 'restored';
-  repeat: number;
-  what: string;
+/** A case as measured: what its figure will say about it, and how to take one run's figure. */
+interface Series extends Pick<CaseFigure, 'name' | 'program' | 'verdict' | 'method' | 'repeat' | 'what'> {
   /** One run's figure in ns per packet (for restored: the wrapped figure, uncorrected). */
   measure(): number;
 }

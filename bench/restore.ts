@@ -5,21 +5,14 @@
 
 import { BpfObject } from '../src/bpf/object.js';
 import { ensureBpffs, unpin } from '../src/bpf/bpffs.js';
-import { bytesAt, u32, type Codec } from '../src/bpf/codec.js';
+import { u32 } from '../src/bpf/codec.js';
 import type { BpfMap } from '../src/bpf/map.js';
 import { InvalidArgumentError } from '../src/errors.js';
+import { byteArrayCodec } from './bytes-codec.js';
 
 /** bench_frame's value: BENCH_FRAME_MAX bytes (the map's value size is checked against this). */
 const FRAME_MAX = 128;
-const frameCodec: Codec<Buffer> = {
-  name: 'struct frame_bytes',
-  size: FRAME_MAX,
-  encode: (v, b, o) => {
-    b.fill(0, o, o + FRAME_MAX);
-    for (let i = 0; i < v.length; i++) b[o + i] = v[i]!;
-  },
-  decode: (b, o) => bytesAt(b, o, FRAME_MAX),
-};
+const frameCodec = byteArrayCodec('struct frame_bytes', FRAME_MAX);
 
 /** bench_knobs keys, as in bpf/bench_restore.bpf.c. */
 const KNOB = { LEN: 0, VARY: 1, COUNTER: 2 } as const;

@@ -7,8 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from '../../src/lab/lab.js';
-import { captureStderr, stopChild } from '../../src/lab/child.js';
-import { waitForListen } from './listen.js';
+import { stopChild } from '../../src/lab/child.js';
+import { spawnListening } from './listen.js';
 
 export interface HaproxySpec {
   vip: string;
@@ -52,17 +52,7 @@ export class HaproxyPeer {
   static async start(lab: Lab, ns: string, spec: HaproxySpec, dir: string): Promise<HaproxyPeer> {
     const conf = join(dir, 'haproxy.cfg');
     writeFileSync(conf, haproxyConfig(spec));
-    const child = lab.spawn(ns, ['haproxy', '-db', '-f', conf]);
-    const tail = captureStderr(child, (line) => lab.log.debug({ ns, line }, 'haproxy stderr'));
-    child.stdout?.resume();
-    const peer = new HaproxyPeer(child);
-    try {
-      await waitForListen(lab, ns, spec.vip, spec.port, child, `haproxy (${conf})`, tail);
-    } catch (e) {
-      await peer.stop();
-      throw e;
-    }
-    return peer;
+    return new HaproxyPeer(await spawnListening(lab, ns, ['haproxy', '-db', '-f', conf], `haproxy (${conf})`, spec.vip, spec.port));
   }
 
   /** SIGTERM: HAProxy's hard stop (closes every session at once). */

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Waiting for a peer's listening socket inside a lab namespace: the peers (nginx, haproxy) have
-// no readiness signal of their own when run in the foreground, and a connection attempt would
-// cost a client process per try; `ss` lists the socket as soon as listen() returned.
+// Starting a peer's server (nginx, haproxy) and waiting for its listening socket inside a lab
+// namespace: the peers have no readiness signal of their own when run in the foreground, and a
+// connection attempt would cost a client process per try; `ss` lists the socket as soon as
+// listen() returned.
 
 import type { ChildProcess } from 'node:child_process';
 import type { Lab } from '../../src/lab/lab.js';
-import { hasExited } from '../../src/lab/child.js';
-import { BenchError } from '../per-packet.js';
+import { captureStderr, hasExited, stopChild } from '../../src/lab/child.js';
+import { BenchError } from '../errors.js';
 
 const POLL_MS = 50;
 
@@ -20,4 +21,22 @@ export async function waitForListen(lab: Lab, ns: string, addr: string, port: nu
     if (Date.now() > deadline) throw new BenchError(`${what} is not listening on ${want} in ${ns} after ${timeoutMs} ms; stderr: ${stderrTail()}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/**
+ * Starts a peer's server (argv, in the foreground so the lab kills it with the namespace) in ns
+ * and resolves once it listens on addr:port; stops it again if it never does. Its stderr goes to
+ * the debug log and into the error.
+ */
+export async function spawnListening(lab: Lab, ns: string, argv: string[], what: string, addr: string, port: number): Promise<ChildProcess> {
+  const child = lab.spawn(ns, argv);
+  const tail = captureStderr(child, (line) => lab.log.debug({ ns, line }, `${argv[0]} stderr`));
+  child.stdout?.resume();
+  try {
+    await waitForListen(lab, ns, addr, port, child, what, tail);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return child;
 }

@@ -7,8 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from '../../src/lab/lab.js';
-import { captureStderr, stopChild } from '../../src/lab/child.js';
-import { waitForListen } from './listen.js';
+import { stopChild } from '../../src/lab/child.js';
+import { spawnListening } from './listen.js';
 
 /** The reply body: small, so the benchmark measures connections, not bytes. */
 export const NGINX_BODY = 'ok\n';
@@ -65,17 +65,7 @@ export class NginxReal {
     const conf = join(dir, 'nginx.conf');
     writeFileSync(conf, nginxConfig(dir, addr, port));
     // -e: the startup error log too, before the config is read (else /var/log/nginx/error.log).
-    const child = lab.spawn(ns, ['nginx', '-c', conf, '-p', dir, '-e', join(dir, 'error.log')]);
-    const tail = captureStderr(child, (line) => lab.log.debug({ ns, line }, 'nginx stderr'));
-    child.stdout?.resume();
-    const real = new NginxReal(child);
-    try {
-      await waitForListen(lab, ns, addr, port, child, `nginx (${conf})`, tail);
-    } catch (e) {
-      await real.stop();
-      throw e;
-    }
-    return real;
+    return new NginxReal(await spawnListening(lab, ns, ['nginx', '-c', conf, '-p', dir, '-e', join(dir, 'error.log')], `nginx (${conf})`, addr, port));
   }
 
   /** SIGTERM: nginx's fast shutdown (the master stops its workers). */

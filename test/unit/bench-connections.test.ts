@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The connections benchmark's pure parts: wrk's output parser (fed outputs captured from real
-// runs on this machine), the acceptance rule, /proc/stat and perf report parsing, the round
+// runs on this machine), the acceptance rule, perf report parsing (/proc/stat: bench-cpu.test.ts), the round
 // order, the per-round ratios, and the peers' generated configs.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseWrk, wrkArgv, rejectReason, errorCount } from '../../bench/connections-wrk.js';
-import { parseProcStat, cpuSplit } from '../../bench/connections-cpu.js';
-import { parsePerfReport } from '../../bench/connections-perf.js';
+import { parsePerfReport } from '../../bench/profile.js';
 import { roundOrder, checkValid, type ConnectionsResult, type PeerRun } from '../../bench/connections.js';
 import { summarise, lossNotes } from '../../bench/connections-report.js';
 import { PEERS, type PeerName } from '../../bench/connections-env.js';
@@ -114,17 +113,6 @@ test('wrkArgv builds a short-connection run and refuses bad values by field', ()
   assert.throws(() => wrkArgv({ ...ok, url: 'http://example.com/; rm -rf /' }), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'url');
 });
 
-test('parseProcStat and cpuSplit give shares of the interval that add up to 100', () => {
-  const a = parseProcStat('cpu  100 0 50 1000 0 0 10 0 0 0\ncpu0 50 0 25 500 0 0 5 0 0 0\n');
-  const b = parseProcStat('cpu  160 0 90 1050 0 0 50 0 0 0\ncpu0 80 0 45 525 0 0 25 0 0 0\n');
-  const s = cpuSplit(a, b); // deltas: user 60, system 40, idle 50, softirq 40 = 190
-  assert.ok(Math.abs(s.userPct - (100 * 60) / 190) < 1e-9);
-  assert.ok(Math.abs(s.softirqPct - (100 * 40) / 190) < 1e-9);
-  assert.ok(Math.abs(s.userPct + s.systemPct + s.softirqPct + s.idlePct + s.otherPct - 100) < 1e-9);
-  assert.throws(() => cpuSplit(a, a), /did not advance/);
-  assert.throws(() => parseProcStat('intr 1 2 3\n'), /no aggregate cpu line/);
-});
-
 test('parsePerfReport keeps the top shares, biggest first', () => {
   const out = '    54.80%  node           \n     0.61%  ksoftirqd/1    \n    24.10%  wrk            \n';
   assert.deepEqual(parsePerfReport(out), [{ name: 'node', pct: 54.8 }, { name: 'wrk', pct: 24.1 }, { name: 'ksoftirqd/1', pct: 0.61 }]);
@@ -176,8 +164,8 @@ test('the peers\' generated configs: xlvs\'s passes xlvsd\'s own validation, the
   const svc = cfg.desired.services[0]!;
   assert.equal(svc.scheduler, 'wlc');
   assert.deepEqual(svc.reals.map((x) => x.address), spec.reals);
-  const nft = nftRuleset(spec);
-  assert.match(nft, /dnat to numgen inc mod 4 map \{ 0 : 10\.77\.0\.11, 1 : 10\.77\.0\.12, 2 : 10\.77\.0\.13, 3 : 10\.77\.0\.14 \} : 80/);
+  const nft = nftRuleset({ ...spec, proto: 'tcp' });
+  assert.match(nft, /ip daddr 203\.0\.113\.100 tcp dport 80 dnat to numgen inc mod 4 map \{ 0 : 10\.77\.0\.11, 1 : 10\.77\.0\.12, 2 : 10\.77\.0\.13, 3 : 10\.77\.0\.14 \} : 80/);
   const ha = haproxyConfig({ ...spec, threads: 2, maxconn: 8000, balance: 'roundrobin' });
   assert.match(ha, /^\s+mode tcp$/m);
   assert.match(ha, /^\s+bind 203\.0\.113\.100:80$/m);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The perf report reader of bench/profile.ts, on lines captured from this machine's perf 6.1.
+// The perf report reader of bench/profile.ts (both forms: --children two columns, plain one
+// column), on lines captured from this machine's perf 6.1.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inclusive, parsePerfChildren } from '../../bench/profile.js';
+import { inclusive, parsePerfChildren, parsePerfReport } from '../../bench/profile.js';
 import { breakdown } from '../../bench/per-packet.js';
 
 const CAPTURED = `
@@ -36,4 +37,12 @@ test('breakdown splits xlvs_public\'s inclusive samples into parts that add up t
   assert.ok(Math.abs(by('own').share - (100 * 25.39) / 80.04) < 1e-9);
   assert.ok(Math.abs(b.parts.reduce((a, p) => a + p.ns, 0) - 300) < 1e-9, 'the parts are the whole figure');
   assert.throws(() => breakdown(parsePerfChildren('  10.00%  10.00%  [k] other\n'), 300, 1000), /no samples in xlvs_public/);
+});
+
+test('one reader, two forms: each parser takes only the lines of its own form', () => {
+  const plain = '    54.80%  node           \n     0.61%  ksoftirqd/1    \n';
+  assert.deepEqual(parsePerfChildren(plain), []);
+  assert.deepEqual(parsePerfReport(CAPTURED), []);
+  assert.deepEqual(parsePerfChildren(CAPTURED + plain).length, 6);
+  assert.deepEqual(parsePerfReport(CAPTURED + plain).map((x) => x.name), ['node', 'ksoftirqd/1']);
 });
