@@ -11,7 +11,7 @@ import { Lab } from '../src/lab/lab.js';
 import { XlvsdProcess } from '../src/lab/xlvsd-process.js';
 import { configYaml, services, type WorkloadSpec } from './control-plane-config.js';
 import { diffMaps, kernelMemory, procMemory, snapshotMaps, type KernelMemory, type ProcMemory, type SnapshotDiff } from './control-plane-maps.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 const RELOAD_TIMEOUT_MS = 180_000;
 /** Parsing, verifying and applying 10,000 services takes longer than the lab's default 20 s. */

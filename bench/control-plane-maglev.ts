@@ -11,7 +11,7 @@ import { TestDataplane } from '../src/testing/fixture.js';
 import { buildTable } from '../src/sched/table.js';
 import { createTableMap } from '../src/dataplane/table-map.js';
 import { closeMap } from '../src/bpf/inner-map.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MH_SIZE = 65537;

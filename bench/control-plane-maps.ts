@@ -11,7 +11,7 @@ import { lib } from '../src/bpf/libbpf.js';
 import { BpfMap } from '../src/bpf/map.js';
 import { u32 } from '../src/bpf/codec.js';
 import { XlvsReal, XlvsSvc } from '../src/gen/abi.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 /** Opens a pinned map read-only-in-practice (we only look up), with the given codecs. */
 function withPinned<T>(path: string, use: (fd: number) => T): T {

@@ -14,7 +14,7 @@ import type { LiveTraffic } from './flow-scale-live.js';
 import { FlowOpener } from './flow-scale-held.js';
 import { TcpFrame, ipv4Number } from './flow-scale-frames.js';
 import { census, connCounts, resetTable, type Census, type ConnCounts } from './flow-scale-table.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 
 export interface FloodOptions {
   /** Busy established flows (one ACK each way per slice) and idle ones (silent during the flood). */

@@ -8,7 +8,7 @@
 
 import { XdpTestRunner, verdictName, XDP } from '../src/bpf/test-run.js';
 import { XLVS_REAL_F_USED } from '../src/gen/abi.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
 import { VIP, NEW_PORT, type FlowEnv } from './flow-scale-env.js';
 import { TcpFrame, nthSource } from './flow-scale-frames.js';
 import { census, connCounts, resetTable, type Census, type ConnCounts } from './flow-scale-table.js';

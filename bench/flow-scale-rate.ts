@@ -11,7 +11,8 @@ import type { FlowScaleEnv } from './flow-scale-env.js';
 import { NEW_PORT, NEW_REALS, NEW_REAL_PORT, VIP } from './flow-scale-env.js';
 import type { LiveTraffic } from './flow-scale-live.js';
 import { census, meminfoKb, resetTable } from './flow-scale-table.js';
-import { BenchError } from './per-packet.js';
+import { BenchError } from './errors.js';
+import { conntrackCount, flushConntrack, startNft, stopNft } from './peers/nftables.js';
 
 export interface RateFigure {
   peer: 'xlvs' | 'nftables';
@@ -26,20 +27,6 @@ export interface RateFigure {
   slabBytesPerEntry?: number;
 }
 
-export const NFT_TABLE = 'xlvs_bench_flows';
-
-/** nftables' documented way to balance: DNAT in prerouting with numgen over a map of reals. */
-export function nftRuleset(): string {
-  const map = NEW_REALS.map((r, i) => `${i} : ${r}`).join(', ');
-  return `table ip ${NFT_TABLE} {
-  chain pre {
-    type nat hook prerouting priority dstnat; policy accept;
-    ip daddr ${VIP} tcp dport ${NEW_PORT} dnat to numgen inc mod ${NEW_REALS.length} map { ${map} } : ${NEW_REAL_PORT}
-  }
-}
-`;
-}
-
 export function xlvsRate(env: FlowScaleEnv, live: LiveTraffic, realIds: number[], n: number): Promise<RateFigure> {
   resetTable(env, realIds);
   live.sink.reset();
@@ -50,26 +37,25 @@ export function xlvsRate(env: FlowScaleEnv, live: LiveTraffic, realIds: number[]
   });
 }
 
-function conntrackCount(env: FlowScaleEnv): number {
-  return Number(env.inRouter(['cat', '/proc/sys/net/netfilter/nf_conntrack_count']).trim());
-}
-
+/** nftables' documented way to balance (bench/peers/nftables.ts): DNAT in prerouting with numgen over the same reals. */
 export async function nftRate(env: FlowScaleEnv, live: LiveTraffic, n: number): Promise<RateFigure> {
-  env.inRouter(['nft', '-f', '-'], nftRuleset());
+  const { lab } = env;
+  const rtr = lab.ns.router;
+  await startNft(lab, rtr, { proto: 'tcp', vip: VIP, port: NEW_PORT, reals: NEW_REALS, realPort: NEW_REAL_PORT });
   try {
-    env.inRouter(['conntrack', '-F']);
+    await flushConntrack(lab, rtr);
     live.sink.reset();
     const slab0 = meminfoKb('Slab');
-    const before = conntrackCount(env);
+    const before = await conntrackCount(lab, rtr);
     const seconds = live.sendFlood(n);
     const d = await live.delivered();
-    const tracked = conntrackCount(env);
+    const tracked = await conntrackCount(lab, rtr);
     const slab = (meminfoKb('Slab') - slab0) * 1024;
     if (tracked - before <= 0) throw new BenchError(`nftables made no conntrack entry for ${n} SYNs (count ${before} -> ${tracked})`);
     return { peer: 'nftables', sent: n, delivered: d.fresh, seconds, perSecond: d.fresh / seconds, tracked, slabBytesPerEntry: slab / (tracked - before) };
   } finally {
-    env.inRouter(['nft', 'delete', 'table', 'ip', NFT_TABLE]);
-    env.inRouter(['conntrack', '-F']);
+    await stopNft(lab, rtr);
+    await flushConntrack(lab, rtr);
   }
 }
 
