@@ -20,7 +20,7 @@ import { ifindexIn, inNetns } from '../src/bpf/test-run.js';
 import { TestDataplane } from '../src/testing/fixture.js';
 import { Reconciler } from '../src/dataplane/reconcile.js';
 import { desired, service } from '../src/testing/desired.js';
-import type { Macs } from './per-packet-env.js';
+import { labMacs, type Macs } from './lab-macs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const XLVS_OBJECT = join(ROOT, 'build/xlvs.bpf.o');
@@ -46,9 +46,6 @@ export interface FlowEnv {
   priv0: number;
 }
 
-const linkMac = (ns: string, dev: string): string =>
-  (JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address;
-
 export class FlowScaleEnv implements FlowEnv {
   private links: XdpLink[] = [];
 
@@ -65,12 +62,7 @@ export class FlowScaleEnv implements FlowEnv {
     const lab = await Lab.create({ reals: 1, log });
     try {
       const rtr = lab.nsPath(lab.ns.router);
-      const macs: Macs = {
-        pub0: linkMac(lab.ns.router, 'pub0'),
-        priv0: linkMac(lab.ns.router, 'priv0'),
-        client: linkMac(lab.ns.client, 'eth0'),
-        rs1: linkMac(lab.ns.reals[0]!, 'eth0'),
-      };
+      const macs = labMacs(lab);
       const sh = (...argv: string[]): void => void execFileSync(argv[0]!, argv.slice(1));
       for (const r of [...NEW_REALS, ...EST_REALS]) sh('ip', '-n', lab.ns.router, 'neigh', 'replace', r, 'lladdr', macs.rs1, 'dev', 'priv0', 'nud', 'permanent');
       sh('ip', '-n', lab.ns.router, 'neigh', 'replace', CLIENT, 'lladdr', macs.client, 'dev', 'pub0', 'nud', 'permanent');

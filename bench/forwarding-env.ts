@@ -6,13 +6,13 @@
 // the bare XDP forwarder (bpf/bench_fwd.bpf.c). The peers (forwarding-peers.ts) switch the
 // router between them. close() removes everything, also after a failure.
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pino from 'pino';
 import { Lab } from '../src/lab/lab.js';
 import { LAN_ROUTER_PORT } from '../src/lab/topology.js';
+import { linkMac } from './lab-macs.js';
 import { BpfObject } from '../src/bpf/object.js';
 import { XdpLink } from '../src/bpf/link.js';
 import { ensureBpffs, unpin } from '../src/bpf/bpffs.js';
@@ -31,9 +31,6 @@ export const CLIENT = '203.0.113.2';
 export const UDP_PORT = 5353;
 /** The four reals of the xlvs and nftables services, on the lab's private LAN. */
 export const REALS = ['10.77.0.11', '10.77.0.12', '10.77.0.13', '10.77.0.14'];
-
-const linkMac = (ns: string, dev: string): string =>
-  (JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address;
 
 export class ForwardingEnv {
   private xlvsLinks: XdpLink[] = [];

@@ -17,6 +17,7 @@ import { TestDataplane } from '../src/testing/fixture.js';
 import { Reconciler } from '../src/dataplane/reconcile.js';
 import { desired, service } from '../src/testing/desired.js';
 import type { SchedulerName } from '../src/model/types.js';
+import { labMacs, type Macs } from './lab-macs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -31,16 +32,6 @@ export const SCHED_PORTS: ReadonlyArray<{ scheduler: SchedulerName; port: number
   { scheduler: 'mh', port: 82 },
 ];
 export const REAL_PORT = 8080;
-
-export interface Macs {
-  pub0: string;
-  priv0: string;
-  client: string;
-  rs1: string;
-}
-
-const linkMac = (ns: string, dev: string): string =>
-  (JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address;
 
 export class PerPacketEnv {
   private constructor(
@@ -62,12 +53,7 @@ export class PerPacketEnv {
     const undo: Array<() => void> = [];
     try {
       const rtr = lab.nsPath(lab.ns.router);
-      const macs: Macs = {
-        pub0: linkMac(lab.ns.router, 'pub0'),
-        priv0: linkMac(lab.ns.router, 'priv0'),
-        client: linkMac(lab.ns.client, 'eth0'),
-        rs1: linkMac(lab.ns.reals[0]!, 'eth0'),
-      };
+      const macs = labMacs(lab);
       // Resolved neighbours: bpf_fib_lookup then answers SUCCESS with MACs, as in steady state,
       // rather than NO_NEIGH (which would hand the packet to the kernel and measure another path).
       for (const r of REALS) execFileSync('ip', ['-n', lab.ns.router, 'neigh', 'replace', r, 'lladdr', macs.rs1, 'dev', 'priv0', 'nud', 'permanent']);
