@@ -13,7 +13,7 @@ import { enableRunTimeStats, pinnedProgStats, statsDelta, type ProgStats } from 
 import { connectionsSection } from './connections-report.js';
 import { profileDuring, type Profile } from './profile.js';
 import { BenchError } from './errors.js';
-import type { SectionRunner } from './section.js';
+import { timedSection, type SectionRunner } from './section.js';
 
 export interface ConnectionsOptions {
   rounds: number;
@@ -153,13 +153,8 @@ export function checkValid(r: ConnectionsResult): void {
 const FULL = { rounds: 5, seconds: 8, threads: 2, connections: 64, tolerance: 1e-4, profile: true };
 const SMOKE = { rounds: 1, seconds: 1, threads: 2, connections: 8, tolerance: 1e-4, profile: true };
 
-export const connections: SectionRunner = {
-  id: 'connections',
-  title: 'Connection rate and latency',
-  async run({ log, smoke }) {
-    const t0 = Date.now();
-    const r = await runConnections({ ...(smoke ? SMOKE : FULL), log });
-    checkValid(r);
-    return connectionsSection(r, (Date.now() - t0) / 1000);
-  },
-};
+export const connections: SectionRunner = timedSection('connections', 'Connection rate and latency', async ({ log, smoke }) => {
+  const r = await runConnections({ ...(smoke ? SMOKE : FULL), log });
+  checkValid(r);
+  return r;
+}, connectionsSection);

@@ -10,7 +10,7 @@ import { runMaglev, MH_SIZE, type MaglevFigure } from './control-plane-maglev.js
 import { runNft, type NftFigures } from './control-plane-nft.js';
 import { REAL_POOL, type WorkloadSpec } from './control-plane-config.js';
 import { median, spread } from './stats.js';
-import type { Section, SectionRunner } from './section.js';
+import { timedSection, type Section, type SectionRunner } from './section.js';
 
 interface Sizes {
   spec: WorkloadSpec;
@@ -111,13 +111,6 @@ export function controlPlaneSection(r: ControlPlaneResult, seconds: number): Sec
   };
 }
 
-export const controlPlane: SectionRunner = {
-  id: 'control-plane',
-  title: 'Control plane at scale',
-  async run({ log, smoke }) {
-    const t0 = Date.now();
-    const r = await runControlPlane(smoke ? SMOKE : FULL, log);
-    log.info({ startMs: r.daemon.startMs, reloadMs: r.daemon.reloadMs, apiMs: r.daemon.apiSetWeightMs, restartMs: r.daemon.restartMs, nftLoadMs: r.nft.loadMs }, 'control-plane');
-    return controlPlaneSection(r, (Date.now() - t0) / 1000);
-  },
-};
+export const controlPlane: SectionRunner = timedSection('control-plane', 'Control plane at scale', ({ log, smoke }) => runControlPlane(smoke ? SMOKE : FULL, log), controlPlaneSection, (r, log) => {
+  log.info({ startMs: r.daemon.startMs, reloadMs: r.daemon.reloadMs, apiMs: r.daemon.apiSetWeightMs, restartMs: r.daemon.restartMs, nftLoadMs: r.nft.loadMs }, 'control-plane');
+});

@@ -13,7 +13,7 @@ import { conntrackObjectSize, nftRate, xlvsRate, type RateFigure } from './flow-
 import { measureFlood, type FloodOptions, type FloodResult } from './flow-scale-flood.js';
 import { flowsMapInfo, type MapInfo } from './flow-scale-table.js';
 import { flowScaleSection } from './flow-scale-report.js';
-import type { SectionRunner } from './section.js';
+import { timedSection, type SectionRunner } from './section.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { MAX_FLOW_ENTRIES, MIN_FLOW_ENTRIES } from '../src/config/schema.js';
 
@@ -112,12 +112,4 @@ export async function runFlowScale(o: FlowScaleOptions): Promise<FlowScaleResult
   }
 }
 
-export const flowScale: SectionRunner = {
-  id: 'flow-scale',
-  title: 'Flow scale',
-  async run({ log, smoke }) {
-    const t0 = Date.now();
-    const r = await runFlowScale({ ...(smoke ? SMOKE : FULL), log });
-    return flowScaleSection(r, (Date.now() - t0) / 1000);
-  },
-};
+export const flowScale: SectionRunner = timedSection('flow-scale', 'Flow scale', ({ log, smoke }) => runFlowScale({ ...(smoke ? SMOKE : FULL), log }), flowScaleSection);

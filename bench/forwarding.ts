@@ -15,7 +15,7 @@ import { progIdOfFd, progRun, progSnapshot, withRunTimeStats, xdpProgId, type Pr
 import { enableJitSymbols, profileSelf, restoreJitSymbols } from './profile.js';
 import { median, spread, type Spread } from './stats.js';
 import { forwardingSection } from './forwarding-report.js';
-import type { SectionRunner } from './section.js';
+import { timedSection, type SectionRunner } from './section.js';
 
 export interface ForwardingOptions {
   /** Rounds; each runs every peer once, in an order rotated by one per round. */
@@ -292,13 +292,6 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
 const FULL = { rounds: 5, seconds: 3, ports: 4096, chunk: 1 << 17, statsSeconds: 1 };
 const SMOKE = { rounds: 1, seconds: 0.2, ports: 256, chunk: 1 << 14, statsSeconds: 0.1 };
 
-export const forwarding: SectionRunner = {
-  id: 'forwarding',
-  title: 'Forwarding rate',
-  async run({ log, smoke }) {
-    const t0 = Date.now();
-    const r = await runForwarding({ ...(smoke ? SMOKE : FULL), log });
-    for (const p of r.peers) log.info({ peer: p.peer, mpps: Number((p.pps.median / 1e6).toFixed(3)), ratio: Number(p.ratioToXlvs.toFixed(2)), pathNsPerPacket: Math.round(p.pathNsPerPacket.median), cpuNsPerPacket: Math.round(p.cpuNsPerPacket.median) }, 'forwarding');
-    return forwardingSection(r, (Date.now() - t0) / 1000);
-  },
-};
+export const forwarding: SectionRunner = timedSection('forwarding', 'Forwarding rate', ({ log, smoke }) => runForwarding({ ...(smoke ? SMOKE : FULL), log }), forwardingSection, (r, log) => {
+  for (const p of r.peers) log.info({ peer: p.peer, mpps: Number((p.pps.median / 1e6).toFixed(3)), ratio: Number(p.ratioToXlvs.toFixed(2)), pathNsPerPacket: Math.round(p.pathNsPerPacket.median), cpuNsPerPacket: Math.round(p.cpuNsPerPacket.median) }, 'forwarding');
+});

@@ -19,7 +19,7 @@ import { PerPacketEnv, VIP, CLIENT, SCHED_PORTS } from './per-packet-env.js';
 import { Restorer } from './restore.js';
 import { enableJitSymbols, inclusive, profileSelf, restoreJitSymbols, type SymbolShare } from './profile.js';
 import { median, spread } from './stats.js';
-import type { Section, SectionRunner } from './section.js';
+import { timedSection, type Section, type SectionRunner } from './section.js';
 
 export interface PerPacketOptions {
   /** Runs per BPF_PROG_TEST_RUN for established, return, non-VIP and the floor. */
@@ -264,13 +264,6 @@ export function perPacketSection(r: PerPacketResult, seconds: number): Section {
   };
 }
 
-export const perPacket: SectionRunner = {
-  id: 'per-packet',
-  title: 'Per-packet cost',
-  async run({ log, smoke }) {
-    const t0 = Date.now();
-    const r = await runPerPacket({ ...(smoke ? SMOKE : FULL), log });
-    for (const c of r.cases) log.info({ case: c.name, ns: c.medianNs, min: c.minNs, max: c.maxNs, ratio: Number(c.ratio.toFixed(2)) }, 'per-packet');
-    return perPacketSection(r, (Date.now() - t0) / 1000);
-  },
-};
+export const perPacket: SectionRunner = timedSection('per-packet', 'Per-packet cost', ({ log, smoke }) => runPerPacket({ ...(smoke ? SMOKE : FULL), log }), perPacketSection, (r, log) => {
+  for (const c of r.cases) log.info({ case: c.name, ns: c.medianNs, min: c.minNs, max: c.maxNs, ratio: Number(c.ratio.toFixed(2)) }, 'per-packet');
+});

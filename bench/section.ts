@@ -44,3 +44,26 @@ export interface SectionRunner {
   title: string;
   run(o: SectionOptions): Promise<Section>;
 }
+
+/**
+ * A SectionRunner that measures (full or smoke sizes), times the measurement and renders the
+ * result as its Section; `report` may log the headline figures.
+ */
+export function timedSection<R>(
+  id: string,
+  title: string,
+  measure: (o: SectionOptions) => Promise<R>,
+  render: (r: R, seconds: number) => Section,
+  report?: (r: R, log: pino.Logger) => void,
+): SectionRunner {
+  return {
+    id,
+    title,
+    async run(o) {
+      const t0 = Date.now();
+      const r = await measure(o);
+      report?.(r, o.log);
+      return render(r, (Date.now() - t0) / 1000);
+    },
+  };
+}
