@@ -2,7 +2,9 @@
 // What the per-packet benchmark runs against: a lab (its router namespace gives the programs
 // real ingress interfaces and a FIB), the real xlvs object loaded with a temporary pin dir and
 // configured through the Reconciler with one service per measured scheduler, and the floor
-// program (bpf/bench_floor.bpf.c). Everything is removed by close(), also after a failure.
+// program (bpf/bench_floor.bpf.c) and the bare XDP forwarder (bpf/bench_fwd.bpf.c, parse + FIB +
+// redirect: the floor of any router that routes in XDP). Everything is removed by close(), also
+// after a failure.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +40,7 @@ export class PerPacketEnv {
     readonly lab: Lab,
     readonly dp: TestDataplane,
     private readonly floorObj: BpfObject,
+    private readonly fwdObj: BpfObject,
     private readonly floorPin: string,
     readonly macs: Macs,
     /** The router namespace's path: every test run happens in it (see inNetns). */
@@ -72,7 +75,10 @@ export class PerPacketEnv {
       const floorObj = BpfObject.open(join(ROOT, 'build/bench_floor.bpf.o'), { pinRoot: floorPin });
       undo.push(() => floorObj.close());
       floorObj.load();
-      return new PerPacketEnv(lab, dp, floorObj, floorPin, macs, rtr, ifindexIn(rtr, 'pub0'), ifindexIn(rtr, 'priv0'), pinBase);
+      const fwdObj = BpfObject.open(join(ROOT, 'build/bench_fwd.bpf.o'), { pinRoot: floorPin });
+      undo.push(() => fwdObj.close());
+      fwdObj.load();
+      return new PerPacketEnv(lab, dp, floorObj, fwdObj, floorPin, macs, rtr, ifindexIn(rtr, 'pub0'), ifindexIn(rtr, 'priv0'), pinBase);
     } catch (e) {
       for (const u of undo.reverse()) {
         try {
@@ -90,6 +96,10 @@ export class PerPacketEnv {
     return this.floorObj.programFd('xlvs_bench_floor');
   }
 
+  get fwdFd(): number {
+    return this.fwdObj.programFd('xlvs_bench_fwd');
+  }
+
   /** Removes every flow entry, so the next SYNs are new flows again. Returns how many. */
   clearFlows(): number {
     const keys = [...this.dp.maps.flows.entries()].map(([k]) => k);
@@ -98,7 +108,7 @@ export class PerPacketEnv {
   }
 
   async close(log: pino.Logger): Promise<void> {
-    for (const step of [() => this.dp.close(), () => this.floorObj.close(), () => unpin(this.floorPin)]) {
+    for (const step of [() => this.dp.close(), () => this.floorObj.close(), () => this.fwdObj.close(), () => unpin(this.floorPin)]) {
       try {
         step();
       } catch (e) {

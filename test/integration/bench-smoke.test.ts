@@ -10,7 +10,7 @@ import { renderMarkdown, machineInfo } from '../../bench/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));
-const CASES = ['floor', 'floor-restored', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
+const CASES = ['floor', 'floor-restored', 'xdp-fwd', 'non-vip', 'established', 'return', 'new-rr', 'new-wlc', 'new-mh'];
 
 test('per-packet bench smoke: every case has a positive ns figure and a ratio to the floor; the report shows them', async () => {
   const t0 = Date.now();
