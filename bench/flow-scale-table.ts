@@ -85,7 +85,7 @@ export function connCounts(env: FlowEnv, realIds: Iterable<number>): ConnCounts 
 /** Empties the table from userspace (which counts nothing down) and zeroes the counts to match. */
 export function resetTable(env: FlowEnv, realIds: Iterable<number>): void {
   walkFlows(env.dp.maps.flows.fd, () => undefined, true);
-  for (const id of realIds) env.dp.maps.realConns.update(id, { active: 0, inactive: 0, overloaded: 0 });
+  for (const id of realIds) env.dp.maps.realConns.update(id, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
 }
 
 export interface MapInfo {

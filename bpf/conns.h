@@ -60,7 +60,7 @@ static __always_inline void conns_open(__u32 real_id, __u32 state)
 		__sync_fetch_and_add(&c->active, 1);
 	else
 		__sync_fetch_and_add(&c->inactive, 1);
-	__sync_fetch_and_add(&c->pad_seq, 1);
+	__sync_fetch_and_add(&c->seq, 1);
 	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
 }
 
@@ -75,7 +75,7 @@ static __always_inline void conns_close(__u32 real_id, __u32 state)
 		__sync_fetch_and_sub(&c->active, 1);
 	else
 		__sync_fetch_and_sub(&c->inactive, 1);
-	__sync_fetch_and_add(&c->pad_seq, 1);
+	__sync_fetch_and_add(&c->seq, 1);
 	conns_overload_check(bpf_map_lookup_elem(&reals, &real_id), c);
 }
 
@@ -95,7 +95,7 @@ static __always_inline void conns_move(__u32 real_id, int to_active)
 		__sync_fetch_and_sub(&c->active, 1);
 		__sync_fetch_and_add(&c->inactive, 1);
 	}
-	__sync_fetch_and_add(&c->pad_seq, 1);
+	__sync_fetch_and_add(&c->seq, 1);
 }
 
 /* The correction a recount allows for one count: `shown` is what the counter

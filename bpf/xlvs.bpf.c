@@ -275,7 +275,7 @@ struct reap_ctx {
 /* Per-real scratch of one reaper pass (the recount): a global of this object,
  * not a pinned map, as nothing outlives the pass. */
 struct reap_real {
-	__u32 seq0;     /* real_conns.pad_seq before the walk */
+	__u32 seq0;     /* real_conns.seq before the walk */
 	__u32 own;      /* count changes the walk itself made (flows it reaped) */
 	__u32 active;   /* live forward entries the walk saw, by activity */
 	__u32 inactive;
@@ -291,7 +291,7 @@ static long reap_snapshot(__u32 i, void *unused)
 	if (i >= XLVS_MAX_REALS)
 		return 1;
 	r = &reap_reals[i];
-	r->seq0 = c ? c->pad_seq : 0;
+	r->seq0 = c ? c->seq : 0;
 	r->own = r->active = r->inactive = 0;
 	return 0;
 }
@@ -340,7 +340,7 @@ static long reap_recount(__u32 i, void *unused)
 	r = &reap_reals[i];
 	active = *(volatile __u32 *)&c->active;
 	inactive = *(volatile __u32 *)&c->inactive;
-	events = *(volatile __u32 *)&c->pad_seq - r->seq0 - r->own;
+	events = *(volatile __u32 *)&c->seq - r->seq0 - r->own;
 	da = conns_drift(active, r->active, events);
 	di = conns_drift(inactive, r->inactive, events);
 	if (!da && !di)

@@ -186,8 +186,8 @@ struct xlvs_real_conns {
 	__u32 active;
 	__u32 inactive;
 	__u32 overloaded; /* 1 while above the upper threshold (hysteresis) */
-	__u32 pad_seq;    /* bumped after every count change by a flow, for the reaper's recount;
-			   * a pad* name keeps it out of the TypeScript codec (which writes 0) */
+	__u32 seq;        /* bumped after every count change by a flow, for the reaper's recount
+			   * (the control plane only reads it) */
 };
 
 /* Connection table key: the packet's own 5-tuple as seen on the wire. */

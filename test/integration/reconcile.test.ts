@@ -88,7 +88,7 @@ test('a real slot whose connections are still counted is not given to a new real
   first.apply(desired([group([80], ['10.77.0.11'])]));
   const id = first.slotsOf('tcp/203.0.113.100:80')!.reals.get('10.77.0.11:0')!.id;
   // The data plane still counts two connections of that real when it is removed.
-  dp.maps.realConns.update(id, { active: 1, inactive: 1, overloaded: 0 });
+  dp.maps.realConns.update(id, { active: 1, inactive: 1, overloaded: 0, seq: 0 });
   first.apply(desired([]));
 
   // A fresh reconciler starts allocating at the lowest slot, where the busy one is.
@@ -100,7 +100,7 @@ test('a real slot whose connections are still counted is not given to a new real
   second.apply(desired([]));
 
   // Once the counts are back to zero the slot is used again.
-  dp.maps.realConns.update(id, { active: 0, inactive: 0, overloaded: 0 });
+  dp.maps.realConns.update(id, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
   const third = new Reconciler(dp.maps, log);
   third.apply(desired([group([80], ['10.77.1.1'])]));
   assert.deepEqual(ids(third), [id]);

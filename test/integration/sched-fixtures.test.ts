@@ -115,7 +115,7 @@ function setService(sched: SchedulerName, s: SvcSetup): number[] {
       addr: v4(realAddr(i)), port: 8080, method: abi.XLVS_METHOD_NAT, flags: used ? abi.XLVS_REAL_F_USED : 0,
       family: abi.XLVS_AF_INET, svc_id: SVC, weight: used ? s.weights[i]! : 0, u_threshold: 1_000_000, l_threshold: 0,
     });
-    m.realConns.update(REAL_BASE + i, { active: 0, inactive: 0, overloaded: 0 });
+    m.realConns.update(REAL_BASE + i, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
     m.svcReals.update(SVC * abi.XLVS_MAX_SVC_REALS + i, used ? REAL_BASE + i : 0);
   }
   const seed = s.seed ?? 0;
@@ -139,7 +139,7 @@ function setService(sched: SchedulerName, s: SvcSetup): number[] {
 /** Writes every real's counts and overload flag as the model states them. */
 function setCounts(reals: RealState[]): void {
   reals.forEach((r, i) => {
-    maps().realConns.update(REAL_BASE + i, { active: r.active, inactive: r.inactive, overloaded: r.overloaded ? 1 : 0 });
+    maps().realConns.update(REAL_BASE + i, { active: r.active, inactive: r.inactive, overloaded: r.overloaded ? 1 : 0, seq: 0 });
     if (r.member === false) {
       const cur = maps().reals.lookup(REAL_BASE + i)!;
       maps().reals.update(REAL_BASE + i, { ...cur, flags: 0 });
@@ -241,15 +241,15 @@ test('wlc over the full 256 reals of a service: the last one, the only idle one,
   const n = abi.XLVS_MAX_SVC_REALS;
   const weights = Array.from({ length: MAX_N }, () => 1);
   setService('wlc', { weights });
-  for (let i = 0; i < MAX_N; i++) maps().realConns.update(REAL_BASE + i, { active: 3, inactive: 0, overloaded: 0 });
+  for (let i = 0; i < MAX_N; i++) maps().realConns.update(REAL_BASE + i, { active: 3, inactive: 0, overloaded: 0, seq: 0 });
   for (let i = MAX_N; i < n; i++) maps().svcReals.update(SVC * n + i, REAL_BASE + (i % (MAX_N - 1)));
   maps().svcReals.update(SVC * n + n - 1, REAL_BASE + MAX_N - 1);
-  maps().realConns.update(REAL_BASE + MAX_N - 1, { active: 0, inactive: 0, overloaded: 0 });
+  maps().realConns.update(REAL_BASE + MAX_N - 1, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
   maps().svcs.update(SVC, { ...maps().svcs.lookup(SVC)!, n_reals: n });
   // the idle real is listed at position 39 and again at 255: the first listing wins
   assert.deepEqual(send([syn()]), [MAX_N - 1]);
   maps().svcReals.update(SVC * n + MAX_N - 1, REAL_BASE);
-  maps().realConns.update(REAL_BASE + MAX_N - 1, { active: 0, inactive: 0, overloaded: 0 });
+  maps().realConns.update(REAL_BASE + MAX_N - 1, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
   assert.deepEqual(send([syn()]), [MAX_N - 1], 'only at position 255 now');
 });
 
