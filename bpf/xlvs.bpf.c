@@ -208,7 +208,7 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 	}
 
 	stats_packet(f->svc_id, f->real_id, p.len, 0, new_conn);
-	return xmit(ctx, &p, f);
+	return xmit(ctx, &p, f, now);
 }
 
 static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
@@ -240,7 +240,7 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	flow_touch(f, &k, &p, now);
 
 	stats_packet(f->svc_id, f->real_id, p.len, 1, 0);
-	return xmit(ctx, &p, f);
+	return xmit(ctx, &p, f, now);
 }
 
 SEC("xdp")

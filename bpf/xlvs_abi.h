@@ -217,7 +217,15 @@ struct xlvs_flow {
 	__u8 flags;        /* enum xlvs_flow_flags */
 	__u8 method;       /* enum xlvs_method of the real */
 	__u8 pad;
-	__u32 pad2;
+	/* The next hop of this entry's packets, cached from bpf_fib_lookup (fwd.h
+	 * fwd_lookup_flow): valid until nh_expires_ns, for packets of up to nh_len
+	 * bytes (IP length plus encapsulation) the FIB passed. 0 ifindex: none. */
+	__u32 nh_ifindex;
+	__u64 nh_expires_ns;
+	__u16 nh_len;
+	__u8 nh_dmac[6];
+	__u8 nh_smac[6];
+	__u16 pad2;
 };
 
 /* Persistence template key: service and (masked) client address. */

@@ -40,7 +40,7 @@ static __always_inline int xmit_kernel(struct pkt *p, const struct xlvs_flow *f)
 	return XDP_PASS;
 }
 
-static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f)
+static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, struct xlvs_flow *f, __u64 now)
 {
 	int to_real = f->dir == XLVS_DIR_FORWARD;
 	int tun = to_real && f->method == XLVS_METHOD_TUN;
@@ -70,7 +70,7 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, const struct 
 		return xmit_kernel(p, f); /* the kernel sends the time exceeded */
 	}
 
-	switch (fwd_verdict(fwd_lookup(ctx, p, src, dst, extra, &fib), kernel_ok)) {
+	switch (fwd_verdict(fwd_lookup_flow(ctx, p, src, dst, extra, &fib, f, now), kernel_ok)) {
 	case FWD_OK:
 		break;
 	case FWD_KERNEL:

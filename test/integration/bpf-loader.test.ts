@@ -279,6 +279,11 @@ test('flows: updateBatch of 6000 entries reads back exactly through entries()', 
     dir: i % 2,
     flags: i % 8,
     method: i % 4,
+    nh_ifindex: i % 7,
+    nh_expires_ns: BigInt(i) * 3n,
+    nh_len: i % 65536,
+    nh_dmac: Buffer.from([2, 0, 0, 0, (i >> 8) & 0xff, i & 0xff]),
+    nh_smac: Buffer.from([2, 1, 0, 0, (i >> 8) & 0xff, i & 0xff]),
   });
   const written: [FlowKey, Flow][] = Array.from({ length: N }, (_, i) => [fk(i), fv(i)]);
   flows.updateBatch(written);

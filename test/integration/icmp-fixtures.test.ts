@@ -163,6 +163,8 @@ function putFlow(f: FlowSpec): void {
       dir: f.dir === 'forward' ? abi.XLVS_DIR_FORWARD : abi.XLVS_DIR_REPLY,
       flags: (f.snat && f.method !== 'dr' && f.method !== 'tun' ? abi.XLVS_FLOW_F_SNAT : 0) | (f.dnat && f.method !== 'dr' && f.method !== 'tun' ? abi.XLVS_FLOW_F_DNAT : 0),
       method,
+      // No next hop cached: the first packet asks the FIB.
+      nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6),
     },
   );
 }
