@@ -59,7 +59,10 @@ static __always_inline long fwd_lookup(struct xdp_md *ctx, const struct pkt *p, 
  * (so the same source, destination and route), within XLVS_NH_TTL_NS, and
  * no longer than a length the FIB passed (a longer packet asks the FIB,
  * which checks the MTU). On a hit only ifindex, dmac and smac of fib are
- * set: all a caller reads after BPF_FIB_LKUP_RET_SUCCESS. */
+ * set: all a caller reads after BPF_FIB_LKUP_RET_SUCCESS. Two CPUs may
+ * refresh one entry at once; they write the same answer, except in the
+ * instant a neighbour changes, when one packet may leave with a mix of the
+ * old and new MAC (the next lookup, within a second, puts it right). */
 static __always_inline long fwd_lookup_flow(struct xdp_md *ctx, const struct pkt *p, const __be32 *src,
 					    const __be32 *dst, __u32 extra, struct bpf_fib_lookup *fib,
 					    struct xlvs_flow *f, __u64 now)
