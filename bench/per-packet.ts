@@ -276,7 +276,7 @@ function headline(r: PerPacketResult): string[] {
   const est = ns('established');
   const fib = r.breakdown.parts.find((p) => p.part.includes('bpf_fib_lookup'))!;
   return [
-    `- Established flow: ${est.toFixed(0)} ns, ${(est / ns('floor')).toFixed(1)}× the floor (goal 1.3×) and ${(est / ns('xdp-fwd')).toFixed(1)}× the bare XDP forwarder (${ns('xdp-fwd').toFixed(0)} ns), which does the same route lookup without NAT or state.`,
+    `- Established flow: ${est.toFixed(0)} ns, ${(est / ns('floor')).toFixed(1)}× the floor (goal 1.3×) and ${(est / ns('xdp-fwd')).toFixed(1)}× the bare XDP forwarder (${ns('xdp-fwd').toFixed(0)} ns), which asks the FIB for every packet and keeps no state.`,
     `- bpf_fib_lookup: ${fib.ns.toFixed(0)} ns of it (${fib.share.toFixed(0)}%, table below). An established flow's packets take the next hop cached in their flow entry (asked again every second, or for a longer packet); the bare forwarder asks the FIB for every packet. What remains is the flow and VIP hash lookups and the program's own work (table below).`,
   ];
 }
