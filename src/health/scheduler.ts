@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs the probes of many targets: each at its own interval, shifted by a jitter seeded from the
+// target's id (so restarts keep the spread and thousands of checks never align), at most one probe
+// per target, a hard deadline per probe and a global cap on concurrent probes. Results feed each
+// target's HealthState; transitions go to a callback. Clock and timers are injected so unit tests
+// drive time by hand.
+
+import pino, { type Logger } from 'pino';
+import { InvalidArgumentError } from '../errors.js';
+import { HealthState, type Transition } from './state.js';
+import { validateProbeResult, type CheckOptions, type ProbeResult } from './types.js';
+
+/** One probe: resolves with its result; should stop work when `signal` aborts (deadline, stop). */
+export type Probe = (signal: AbortSignal) => Promise<ProbeResult>;
+
+export interface TimerClock {
+  now(): number; // ms
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+/** Wall-clock milliseconds that never go backwards (performance.now from the time origin). */
+export const systemClock: TimerClock = {
+  now: () => performance.timeOrigin + performance.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export interface SchedulerOptions {
+  maxConcurrent: number; // probes running at once, all targets together
+  onTransition: (id: string, transition: Transition, state: HealthState) => void;
+  onResult?: (id: string, result: ProbeResult) => void; // every counted result, for counters
+  clock?: TimerClock;
+  log?: Pick<Logger, 'warn' | 'error'>;
+}
+
+export interface SchedulerStats {
+  targets: number;
+  inFlight: number; // probes holding a concurrency slot
+  queued: number; // probes due and waiting for a slot
+  started: number;
+  timedOut: number;
+  skipped: number; // due times passed over because the target's probe was still queued or running
+}
+
+interface Run {
+  controller: AbortController;
+  deadline: unknown;
+  settled: boolean; // counted (result, deadline) or abandoned (stop, remove); later results are ignored
+}
+
+interface Target {
+  id: string;
+  probe: Probe;
+  state: HealthState;
+  random: () => number;
+  due: number;
+  timer: unknown;
+  queued: boolean;
+  run: Run | undefined; // the probe still running, counted or not: never a second one beside it
+}
+
+const fallbackLog = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info', base: { svc: 'xlvsd', part: 'health' } });
+
+/** FNV-1a of the id: a stable per-target seed. */
+function seedOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** mulberry32: small, fast, good enough to spread timers; uniform in [0, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class CheckScheduler {
+  private readonly targets = new Map<string, Target>();
+  private readonly clock: TimerClock;
+  private readonly log: Pick<Logger, 'warn' | 'error'>;
+  private queue: Target[] = [];
+  private running = false;
+  private active = 0;
+  private counts = { started: 0, timedOut: 0, skipped: 0 };
+
+  constructor(private readonly opts: SchedulerOptions) {
+    const cap = opts.maxConcurrent;
+    if (!Number.isInteger(cap) || cap < 1) {
+      throw new InvalidArgumentError('maxConcurrent', cap, 'must be an integer of at least 1');
+    }
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? fallbackLog;
+  }
+
+  /** Adds a target; its first probe is due within jitter × interval (at once when running). */
+  add(id: string, options: CheckOptions, probe: Probe): HealthState {
+    if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('id', id, 'must be a non-empty string');
+    if (this.targets.has(id)) throw new InvalidArgumentError('id', id, 'is already scheduled');
+    if (typeof probe !== 'function') throw new InvalidArgumentError(`${id}.probe`, typeof probe, 'must be a function');
+    const state = new HealthState(options, this.clock.now());
+    const target: Target = { id, probe, state, random: prng(seedOf(id)), due: 0, timer: undefined, queued: false, run: undefined };
+    this.targets.set(id, target);
+    if (this.running) this.scheduleFirst(target);
+    return state;
+  }
+
+  /** Removes a target: its timer is cancelled, a running probe aborted and its result ignored. */
+  remove(id: string): boolean {
+    const target = this.targets.get(id);
+    if (!target) return false;
+    this.halt(target);
+    this.targets.delete(id);
+    return true;
+  }
+
+  state(id: string): HealthState | undefined {
+    return this.targets.get(id)?.state;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const target of this.targets.values()) this.scheduleFirst(target);
+  }
+
+  /** Stops every timer and aborts running probes; their late results are ignored. */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    for (const target of this.targets.values()) this.halt(target);
+    this.queue = [];
+  }
+
+  stats(): SchedulerStats {
+    return { targets: this.targets.size, inFlight: this.active, queued: this.queue.length, ...this.counts };
+  }
+
+  private scheduleFirst(target: Target): void {
+    const o = target.state.options;
+    this.scheduleAt(target, this.clock.now() + Math.floor(target.random() * o.jitter * o.interval_ms));
+  }
+
+  /**
+   * Jitter only shortens the period (interval × (1 − jitter × u)), never lengthens it, so a dead
+   * target is still detected within interval × fall + timeout.
+   */
+  private period(target: Target): number {
+    const o = target.state.options;
+    return Math.max(1, Math.round(o.interval_ms * (1 - o.jitter * target.random())));
+  }
+
+  private scheduleAt(target: Target, due: number): void {
+    target.due = due;
+    target.timer = this.clock.setTimer(() => this.fire(target), Math.max(0, due - this.clock.now()));
+  }
+
+  private fire(target: Target): void {
+    target.timer = undefined;
+    if (!this.running || this.targets.get(target.id) !== target) return;
+    const now = this.clock.now();
+    let next = target.due + this.period(target);
+    if (next <= now) next = now + this.period(target); // timers ran late: do not burst to catch up
+    this.scheduleAt(target, next);
+
+    if (target.queued) {
+      this.counts.skipped++;
+      return;
+    }
+    if (target.run) {
+      this.counts.skipped++;
+      // a probe past its deadline that ignores its signal: the target keeps failing, but no second probe
+      if (target.run.settled) {
+        this.count(target, { ok: false, reason: 'previous probe still running after its timeout', ms: 0 });
+      }
+      return;
+    }
+    target.queued = true;
+    this.queue.push(target);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running && this.active < this.opts.maxConcurrent && this.queue.length > 0) {
+      const target = this.queue.shift() as Target;
+      target.queued = false;
+      this.launch(target);
+    }
+  }
+
+  private launch(target: Target): void {
+    const timeout = target.state.options.timeout_ms;
+    const startedAt = this.clock.now();
+    const run: Run = { controller: new AbortController(), deadline: undefined, settled: false };
+    target.run = run;
+    this.active++;
+    this.counts.started++;
+    run.deadline = this.clock.setTimer(() => this.expire(target, run), timeout);
+    let pending: Promise<ProbeResult>;
+    try {
+      pending = Promise.resolve(target.probe(run.controller.signal));
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(
+      (result) => this.finish(target, run, this.checked(target, result, startedAt)),
+      (err: unknown) => this.finish(target, run, {
+        ok: false,
+        reason: `probe failed: ${err instanceof Error ? err.message : String(err)}`,
+        ms: this.clock.now() - startedAt,
+      }),
+    );
+  }
+
+  private checked(target: Target, result: ProbeResult, startedAt: number): ProbeResult {
+    try {
+      return validateProbeResult(result, `${target.id}.probe`);
+    } catch (err) {
+      this.log.warn({ err, id: target.id }, 'health probe returned an invalid result; counted as failed');
+      return { ok: false, reason: `invalid probe result: ${(err as Error).message}`, ms: this.clock.now() - startedAt };
+    }
+  }
+
+  private finish(target: Target, run: Run, result: ProbeResult): void {
+    if (target.run === run) target.run = undefined;
+    if (run.settled) return; // late: already counted failed at its deadline, or abandoned
+    run.settled = true;
+    this.clock.clearTimer(run.deadline);
+    this.active--;
+    this.count(target, result);
+    this.pump();
+  }
+
+  private expire(target: Target, run: Run): void {
+    if (run.settled) return;
+    run.settled = true;
+    this.active--; // the slot goes back now: a hung probe must not hold up other targets
+    this.counts.timedOut++;
+    const timeout = target.state.options.timeout_ms;
+    run.controller.abort(new Error(`health probe timed out after ${timeout} ms`));
+    this.count(target, { ok: false, reason: `timeout after ${timeout} ms`, ms: timeout });
+    this.pump();
+  }
+
+  private halt(target: Target): void {
+    if (target.timer !== undefined) this.clock.clearTimer(target.timer);
+    target.timer = undefined;
+    if (target.queued) {
+      this.queue = this.queue.filter((t) => t !== target);
+      target.queued = false;
+    }
+    const run = target.run;
+    if (run && !run.settled) {
+      run.settled = true;
+      this.clock.clearTimer(run.deadline);
+      this.active--;
+      run.controller.abort(new Error('health check stopped'));
+    }
+  }
+
+  private count(target: Target, result: ProbeResult): void {
+    const now = this.clock.now();
+    try {
+      this.opts.onResult?.(target.id, result);
+      const transition = target.state.record(result, now);
+      if (transition) this.opts.onTransition(target.id, transition, target.state);
+    } catch (err) {
+      // a broken consumer must not stop the checks of every target; it is reported, loudly
+      this.log.error({ err, id: target.id }, 'health result consumer threw');
+    }
+  }
+}
