@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { InvalidArgumentError } from '../errors.js';
 import { HealthState, type Transition } from './state.js';
 import { validateProbeResult, type CheckOptions, type ProbeResult } from './types.js';
+import { mulberry32 } from '../model/prng.js';
 
 /** One probe: resolves with its result; should stop work when `signal` aborts (deadline, stop). */
 export type Probe = (signal: AbortSignal) => Promise<ProbeResult>;
@@ -72,18 +73,6 @@ function seedOf(id: string): number {
   return h;
 }
 
-/** mulberry32: small, fast, good enough to spread timers; uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class CheckScheduler {
   private readonly targets = new Map<string, Target>();
   private readonly clock: TimerClock;
@@ -108,7 +97,7 @@ export class CheckScheduler {
     if (this.targets.has(id)) throw new InvalidArgumentError('id', id, 'is already scheduled');
     if (typeof probe !== 'function') throw new InvalidArgumentError(`${id}.probe`, typeof probe, 'must be a function');
     const state = new HealthState(options, this.clock.now());
-    const target: Target = { id, probe, state, random: prng(seedOf(id)), due: 0, timer: undefined, queued: false, run: undefined };
+    const target: Target = { id, probe, state, random: mulberry32(seedOf(id)), due: 0, timer: undefined, queued: false, run: undefined };
     this.targets.set(id, target);
     if (this.running) this.scheduleFirst(target);
     return state;

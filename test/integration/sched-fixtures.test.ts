@@ -23,7 +23,7 @@ import {
 } from '../../src/sched/reference.js';
 import * as abi from '../../src/gen/abi.js';
 import type { SchedulerName } from '../../src/model/types.js';
-import { mulberry32 } from '../../src/testing/prng.js';
+import { mulberry32 } from '../../src/model/prng.js';
 import { removeStaleFixtures } from '../../src/testing/stale.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -11,7 +11,7 @@ import { maglevTable, maglevTurns, type MaglevReal } from '../../src/sched/magle
 import { buildTable, MAX_RING } from '../../src/sched/table.js';
 import { pickHashed, type RealState } from '../../src/sched/reference.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { mulberry32 } from '../../src/testing/prng.js';
+import { mulberry32 } from '../../src/model/prng.js';
 
 const prng = mulberry32;
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { buildRing, fitWeights, wrrSequence } from '../../src/sched/ring.js';
 import { buildTable, MAX_RING } from '../../src/sched/table.js';
 import { XLVS_MAX_SVC_REALS, XLVS_MAX_TABLE } from '../../src/gen/abi.js';
-import { mulberry32 } from '../../src/testing/prng.js';
+import { mulberry32 } from '../../src/model/prng.js';
 
 /** fitWeights and buildRing take the size as a parameter: a small one makes rounding bite
  * with small weights, so the scaling branch is exercised cheaply. The data plane uses MAX_RING. */
