@@ -48,10 +48,14 @@ type Phase = 'connecting' | 'sending' | 'waiting for a reply';
 export async function probeTcp(target: ProbeTarget, opts: TcpProbeOptions, signal: AbortSignal): Promise<ProbeResult> {
   const plan = planTcp(target, opts);
   let phase: Phase = 'connecting';
-  const timeout = () => ({ ok: false, reason: `timeout after ${plan.timeoutMs} ms ${phase}` });
+  let reply: Buffer = Buffer.alloc(0);
+  const timeout = () => {
+    const base = `timeout after ${plan.timeoutMs} ms ${phase}`;
+    // What did arrive is the useful part of a timeout on a server that answers wrongly.
+    return { ok: false, reason: phase === 'waiting for a reply' && plan.expect && reply.length > 0 ? `${base}: ${mismatchReason(plan.expect, reply)}` : base };
+  };
   return runProbe(signal, plan.timeoutMs, timeout, (finish) => {
     const socket = new Socket();
-    let reply: Buffer = Buffer.alloc(0);
 
     socket.on('error', (err) => finish(false, errorReason(phase === 'connecting' ? 'connect' : phase === 'sending' ? 'send' : 'read', err)));
     socket.on('close', () => {
