@@ -4,6 +4,7 @@
 // Only bad options throw (InvalidArgumentError). This file holds that contract and the checks
 // shared by the probes; each probe lives in its own file (tcp.ts, udp.ts) and is imported from there.
 
+import type { ProbeResult } from '../types.js';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError } from '../../errors.js';
@@ -13,13 +14,8 @@ export interface ProbeTarget {
   readonly port: number;
 }
 
-export interface ProbeResult {
-  readonly ok: boolean;
-  /** Why: "connected", "connect ECONNREFUSED", "timeout after 200 ms waiting for a reply", ... */
-  readonly reason: string;
-  /** Wall time the probe took, in milliseconds (0.1 ms resolution). */
-  readonly ms: number;
-}
+/** A probe's answer: the one type the scheduler counts (src/health/types.ts). */
+export type { ProbeResult } from '../types.js';
 
 /** The largest timeout a probe accepts: a check slower than a minute is a misconfiguration. */
 export const MAX_PROBE_TIMEOUT_MS = 60_000;
