@@ -77,7 +77,9 @@ export class CheckScheduler {
   private readonly targets = new Map<string, Target>();
   private readonly clock: TimerClock;
   private readonly log: Pick<Logger, 'warn' | 'error'>;
+  /** Due targets waiting for a slot, FIFO from queueHead (Array.shift is O(n): 10,000 checks). */
   private queue: Target[] = [];
+  private queueHead = 0;
   private running = false;
   private active = 0;
   private counts = { started: 0, timedOut: 0, skipped: 0 };
@@ -128,10 +130,11 @@ export class CheckScheduler {
     this.running = false;
     for (const target of this.targets.values()) this.halt(target);
     this.queue = [];
+    this.queueHead = 0;
   }
 
   stats(): SchedulerStats {
-    return { targets: this.targets.size, inFlight: this.active, queued: this.queue.length, ...this.counts };
+    return { targets: this.targets.size, inFlight: this.active, queued: this.queue.length - this.queueHead, ...this.counts };
   }
 
   private scheduleFirst(target: Target): void {
@@ -179,10 +182,15 @@ export class CheckScheduler {
   }
 
   private pump(): void {
-    while (this.running && this.active < this.opts.maxConcurrent && this.queue.length > 0) {
-      const target = this.queue.shift() as Target;
+    while (this.running && this.active < this.opts.maxConcurrent && this.queueHead < this.queue.length) {
+      const target = this.queue[this.queueHead++]!;
       target.queued = false;
       this.launch(target);
+    }
+    // Drop the consumed prefix once it is most of the array (amortised O(1) per probe).
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
     }
   }
 
@@ -244,7 +252,8 @@ export class CheckScheduler {
     if (target.timer !== undefined) this.clock.clearTimer(target.timer);
     target.timer = undefined;
     if (target.queued) {
-      this.queue = this.queue.filter((t) => t !== target);
+      this.queue = this.queue.slice(this.queueHead).filter((t) => t !== target);
+      this.queueHead = 0;
       target.queued = false;
     }
     const run = target.run;
