@@ -36,6 +36,8 @@ export { LAB_PORTS } from './topology.js';
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const DEFAULT_PASS_OBJECT = resolvePath(REPO_ROOT, 'build/xlvs_pass.bpf.o');
 const REALSERVER_JS = fileURLToPath(new URL('./realserver.js', import.meta.url));
+/** The lab reals' second HTTP port (see realserver.ts): for a second service in one test. */
+export const REAL_HTTP_PORT_2 = 8081;
 const CLIENT_JS = fileURLToPath(new URL('./client.js', import.meta.url));
 
 const DEFAULT_REALS = 3;
@@ -203,7 +205,7 @@ export class Lab implements SyncTeardown {
     if (running !== undefined && !hasExited(running)) return;
     const name = `rs${i + 1}`;
     // With --exit-on-stdin-close the server dies with us even if we are SIGKILLed.
-    const child = this.spawn(ns, [process.execPath, REALSERVER_JS, '--name', name, '--exit-on-stdin-close', '1']);
+    const child = this.spawn(ns, [process.execPath, REALSERVER_JS, '--name', name, '--http-port-2', String(REAL_HTTP_PORT_2), '--exit-on-stdin-close', '1']);
     const tail = captureStderr(child, (line) => this.log.debug({ real: name, line }, 'real server stderr'));
     this.realServers[i] = child;
     child.on('exit', (code, signal) => this.log.debug({ real: name, code, signal }, 'real server exited'));

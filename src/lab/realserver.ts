@@ -3,6 +3,10 @@
 // so a client can tell which real a load balancer picked.
 //
 //   HTTP  :80    any request -> 200, body = name (honours Connection: close)
+//   HTTP  --http-port-2 (optional; the lab's reals use 8081): the same, on a second port: two services of one test that share a real's
+//                port share its 4-tuples too (client address and port, real address and port),
+//                and a new connection that meets the other service's TIME_WAIT socket there is
+//                answered with a challenge ACK, reset and retried, as with any NAT balancer
 //   TCP   :9000  "PING\n" -> "<name>\n" (connection stays open); "BULK <n> [seed]\n" -> n pattern
 //                bytes (see pattern.ts), then the server closes
 //   UDP   :5353  any datagram -> "<name>"
@@ -88,21 +92,28 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), {
     name: 'string',
     'http-port': 'int',
+    'http-port-2': 'int',
     'tcp-port': 'int',
     'udp-port': 'int',
     'exit-on-stdin-close': 'int',
   });
   const name = requireString(flags, 'name');
 
-  const http = createHttpServer((req, res) => {
-    req.resume();
-    res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Real-Server': name });
-    res.end(name);
-  });
-  http.on('clientError', (err, sock) => {
-    log.debug({ err }, 'http client error');
-    sock.destroy();
-  });
+  // Two HTTP ports, one handler: node's http.Server listens on one port.
+  const httpServer = (): ReturnType<typeof createHttpServer> => {
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Real-Server': name });
+      res.end(name);
+    });
+    server.on('clientError', (err, sock) => {
+      log.debug({ err }, 'http client error');
+      sock.destroy();
+    });
+    return server;
+  };
+  const http = httpServer();
+  const http2 = httpServer();
   const tcp = lineServer(name);
   const udp = createSocket('udp4');
   udp.on('message', (_msg, rinfo) => {
@@ -113,6 +124,7 @@ async function main(): Promise<void> {
 
   await Promise.all([
     listen(http, intFlag(flags, 'http-port', 80)),
+    ...(flags['http-port-2'] === undefined ? [] : [listen(http2, intFlag(flags, 'http-port-2'))]),
     listen(tcp, intFlag(flags, 'tcp-port', 9000)),
     new Promise<void>((resolve, reject) => {
       udp.once('error', reject);

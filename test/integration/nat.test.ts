@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab } from '../../src/lab/lab.js';
+import { Lab, REAL_HTTP_PORT_2 } from '../../src/lab/lab.js';
 import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
 import type { ServiceStatus } from '../../src/model/types.js';
 
@@ -20,7 +20,7 @@ services:
     port: 81
     scheduler: wrr
     reals:
-${reals(80, w)}
+${reals(REAL_HTTP_PORT_2, w)}
   - vip: ${VIP}
     port: 9000
     scheduler: rr
