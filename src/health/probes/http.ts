@@ -118,6 +118,8 @@ function parsePort(field: string, value: string, text: string): void {
 
 function parseHost(field: string, raw: unknown): HostOption {
   const value = str(field, raw);
+  // Checked first so that a header injection attempt is named as such, whatever else is wrong.
+  if (/[\x00-\x20\x7f]/.test(value)) throw new InvalidArgumentError(field, value, 'must not contain spaces, CR, LF or other control characters');
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(value);
   if (bracketed) {
     if (isIP(bracketed[1]) !== 6) throw new InvalidArgumentError(field, value, `"${bracketed[1]}" in brackets must be an IPv6 address`);
