@@ -314,6 +314,7 @@ function run(
     proc.on('error', (err) => {
       if (proc.pid === undefined) {
         // never started (ENOENT, EACCES, EMFILE): no exit event is promised, so the slot goes back here
+        clearTimeout(reapTimer); // an abort may have come first: there is nothing to wait for
         release();
         finish({ ok: false, reason: errorReason('spawn', err) });
       } else {
