@@ -26,7 +26,7 @@ export class ConfigError extends XlvsError {
 
 /** Input over the API or CLI is wrong; names the field and value. Nothing was changed. */
 export class InvalidArgumentError extends XlvsError {
-  constructor(readonly field: string, readonly value: unknown, reason: string) {
+  constructor(readonly field: string, readonly value: unknown, readonly reason: string) {
     super('E_INVALID_ARGUMENT', `${field}: ${reason} (got ${JSON.stringify(value)})`);
   }
 }

@@ -7,9 +7,15 @@ import * as grpc from '@grpc/grpc-js';
 import { XlvsError } from '../errors.js';
 import type { ControlApi, RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
 import { dropsFromWire, realToWire, serviceKeyToWire, serviceStatusFromWire } from './convert.js';
+import { healthEventFromWire, healthReportFromWire } from './convert-health.js';
+import type { HealthEvent, HealthReport } from '../health/report.js';
 import { loadXlvsProto } from './proto.js';
 import { ERROR_CODE_METADATA_KEY } from './status.js';
 import type {
+  ListHealthRequest,
+  ListHealthResponse,
+  WatchHealthRequest,
+  WireHealthEvent,
   AddRealRequest,
   AddRealResponse,
   GetDropsRequest,
@@ -59,6 +65,8 @@ export interface ConnectOptions {
   /** Deadline of each call. Default 10000. */
   callTimeoutMs?: number;
 }
+
+type StreamMethod<Req, Res> = (req: Req, metadata: grpc.Metadata) => grpc.ClientReadableStream<Res>;
 
 type UnaryMethod<Req, Res> = (
   req: Req,
@@ -159,6 +167,40 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
     async drops(): Promise<Record<string, bigint>> {
       const res = await call<GetDropsRequest, GetDropsResponse>('GetDrops', {});
       return decode('GetDrops', () => dropsFromWire(res.drops));
+    },
+
+    async listHealth(): Promise<HealthReport> {
+      const res = await call<ListHealthRequest, ListHealthResponse>('ListHealth', {});
+      return decode('ListHealth', () => healthReportFromWire(res));
+    },
+
+    watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void {
+      // A stream, so no call deadline: it lasts until the returned function cancels it.
+      const stream = (client.WatchHealth as StreamMethod<WatchHealthRequest, WireHealthEvent>).call(client, {}, new grpc.Metadata());
+      let cancelled = false;
+      stream.on('data', (w: WireHealthEvent) => {
+        let e: HealthEvent;
+        try {
+          e = decode('WatchHealth', () => healthEventFromWire(w));
+        } catch (err) {
+          onError?.(err as Error);
+          return;
+        }
+        listener(e);
+      });
+      stream.on('error', (err: grpc.ServiceError) => {
+        if (cancelled && err.code === grpc.status.CANCELLED) return; // our own cancel()
+        const mapped = fromServiceError(address, err);
+        if (onError) onError(mapped);
+        else throw mapped;
+      });
+      stream.on('end', () => {
+        if (!cancelled) onError?.(new ApiCallError(grpc.status.UNAVAILABLE, UNREACHABLE_ERROR_CODE, `health watch ended by xlvsd at ${address}`));
+      });
+      return () => {
+        cancelled = true;
+        stream.cancel();
+      };
     },
   };
 }

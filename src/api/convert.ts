@@ -26,6 +26,7 @@ import {
 } from '../model/types.js';
 import { checkAddress, checkRealPort, checkServicePort, checkThreshold, checkThresholds, checkWeight } from './validate.js';
 import type {
+  WireHealthStatus,
   AddRealRequest,
   RemoveRealRequest,
   WireAddressFamily,
@@ -54,8 +55,12 @@ const METHOD_TO_WIRE: Record<ForwardMethod, WireForwardMethod> = {
   nat: 'FORWARD_METHOD_NAT', dr: 'FORWARD_METHOD_DR', tun: 'FORWARD_METHOD_TUN', fullnat: 'FORWARD_METHOD_FULLNAT',
 };
 const FAMILY_TO_WIRE: Record<`${Family}`, WireAddressFamily> = { 4: 'ADDRESS_FAMILY_IPV4', 6: 'ADDRESS_FAMILY_IPV6' };
+/** A real's health; a real without a check is UNSPECIFIED on the wire. */
+export const HEALTH_TO_WIRE: Record<RealStatus['health'], WireHealthStatus> = {
+  up: 'HEALTH_STATUS_UP', down: 'HEALTH_STATUS_DOWN', unchecked: 'HEALTH_STATUS_UNSPECIFIED',
+};
 
-function enumFromWire<M extends string>(field: string, value: unknown, table: Record<M, string>): M {
+export function enumFromWire<M extends string>(field: string, value: unknown, table: Record<M, string>): M {
   for (const [model, wire] of Object.entries(table) as [M, string][]) {
     if (value === wire) return model;
   }
@@ -160,6 +165,9 @@ export function serviceStatusToWire(s: ServiceStatus): WireServiceStatus {
         counters: countersToWire(r.counters),
         active_conns: String(r.active_conns),
         inactive_conns: String(r.inactive_conns),
+        health: HEALTH_TO_WIRE[r.health],
+        effective_weight: r.effective_weight,
+        sorry: r.sorry,
       }),
     ),
     counters: countersToWire(s.counters),
@@ -201,7 +209,7 @@ export function countersFromWire(w: WireCounters | null | undefined, field: stri
 }
 
 /** A connection count: uint64 on the wire, a number in the model (exact up to 2^53). */
-function countFromWire(field: string, value: unknown): number {
+export function countFromWire(field: string, value: unknown): number {
   const n = uint64FromWire(field, value);
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(field, value, 'is beyond 2^53');
   return Number(n);
@@ -241,6 +249,9 @@ export function serviceStatusFromWire(w: WireServiceStatus, field: string): Serv
       counters: countersFromWire(r.counters, `${f}.counters`),
       active_conns: countFromWire(`${f}.active_conns`, r.active_conns),
       inactive_conns: countFromWire(`${f}.inactive_conns`, r.inactive_conns),
+      health: enumFromWire(`${f}.health`, r.health, HEALTH_TO_WIRE),
+      effective_weight: checkWeight(`${f}.effective_weight`, r.effective_weight),
+      sorry: r.sorry === true,
     };
   });
   const key = serviceKeyFromWire(w.key, `${field}.key`);

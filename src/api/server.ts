@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { XlvsError } from '../errors.js';
 import { type ControlApi, realId, serviceId } from '../model/types.js';
 import { addRealFromWire, dropsToWire, removeRealFromWire, serviceStatusToWire } from './convert.js';
+import { healthEventToWire, healthReportToWire } from './convert-health.js';
 import { isLoopbackHostPort, LISTEN_ERROR_CODE, parseListenAddress, prepareUnixSocket } from './listen.js';
 import { loadXlvsProto } from './proto.js';
 import { errorToStatus, toServiceError } from './status.js';
@@ -17,7 +18,11 @@ import type {
   AddRealResponse,
   GetDropsRequest,
   GetDropsResponse,
+  ListHealthRequest,
+  ListHealthResponse,
   ListServicesRequest,
+  WatchHealthRequest,
+  WireHealthEvent,
   ListServicesResponse,
   RemoveRealRequest,
   RemoveRealResponse,
@@ -70,7 +75,7 @@ function unary<Req, Res>(
   };
 }
 
-function handlers(api: ControlApi, log: Logger): grpc.UntypedServiceImplementation {
+function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritableStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
   return {
     ListServices: unary<ListServicesRequest, ListServicesResponse>(log, 'ListServices', async () => ({
       services: (await api.listServices()).map(serviceStatusToWire),
@@ -93,6 +98,37 @@ function handlers(api: ControlApi, log: Logger): grpc.UntypedServiceImplementati
     GetDrops: unary<GetDropsRequest, GetDropsResponse>(log, 'GetDrops', async () => ({
       drops: dropsToWire(await api.drops()),
     })),
+    ListHealth: unary<ListHealthRequest, ListHealthResponse>(log, 'ListHealth', async () => healthReportToWire(await api.listHealth())),
+    WatchHealth: watchHealth(api, log, streams),
+  };
+}
+
+/**
+ * A server stream of health events until the client cancels or the server shuts down. A slow
+ * client is not waited for: grpc-js buffers its writes; events are small and rare.
+ */
+function watchHealth(
+  api: ControlApi,
+  log: Logger,
+  streams: Set<grpc.ServerWritableStream<unknown, unknown>>,
+): grpc.handleServerStreamingCall<WatchHealthRequest, WireHealthEvent> {
+  return (call) => {
+    streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
+    const stop = api.watchHealth((e) => {
+      call.write(healthEventToWire(e));
+    });
+    const end = (why: string) => (): void => {
+      stop();
+      streams.delete(call as grpc.ServerWritableStream<unknown, unknown>);
+      log.debug({ method: 'WatchHealth', why }, 'health watch ended');
+    };
+    call.on('cancelled', end('cancelled'));
+    call.on('close', end('closed'));
+    call.on('error', (err) => {
+      stop();
+      streams.delete(call as grpc.ServerWritableStream<unknown, unknown>);
+      log.warn({ method: 'WatchHealth', err }, 'health watch stream failed');
+    });
   };
 }
 
@@ -128,7 +164,9 @@ export async function startApiServer(api: ControlApi, listen: string, log: Logge
   }
 
   const server = new grpc.Server();
-  server.addService(service, handlers(api, log));
+  // Open watch streams: ended at close(), or shutdown would wait out its grace period for them.
+  const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  server.addService(service, handlers(api, log, streams));
   const port = await bind(server, listen);
   const address = target.kind === 'tcp' ? listen.replace(/:[0-9]+$/, `:${port}`) : listen;
   log.info({ listen: address }, 'api server listening');
@@ -136,6 +174,8 @@ export async function startApiServer(api: ControlApi, listen: string, log: Logge
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      for (const call of streams) call.end();
+      streams.clear();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'api calls still running at shutdown; cutting connections');

@@ -67,6 +67,9 @@ export interface WireRealStatus {
   /** uint64 as a decimal string, like the counters. */
   active_conns: string;
   inactive_conns: string;
+  health: WireEnum<WireHealthStatus>;
+  effective_weight: number;
+  sorry: boolean;
 }
 
 export interface WireServiceStatus {
@@ -103,4 +106,72 @@ export type RemoveRealResponse = Record<string, never>;
 export type GetDropsRequest = Record<string, never>;
 export interface GetDropsResponse {
   drops: Record<string, string>;
+}
+
+export type WireHealthStatus = 'HEALTH_STATUS_UNSPECIFIED' | 'HEALTH_STATUS_UP' | 'HEALTH_STATUS_DOWN';
+
+export type ListHealthRequest = Record<string, never>;
+
+export interface WireHealthCheck {
+  service: WireServiceKey | null;
+  real_address: string;
+  real_port: number;
+  type: string;
+  check_address: string;
+  check_port: number;
+  status: WireEnum<WireHealthStatus>;
+  since_ms: string;
+  successes: number;
+  failures: number;
+  /** Absent when the check reported no weight (proto3 optional). */
+  reported_weight?: number;
+  /** Absent before the first probe. */
+  last_ok?: boolean;
+  last_reason: string;
+  last_ms: number;
+  last_at_ms: string;
+  probes_ok: string;
+  probes_failed: string;
+  went_up: string;
+  went_down: string;
+}
+
+export interface WireServiceHealth {
+  service: WireServiceKey | null;
+  healthy_weight: string;
+  quorum: string;
+  sorry_active: boolean;
+}
+
+export interface WireHealthTotals {
+  checks: string;
+  up: string;
+  down: string;
+  probes_started: string;
+  probes_ok: string;
+  probes_failed: string;
+  timed_out: string;
+  skipped: string;
+  in_flight: string;
+  transitions: string;
+}
+
+export interface ListHealthResponse {
+  checks: WireHealthCheck[];
+  services: WireServiceHealth[];
+  totals: WireHealthTotals | null;
+}
+
+export type WatchHealthRequest = Record<string, never>;
+
+export interface WireHealthEvent {
+  at_ms: string;
+  service: WireServiceKey | null;
+  real_address: string;
+  real_port: number;
+  type: string;
+  from: WireEnum<WireHealthStatus>;
+  to: WireEnum<WireHealthStatus>;
+  reason: string;
+  reported_weight?: number;
 }

@@ -10,6 +10,8 @@ import {
   type ForwardMethod, type LocalAddresses, type RealSpec,
 } from '../model/types.js';
 import { readAddress } from './address.js';
+import { readCheck } from './check.js';
+import type { CheckSpec } from '../health/spec.js';
 import { type Walker, childPath, itemPath } from './yaml-walk.js';
 
 /** A real as read: written fields keep their node, so later checks can point at them. */
@@ -23,6 +25,8 @@ export interface RawReal {
   method: ForwardMethod;
   upper_threshold: number;
   lower_threshold: number;
+  /** undefined: not written (the service's check applies); null: `check: none`. */
+  check?: CheckSpec | null;
   nodes: Partial<Record<keyof RealSpec, Node>>;
 }
 
@@ -44,6 +48,7 @@ export function readReal(w: Walker, node: Node, path: string, site: Node): RawRe
       method: at('method', (n, p) => (r.method = w.oneOf(n, p, METHODS))),
       upper_threshold: at('upper_threshold', (n, p) => (r.upper_threshold = w.int(n, p, 0, MAX_U32))),
       lower_threshold: at('lower_threshold', (n, p) => (r.lower_threshold = w.int(n, p, 0, MAX_U32))),
+      check: at('check', (n, p) => (r.check = readCheck(w, n, p, true))),
     },
     ['address'],
   );
@@ -81,6 +86,7 @@ export function finishReals(
     firstIndex.set(id, i);
     const v = realViolation(real, ctx, local);
     if (v !== undefined) w.fail(r.nodes[v.field] ?? r.node, childPath(r.path, v.field), v.value, v.reason);
+    if (r.check !== undefined) real.check = r.check;
     return real;
   });
 }

@@ -20,6 +20,9 @@
 //   local_addresses:      # optional: the router's own addresses; v4/v6 is required as soon as a
 //     v4: 10.77.0.1       #   tun real (tunnel source) or fullnat real (source NAT address) of
 //     v6: fd00:77::1      #   that family exists
+//   health:               # optional, daemon-wide limits of the health checker
+//     max_probes: 4096    #   probes of any type in flight at once, 1..65536
+//     max_exec: 16        #   exec checks (processes) running at once, 1..1024
 //   services:             # optional list (may be empty)
 //     - vip: 203.0.113.100   # required: IPv4 dotted quad (no leading zeros) or IPv6 (any RFC 4291
 //                            #   form, kept as RFC 5952; no zone id, no ::ffff:a.b.c.d)
@@ -43,6 +46,12 @@
 //           method: nat           # optional: nat (default) | dr | tun | fullnat
 //           upper_threshold: 0    # optional 0..4294967295: no new flows at this many connections (0 = none)
 //           lower_threshold: 0    # optional 0..4294967295: resume below (0 = 3/4 of upper); <= upper
+//           check: none           # optional: this real's own health check (replaces the service's
+//                                 #   whole), or none
+//       check: { type: tcp }  # optional: the health check of every real (config/check.ts)
+//       sorry_server: { address: 10.77.0.99, port: 80 }  # optional: takes new flows while the
+//                            #   healthy reals' weight is below quorum (a real's fields, no check)
+//       quorum: 1            # optional 1..16711425: minimum total weight of healthy reals
 //
 // Numbers must be plain decimal integers: `"80"` is a string and `0x50` is rejected, so a
 // value never means something other than what it looks like. `services:`, `reals:`, `also:`
@@ -75,8 +84,19 @@ export interface XdpConfig {
   mode: 'native' | 'generic';
 }
 
+/** Daemon-wide limits of the health checker. */
+export interface HealthConfig {
+  /** Probes of any type in flight at once. */
+  maxProbes: number;
+  /** exec checks (processes) running at once. */
+  maxExec: number;
+}
+
+export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ maxProbes: 4096, maxExec: 16 });
+
 export interface Config {
   interfaces: XdpConfig;
+  health: HealthConfig;
   /** Entries of the connection table (the flows map), two per connection. */
   flowEntries: number;
   desired: DesiredState;
@@ -106,6 +126,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
   let flowEntries = DEFAULT_FLOW_ENTRIES;
   let local: LocalAddresses = {};
   let raw: RawService[] = [];
+  let health: HealthConfig = { ...DEFAULT_HEALTH };
   w.fields(
     root,
     '',
@@ -116,6 +137,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
       flow_entries: (n, p) => (flowEntries = w.int(n, p, MIN_FLOW_ENTRIES, MAX_FLOW_ENTRIES)),
       local_addresses: (n, p) => (local = readLocal(w, n, p)),
       services: (n, p) => (raw = w.seq(n, p, true).map(({ node }, i) => readService(w, node, itemPath(p, i)))),
+      health: (n, p) => (health = readHealth(w, n, p)),
     },
     ['interfaces'],
   );
@@ -124,7 +146,17 @@ export function readConfig(w: Walker, root: Node | null): Config {
   checkFrontendOverlap(w, finished.map((f) => f.sources));
   const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local };
   // fields() threw if the required `interfaces` was missing.
-  return { interfaces: interfaces as XdpConfig, flowEntries, desired };
+  return { interfaces: interfaces as XdpConfig, health, flowEntries, desired };
+}
+
+function readHealth(w: Walker, node: Node, path: string): HealthConfig {
+  const h: HealthConfig = { ...DEFAULT_HEALTH };
+  if (isScalar(node) && node.value === null) return h;
+  w.fields(node, path, {
+    max_probes: (n, p) => (h.maxProbes = w.int(n, p, 1, 65536)),
+    max_exec: (n, p) => (h.maxExec = w.int(n, p, 1, 1024)),
+  });
+  return h;
 }
 
 function readLocal(w: Walker, node: Node, path: string): LocalAddresses {

@@ -7,11 +7,14 @@ import { isMap, isScalar, type Node } from 'yaml';
 import { familyOf, maxPrefix } from '../model/ip.js';
 import { mhTableFitProblem, mhTableSizeProblem } from '../model/rules.js';
 import {
-  DEFAULT_MH_TABLE_SIZE, DEFAULT_PERSISTENCE_TIMEOUT, MAX_MH_TABLE_SIZE, DEFAULT_SCHEDULER, HASH_SCHEDULERS, MAX_TIMEOUT_S, SCHEDULERS,
+  DEFAULT_MH_TABLE_SIZE, DEFAULT_PERSISTENCE_TIMEOUT, MAX_REALS_PER_SERVICE, MAX_MH_TABLE_SIZE, DEFAULT_SCHEDULER, HASH_SCHEDULERS, MAX_TIMEOUT_S, SCHEDULERS,
   type Family, type Frontend, type HashOptions, type LocalAddresses, type Protocol, type SchedulerName, type ServiceSpec,
 } from '../model/types.js';
 import { readAddress } from './address.js';
 import { type RawReal, finishReals, readReal } from './real.js';
+import { readCheck } from './check.js';
+import { checkTargetProblem, type CheckSpec } from '../health/spec.js';
+import { MAX_WEIGHT } from '../health/types.js';
 import { type Walker, childPath, itemPath } from './yaml-walk.js';
 
 /** A value with the node it came from and its field path. */
@@ -41,6 +44,9 @@ export interface RawService {
   hash?: At<HashOptions>;
   mhTableSize?: At<number>;
   reals: RawReal[];
+  check?: At<CheckSpec>;
+  sorry?: RawReal;
+  quorum?: At<number>;
 }
 
 /** A finished service and, for the overlap check, where each of its frontends was written. */
@@ -50,6 +56,8 @@ export interface FinishedService {
 }
 
 const PORT_REASON = 'must be an integer 1..65535 or all';
+/** Every real at the largest weight: a larger quorum could never be met. */
+const MAX_QUORUM = 256 * MAX_WEIGHT;
 const PROTOCOLS = ['tcp', 'udp'] as const;
 
 /** `port: 80` or `port: all` (0 = every port). */
@@ -129,6 +137,12 @@ export function readService(w: Walker, node: Node, path: string): RawService {
         s.mhTableSize = { value: size, node: n, path: p };
       },
       reals: (n, p) => (s.reals = w.seq(n, p, true).map(({ node: r, site }, i) => readReal(w, r, itemPath(p, i), site))),
+      check: (n, p) => (s.check = { value: readCheck(w, n, p, false)!, node: n, path: p }),
+      sorry_server: (n, p) => {
+        s.sorry = readReal(w, n, p, n);
+        if (s.sorry.check !== undefined) w.fail(s.sorry.nodes.check!, childPath(p, 'check'), w.describe(s.sorry.nodes.check!), 'a sorry server is not health-checked');
+      },
+      quorum: (n, p) => (s.quorum = { value: w.int(n, p, 1, MAX_QUORUM), node: n, path: p }),
     },
     ['vip'],
   );
@@ -185,5 +199,31 @@ export function finishService(w: Walker, s: RawService, local: LocalAddresses): 
   if (s.persistence !== undefined) {
     spec.persistence = { timeout: s.persistence.timeout, netmask: netmask?.value ?? maxPrefix(family) };
   }
+  finishHealth(w, s, spec, local);
   return { spec, sources };
+}
+
+/** check, sorry_server and quorum: each real's check must be able to reach it. */
+function finishHealth(w: Walker, s: RawService, spec: ServiceSpec, local: LocalAddresses): void {
+  if (s.check !== undefined) spec.check = s.check.value;
+  spec.reals.forEach((real, i) => {
+    const check = real.check === undefined ? spec.check : real.check;
+    if (!check) return;
+    const problem = checkTargetProblem(check, real, spec.family, (a) => familyOf(a) as Family | null);
+    if (problem === undefined) return;
+    const own = s.reals[i]!.nodes.check;
+    const at = own ? { node: own, path: childPath(s.reals[i]!.path, 'check') } : { node: s.check!.node, path: s.check!.path };
+    w.fail(at.node, `${childPath(at.path, problem.field)}`, problem.value ?? `${real.address}:${real.port}`, problem.reason);
+  });
+  if (s.sorry !== undefined) {
+    const path = childPath(s.path, 'sorry_server');
+    const [sorry] = finishReals(w, path, [s.sorry], { family: spec.family, frontends: spec.frontends }, local);
+    if (spec.reals.length >= MAX_REALS_PER_SERVICE) {
+      w.fail(s.sorry.node, path, `${sorry!.address}:${sorry!.port}`, `takes a real's place: a service has at most ${MAX_REALS_PER_SERVICE} reals with its sorry server`);
+    }
+    const clash = spec.reals.findIndex((r) => r.address === sorry!.address && r.port === sorry!.port);
+    if (clash >= 0) w.fail(s.sorry.node, path, `${sorry!.address}:${sorry!.port}`, `is also ${itemPath(childPath(s.path, 'reals'), clash)}`);
+    spec.sorry_server = sorry!;
+  }
+  if (s.quorum !== undefined) spec.quorum = s.quorum.value;
 }

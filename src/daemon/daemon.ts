@@ -13,6 +13,9 @@ import { checkRealFitsService } from '../api/validate.js';
 import { sumCounters, readDrops } from '../dataplane/stats.js';
 import { Overrides, applyOverrides, type Override } from './overrides.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
+import { HealthManager } from '../health/manager.js';
+import { ExecLimiter } from '../health/probes/exec-limit.js';
+import type { HealthEvent, HealthReport } from '../health/report.js';
 import { FlowTableSizeError, NotFoundError } from '../errors.js';
 import {
   serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
@@ -35,8 +38,12 @@ export interface DaemonOptions {
 }
 
 export class Daemon implements ControlApi {
+  /** Config + API overrides: what the admin asked for. */
   private desired!: DesiredState;
+  /** What the data plane runs: `desired` with health applied (weights, evictions, sorry servers). */
+  private applied!: DesiredState;
   private api: ApiServer | undefined;
+  private health!: HealthManager;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -60,9 +67,14 @@ export class Daemon implements ControlApi {
     // the reals' neighbours are kept resolved (managed entries) rather than learnt on demand.
     const neighbours = new Neighbours({ dev: config.interfaces.private, log });
     const d = new Daemon(opts, config, dp, reconciler, overrides, reaper, neighbours);
+    d.health = new HealthManager({
+      log: log.child({ part: 'health' }), stateDir: opts.stateDir, maxProbes: config.health.maxProbes,
+      deps: { execLimiter: new ExecLimiter(config.health.maxExec) }, onChange: () => d.applyHealth(),
+    });
     d.setDesired(config, overrides.entries);
     reaper.start();
     neighbours.start();
+    d.health.start();
     d.api = await startApiServer(d, opts.listen, log);
     log.info({ listen: d.api.address, config: opts.configPath }, 'xlvsd ready');
     return d;
@@ -71,11 +83,35 @@ export class Daemon implements ControlApi {
   /** The one way into the maps. Throws (having written nothing) on capacity errors. */
   private setDesired(config: Config, list: readonly Override[]): void {
     const next = applyOverrides(config.desired, list, this.opts.log);
-    this.reconciler.apply(next);
+    // Health follows the new state first (new reals get their checks' initial state), and
+    // goes back to the old one if the data plane refuses the new (capacity: nothing written).
+    this.health.sync(next);
+    let applied: DesiredState;
+    try {
+      applied = this.health.overlay(next);
+      this.reconciler.apply(applied);
+    } catch (e) {
+      if (this.desired) this.health.sync(this.desired);
+      throw e;
+    }
+    this.health.commit();
     this.desired = next;
+    this.applied = applied;
     this.config = config;
-    const reals = new Map(next.services.flatMap((s) => s.reals.map((r) => [r.address, { address: r.address, family: s.family }] as const)));
+    const reals = new Map(applied.services.flatMap((s) => s.reals.map((r) => [r.address, { address: r.address, family: s.family }] as const)));
     this.neighbours.refresh([...reals.values()]).catch((err: unknown) => this.opts.log.error({ err }, 'keeping the reals\' neighbours resolved failed'));
+  }
+
+  /** A health change: the same desired state, re-overlaid and applied. */
+  private applyHealth(): void {
+    if (!this.desired) return;
+    try {
+      const applied = this.health.overlay(this.desired);
+      this.reconciler.apply(applied);
+      this.applied = applied;
+    } catch (e) {
+      this.opts.log.error({ err: e, code: (e as { code?: string }).code }, 'applying a health change failed; the data plane keeps the previous weights');
+    }
   }
 
   /** Re-reads the config file; a bad file is logged and the running state kept. */
@@ -91,6 +127,9 @@ export class Daemon implements ControlApi {
     if (config.interfaces.public !== this.config.interfaces.public || config.interfaces.private !== this.config.interfaces.private || config.interfaces.mode !== this.config.interfaces.mode) {
       log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
       return false;
+    }
+    if (config.health.maxProbes !== this.config.health.maxProbes || config.health.maxExec !== this.config.health.maxExec) {
+      log.warn({ health: config.health, running: this.config.health }, 'health.max_probes and health.max_exec take effect at the next restart of xlvsd');
     }
     if (config.flowEntries !== this.config.flowEntries) {
       const err = new FlowTableSizeError(this.config.flowEntries, config.flowEntries);
@@ -122,19 +161,29 @@ export class Daemon implements ControlApi {
     const batch = nReals > BATCH_LIST_REALS;
     const readAll = <V>(map: { entries(): Iterable<[number, V]> }): Map<number, V> | undefined => (batch ? new Map(map.entries()) : undefined);
     const svcStats = readAll(m.svcStats), realStats = readAll(m.realStats), realConns = readAll(m.realConns);
-    return this.desired.services.map((s) => {
-      const slots = this.reconciler.slotsOf(serviceId(s))!;
-      const { reals, ...head } = s;
+    const configured = new Map(this.desired.services.map((s) => [serviceId(s), s]));
+    return this.applied.services.map((s) => {
+      const id = serviceId(s);
+      const slots = this.reconciler.slotsOf(id)!;
+      const base = configured.get(id)!;
+      const weights = new Map(base.reals.map((r) => [realId(r), r.weight]));
+      const { reals, ...head } = base;
       return {
         ...head,
         counters: sumCounters(svcStats ? svcStats.get(slots.id) : m.svcStats.lookup(slots.id)),
-        reals: reals.map((r) => {
-          const id = slots.reals.get(realId(r))!.id;
-          const conns = realConns ? realConns.get(id) : m.realConns.lookup(id);
+        reals: s.reals.map((r) => {
+          const rid = realId(r);
+          const slot = slots.reals.get(rid)!.id;
+          const conns = realConns ? realConns.get(slot) : m.realConns.lookup(slot);
+          const { evict: _evict, sorry: _sorry, check: _check, ...spec } = r;
           return {
-            ...r,
-            counters: sumCounters(realStats ? realStats.get(id) : m.realStats.lookup(id)),
+            ...spec,
+            weight: weights.get(rid) ?? base.sorry_server?.weight ?? r.weight,
+            counters: sumCounters(realStats ? realStats.get(slot) : m.realStats.lookup(slot)),
             active_conns: connCount(conns?.active), inactive_conns: connCount(conns?.inactive),
+            health: r.sorry ? 'unchecked' as const : this.health.statusOf(id, rid) ?? 'unchecked' as const,
+            effective_weight: r.weight,
+            sorry: r.sorry === true,
           };
         }),
       };
@@ -171,8 +220,17 @@ export class Daemon implements ControlApi {
     return readDrops(this.dp.maps);
   }
 
+  async listHealth(): Promise<HealthReport> {
+    return this.health.report(this.desired);
+  }
+
+  watchHealth(listener: (e: HealthEvent) => void): () => void {
+    return this.health.watch(listener);
+  }
+
   /** Stops the daemon; the pinned data plane keeps forwarding. */
   async stop(): Promise<void> {
+    await this.health.stop();
     this.reaper.stop();
     await this.neighbours.stop();
     await this.api?.close();

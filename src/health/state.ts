@@ -52,6 +52,10 @@ export class HealthState {
   get upSince(): number | null {
     return this.current === 'up' ? this.since : null;
   }
+  /** When the current status began (ms); null for a target trusted up from the start. */
+  get changedAt(): number | null {
+    return this.since === UP_FROM_START ? null : this.since;
+  }
   /** The weight the last successful probe reported; undefined = use the configured weight. */
   get weight(): number | undefined {
     return this.dynamicWeight;

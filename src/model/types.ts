@@ -4,6 +4,8 @@
 // text form (model/ip.ts), so string equality is address equality.
 
 import { joinHostPort } from './ip.js';
+import type { CheckSpec } from '../health/spec.js';
+import type { HealthEvent, HealthReport } from '../health/report.js';
 
 export type Protocol = 'tcp' | 'udp';
 /** 4 or 6; a service, its frontends and its reals are all of one family. */
@@ -59,6 +61,12 @@ export interface RealSpec {
   method: ForwardMethod; // default 'nat'
   upper_threshold: number; // 0 = none; new flows stop when active+inactive conns >= this
   lower_threshold: number; // 0 = 3/4 of upper (IPVS); new flows resume below this
+  /** This real's health check: absent = the service's `check`, null = none (config `check: none`). */
+  check?: CheckSpec | null;
+  /** Set only in the state the health layer hands the reconciler: this real is the sorry server. */
+  sorry?: boolean;
+  /** Set by health checks (on_failure: remove): this real's existing flows are dropped or reset. */
+  evict?: 'drop' | 'reset';
 }
 
 /** Client affinity (ipvsadm -p/-M): a client's new flows go where its last one went. */
@@ -81,6 +89,12 @@ export interface ServiceSpec extends ServiceKey {
   hash: HashOptions; // used by sh/mh; default both false
   mh_table_size: number; // prime, 2..1048573, default 65537; used by mh
   reals: RealSpec[];
+  /** The health check every real of the service gets unless it has its own. */
+  check?: CheckSpec;
+  /** Takes the service's new flows while the healthy reals' weight is below `quorum`. */
+  sorry_server?: RealSpec;
+  /** Minimum total weight of healthy reals (default 1: at least one healthy real). */
+  quorum?: number;
 }
 
 /** The router's own addresses: tunnel outer source (tun) and SNAT source (fullnat), per family. */
@@ -131,6 +145,12 @@ export interface RealStatus extends RealSpec {
   active_conns: number;
   /** Other live flows: TCP not established, UDP (IPVS InActConn), filled from the data plane. */
   inactive_conns: number;
+  /** The real's health check's verdict; 'unchecked' without a check. */
+  health: 'up' | 'down' | 'unchecked';
+  /** The weight the data plane runs: health, slow start and the sorry server applied. */
+  effective_weight: number;
+  /** This is the service's sorry server (it is not one of `reals` in the config). */
+  sorry: boolean;
 }
 
 export interface ServiceStatus extends Omit<ServiceSpec, 'reals'> {
@@ -146,4 +166,11 @@ export interface ControlApi {
   removeReal(svc: ServiceKey, address: string, port: number): Promise<void>;
   /** Drop counters by reason name (e.g. "no_real"). */
   drops(): Promise<Record<string, bigint>>;
+  /** Every health check's state and counters, per-service quorum and sorry state, totals. */
+  listHealth(): Promise<HealthReport>;
+  /**
+   * Health transitions from now on, until the returned function is called. `onError` hears
+   * of a watch that broke (a client's lost connection); the daemon's own never does.
+   */
+  watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void;
 }

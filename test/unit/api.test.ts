@@ -41,6 +41,7 @@ import { ERROR_CODE_METADATA_KEY, errorToStatus } from '../../src/api/status.js'
 import { formatDrops, formatServiceTable, toJson } from '../../src/api/table.js';
 import { checkPort, checkWeight, parseDecimal } from '../../src/api/validate.js';
 import type { AddRealRequest } from '../../src/api/wire.js';
+import type { HealthEvent, HealthReport } from '../../src/health/report.js';
 
 const U64_MAX = 2n ** 64n - 1n;
 const zero = () => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
@@ -51,7 +52,7 @@ const spec = (address: string, port: number, more: Partial<RealSpec> = {}): Real
 });
 /** The same real as listed, with zero counters unless given. */
 const listed = (address: string, port: number, more: Partial<RealStatus> = {}): RealStatus => ({
-  ...spec(address, port), counters: zero(), active_conns: 0, inactive_conns: 0, ...more,
+  ...spec(address, port), counters: zero(), active_conns: 0, inactive_conns: 0, health: 'unchecked', effective_weight: more.weight ?? 1, sorry: false, ...more,
 });
 /** A single-frontend IPv4 service as listed. */
 const service = (vip: string, port: number, protocol: Protocol, more: Partial<ServiceStatus> = {}): ServiceStatus => ({
@@ -409,7 +410,7 @@ describe('parseListenAddress', () => {
 
 /** A ControlApi kept in memory, counting calls so tests can prove validation came first. */
 class MemoryApi implements ControlApi {
-  calls = { listServices: 0, addReal: 0, removeReal: 0, drops: 0 };
+  calls = { listServices: 0, addReal: 0, removeReal: 0, drops: 0, listHealth: 0 };
   services: ServiceStatus[] = [
     {
       ...service('203.0.113.100', 80, 'tcp'),
@@ -445,8 +446,8 @@ class MemoryApi implements ControlApi {
     this.calls.addReal++;
     const s = this.find(svc);
     const existing = s.reals.find((r) => realId(r) === realId(real));
-    if (existing) Object.assign(existing, real);
-    else s.reals.push({ ...real, counters: zero(), active_conns: 0, inactive_conns: 0 });
+    if (existing) Object.assign(existing, real, { effective_weight: real.weight });
+    else s.reals.push({ ...real, counters: zero(), active_conns: 0, inactive_conns: 0, health: 'unchecked', effective_weight: real.weight, sorry: false });
   }
 
   async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
@@ -460,6 +461,34 @@ class MemoryApi implements ControlApi {
   async drops(): Promise<Record<string, bigint>> {
     this.calls.drops++;
     return { no_real: U64_MAX, bad_header: 0n };
+  }
+
+  health: HealthReport = {
+    checks: [{
+      service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
+      real: '10.77.0.11:80', real_address: '10.77.0.11', real_port: 80, type: 'exec', address: '10.77.0.50', port: 8080,
+      status: 'up', since: 1_795_000_000_123, successes: 4, failures: 0, weight: 5,
+      last: { ok: true, reason: 'exit 7: weight 5', ms: 12.5, at: 1_795_000_001_000 },
+      counters: { probes_ok: 9, probes_failed: 2, went_up: 2, went_down: 1 },
+    }, {
+      service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
+      real: '10.77.0.12:80', real_address: '10.77.0.12', real_port: 80, type: 'tcp', address: '10.77.0.12', port: 80,
+      status: 'down', since: null, successes: 0, failures: 0, weight: undefined, last: undefined,
+      counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 },
+    }],
+    services: [{ service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' }, health: { healthyWeight: 5, quorum: 2, sorryActive: false } }],
+    totals: { targets: 2, up: 1, down: 1, probes_started: 12, probes_ok: 9, probes_failed: 2, timed_out: 1, skipped: 0, in_flight: 1, transitions: 3 },
+  };
+  readonly watchers = new Set<(e: HealthEvent) => void>();
+
+  async listHealth(): Promise<HealthReport> {
+    this.calls.listHealth++;
+    return structuredClone(this.health);
+  }
+
+  watchHealth(listener: (e: HealthEvent) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
   }
 }
 
@@ -511,6 +540,32 @@ describe('api server over a unix socket', () => {
     client?.close();
     await server?.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('ListHealth round-trips every field of checks, services and totals', async () => {
+    assert.deepEqual(await client.listHealth(), api.health);
+  });
+
+  it('WatchHealth streams events as they happen and stops when cancelled', async () => {
+    const got: HealthEvent[] = [];
+    const errors: Error[] = [];
+    const cancel = client.watchHealth((e) => got.push(e), (e) => errors.push(e));
+    const deadline = Date.now() + 5000;
+    while (api.watchers.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(api.watchers.size, 1, 'the server subscribed the stream');
+    const event: HealthEvent = {
+      at: 1_795_000_002_000, service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
+      real: '10.77.0.12:80', real_address: '10.77.0.12', real_port: 80, type: 'http', from: 'up', to: 'down',
+      reason: 'status 503 not in 200-299', weight: undefined,
+    };
+    for (const w of api.watchers) w(event);
+    for (const w of api.watchers) w({ ...event, from: 'down', to: 'up', reason: 'exit 7: weight 5', type: 'exec', weight: 5 });
+    while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, [event, { ...event, from: 'down', to: 'up', reason: 'exit 7: weight 5', type: 'exec', weight: 5 }]);
+    cancel();
+    while (api.watchers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(api.watchers.size, 0, 'cancelling the stream unsubscribes it on the server');
+    assert.deepEqual(errors, []);
   });
 
   it('rejects an invalid address with INVALID_ARGUMENT naming field and value, without calling the api', async () => {

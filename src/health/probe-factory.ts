@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// A configured check (spec.ts) bound to one real: the probe function the scheduler calls. Options
+// are planned once here (the config loader has validated them already), so a probe run does no
+// parsing. tcp, udp and http(s) run in this process on sockets; only exec spawns, and only
+// through the daemon-wide ExecLimiter.
+
+import type { Probe } from './scheduler.js';
+import type { CheckSpec } from './spec.js';
+import { probeTcp } from './probes/tcp.js';
+import { probeUdp } from './probes/udp.js';
+import { planHttp, probeHttp } from './probes/http.js';
+import { httpOptions } from '../config/check.js';
+import { planExec, probeExec } from './probes/exec.js';
+import type { ExecLimiter } from './probes/exec-limit.js';
+
+/** Who the check is for: exec checks get it as arguments and environment. */
+export interface ProbeContext {
+  address: string; // where the probe goes
+  port: number;
+  vip: string;
+  vipPort: number;
+  service: string; // "tcp/203.0.113.100:80"
+}
+
+export interface ProbeDeps {
+  /** The daemon-wide cap on exec checks running at once (health.max_exec). */
+  readonly execLimiter: ExecLimiter;
+}
+
+export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps): Probe {
+  const target = { address: ctx.address, port: ctx.port };
+  const timeoutMs = check.options.timeout_ms;
+  const p = check.params as { send?: string; expect?: string; noReply?: boolean };
+  switch (check.type) {
+    case 'tcp': {
+      const opts = { timeoutMs, send: p.send, expect: p.expect };
+      return (signal) => probeTcp(target, opts, signal);
+    }
+    case 'udp': {
+      const opts = { timeoutMs, send: p.send, expect: p.expect, noReply: p.noReply };
+      return (signal) => probeUdp(target, opts, signal);
+    }
+    case 'http':
+    case 'https': {
+      const plan = planHttp({ ...httpOptions(check.type, check.params), timeoutMs });
+      return (signal) => probeHttp(target, plan, signal);
+    }
+    case 'exec': {
+      const plan = planExec({ ...check.params, timeoutMs });
+      const who = { ...target, vip: ctx.vip, vipPort: ctx.vipPort, service: ctx.service };
+      return (signal) => probeExec(who, plan, deps.execLimiter, signal);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// A configured health check (issue 5): the type, the behaviour options shared by every type
+// (types.ts), where it goes, and the type's own options, already validated. The config file
+// produces these (config/check.ts); the health manager turns each into one probe per real.
+
+import type { CheckOptions } from './types.js';
+
+export type CheckType = 'tcp' | 'udp' | 'http' | 'https' | 'exec';
+export const CHECK_TYPES: readonly CheckType[] = ['tcp', 'udp', 'http', 'https', 'exec'];
+
+/** on_failure: remove — what happens to the real's existing flows. */
+export type RemoveFlows = 'drop' | 'reset';
+
+export interface CheckSpec {
+  type: CheckType;
+  options: CheckOptions;
+  /** Only used with options.on_failure 'remove'. */
+  remove_flows: RemoveFlows;
+  /** Check this address instead of the real's (same family as the service). */
+  address?: string;
+  /** Check this port instead of the real's; required when the real keeps the client's port. */
+  port?: number;
+  /**
+   * The type's own options in the form its probe takes (camelCase), validated at load:
+   * tcp { send?, expect? }; udp { send?, expect?, noReply? }; http/https: see probes/http.ts;
+   * exec: see probes/exec.ts. timeoutMs is not here: it is options.timeout_ms.
+   */
+  params: Readonly<Record<string, unknown>>;
+}
+
+/** A stable text of a check, to tell whether a reload changed it (then its state starts over). */
+export function checkKey(c: CheckSpec): string {
+  return JSON.stringify([c.type, c.options, c.remove_flows, c.address ?? null, c.port ?? null, c.params]);
+}
+
+/** Where a check of `real` goes: the check's own address and port where given, else the real's. */
+export function checkDestination(check: CheckSpec, real: { address: string; port: number }): { address: string; port: number } {
+  return { address: check.address ?? real.address, port: check.port ?? real.port };
+}
+
+/**
+ * Why `check` cannot check `real` of a service of `family` (undefined = it can): the check
+ * address must be of the service's family, and a real that keeps the client's port (port 0)
+ * has no port to check unless the check names one (exec gets the port as an argument only).
+ */
+export function checkTargetProblem(
+  check: CheckSpec,
+  real: { address: string; port: number },
+  family: 4 | 6,
+  familyOf: (a: string) => 4 | 6 | null,
+): { field: 'address' | 'port'; value: unknown; reason: string } | undefined {
+  if (check.address !== undefined && familyOf(check.address) !== family) {
+    return { field: 'address', value: check.address, reason: `must be an IPv${family} address like the service's VIP` };
+  }
+  if (check.type !== 'exec' && checkDestination(check, real).port === 0) {
+    return { field: 'port', value: undefined, reason: `required: real ${real.address} keeps the client's port (port 0), so the check needs its own port` };
+  }
+  return undefined;
+}
