@@ -434,8 +434,8 @@ test('local_addresses may come after the services that need it', () => {
   assert.equal(cfg.desired.services[0]!.reals[0]!.method, 'fullnat');
 });
 
-test('examples parse: lab and every issue-3 example', async () => {
-  for (const name of ['lab.yaml', 'port-groups.yaml', 'methods.yaml', 'ipv6.yaml']) {
+test('examples parse: lab, every issue-3 example and health', async () => {
+  for (const name of ['lab.yaml', 'port-groups.yaml', 'methods.yaml', 'ipv6.yaml', 'health.yaml']) {
     const path = fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
     const cfg = await loadConfig(path);
     assert.ok(cfg.desired.services.length > 0, name);
