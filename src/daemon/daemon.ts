@@ -16,10 +16,23 @@ import { startApiServer, type ApiServer } from '../api/server.js';
 import { HealthManager } from '../health/manager.js';
 import { ExecLimiter } from '../health/probes/exec-limit.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
-import { FlowTableSizeError, NotFoundError } from '../errors.js';
+import { FlowTableSizeError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { checkTargetProblem } from '../health/spec.js';
+import { familyOf } from '../model/ip.js';
 import {
-  serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceStatus,
+  serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec, type ServiceStatus,
 } from '../model/types.js';
+
+/** A real added over the API must be checkable by its service's check, and not be its sorry server. */
+function checkRealFitsHealth(real: RealSpec, s: ServiceSpec): void {
+  if (s.sorry_server && realId(s.sorry_server) === realId(real)) {
+    throw new InvalidArgumentError('real', realId(real), `is the sorry server of ${serviceId(s)}`);
+  }
+  const existing = s.reals.find((r) => realId(r) === realId(real));
+  const check = existing?.check === undefined ? s.check : existing.check;
+  const problem = check ? checkTargetProblem(check, real, s.family, (a) => familyOf(a) as 4 | 6 | null) : undefined;
+  if (problem) throw new InvalidArgumentError(`real.${problem.field}`, problem.value ?? realId(real), `${problem.reason} (the service's health check)`);
+}
 
 /** The data plane's counts are u32 updated with atomic adds; one that raced below zero reads 0. */
 const connCount = (v: number | undefined): number => (v === undefined || v >= 0x80000000 ? 0 : v);
@@ -193,6 +206,7 @@ export class Daemon implements ControlApi {
   async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
     const s = this.service(svc);
     checkRealFitsService('real', real, s, this.desired.local);
+    checkRealFitsHealth(real, s);
     this.commitOverride(this.overrides.with(svc, { real }));
     this.opts.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
   }

@@ -163,7 +163,9 @@ export function overlayOverrides(base: DesiredState, list: readonly Override[]):
     }
     const i = s.reals.findIndex((r) => realId(r) === realId(o.real));
     if (i >= 0) {
-      s.reals[i] = o.real;
+      // An API change of weight or method keeps the real's own check from the config.
+      const own = s.reals[i]!.check;
+      s.reals[i] = own === undefined ? o.real : { ...o.real, check: own };
       return;
     }
     const problem = realCountProblem(s, s.reals.length + 1);

@@ -67,8 +67,10 @@ export function overlayService(s: ServiceSpec, healthOf: (i: number) => RealHeal
   });
   const quorum = s.quorum ?? 1;
   const lost = healthyWeight < quorum;
-  const sorryActive = lost && s.sorry_server !== undefined;
-  if (s.sorry_server !== undefined) {
+  // A real with the sorry server's address:port (added over the API) is that server, in the pool.
+  const sorryIsReal = s.sorry_server !== undefined && s.reals.some((r) => r.address === s.sorry_server!.address && r.port === s.sorry_server!.port);
+  const sorryActive = lost && s.sorry_server !== undefined && !sorryIsReal;
+  if (s.sorry_server !== undefined && !sorryIsReal) {
     // While the sorry server serves, the reals left take no new flows (their flows continue);
     // afterwards it stays at weight 0 so its own flows finish.
     const sorry: RealSpec = { ...s.sorry_server, weight: sorryActive ? Math.max(1, s.sorry_server.weight) : 0, sorry: true };

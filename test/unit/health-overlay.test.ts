@@ -63,3 +63,10 @@ test('quorum lost without a sorry server: the healthy reals keep serving', () =>
   assert.deepEqual(o.spec.reals.map((r) => r.weight), [0, 1]);
   assert.equal(o.health.sorryActive, false);
 });
+
+test('a real with the sorry server\'s address and port (added over the API) is a real: no second entry', () => {
+  const s = service([real(11), real(99)], { sorry_server: real(99) });
+  const o = overlayService(s, (i) => (i === 0 ? down() : undefined), 0);
+  assert.deepEqual(o.spec.reals.map((r) => [r.address, r.weight]), [['10.77.0.11', 0], ['10.77.0.99', 1]]);
+  assert.equal(o.health.sorryActive, false);
+});
