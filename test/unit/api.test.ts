@@ -12,17 +12,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { BpfError, CapacityError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import {
-  type ControlApi,
-  type Protocol,
-  type RealSpec,
-  type RealStatus,
-  SCHEDULERS,
-  type ServiceKey,
-  type ServiceStatus,
-  realId,
-  serviceId,
-} from '../../src/model/types.js';
+import { SCHEDULERS, type ServiceKey, type ServiceStatus, realId } from '../../src/model/types.js';
 import { ApiCallError, connectApi, type ApiClient } from '../../src/api/client.js';
 import {
   addRealFromWire,
@@ -41,24 +31,8 @@ import { ERROR_CODE_METADATA_KEY, errorToStatus } from '../../src/api/status.js'
 import { formatDrops, formatServiceTable, toJson } from '../../src/api/table.js';
 import { checkPort, checkWeight, parseDecimal } from '../../src/api/validate.js';
 import type { AddRealRequest } from '../../src/api/wire.js';
-import type { HealthEvent, HealthReport } from '../../src/health/report.js';
-
-const U64_MAX = 2n ** 64n - 1n;
-const zero = () => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
-
-/** A nat real with no thresholds, plus `more`. */
-const spec = (address: string, port: number, more: Partial<RealSpec> = {}): RealSpec => ({
-  address, port, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more,
-});
-/** The same real as listed, with zero counters unless given. */
-const listed = (address: string, port: number, more: Partial<RealStatus> = {}): RealStatus => ({
-  ...spec(address, port), counters: zero(), active_conns: 0, inactive_conns: 0, health: 'unchecked', effective_weight: more.weight ?? 1, sorry: false, ...more,
-});
-/** A single-frontend IPv4 service as listed. */
-const service = (vip: string, port: number, protocol: Protocol, more: Partial<ServiceStatus> = {}): ServiceStatus => ({
-  vip, port, protocol, family: 4, frontends: [{ vip, port, protocol }], scheduler: 'wlc',
-  hash: { fallback: false, port: false }, mh_table_size: 65537, counters: zero(), reals: [], ...more,
-});
+import type { HealthEvent } from '../../src/health/report.js';
+import { MemoryApi, U64_MAX, listed, service, spec } from './memory-api.js';
 
 /** Asserts `f` throws InvalidArgumentError whose message names `field` and contains `got`. */
 function throwsField(f: () => unknown, field: string, got: string): void {
@@ -407,90 +381,6 @@ describe('parseListenAddress', () => {
 });
 
 // ---- end to end: server + client over a unix socket ----
-
-/** A ControlApi kept in memory, counting calls so tests can prove validation came first. */
-class MemoryApi implements ControlApi {
-  calls = { listServices: 0, addReal: 0, removeReal: 0, drops: 0, listHealth: 0 };
-  services: ServiceStatus[] = [
-    {
-      ...service('203.0.113.100', 80, 'tcp'),
-      scheduler: 'rr',
-      counters: { ...zero(), packets_in: U64_MAX },
-      reals: [listed('10.77.0.11', 80, { counters: { ...zero(), conns: 7n }, active_conns: 2, inactive_conns: 5 })],
-    },
-    service('2001:db8::1', 80, 'tcp', {
-      family: 6,
-      frontends: [
-        { vip: '2001:db8::1', port: 80, protocol: 'tcp' },
-        { vip: '2001:db8::1', port: 443, protocol: 'tcp' },
-      ],
-      scheduler: 'mh',
-      hash: { fallback: true, port: false },
-      persistence: { timeout: 300, netmask: 64 },
-      reals: [listed('fd00::11', 0, { method: 'dr' })],
-    }),
-  ];
-
-  private find(svc: ServiceKey): ServiceStatus {
-    const s = this.services.find((x) => serviceId(x) === serviceId(svc));
-    if (!s) throw new NotFoundError('service', serviceId(svc));
-    return s;
-  }
-
-  async listServices(): Promise<ServiceStatus[]> {
-    this.calls.listServices++;
-    return structuredClone(this.services);
-  }
-
-  async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
-    this.calls.addReal++;
-    const s = this.find(svc);
-    const existing = s.reals.find((r) => realId(r) === realId(real));
-    if (existing) Object.assign(existing, real, { effective_weight: real.weight });
-    else s.reals.push({ ...real, counters: zero(), active_conns: 0, inactive_conns: 0, health: 'unchecked', effective_weight: real.weight, sorry: false });
-  }
-
-  async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
-    this.calls.removeReal++;
-    const s = this.find(svc);
-    const i = s.reals.findIndex((r) => realId(r) === realId({ address, port }));
-    if (i < 0) throw new NotFoundError('real', `${realId({ address, port })} in ${serviceId(svc)}`);
-    s.reals.splice(i, 1);
-  }
-
-  async drops(): Promise<Record<string, bigint>> {
-    this.calls.drops++;
-    return { no_real: U64_MAX, bad_header: 0n };
-  }
-
-  health: HealthReport = {
-    checks: [{
-      service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
-      real: '10.77.0.11:80', real_address: '10.77.0.11', real_port: 80, type: 'exec', address: '10.77.0.50', port: 8080,
-      status: 'up', since: 1_795_000_000_123, successes: 4, failures: 0, weight: 5,
-      last: { ok: true, reason: 'exit 7: weight 5', ms: 12.5, at: 1_795_000_001_000 },
-      counters: { probes_ok: 9, probes_failed: 2, went_up: 2, went_down: 1 },
-    }, {
-      service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
-      real: '10.77.0.12:80', real_address: '10.77.0.12', real_port: 80, type: 'tcp', address: '10.77.0.12', port: 80,
-      status: 'down', since: null, successes: 0, failures: 0, weight: undefined, last: undefined,
-      counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 },
-    }],
-    services: [{ service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' }, health: { healthyWeight: 5, quorum: 2, sorryActive: false } }],
-    totals: { targets: 2, up: 1, down: 1, probes_started: 12, probes_ok: 9, probes_failed: 2, timed_out: 1, skipped: 0, in_flight: 1, transitions: 3 },
-  };
-  readonly watchers = new Set<(e: HealthEvent) => void>();
-
-  async listHealth(): Promise<HealthReport> {
-    this.calls.listHealth++;
-    return structuredClone(this.health);
-  }
-
-  watchHealth(listener: (e: HealthEvent) => void): () => void {
-    this.watchers.add(listener);
-    return () => this.watchers.delete(listener);
-  }
-}
 
 /** A pino logger whose JSON lines land in `lines`, so tests can check what was logged. */
 function capturingLogger(): { log: pino.Logger; lines: Record<string, unknown>[] } {
