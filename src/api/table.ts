@@ -42,7 +42,7 @@ const STAT_KEYS: (keyof Counters)[] = ['conns', 'packets_in', 'packets_out', 'by
 function realColumns(r: RealStatus, view: TableView): string[] {
   switch (view) {
     case 'conns':
-      return [FORWARD_NAME[r.method], String(r.weight), String(r.active_conns), String(r.inactive_conns)];
+      return [FORWARD_NAME[r.method], String(r.weight), String(r.active_conns), String(r.inactive_conns), healthText(r), String(r.effective_weight)];
     case 'thresholds':
       return [String(r.upper_threshold), String(r.lower_threshold), String(r.active_conns), String(r.inactive_conns)];
     case 'stats':
@@ -50,8 +50,16 @@ function realColumns(r: RealStatus, view: TableView): string[] {
   }
 }
 
+/** "up", "down", "-" without a check, "sorry" for the sorry server (which is never checked). */
+function healthText(r: RealStatus): string {
+  if (r.sorry) return 'sorry';
+  return r.health === 'unchecked' ? '-' : r.health;
+}
+
+// Health and EffWeight come after ipvsadm's four columns, so scripts reading those by position
+// keep working; EffWeight is what the data plane runs (health, slow start, sorry server applied).
 const HEADERS: Record<TableView, string[]> = {
-  conns: ['Forward', 'Weight', 'ActiveConn', 'InActConn'],
+  conns: ['Forward', 'Weight', 'ActiveConn', 'InActConn', 'Health', 'EffWeight'],
   thresholds: ['Uthreshold', 'Lthreshold', 'ActiveConn', 'InActConn'],
   stats: ['Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'],
 };
@@ -61,10 +69,10 @@ const HEADERS: Record<TableView, string[]> = {
  * one "  +" line per further frontend of a port group, one "  ->" line per real.
  *
  *   Prot LocalAddress:Port Scheduler Flags
- *     -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+ *     -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health EffWeight
  *   TCP  203.0.113.100:80 wlc persistent 300 mask 24
  *     +  TCP  203.0.113.100:443
- *     -> 10.77.0.11:0                 Masq    1      0          0
+ *     -> 10.77.0.11:0                 Masq    1      0          0         up     1
  *
  * In the stats view the service line carries the service's counters in the same columns.
  */
@@ -111,7 +119,15 @@ export function formatDrops(drops: Readonly<Record<string, bigint>>): string {
   return reasons.map((r) => `${r.padEnd(width)}  ${drops[r]}`).join('\n') + '\n';
 }
 
-/** JSON with bigint counters as decimal strings (JSON numbers lose precision above 2^53). */
+/** bigint counters as decimal strings (JSON numbers lose precision above 2^53). */
+const bigintAsString = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+
+/** JSON with bigint counters as decimal strings, indented for people. */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n';
+  return JSON.stringify(value, bigintAsString, 2) + '\n';
+}
+
+/** The same as one line, for streams read a line at a time (`xlvsctl health watch --json`). */
+export function toJsonLine(value: unknown): string {
+  return JSON.stringify(value, bigintAsString) + '\n';
 }

@@ -302,12 +302,12 @@ describe('table', () => {
     assert.equal(
       formatServiceTable([web()]),
       'Prot LocalAddress:Port Scheduler Flags\n' +
-        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health EffWeight\n' +
         'TCP  203.0.113.100:80 rr\n' +
-        '  -> 10.77.0.11:80                Masq    1      12         3\n' +
-        '  -> 10.77.0.112:8080             Route   100    0          0\n',
+        '  -> 10.77.0.11:80                Masq    1      12         3         -      1\n' +
+        '  -> 10.77.0.112:8080             Route   100    0          0         -      100\n',
     );
-    assert.equal(formatServiceTable([]), 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n');
+    assert.equal(formatServiceTable([]), 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health EffWeight\n');
   });
 
   it('lists a port group under one service, v6 in brackets, persistence and hash flags like ipvsadm', () => {
@@ -329,15 +329,15 @@ describe('table', () => {
     assert.equal(
       formatServiceTable([group, sh, wlc]),
       'Prot LocalAddress:Port Scheduler Flags\n' +
-        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health EffWeight\n' +
         'TCP  [2001:db8::1]:80 mh (mh-fallback,mh-port) table 251 persistent 300 mask 64\n' +
         '  +  TCP  [2001:db8::1]:443\n' +
         '  +  UDP  [2001:db8::2]:*\n' +
-        '  -> [fd00:77::11]:0              Tunnel  1      0          0\n' +
-        '  -> [fd00:77::1234:5678:9abc]:0  FullNat 7      0          0\n' +
+        '  -> [fd00:77::11]:0              Tunnel  1      0          0         -      1\n' +
+        '  -> [fd00:77::1234:5678:9abc]:0  FullNat 7      0          0         -      7\n' +
         'TCP  203.0.113.100:* sh persistent 60\n' +
         'UDP  203.0.113.100:53 wlc persistent 300 mask 24\n' +
-        '  -> 10.77.0.11:53                Masq    1      0          0\n',
+        '  -> 10.77.0.11:53                Masq    1      0          0         -      1\n',
     );
   });
 
@@ -619,12 +619,12 @@ describe('xlvsctl', () => {
     assert.equal(
       table.stdout,
       'Prot LocalAddress:Port Scheduler Flags\n' +
-        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health EffWeight\n' +
         'TCP  203.0.113.100:80 rr\n' +
-        '  -> 10.77.0.11:80                Masq    1      2          5\n' +
+        '  -> 10.77.0.11:80                Masq    1      2          5         -      1\n' +
         'TCP  [2001:db8::1]:80 mh (mh-fallback) persistent 300 mask 64\n' +
         '  +  TCP  [2001:db8::1]:443\n' +
-        '  -> [fd00::11]:0                 Route   1      0          0\n',
+        '  -> [fd00::11]:0                 Route   1      0          0         -      1\n',
     );
     const stats = await xlvsctl(['--socket', address, 'list', '--stats']);
     assert.equal(stats.code, 0, stats.stderr);
