@@ -10,9 +10,10 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError, NotFoundError, XlvsError } from '../errors.js';
 import { type ForwardMethod, realId, type RealSpec, type ServiceKey, type ServiceStatus, serviceId } from '../model/types.js';
 import { defaultRealPort, thresholdViolation } from '../model/rules.js';
-import { type ApiClient, connectApi } from '../api/client.js';
+import { ApiCallError, type ApiClient, connectApi } from '../api/client.js';
 import { parseRealString, parseServiceString } from '../api/service-string.js';
-import { formatDrops, formatServiceTable, type TableView, toJson } from '../api/table.js';
+import { formatDrops, formatServiceTable, type TableView, toJson, toJsonLine } from '../api/table.js';
+import { formatHealthEvent, formatHealthTable } from '../api/health-table.js';
 import {
   checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight, parseDecimal,
 } from '../api/validate.js';
@@ -30,6 +31,12 @@ commands:
   real remove SERVICE ADDR[:PORT]
   real set-weight SERVICE ADDR[:PORT] --weight W
   drops [--json]    data-plane drop counters by reason
+  health [--json]   every health check: state and since when, probes ok/failed, the last
+                    result; per service the healthy weight against the quorum and whether
+                    the sorry server is taking new flows
+  health watch [--json]
+                    health changes as they happen, one line each (--json: one JSON object
+                    per line), until interrupted; exits 1 if the daemon ends the stream
 
   SERVICE is PROTOCOL/VIP:PORT: tcp/203.0.113.100:80, tcp/[2001:db8::1]:80, or
   tcp/203.0.113.100:* for a service on every port. ADDR[:PORT] is 10.77.0.11:80 or
@@ -73,6 +80,8 @@ type Command =
   | { kind: 'help' }
   | { kind: 'list'; json: boolean; view: TableView }
   | { kind: 'drops'; json: boolean }
+  | { kind: 'health'; json: boolean }
+  | { kind: 'health-watch'; json: boolean }
   | ({ kind: 'real-add'; real: Omit<RealSpec, 'address' | 'port'> } & RealTarget)
   | ({ kind: 'real-remove' } & RealTarget)
   | ({ kind: 'real-set-weight'; weight: number } & RealTarget);
@@ -82,6 +91,8 @@ type Command =
 const ALLOWED: Record<string, readonly OptionName[]> = {
   list: ['json', 'stats', 'thresholds'],
   drops: ['json'],
+  health: ['json'],
+  'health watch': ['json'],
   'real add': ['service', 'address', 'port', 'weight', 'method', 'upper', 'lower'],
   'real remove': ['service', 'address', 'port'],
   'real set-weight': ['service', 'address', 'port', 'weight'],
@@ -111,10 +122,13 @@ function realTarget(args: string[], values: Values): RealTarget {
 
 function parseCommand(words: string[], values: Values): Command {
   if (values.help || words.length === 0 || words[0] === 'help') return { kind: 'help' };
-  const name = words[0] === 'real' ? words.slice(0, 2).join(' ') : words[0]!;
+  if (words[0] === 'health' && words[1] !== undefined && words[1] !== 'watch') {
+    throw new InvalidArgumentError('health subcommand', words[1], 'unknown (watch)');
+  }
+  const name = words[0] === 'real' || words[0] === 'health' ? words.slice(0, 2).join(' ') : words[0]!;
   const allowed = ALLOWED[name];
   if (allowed === undefined) {
-    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops)');
+    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health)');
     if (words[1] === undefined) throw new InvalidArgumentError('real', undefined, 'needs a subcommand (add, remove, set-weight)');
     throw new InvalidArgumentError('real subcommand', words[1], 'unknown (add, remove, set-weight)');
   }
@@ -134,6 +148,10 @@ function parseCommand(words: string[], values: Values): Command {
     }
     case 'drops':
       return { kind: 'drops', json: values.json === true };
+    case 'health':
+      return { kind: 'health', json: values.json === true };
+    case 'health watch':
+      return { kind: 'health-watch', json: values.json === true };
     case 'real add': {
       const upper = values.upper === undefined ? 0 : parseDecimal('--upper', values.upper, checkThreshold);
       const lower = values.lower === undefined ? 0 : parseDecimal('--lower', values.lower, checkThreshold);
@@ -186,6 +204,50 @@ function findReal(svc: ServiceStatus, t: RealTarget): RealSpec {
   return spec;
 }
 
+/**
+ * A transport error on an open watch reads "cannot reach xlvsd ...: Connection dropped", which
+ * sounds as if it never started: say it was the watch that broke. The client's own end-of-stream
+ * error already says so, and keeps its words.
+ */
+function watchBroken(err: Error): Error {
+  if (!(err instanceof ApiCallError) || err.message.startsWith('health watch')) return err;
+  return new ApiCallError(err.grpcCode, err.code, `health watch broken: ${err.message}`, { cause: err });
+}
+
+/**
+ * Prints health events as they arrive. Resolves on SIGINT/SIGTERM (the normal way to stop) or
+ * when stdout's reader goes away (`| head`); rejects with the client's error when the stream
+ * breaks, so a watcher never sits silent on a daemon that is gone.
+ */
+function watchHealth(api: ApiClient, json: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let cancel: (() => void) | undefined;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.stdout.off('error', onStdoutError);
+      cancel?.();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onSignal = (): void => finish();
+    const onStdoutError = (err: NodeJS.ErrnoException): void => finish(err.code === 'EPIPE' ? undefined : err);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    process.stdout.on('error', onStdoutError);
+    cancel = api.watchHealth(
+      (e) => {
+        if (!settled) process.stdout.write(json ? toJsonLine(e) : formatHealthEvent(e));
+      },
+      (err) => finish(watchBroken(err)),
+    );
+    if (settled) cancel(); // the stream failed before watchHealth even returned
+  });
+}
+
 async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Promise<void> {
   const api = await connectApi(socket);
   try {
@@ -200,6 +262,14 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Pro
         process.stdout.write(cmd.json ? toJson(drops) : formatDrops(drops));
         return;
       }
+      case 'health': {
+        const report = await api.listHealth();
+        process.stdout.write(cmd.json ? toJson(report) : formatHealthTable(report, Date.now()));
+        return;
+      }
+      case 'health-watch':
+        await watchHealth(api, cmd.json);
+        return;
       case 'real-add': {
         const real: RealSpec = { address: cmd.address, port: await addPort(api, cmd, cmd.real.method), ...cmd.real };
         await api.addReal(cmd.service, real);
