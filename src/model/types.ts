@@ -59,6 +59,8 @@ export interface RealSpec {
   method: ForwardMethod; // default 'nat'
   upper_threshold: number; // 0 = none; new flows stop when active+inactive conns >= this
   lower_threshold: number; // 0 = 3/4 of upper (IPVS); new flows resume below this
+  /** Set by health checks (on_failure: remove): this real's existing flows are dropped or reset. */
+  evict?: 'drop' | 'reset';
 }
 
 /** Client affinity (ipvsadm -p/-M): a client's new flows go where its last one went. */
