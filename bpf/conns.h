@@ -125,6 +125,11 @@ static __always_inline int real_member(const struct xlvs_real *r, __u32 svc_id)
 	return r && (r->flags & XLVS_REAL_F_USED) && r->svc_id == svc_id;
 }
 
+/* The evict bits (health checks, on_failure: remove) of a reals entry: its
+ * flows end at their next packet (evict.h) and it keeps no persistent
+ * clients. Only meaningful together with real_member(). */
+#define XLVS_REAL_F_EVICT (XLVS_REAL_F_EVICT_DROP | XLVS_REAL_F_EVICT_RESET)
+
 /* May real_id take a new flow of service svc_id? (allocated to it, weight > 0,
  * not overloaded). Fills *out with the real when it may. */
 static __always_inline int real_available(__u32 real_id, __u32 svc_id, struct xlvs_real **out)

@@ -6,7 +6,10 @@
  * restarts the template's timer for each connection it sends), or a forward
  * packet of one of its flows (refreshed when the flow's own deadline is, at
  * most once a second). As in IPVS, a quiescent real (weight 0) keeps its
- * persistent clients; a real removed from the service does not.
+ * persistent clients; a real removed from the service does not, nor one that
+ * health checks evicted (XLVS_REAL_F_EVICT_*: its flows are being ended, so a
+ * client's next flow must go to a real that is up; the new pick replaces the
+ * template).
  */
 #ifndef XLVS_PERSIST_H
 #define XLVS_PERSIST_H
@@ -44,7 +47,7 @@ static __always_inline __u32 persist_lookup(__u32 svc_id, const struct xlvs_svc 
 		return XLVS_NO_REAL;
 	real_id = t->real_id;
 	r = bpf_map_lookup_elem(&reals, &real_id);
-	if (!real_member(r, svc_id))
+	if (!real_member(r, svc_id) || (r->flags & XLVS_REAL_F_EVICT))
 		return XLVS_NO_REAL;
 	if (t->expires_ns < now + svc->persist_ns)
 		t->expires_ns = now + svc->persist_ns;

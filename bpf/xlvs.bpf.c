@@ -6,6 +6,7 @@
  *   xlvs_public  (public iface):  to a VIP -> flow or new flow (persistence,
  *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
  *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect
+ *   (either: a flow of a real that health checks evicted ends: evict.h)
  *   xlvs_reap    (run by the daemon through BPF_PROG_TEST_RUN): deletes
  *                dead flows, templates and lblc entries, counting flows down
  *
@@ -21,6 +22,7 @@
 #include "sched.h"
 #include "xmit.h"
 #include "icmp.h"
+#include "evict.h"
 #include "stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -163,7 +165,7 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 {
 	struct xlvs_vip_key vk;
 	struct xlvs_flow_key k;
-	__u32 zero = 0, new_conn = 0;
+	__u32 zero = 0, new_conn = 0, evict;
 	struct xlvs_flow *f;
 	struct xlvs_vip *v;
 	struct scratch *s;
@@ -187,7 +189,17 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 
 	flow_key_of(&k, &p);
 	f = bpf_map_lookup_elem(&flows, &k);
-	if (flow_usable(f, &p, XLVS_DIR_FORWARD, now)) {
+	if (!flow_usable(f, &p, XLVS_DIR_FORWARD, now)) {
+		f = 0;
+	} else if ((evict = evict_flags(f))) {
+		/* Its real was evicted (evict.h): the flow ends here; a packet
+		 * that may open a flow goes on as the first of a new one. */
+		evict_flow_end(&k);
+		if (!evict_may_reopen(&p))
+			return evict_public(ctx, &p, evict);
+		f = 0;
+	}
+	if (f) {
 		if (flow_touch(f, &k, &p, now) && (f->flags & XLVS_FLOW_F_PERSIST))
 			persist_refresh(f->svc_id, k.src, k.family, now);
 	} else {
@@ -237,6 +249,8 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 		flow_forget(&k, f);
 		return pass();
 	}
+	if (evict_flags(f))
+		return evict_private(&k);
 	flow_touch(f, &k, &p, now);
 
 	stats_packet(f->svc_id, f->real_id, p.len, 1, 0);

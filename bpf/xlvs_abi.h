@@ -92,7 +92,9 @@ enum xlvs_drop {
 	XLVS_DROP_NO_LOCAL = 9,   /* tun/fullnat real without a local address configured */
 	XLVS_DROP_NO_NEIGH = 10,  /* dr/tun/fullnat: next hop MAC not resolved yet (the
 				   * kernel cannot be handed these packets) */
-	XLVS_DROP_MAX = 11,
+	XLVS_DROP_EVICTED = 11,   /* a packet of a flow whose real is evicted (XLVS_REAL_F_EVICT_*):
+				   * the flow was deleted with it */
+	XLVS_DROP_MAX = 12,
 };
 
 /* What happened to every packet that was not dropped (index into the events
@@ -104,7 +106,9 @@ enum xlvs_event {
 	XLVS_EV_ICMP_ECHO = 3,    /* echo request to a VIP answered */
 	XLVS_EV_ICMP_XLATE = 4,   /* ICMP error about a flow translated and redirected */
 	XLVS_EV_ICMP_TOO_BIG = 5, /* too big for the next hop: ICMP error sent back */
-	XLVS_EV_MAX = 6,
+	XLVS_EV_EVICT_RST = 6,    /* a client's TCP segment of a flow whose real is evicted with
+				   * XLVS_REAL_F_EVICT_RESET: answered with a RST (XDP_TX), flow deleted */
+	XLVS_EV_MAX = 7,
 };
 
 /* Connection state of a flow entry; picks the timeout (xlvs_cfg, or flow.h's
@@ -130,9 +134,17 @@ enum xlvs_flow_flags {
 	XLVS_FLOW_F_PERSIST = 4, /* keep the service's persistence template alive */
 };
 
-/* Flags on xlvs_real.flags. */
+/* Flags on xlvs_real.flags. The EVICT bits are set by health checks with
+ * on_failure: remove (the real also gets weight 0, so it takes no new flows).
+ * Weight 0 alone only quiesces: existing flows go on. An evict bit ends them
+ * too, at their next packet, because the real behind them is taken to be
+ * gone: IPVS's expire_nodest_conn. At most one of the two is set. */
 enum xlvs_real_flags {
-	XLVS_REAL_F_USED = 1, /* slot is allocated to a service */
+	XLVS_REAL_F_USED = 1,        /* slot is allocated to a service */
+	XLVS_REAL_F_EVICT_DROP = 2,  /* the flow is deleted and its packet dropped; a packet
+				      * that may open a flow (UDP, TCP SYN) is scheduled afresh */
+	XLVS_REAL_F_EVICT_RESET = 4, /* as DROP, but a TCP client's segment is answered with a
+				      * RST so the client learns at once (UDP: as DROP) */
 };
 
 /* Key of the vips map. Three kinds of entry:

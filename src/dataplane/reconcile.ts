@@ -26,6 +26,7 @@ import { addressBytes, addressFromBytes, familyOf } from '../model/ip.js';
 import { CapacityError } from '../errors.js';
 import {
   XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_MAX_SVC_REALS, XLVS_MAX_VIPS, XLVS_MAX_TABLE, XLVS_REAL_F_USED,
+  XLVS_REAL_F_EVICT_DROP, XLVS_REAL_F_EVICT_RESET,
   XLVS_SCHED, XLVS_METHOD, XLVS_SVC_F_PERSIST, XLVS_SVC_F_HASH_FALLBACK, XLVS_SVC_F_HASH_PORT,
   type XlvsCounters, type XlvsVipKey, type XlvsReal, type XlvsSvc, type XlvsRealConns,
 } from '../gen/abi.js';
@@ -40,6 +41,17 @@ const SCHED_NAME = Object.fromEntries(Object.entries(XLVS_SCHED).map(([k, v]) =>
 const METHOD_NAME = Object.fromEntries(Object.entries(XLVS_METHOD).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, ForwardMethod>;
 const schedCode = (s: SchedulerName): number => XLVS_SCHED[s.toUpperCase() as keyof typeof XLVS_SCHED];
 const methodCode = (m: ForwardMethod): number => XLVS_METHOD[m.toUpperCase() as keyof typeof XLVS_METHOD];
+
+/** RealSpec.evict as the reals entry's flag bit: the data plane ends the real's existing flows
+ * at their next packet (dropped, or a TCP client reset) instead of letting them run on. */
+const EVICT_FLAG: Record<NonNullable<RealSpec['evict']>, number> = { drop: XLVS_REAL_F_EVICT_DROP, reset: XLVS_REAL_F_EVICT_RESET };
+const realFlags = (r: RealSpec): number => XLVS_REAL_F_USED | (r.evict ? EVICT_FLAG[r.evict] : 0);
+/** The evict a reals entry's flags say, for adopt(); RESET wins if both were ever set. */
+function evictOf(flags: number): RealSpec['evict'] {
+  if (flags & XLVS_REAL_F_EVICT_RESET) return 'reset';
+  if (flags & XLVS_REAL_F_EVICT_DROP) return 'drop';
+  return undefined;
+}
 
 interface RealSlot extends RealSpec {
   id: number;
@@ -135,9 +147,11 @@ export class Reconciler {
     const reals = new Map<number, RealSlot & { svc: number }>();
     for (const [id, r] of this.maps.reals.entries()) {
       if (!(r.flags & XLVS_REAL_F_USED)) continue;
+      const evict = evictOf(r.flags);
       reals.set(id, {
         id, svc: r.svc_id, address: addressFromBytes(r.addr, r.family as Family), port: r.port, weight: r.weight,
         method: METHOD_NAME[r.method] ?? 'nat', upper_threshold: r.u_threshold, lower_threshold: r.l_threshold,
+        ...(evict ? { evict } : {}),
       });
     }
     const byId = new Map<number, SvcSlot>();
@@ -401,7 +415,7 @@ export class Reconciler {
       const id = have?.id ?? this.realIds.alloc((i) => !this.busySlots().has(i));
       if (!have) this.w.queue(this.maps.realStats, id, this.zeroPerCpu());
       this.w.queue(this.maps.reals, id, {
-        addr: addressBytes(r.address), port: r.port, method: methodCode(r.method), flags: XLVS_REAL_F_USED,
+        addr: addressBytes(r.address), port: r.port, method: methodCode(r.method), flags: realFlags(r),
         family: familyOfAddr(r.address), svc_id: slot.id, weight: r.weight,
         u_threshold: r.upper_threshold, l_threshold: r.lower_threshold,
       });
@@ -502,9 +516,10 @@ export class Reconciler {
   }
 }
 
+/** Same reals entry: a change of any written field (evict alone too) rewrites it. */
 function sameReal(a: RealSpec, b: RealSpec): boolean {
   return a.weight === b.weight && a.method === b.method && a.upper_threshold === b.upper_threshold &&
-    a.lower_threshold === b.lower_threshold;
+    a.lower_threshold === b.lower_threshold && a.evict === b.evict;
 }
 
 
