@@ -58,8 +58,13 @@ interface Target {
   due: number;
   timer: unknown;
   queued: boolean;
+  /** A due time passed while the probe ran (within its deadline): probe again once it is counted. */
+  dueAgain: boolean;
   run: Run | undefined; // the probe still running, counted or not: never a second one beside it
 }
+
+/** How long after timeout_ms the scheduler stops waiting for a probe that did not time itself out. */
+export const DEADLINE_GRACE_MS = 50;
 
 const fallbackLog = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info', base: { svc: 'xlvsd', part: 'health' } });
 
@@ -99,7 +104,7 @@ export class CheckScheduler {
     if (this.targets.has(id)) throw new InvalidArgumentError('id', id, 'is already scheduled');
     if (typeof probe !== 'function') throw new InvalidArgumentError(`${id}.probe`, typeof probe, 'must be a function');
     const state = new HealthState(options, this.clock.now());
-    const target: Target = { id, probe, state, random: mulberry32(seedOf(id)), due: 0, timer: undefined, queued: false, run: undefined };
+    const target: Target = { id, probe, state, random: mulberry32(seedOf(id)), due: 0, timer: undefined, queued: false, dueAgain: false, run: undefined };
     this.targets.set(id, target);
     if (this.running) this.scheduleFirst(target);
     return state;
@@ -169,10 +174,14 @@ export class CheckScheduler {
       return;
     }
     if (target.run) {
-      this.counts.skipped++;
-      // a probe past its deadline that ignores its signal: the target keeps failing, but no second probe
       if (target.run.settled) {
+        // a probe past its deadline that ignores its signal: the target keeps failing, but no second probe
+        this.counts.skipped++;
         this.count(target, { ok: false, reason: 'previous probe still running after its timeout', ms: 0 });
+      } else {
+        // still within its deadline (timeout_ms close to interval_ms): the next probe starts as
+        // soon as this one is counted, so a hung target still fails once per interval
+        target.dueAgain = true;
       }
       return;
     }
@@ -201,7 +210,9 @@ export class CheckScheduler {
     target.run = run;
     this.active++;
     this.counts.started++;
-    run.deadline = this.clock.setTimer(() => this.expire(target, run), timeout);
+    // The probe times itself out at timeout_ms with its own, more precise reason; this deadline
+    // is the backstop for a probe that does not, a little later so the probe's answer wins.
+    run.deadline = this.clock.setTimer(() => this.expire(target, run), timeout + DEADLINE_GRACE_MS);
     let pending: Promise<ProbeResult>;
     try {
       pending = Promise.resolve(target.probe(run.controller.signal));
@@ -234,7 +245,17 @@ export class CheckScheduler {
     this.clock.clearTimer(run.deadline);
     this.active--;
     this.count(target, result);
+    this.again(target);
     this.pump();
+  }
+
+  /** A probe fell due while the last one ran: it starts now (queued like any other). */
+  private again(target: Target): void {
+    if (!target.dueAgain) return;
+    target.dueAgain = false;
+    if (!this.running || this.targets.get(target.id) !== target || target.queued) return;
+    target.queued = true;
+    this.queue.push(target);
   }
 
   private expire(target: Target, run: Run): void {
@@ -245,10 +266,12 @@ export class CheckScheduler {
     const timeout = target.state.options.timeout_ms;
     run.controller.abort(new Error(`health probe timed out after ${timeout} ms`));
     this.count(target, { ok: false, reason: `timeout after ${timeout} ms`, ms: timeout });
+    this.again(target);
     this.pump();
   }
 
   private halt(target: Target): void {
+    target.dueAgain = false;
     if (target.timer !== undefined) this.clock.clearTimer(target.timer);
     target.timer = undefined;
     if (target.queued) {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { CheckScheduler, type Probe, type TimerClock } from '../../src/health/scheduler.js';
+import { DEADLINE_GRACE_MS, CheckScheduler, type Probe, type TimerClock } from '../../src/health/scheduler.js';
 import type { Transition } from '../../src/health/state.js';
 import { validateCheckOptions, type ProbeResult } from '../../src/health/types.js';
 
@@ -164,17 +164,19 @@ test('scheduler: the deadline aborts the signal and counts a failure', async () 
   };
   sched.add('slow', opts({ interval_ms: 1000, timeout_ms: 300, fall: 2, initial: 'up' }), probe);
   sched.start();
-  await clock.advance(299);
+  // The probe's own timer would answer at 300 ms; this one ignores time, so the scheduler's
+  // backstop answers DEADLINE_GRACE_MS later.
+  await clock.advance(300 + DEADLINE_GRACE_MS - 1);
   assert.equal(signals[0].aborted, false);
   assert.equal(results.length, 0);
   await clock.advance(1);
   assert.equal(signals[0].aborted, true);
-  assert.deepEqual(results.map(([, r, at]) => [r.ok, r.reason, at]), [[false, 'timeout after 300 ms', 300]]);
+  assert.deepEqual(results.map(([, r, at]) => [r.ok, r.reason, at]), [[false, 'timeout after 300 ms', 300 + DEADLINE_GRACE_MS]]);
   await clock.advance(1000);
   assert.equal(results.length, 2, 'the rejection after abort is not counted a second time');
   assert.equal(transitions.length, 1);
   assert.equal(transitions[0][1].to, 'down');
-  assert.equal(transitions[0][1].at, 1300);
+  assert.equal(transitions[0][1].at, 1300 + DEADLINE_GRACE_MS);
   assert.equal(sched.stats().timedOut, 2);
   assert.equal(sched.stats().inFlight, 0);
 });
@@ -186,10 +188,10 @@ test('scheduler: a probe that ignores its signal is failed at the deadline; its 
   sched.add('wedged', opts({ interval_ms: 1000, timeout_ms: 200, rise: 1, fall: 5, initial: 'down' }),
     recording(clock, starts, () => new Promise((resolve) => resolvers.push(resolve))));
   sched.start();
-  await clock.advance(200);
+  await clock.advance(200 + DEADLINE_GRACE_MS);
   assert.deepEqual(results.map(([, r]) => r.reason), ['timeout after 200 ms']);
   resolvers[0](OK); // answers late
-  await clock.advance(100);
+  await clock.advance(50);
   assert.equal(results.length, 1, 'late result not counted');
   assert.equal(sched.state('wedged')?.status, 'down', 'late success did not bring it up');
   assert.equal(sched.state('wedged')?.failures, 1);
@@ -205,7 +207,7 @@ test('scheduler: never a second probe beside a hung one; the target keeps failin
   await clock.advance(5000);
   assert.deepEqual(starts, [0], 'one probe only while it is still running');
   assert.deepEqual(results.map(([, r, at]) => [r.reason, at]), [
-    ['timeout after 500 ms', 500],
+    ['timeout after 500 ms', 500 + DEADLINE_GRACE_MS],
     ['previous probe still running after its timeout', 1000],
     ['previous probe still running after its timeout', 2000],
     ['previous probe still running after its timeout', 3000],
@@ -215,6 +217,20 @@ test('scheduler: never a second probe beside a hung one; the target keeps failin
   assert.equal(transitions.length, 1);
   assert.equal(transitions[0][1].at, 2000, 'down after fall failures');
   assert.equal(sched.stats().inFlight, 0, 'the hung probe holds no concurrency slot');
+});
+
+test('scheduler: timeout equal to interval: a probe that times itself out is followed at once, one per interval', async () => {
+  const { clock, sched, results } = setup();
+  const starts: number[] = [];
+  // answers "timeout" itself at exactly timeout_ms, like the real probes
+  const selfTimed: Probe = () => new Promise((resolve) => clock.setTimer(() => resolve({ ok: false, reason: 'timeout after 1000 ms connecting', ms: 1000 }), 1000));
+  sched.add('slowpoke', opts({ interval_ms: 1000, timeout_ms: 1000, fall: 3, initial: 'up' }), recording(clock, starts, selfTimed));
+  sched.start();
+  await clock.advance(3000);
+  assert.equal(results.length, 3, 'one failure per interval, not one every other interval');
+  assert.ok(results.every(([, r]) => r.reason === 'timeout after 1000 ms connecting'), 'the probe\'s own reason, not the backstop\'s');
+  assert.equal(sched.state('slowpoke')?.status, 'down');
+  assert.equal(starts.length, 4);
 });
 
 test('scheduler: a hanging probe never delays other targets (ample cap)', async () => {
@@ -234,9 +250,10 @@ test('scheduler: with a cap of 1, a hung probe delays others at most until its d
   sched.add('fine', opts({ interval_ms: 1000, timeout_ms: 100 }), recording(clock, good));
   sched.start();
   await clock.advance(2500);
-  // 'fine' waits for the slot until the hung probe's deadline (300), later rounds the same; the
-  // hung probe no longer takes the slot after its first deadline (never a second probe beside it)
-  assert.deepEqual(good, [300, 1000, 2000]);
+  // 'fine' waits for the slot until the hung probe's deadline (300 + grace), later rounds the
+  // same; the hung probe no longer takes the slot after its first deadline (never a second
+  // probe beside it)
+  assert.deepEqual(good, [300 + DEADLINE_GRACE_MS, 1000, 2000]);
 });
 
 test('scheduler: the global cap bounds concurrent probes and queued probes run as slots free', async () => {

@@ -98,6 +98,11 @@ export async function probeTcp(target: ProbeTarget, opts: TcpProbeOptions, signa
       });
     });
     socket.connect({ host: target.address, port: target.port });
-    return () => socket.destroy();
+    // Closed with a reset (SO_LINGER 0), as HAProxy closes its checks: no FIN exchange and no
+    // TIME_WAIT socket per probe on the router (10,000 checks a second would hold 600,000).
+    return () => {
+      if (socket.connecting || socket.destroyed) socket.destroy();
+      else socket.resetAndDestroy();
+    };
   });
 }
