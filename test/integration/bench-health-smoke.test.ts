@@ -55,7 +55,8 @@ test('health-checks bench smoke: no-check baseline; 200 tcp and 200 http checks 
   assert.equal(base.delta.probes_started, 0, 'no check, no probe');
   for (const v of r.variants) {
     const what = `${v.kind}: ${JSON.stringify({ rate: v.checksPerSecond, delta: v.delta, end: v.end, load: v.loadAvg })}`;
-    assert.ok(v.cpuPct > 0 && v.cpuPct < 200, `cpu ${v.cpuPct}; ${what}`);
+    // An idle daemon may use no tick at all in 2 s; a checking one does.
+    assert.ok((v.kind === 'none' ? v.cpuPct >= 0 : v.cpuPct > 0) && v.cpuPct < 200, `cpu ${v.cpuPct}; ${what}`);
     assert.equal(v.slicePct.length, r.sizes.variants.find((p) => p.workload.kind === v.kind)!.slices);
     assert.ok(v.rssKiB > 10_000 && v.hwmKiB >= v.rssKiB);
     assert.ok(v.readyMs > 0);
