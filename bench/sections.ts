@@ -7,5 +7,6 @@ import { forwarding } from './forwarding.js';
 import { connections } from './connections.js';
 import { flowScale } from './flow-scale.js';
 import { controlPlane } from './control-plane.js';
+import { healthChecks } from './health-checks.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane, healthChecks];

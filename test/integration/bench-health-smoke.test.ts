@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Smoke run of the health-checks benchmark (bench/health-checks.ts): the real xlvsd without
+// checks (baseline), with 200 tcp checks, 200 http and 40 exec at a 1 s interval against nginx on 20 addresses × 10
+// ports in a lab namespace: every check comes up, probes run at the configured rate (± 30%) and
+// all succeed, the CPU figures are read from the daemon's own /proc entry, and keepalived's
+// attempt is reported with a reason.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { healthChecks, SMOKE_CHECKS, type HealthChecksResult } from '../../bench/health-checks.js';
+import { renderMarkdown, machineInfo } from '../../bench/report.js';
+import { healthConfigYaml, targetOf, type HealthWorkload } from '../../bench/health-checks-config.js';
+import { parsePidStat } from '../../bench/health-checks-proc.js';
+import { parseConfig } from '../../src/config/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+
+const log = pino({ level: 'warn' }, pino.destination(2));
+const ifaces = { public: 'pub0', private: 'priv0' };
+
+test('health-checks workload: a valid xlvsd config, every real checked, every check a distinct destination', () => {
+  const w: HealthWorkload = { kind: 'tcp', services: 125, realsPerService: 8, addresses: 100, ports: 10, intervalMs: 1000, timeoutMs: 500, jitter: 0.1 };
+  const cfg = parseConfig(healthConfigYaml(w, ifaces), 'gen.yaml');
+  assert.equal(cfg.desired.services.length, 125);
+  const reals = cfg.desired.services.flatMap((s) => s.reals);
+  assert.equal(new Set(reals.map((r) => `${r.address}:${r.port}`)).size, 1000);
+  const c = cfg.desired.services[7]!.check!;
+  assert.equal(c.type, 'tcp');
+  assert.deepEqual([c.options.interval_ms, c.options.timeout_ms, c.options.jitter], [1000, 500, 0.1]);
+  assert.deepEqual(targetOf(0, w), { address: '10.77.0.100', port: 20000 });
+  assert.deepEqual(targetOf(999, w), { address: '10.77.0.199', port: 20009 });
+  assert.equal(parseConfig(healthConfigYaml({ ...w, kind: 'exec', maxExec: 32 }, ifaces), 'gen.yaml').health.maxExec, 32);
+  assert.equal(parseConfig(healthConfigYaml({ ...w, kind: 'http' }, ifaces), 'gen.yaml').desired.services[0]!.check!.type, 'http');
+  const none = parseConfig(healthConfigYaml({ ...w, kind: 'none' }, ifaces), 'gen.yaml').desired.services;
+  assert.ok(none.length === 125 && none.every((s) => s.check === undefined && s.reals.length === 8), 'the baseline has the same reals and no check');
+  assert.throws(() => healthConfigYaml({ ...w, ports: 9 }, ifaces), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'ports');
+  assert.throws(() => healthConfigYaml({ ...w, timeoutMs: 1001 }, ifaces), (e: unknown) => e instanceof InvalidArgumentError && e.field === 'timeoutMs');
+});
+
+test('/proc/PID/stat: utime+stime and cutime+cstime, with a command name holding spaces and parentheses', () => {
+  const line = '4242 (node (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 567 89 10 20 0 11 0 999 1000 200';
+  assert.deepEqual(parsePidStat(line), { self: 1234 + 567, children: 89 + 10 });
+  assert.throws(() => parsePidStat('4242 node S 1'), (e: unknown) => e instanceof InvalidArgumentError);
+});
+
+test('health-checks bench smoke: no-check baseline; 200 tcp and 200 http checks at 1 s all up at ~200 probes/s; 40 exec; xlvsd CPU read; keepalived reported', async () => {
+  const t0 = Date.now();
+  const s = await healthChecks.run({ log, smoke: true });
+  const r = s.data as HealthChecksResult;
+  assert.equal(s.id, 'health-checks');
+  assert.deepEqual(r.variants.map((v) => v.kind), ['none', 'tcp', 'http', 'exec']);
+  assert.deepEqual(r.variants.map((v) => v.checks), SMOKE_CHECKS);
+  const base = r.variants[0]!;
+  assert.equal(base.end.targets, 0);
+  assert.equal(base.delta.probes_started, 0, 'no check, no probe');
+  for (const v of r.variants) {
+    const what = `${v.kind}: ${JSON.stringify({ rate: v.checksPerSecond, delta: v.delta, end: v.end, load: v.loadAvg })}`;
+    // An idle daemon may use no tick at all in 2 s; a checking one does.
+    assert.ok((v.kind === 'none' ? v.cpuPct >= 0 : v.cpuPct > 0) && v.cpuPct < 200, `cpu ${v.cpuPct}; ${what}`);
+    assert.equal(v.slicePct.length, r.sizes.variants.find((p) => p.workload.kind === v.kind)!.slices);
+    assert.ok(v.rssKiB > 10_000 && v.hwmKiB >= v.rssKiB);
+    assert.ok(v.readyMs > 0);
+  }
+  // The brief's figure: 200 network checks at 1 s, every one up, probes at ~200/s, none failing.
+  for (const v of r.variants.filter((x) => x.kind === 'tcp' || x.kind === 'http')) {
+    const what = `${v.kind}: ${JSON.stringify({ rate: v.checksPerSecond, delta: v.delta, end: v.end, load: v.loadAvg })}`;
+    assert.equal(v.checks, 200);
+    assert.ok(v.allUpMs !== null && v.allUpMs >= v.readyMs, `every check came up; ${what}`);
+    assert.equal(v.end.up, v.checks, `every check up at the end of the window; ${what}`);
+    assert.ok(Math.abs(v.checksPerSecond - v.expectedPerSecond) <= 0.3 * v.expectedPerSecond, `probes at ${v.checksPerSecond.toFixed(0)}/s, expected ${v.expectedPerSecond.toFixed(0)} ± 30%; ${what}`);
+    assert.equal(v.delta.probes_failed, 0, what);
+    // Every probe started in the window finished in it or is in flight at its end.
+    assert.ok(Math.abs(v.delta.probes_ok - v.delta.probes_started) <= v.checks, what);
+    assert.ok(v.targetCpuPct > 0, 'the target nginx did the accepting');
+  }
+  const exec = r.variants.find((v) => v.kind === 'exec')!;
+  assert.equal(exec.checks, 40);
+  assert.ok(exec.delta.probes_started > 0 && exec.childrenCpuPct > 0, 'the /bin/true children ran, were reaped and counted');
+  assert.ok(r.keepalived.ran || r.keepalived.reason.length > 0, 'keepalived either ran or says why not');
+  const md = renderMarkdown({ date: 'd', machine: machineInfo(), command: 'smoke', sections: [s] });
+  assert.match(md, /Command: `node dist\/bench\/run.js --only health-checks`/);
+  assert.match(md, /CPU \/ 25% target/);
+  assert.ok(Date.now() - t0 < 180_000, `took ${Date.now() - t0} ms`);
+});
