@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(clang llvm libbpf-dev bpftool iproute2 iputils-ping ethtool util-linux procps python3)
 # The benchmarks' peers and perf (bench/, and their smoke runs in make test): peers run only inside the
 # namespaces a benchmark makes, never as a system service.
-pkgs+=(nftables conntrack haproxy nginx-light wrk linux-perf)
+pkgs+=(nftables conntrack haproxy nginx-light wrk linux-perf keepalived)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -20,6 +20,9 @@ import { HealthStore } from './store.js';
 import type { ProbeResult } from './types.js';
 import type { HealthEvent, HealthReport, HealthTotals, TargetCounters, TargetStatus } from './report.js';
 
+/** Health changes reach the data plane at most this often (all changes of the gap at once). */
+export const APPLY_GAP_MS = 100;
+
 /** How often a service with a real in slow start is re-weighted. */
 export const SLOW_START_STEP_MS = 500;
 
@@ -62,6 +65,7 @@ export class HealthManager {
   private readonly clock: TimerClock;
   private transitions = 0;
   private flushPending = false;
+  private lastFlush = Number.NEGATIVE_INFINITY;
   private stepTimer: ReturnType<typeof setInterval> | undefined;
   private ramping = new Set<string>();
 
@@ -256,14 +260,24 @@ export class HealthManager {
     for (const id of this.ramping) this.bump(id);
   }
 
+  /**
+   * Marks a service changed and schedules one onChange for all changes: at once if none ran in
+   * the last APPLY_GAP_MS, else at the end of that gap. A re-apply rebuilds the changed services'
+   * tables (an RCU wait in the kernel); 10,000 reals coming up one by one must not mean 10,000
+   * of them.
+   */
   private bump(service: string): void {
     this.versions.set(service, (this.versions.get(service) ?? 0) + 1);
     if (this.flushPending) return;
     this.flushPending = true;
-    setImmediate(() => {
+    const wait = Math.max(0, this.lastFlush + APPLY_GAP_MS - this.clock.now());
+    const flush = (): void => {
       this.flushPending = false;
+      this.lastFlush = this.clock.now();
       this.opts.onChange();
-    });
+    };
+    if (wait === 0) setImmediate(flush);
+    else setTimeout(flush, wait).unref();
   }
 }
 

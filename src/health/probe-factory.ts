@@ -7,6 +7,7 @@
 import type { Probe } from './scheduler.js';
 import type { CheckSpec } from './spec.js';
 import { probeTcp } from './probes/tcp.js';
+import { probeTcpConnect } from './probes/tcp-connect.js';
 import { probeUdp } from './probes/udp.js';
 import { planHttp, probeHttp } from './probes/http.js';
 import { httpOptions } from '../config/check.js';
@@ -33,6 +34,7 @@ export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps):
   const p = check.params as { send?: string; expect?: string; noReply?: boolean };
   switch (check.type) {
     case 'tcp': {
+      if (p.send === undefined && p.expect === undefined) return (signal) => probeTcpConnect(target, timeoutMs, signal);
       const opts = { timeoutMs, send: p.send, expect: p.expect };
       return (signal) => probeTcp(target, opts, signal);
     }
