@@ -63,7 +63,7 @@ export function allNamespaces(ns: LabNamespaces): string[] {
   return [ns.client, ns.router, ns.lan, ...ns.reals];
 }
 
-const realPort = (i: number): string => `to-rs${i + 1}`;
+export const realPort = (i: number): string => `to-rs${i + 1}`;
 
 /** Every veth end, both sides: each needs its offloads turned off. */
 function vethEnds(ns: LabNamespaces): Array<[string, string]> {
