@@ -76,10 +76,26 @@ export async function runKeepalived(lab: Lab, w: HealthWorkload, dir: string, wi
     if (!Number.isInteger(pid) || pid <= 0 || !existsSync(`/proc/${pid}`)) {
       return { version, ran: false, reason: `keepalived stayed up but its checker process is not running (pid file: ${JSON.stringify(pidText)}): ${telling.join(' / ')}`, checks };
     }
-    const c0 = readPidCpu(pid).self, t0 = performance.now();
+    // The checker may stop at any moment (without IPVS it exits after its first attempts).
+    const cpuOf = (): number | undefined => {
+      try {
+        return readPidCpu(pid).self;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // it exited
+        throw err;
+      }
+    };
+    const gone = (): KeepalivedFigures => {
+      const why = out.split('\n').filter((l) => /ipvs|fatal|error|terminat/i.test(l)).map((l) => l.replace(/^\w{3} \w{3} +\d+ [\d:]+ \d{4}: /, '').trim());
+      return { version, ran: false, reason: `keepalived's checker (pid ${pid}) exited: ${why.join(' / ') || out.slice(-500)}`, checks };
+    };
+    const c0 = cpuOf(), t0 = performance.now();
+    if (c0 === undefined) return gone();
     await new Promise((r) => setTimeout(r, windowMs));
     const ms = performance.now() - t0;
-    return { version, ran: true, reason: '', checks, cpuPct: pctOfOneCore(readPidCpu(pid).self - c0, ms), windowMs: ms };
+    const c1 = cpuOf();
+    if (c1 === undefined) return gone();
+    return { version, ran: true, reason: '', checks, cpuPct: pctOfOneCore(c1 - c0, ms), windowMs: ms };
   } finally {
     await stopChild(child);
   }
