@@ -28,6 +28,7 @@ import type { ChildProcess } from 'node:child_process';
 import pino from 'pino';
 import { InvalidArgumentError } from '../errors.js';
 import { intFlag, parseFlags, requireString } from './flags.js';
+import { serveUntilTold } from './serve-until-told.js';
 import { captureStderr, stopChild, waitForLine } from './child.js';
 import { LabError } from './errors.js';
 import type { Lab } from './lab.js';
@@ -182,21 +183,7 @@ async function main(): Promise<void> {
   if (bound.length === 0) throw new InvalidArgumentError('flags', process.argv.slice(2), 'need at least one of --tcp, --http, --udp');
   await Promise.all(bound);
 
-  const stop = (why: string): void => {
-    log.debug({ why }, 'check target stopping');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  if (intFlag(flags, 'exit-on-stdin-close', 0) === 1) {
-    process.stdin.on('end', () => stop('stdin closed'));
-    process.stdin.on('error', (err) => {
-      log.warn({ err }, 'stdin error');
-      stop('stdin error');
-    });
-    process.stdin.resume();
-  }
-  process.stdout.write('READY\n');
+  serveUntilTold(log, 'check target', intFlag(flags, 'exit-on-stdin-close', 0) === 1);
 }
 
 // ------------------------------------------------------------------------------ the test side

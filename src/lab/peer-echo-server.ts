@@ -14,6 +14,7 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import pino from 'pino';
 import { intFlag, parseFlags, requireString } from './flags.js';
+import { serveUntilTold } from './serve-until-told.js';
 import { InvalidArgumentError } from '../errors.js';
 
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info' }, pino.destination(2));
@@ -59,19 +60,7 @@ async function main(): Promise<void> {
   });
   await Promise.all(servers);
 
-  const stop = (why: string): void => {
-    log.debug({ why }, 'peer echo server stopping');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.stdin.on('end', () => stop('stdin closed'));
-  process.stdin.on('error', (err) => {
-    log.warn({ err }, 'stdin error');
-    stop('stdin error');
-  });
-  process.stdin.resume();
-  process.stdout.write('READY\n');
+  serveUntilTold(log, 'peer echo server', true);
 }
 
 // Only when run as a program; tests import the helpers above.

@@ -20,6 +20,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import pino from 'pino';
 import { intFlag, parseFlags, requireString } from './flags.js';
+import { serveUntilTold } from './serve-until-told.js';
 import { BulkPattern, DEFAULT_BULK_SEED } from './pattern.js';
 
 /** Longest command line accepted on the TCP port; a longer one is a client bug. */
@@ -136,22 +137,7 @@ async function main(): Promise<void> {
   ]);
   udp.on('error', (err) => log.error({ err }, 'udp socket error'));
 
-  const stop = (why: string): void => {
-    log.debug({ why }, 'real server stopping');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  if (intFlag(flags, 'exit-on-stdin-close', 0) === 1) {
-    process.stdin.on('end', () => stop('stdin closed'));
-    process.stdin.on('error', (err) => {
-      log.warn({ err }, 'stdin error');
-      stop('stdin error');
-    });
-    process.stdin.resume();
-  }
-
-  process.stdout.write('READY\n');
+  serveUntilTold(log, 'real server', intFlag(flags, 'exit-on-stdin-close', 0) === 1);
   log.debug({ name }, 'real server ready');
 }
 
