@@ -14,7 +14,7 @@ import { realId, serviceId, type DesiredState, type ServiceKey, type ServiceSpec
 import { CheckScheduler, systemClock, type TimerClock } from './scheduler.js';
 import { checkDestination, checkKey, type CheckSpec } from './spec.js';
 import type { HealthState, HealthStatus, Transition } from './state.js';
-import { checkOf, overlayService, type Overlaid, type RealHealth, type ServiceHealth } from './overlay.js';
+import { checkOf, overlayService, type Overlaid, type RealHealth } from './overlay.js';
 import { makeProbe, type ProbeDeps } from './probe-factory.js';
 import { HealthStore } from './store.js';
 import type { ProbeResult } from './types.js';
@@ -146,11 +146,6 @@ export class HealthManager {
     return { ...d, services };
   }
 
-  /** Health of one service as last overlaid (undefined: never overlaid). */
-  serviceHealth(id: string): ServiceHealth | undefined {
-    return this.cache.get(id)?.out.health;
-  }
-
   /** Everything ListHealth reports; services listed are those with a check or a sorry server. */
   report(d: DesiredState): HealthReport {
     const services: HealthReport['services'] = [];
@@ -164,7 +159,7 @@ export class HealthManager {
     return { checks: this.list(), services, totals: this.totals() };
   }
 
-  list(): TargetStatus[] {
+  private list(): TargetStatus[] {
     return [...this.targets.values()].map((t) => ({
       service: t.service,
       service_key: { ...t.serviceKey },
@@ -189,7 +184,7 @@ export class HealthManager {
     return this.targets.get(targetId(service, real))?.state.status;
   }
 
-  totals(): HealthTotals {
+  private totals(): HealthTotals {
     const st = this.scheduler.stats();
     let up = 0, ok = 0, failed = 0;
     for (const t of this.targets.values()) {
