@@ -52,6 +52,7 @@ export const lib = {
   close: libc.func('int close(int fd)'),
   if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, void *data)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
 };
 
 export function errno(): number {

@@ -10,6 +10,7 @@
 //     reentry_ms: 0   slow_start_ms: 0
 //     on_failure: quiesce | remove   remove_flows: drop | reset   (remove only)
 //     address: 10.77.0.50   port: 8080             # check somewhere else than the real
+//     address: vip                                 # the VIP on a dr real (plain tcp, IPv4)
 //     tcp/udp:   send: "PING\n"   expect: "PONG" | "/re/" | "*"   no_reply: true (udp)
 //     http(s):   method path host sni status body digest verify ca max_body_bytes
 //     exec:      command: [/path/prog, args...]   env: { K: v }   dynamic: true
@@ -95,7 +96,16 @@ export function readCheck(w: Walker, node: Node, path: string, allowNone: boolea
     w.fail(f.node, f.path, f.value, 'only with on_failure: remove');
   }
   const spec: CheckSpec = { type, options, remove_flows: removeFlows, params: {} };
-  if (fields.has('address')) spec.address = readAddress(w, fields.get('address')!.node, childPath(path, 'address'));
+  if (fields.has('address')) {
+    const f = fields.get('address')!;
+    if (isScalar(f.node) && f.node.value === 'vip') {
+      // The VIP on the real: a plain connect, whose socket can be steered (tcp-connect.ts).
+      if (type !== 'tcp' || fields.has('send') || fields.has('expect')) w.fail(f.node, f.path, 'vip', 'vip works with a plain tcp check (no send/expect)');
+      spec.vip = true;
+    } else {
+      spec.address = readAddress(w, f.node, childPath(path, 'address'));
+    }
+  }
   if (fields.has('port')) spec.port = w.int(fields.get('port')!.node, childPath(path, 'port'), 1, 65535);
 
   const params: Record<string, unknown> = {};

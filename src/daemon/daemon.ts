@@ -15,6 +15,7 @@ import { Overrides, applyOverrides, type Override } from './overrides.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { HealthManager } from '../health/manager.js';
 import { ExecLimiter } from '../health/probes/exec-limit.js';
+import { VipRoutes } from '../health/vip-routes.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import { FlowTableSizeError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { checkTargetProblem } from '../health/spec.js';
@@ -30,7 +31,7 @@ function checkRealFitsHealth(real: RealSpec, s: ServiceSpec): void {
   }
   const existing = s.reals.find((r) => realId(r) === realId(real));
   const check = existing?.check === undefined ? s.check : existing.check;
-  const problem = check ? checkTargetProblem(check, real, s.family, (a) => familyOf(a) as 4 | 6 | null) : undefined;
+  const problem = check ? checkTargetProblem(check, real, s, (a) => familyOf(a) as 4 | 6 | null) : undefined;
   if (problem) throw new InvalidArgumentError(`real.${problem.field}`, problem.value ?? realId(real), `${problem.reason} (the service's health check)`);
 }
 
@@ -82,7 +83,8 @@ export class Daemon implements ControlApi {
     const d = new Daemon(opts, config, dp, reconciler, overrides, reaper, neighbours);
     d.health = new HealthManager({
       log: log.child({ part: 'health' }), stateDir: opts.stateDir, maxProbes: config.health.maxProbes,
-      deps: { execLimiter: new ExecLimiter(config.health.maxExec) }, onChange: () => d.applyHealth(),
+      deps: { execLimiter: new ExecLimiter(config.health.maxExec), vipRoutes: new VipRoutes(config.interfaces.private, log.child({ part: 'health' })) },
+      onChange: () => d.applyHealth(),
     });
     d.setDesired(config, overrides.entries);
     reaper.start();

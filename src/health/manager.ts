@@ -105,22 +105,28 @@ export class HealthManager {
     }
     for (const [id, t] of this.targets) {
       const w = want.get(id);
-      if (w && t.key === keyOf(w.check, w.s.reals[w.i]!)) continue;
+      if (w && t.key === keyOf(w.check, w.s.reals[w.i]!, w.s)) continue;
       this.scheduler.remove(id);
       this.targets.delete(id);
       this.bump(t.service);
     }
+    // Checks of the VIP on dr reals: their routes first, so their first probe finds them.
+    const vipPairs = [...want.values()].filter((x) => x.check.vip).map((x) => ({ vip: x.s.vip, real: x.s.reals[x.i]!.address }));
+    this.opts.deps.vipRoutes?.sync(vipPairs);
     for (const [id, { s, i, check }] of want) {
       if (this.targets.has(id)) continue;
       const real = s.reals[i]!;
       const service = serviceId(s);
-      const dest = checkDestination(check, real);
-      const saved = this.store.get(id, keyOf(check, real));
+      const dest = checkDestination(check, real, s);
+      const saved = this.store.get(id, keyOf(check, real, s));
       const options = saved === undefined ? check.options : { ...check.options, initial: saved };
-      const probe = makeProbe(check, { ...dest, vip: s.vip, vipPort: s.port, service }, this.opts.deps);
+      const mark = check.vip ? this.opts.deps.vipRoutes?.markOf({ vip: s.vip, real: real.address }) : undefined;
+      if (check.vip && mark === undefined) throw new Error(`no route installed for the VIP check of ${realId(real)} in ${service}`);
+      const via = mark === undefined ? undefined : { device: this.opts.deps.vipRoutes!.device, mark };
+      const probe = makeProbe(check, { ...dest, vip: s.vip, vipPort: s.port, service, via }, this.opts.deps);
       const state = this.scheduler.add(id, options, probe);
       const t: Target = {
-        id, service, serviceKey: { vip: s.vip, port: s.port, protocol: s.protocol }, real: realId(real), realAddress: real.address, realPort: real.port, key: keyOf(check, real), check, ...dest, state, last: undefined,
+        id, service, serviceKey: { vip: s.vip, port: s.port, protocol: s.protocol }, real: realId(real), realAddress: real.address, realPort: real.port, key: keyOf(check, real, s), check, ...dest, state, last: undefined,
         counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 },
       };
       this.targets.set(id, t);
@@ -277,6 +283,6 @@ export class HealthManager {
 }
 
 /** A check's identity for one real: the check and where it goes. */
-function keyOf(check: CheckSpec, real: { address: string; port: number }): string {
-  return `${checkKey(check)} ${realId(checkDestination(check, real))}`;
+function keyOf(check: CheckSpec, real: { address: string; port: number }, s: ServiceSpec): string {
+  return `${checkKey(check)} ${realId(checkDestination(check, real, s))}`;
 }

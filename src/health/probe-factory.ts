@@ -7,7 +7,8 @@
 import type { Probe } from './scheduler.js';
 import type { CheckSpec } from './spec.js';
 import { probeTcp } from './probes/tcp.js';
-import { probeTcpConnect } from './probes/tcp-connect.js';
+import { probeTcpConnect, type ViaReal } from './probes/tcp-connect.js';
+import type { VipRoutes } from './vip-routes.js';
 import { probeUdp } from './probes/udp.js';
 import { planHttp, probeHttp } from './probes/http.js';
 import { httpOptions } from '../config/check.js';
@@ -21,11 +22,15 @@ export interface ProbeContext {
   vip: string;
   vipPort: number;
   service: string; // "tcp/203.0.113.100:80"
+  /** A check of the VIP on a dr real: the socket's interface and mark (health/vip-routes.ts). */
+  via?: ViaReal;
 }
 
 export interface ProbeDeps {
   /** The daemon-wide cap on exec checks running at once (health.max_exec). */
   readonly execLimiter: ExecLimiter;
+  /** Policy routing for checks of the VIP on dr reals. */
+  readonly vipRoutes?: VipRoutes;
 }
 
 export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps): Probe {
@@ -34,7 +39,7 @@ export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps):
   const p = check.params as { send?: string; expect?: string; noReply?: boolean };
   switch (check.type) {
     case 'tcp': {
-      if (p.send === undefined && p.expect === undefined) return (signal) => probeTcpConnect(target, timeoutMs, signal);
+      if (p.send === undefined && p.expect === undefined) return (signal) => probeTcpConnect(target, timeoutMs, signal, ctx.via);
       const opts = { timeoutMs, send: p.send, expect: p.expect };
       return (signal) => probeTcp(target, opts, signal);
     }

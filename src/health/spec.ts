@@ -18,6 +18,11 @@ export interface CheckSpec {
   remove_flows: RemoveFlows;
   /** Check this address instead of the real's (same family as the service). */
   address?: string;
+  /**
+   * `address: vip`: check the service's VIP on the real (a dr real serves the VIP): the probe
+   * leaves by the private interface marked for that real, and policy routing sends it there.
+   */
+  vip?: true;
   /** Check this port instead of the real's; required when the real keeps the client's port. */
   port?: number;
   /**
@@ -33,8 +38,13 @@ export function checkKey(c: CheckSpec): string {
   return JSON.stringify([c.type, c.options, c.remove_flows, c.address ?? null, c.port ?? null, c.params]);
 }
 
-/** Where a check of `real` goes: the check's own address and port where given, else the real's. */
-export function checkDestination(check: CheckSpec, real: { address: string; port: number }): { address: string; port: number } {
+/**
+ * Where a check of `real` of `service` goes: the check's own address and port where given (the
+ * service's VIP for `address: vip`), else the real's; a port-0 real checked at the VIP uses the
+ * service's port.
+ */
+export function checkDestination(check: CheckSpec, real: { address: string; port: number }, service: { vip: string; port: number }): { address: string; port: number } {
+  if (check.vip) return { address: service.vip, port: check.port ?? (real.port || service.port) };
   return { address: check.address ?? real.address, port: check.port ?? real.port };
 }
 
@@ -45,14 +55,18 @@ export function checkDestination(check: CheckSpec, real: { address: string; port
  */
 export function checkTargetProblem(
   check: CheckSpec,
-  real: { address: string; port: number },
-  family: 4 | 6,
+  real: { address: string; port: number; method: string },
+  service: { vip: string; port: number; family: 4 | 6 },
   familyOf: (a: string) => 4 | 6 | null,
 ): { field: 'address' | 'port'; value: unknown; reason: string } | undefined {
+  const family = service.family;
   if (check.address !== undefined && familyOf(check.address) !== family) {
     return { field: 'address', value: check.address, reason: `must be an IPv${family} address like the service's VIP` };
   }
-  if (check.type !== 'exec' && checkDestination(check, real).port === 0) {
+  if (check.vip && (family !== 4 || real.method !== 'dr')) {
+    return { field: 'address', value: 'vip', reason: `checks the VIP on dr reals of IPv4 services only (real ${real.address} is ${real.method}, IPv${family}); check the real's own address instead` };
+  }
+  if (check.type !== 'exec' && checkDestination(check, real, service).port === 0) {
     return { field: 'port', value: undefined, reason: `required: real ${real.address} keeps the client's port (port 0), so the check needs its own port` };
   }
   return undefined;

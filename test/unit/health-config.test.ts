@@ -67,6 +67,15 @@ test('http, https and exec checks keep their options for the probe (camelCase wh
   assert.deepEqual(exec.check!.params, { command: ['/bin/true', '--quick'], env: { MODE: 'fast' }, dynamic: false });
 });
 
+test('address: vip checks the VIP on dr reals (plain tcp, IPv4); anything else is refused at the field', () => {
+  const s = svc(conf('    check: { type: tcp, address: vip, port: 7070 }', '    reals: [{ address: 10.77.0.11, method: dr }]'));
+  assert.equal(s.check!.vip, true);
+  assert.equal(s.check!.address, undefined);
+  rejects(conf('    check: { type: tcp, address: vip }', ...REALS), 'services[0].check.address', 'dr reals', 'is nat');
+  rejects(conf("    check: { type: tcp, address: vip, send: 'x' }", '    reals: [{ address: 10.77.0.11, method: dr }]'), 'services[0].check.address', 'plain tcp');
+  rejects(conf('    check: { type: http, address: vip }', '    reals: [{ address: 10.77.0.11, method: dr }]'), 'services[0].check.address', 'plain tcp');
+});
+
 test('sorry server and quorum', () => {
   const s = svc(conf('    check: { type: tcp }', '    quorum: 2', '    sorry_server: { address: 10.77.0.99 }', ...REALS));
   assert.equal(s.quorum, 2);

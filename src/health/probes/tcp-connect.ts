@@ -11,8 +11,11 @@ import { performance } from 'node:perf_hooks';
 import type { ProbeResult, ProbeTarget } from './index.js';
 import { checkTarget, checkTimeout } from './index.js';
 import { probeTcp } from './tcp.js';
+import { lib, errno } from '../../bpf/libbpf.js';
 
 interface TcpHandle {
+  readonly fd: number;
+  bind(address: string, port: number): number;
   connect(req: ConnectReq, address: string, port: number): number;
   connect6(req: ConnectReq, address: string, port: number): number;
   reset(cb: () => void): number;
@@ -45,9 +48,45 @@ const wrap = loadTcpWrap();
 /** Whether the fast path is in use (for the benchmark report and a test). */
 export const TCP_CONNECT_FAST = wrap !== undefined;
 
-/** tcp check without send/expect: healthy when the connection is accepted within timeoutMs. */
-export function probeTcpConnect(target: ProbeTarget, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
-  if (!wrap) return probeTcp(target, { timeoutMs }, signal);
+/**
+ * Where a VIP check's packets go: out of `device` (SO_BINDTODEVICE), marked `mark` (SO_MARK) so
+ * the router's policy routing sends them to one real (health/vip-routes.ts).
+ */
+export interface ViaReal {
+  device: string;
+  mark: number;
+}
+
+const SOL_SOCKET = 1;
+const SO_BINDTODEVICE = 25;
+const SO_MARK = 36;
+
+/** Sets the options on the handle's socket (bound to port 0 first, so it exists); errno or 0. */
+function steer(handle: TcpHandle, via: ViaReal): string | undefined {
+  const bound = handle.bind('0.0.0.0', 0);
+  if (bound !== 0) return `bind ${getSystemErrorName(bound)}`;
+  const dev = Buffer.from(`${via.device}\0`);
+  if (lib.setsockopt(handle.fd, SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length) !== 0) return `SO_BINDTODEVICE ${errnoName()}`;
+  const mark = Buffer.alloc(4);
+  mark.writeUInt32LE(via.mark >>> 0);
+  if (lib.setsockopt(handle.fd, SOL_SOCKET, SO_MARK, mark, 4) !== 0) return `SO_MARK ${errnoName()}`;
+  return undefined;
+}
+
+function errnoName(): string {
+  const e = errno();
+  return getSystemErrorName(-e);
+}
+
+/**
+ * tcp check without send/expect: healthy when the connection is accepted within timeoutMs.
+ * With `via`, the connection goes to the VIP through one real (a check of the VIP on a dr real).
+ */
+export function probeTcpConnect(target: ProbeTarget, timeoutMs: number, signal: AbortSignal, via?: ViaReal): Promise<ProbeResult> {
+  if (!wrap) {
+    if (via) return Promise.resolve({ ok: false, reason: 'a VIP check needs node\'s tcp_wrap binding, missing here', ms: 0 });
+    return probeTcp(target, { timeoutMs }, signal);
+  }
   const family = checkTarget(target);
   checkTimeout(timeoutMs);
   const start = performance.now();
@@ -79,6 +118,11 @@ export function probeTcpConnect(target: ProbeTarget, timeoutMs: number, signal: 
         end(false, `connect ${getSystemErrorName(status)}`);
       }
     };
+    const steered = via === undefined ? undefined : steer(handle, via);
+    if (steered !== undefined) {
+      end(false, steered);
+      return;
+    }
     const err = family === 4 ? handle.connect(req, target.address, target.port) : handle.connect6(req, target.address, target.port);
     if (err !== 0) end(false, `connect ${getSystemErrorName(err)}`);
   });
