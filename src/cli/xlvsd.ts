@@ -10,10 +10,11 @@ import pino from 'pino';
 import { Daemon } from '../daemon/daemon.js';
 import { Dataplane, DEFAULT_PIN_DIR } from '../dataplane/handles.js';
 import { loadConfig } from '../config/index.js';
+import { removeVipRoutes } from '../health/vip-routes.js';
 
 const USAGE = `usage: xlvsd --config FILE [--listen ADDR] [--pin-dir DIR] [--state-dir DIR] [--object FILE]
        xlvsd --config FILE --check       validate the config and exit
-       xlvsd --teardown [--pin-dir DIR]  detach the XDP programs and remove all pinned state`;
+       xlvsd --teardown [--pin-dir DIR]  detach the XDP programs, remove all pinned state and the VIP check rules`;
 
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info', base: { svc: 'xlvsd' } });
 
@@ -44,6 +45,8 @@ async function main(): Promise<number> {
   }
   if (args.teardown) {
     Dataplane.teardown(args['pin-dir']!, log);
+    const rules = removeVipRoutes();
+    if (rules > 0) log.info({ rules }, 'VIP check routing rules removed');
     return 0;
   }
   if (!args.config) {

@@ -94,10 +94,23 @@ export class VipRoutes {
 
   /** Removes every rule at our preference (ours, from this or an earlier run). */
   private removeAllRules(): void {
-    const left = this.run('ip', ['rule', 'show', 'pref', String(VIP_RULE_PREF)]).split('\n').filter((l) => l.trim() !== '').length;
-    for (let i = 0; i < left; i++) this.run('ip', ['rule', 'del', 'pref', String(VIP_RULE_PREF)]);
+    const left = removeVipRoutes(this.run);
     if (left > 0) this.log.info({ pref: VIP_RULE_PREF, rules: left }, 'VIP check rules of an earlier run removed');
   }
+}
+
+/**
+ * Removes every rule at our preference and flushes the table each looked up (xlvsd --teardown,
+ * and the first sync of a daemon). Returns how many rules there were.
+ */
+export function removeVipRoutes(run: Runner = runCommand): number {
+  const rules = run('ip', ['rule', 'show', 'pref', String(VIP_RULE_PREF)]).split('\n').filter((l) => l.trim() !== '');
+  for (const line of rules) {
+    run('ip', ['rule', 'del', 'pref', String(VIP_RULE_PREF)]);
+    const table = /lookup (\S+)/.exec(line)?.[1];
+    if (table !== undefined) run('ip', ['route', 'flush', 'table', table]);
+  }
+  return rules.length;
 }
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;

@@ -31,7 +31,7 @@ services:
 `;
 
 let lab: Lab;
-let xlvsd: XlvsdProcess;
+let xlvsd: XlvsdProcess | undefined;
 const listeners: Array<ChildProcess | undefined> = [];
 
 /** A TCP listener bound to the VIP only, in real i's namespace. */
@@ -43,7 +43,7 @@ async function listenAtVip(i: number): Promise<ChildProcess> {
 }
 
 async function checkOf(service: string, real: string): Promise<TargetStatus> {
-  const c = (await xlvsd.api.listHealth()).checks.find((x) => x.service === service && x.real === real);
+  const c = (await xlvsd!.api.listHealth()).checks.find((x) => x.service === service && x.real === real);
   assert.ok(c, `a check of ${real} in ${service}`);
   return c;
 }
@@ -94,4 +94,16 @@ test('the VIP is checked on each dr real; the real\'s own address is not what an
   listeners[0] = undefined;
   const gone = await until(web, '10.77.0.11:0', 'down', 5000);
   assert.match(gone.last?.reason ?? '', /ECONNREFUSED/);
+});
+
+test('xlvsd --teardown removes the VIP check rules and their tables', async () => {
+  const tables = (await lab.exec(lab.ns.router, ['ip', 'rule', 'show', 'pref', String(VIP_RULE_PREF)])).stdout.match(/lookup \S+/g) ?? [];
+  assert.equal(tables.length, 2);
+  await xlvsd!.destroy(); // stop, then xlvsd --teardown
+  xlvsd = undefined;
+  assert.equal((await lab.exec(lab.ns.router, ['ip', 'rule', 'show', 'pref', String(VIP_RULE_PREF)])).stdout.trim(), '');
+  for (const t of tables) {
+    const table = t.slice('lookup '.length);
+    assert.equal((await lab.exec(lab.ns.router, ['ip', 'route', 'show', 'table', table])).stdout.trim(), '', `table ${table} flushed`);
+  }
 });
