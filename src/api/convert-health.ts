@@ -7,11 +7,12 @@ import { InvalidArgumentError } from '../errors.js';
 import { CHECK_TYPES, type CheckType } from '../health/spec.js';
 import type { HealthEvent, HealthReport, HealthTotals, TargetStatus } from '../health/report.js';
 import { realId, serviceId } from '../model/types.js';
-import { countFromWire, enumFromWire, serviceKeyFromWire, serviceKeyToWire, uint64FromWire } from './convert.js';
+import { HEALTH_TO_WIRE, countFromWire, enumFromWire, serviceKeyFromWire, serviceKeyToWire, uint64FromWire } from './convert.js';
 import { checkAddress, checkRealPort, checkWeight } from './validate.js';
 import type { ListHealthResponse, WireHealthCheck, WireHealthEvent, WireHealthStatus, WireHealthTotals } from './wire.js';
 
-const STATUS_TO_WIRE: Record<'up' | 'down', WireHealthStatus> = { up: 'HEALTH_STATUS_UP', down: 'HEALTH_STATUS_DOWN' };
+/** A check's status: the up/down half of a real's health (a check always has one). */
+const STATUS_TO_WIRE: Record<'up' | 'down', WireHealthStatus> = { up: HEALTH_TO_WIRE.up, down: HEALTH_TO_WIRE.down };
 
 const TOTAL_KEYS = ['checks', 'up', 'down', 'probes_started', 'probes_ok', 'probes_failed', 'timed_out', 'skipped', 'in_flight', 'transitions'] as const;
 

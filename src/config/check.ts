@@ -19,7 +19,7 @@
 
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, type Node } from 'yaml';
-import { planHttp } from '../health/probes/http.js';
+import { httpOptions, planHttp } from '../health/probes/http.js';
 import { planExec } from '../health/probes/exec.js';
 import { InvalidArgumentError } from '../errors.js';
 import { CHECK_TYPES, type CheckSpec, type CheckType } from '../health/spec.js';
@@ -132,11 +132,6 @@ export function validateParams(type: CheckType, params: Record<string, unknown>,
       planExec(params, path);
       return;
   }
-}
-
-/** The http probe's options from a check's params: https is the type, not an option. */
-export function httpOptions(type: 'http' | 'https', params: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return { ...params, tls: type === 'https' };
 }
 
 function checkSendExpect(params: Record<string, unknown>, path: string, timeoutMs: number): void {

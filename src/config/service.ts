@@ -209,7 +209,7 @@ function finishHealth(w: Walker, s: RawService, spec: ServiceSpec, local: LocalA
   spec.reals.forEach((real, i) => {
     const check = real.check === undefined ? spec.check : real.check;
     if (!check) return;
-    const problem = checkTargetProblem(check, real, spec, (a) => familyOf(a) as Family | null);
+    const problem = checkTargetProblem(check, real, spec);
     if (problem === undefined) return;
     const own = s.reals[i]!.nodes.check;
     const at = own ? { node: own, path: childPath(s.reals[i]!.path, 'check') } : { node: s.check!.node, path: s.check!.path };

@@ -19,7 +19,6 @@ import { VipRoutes } from '../health/vip-routes.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import { FlowTableSizeError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { checkTargetProblem } from '../health/spec.js';
-import { familyOf } from '../model/ip.js';
 import {
   serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec, type ServiceStatus,
 } from '../model/types.js';
@@ -31,7 +30,7 @@ function checkRealFitsHealth(real: RealSpec, s: ServiceSpec): void {
   }
   const existing = s.reals.find((r) => realId(r) === realId(real));
   const check = existing?.check === undefined ? s.check : existing.check;
-  const problem = check ? checkTargetProblem(check, real, s, (a) => familyOf(a) as 4 | 6 | null) : undefined;
+  const problem = check ? checkTargetProblem(check, real, s) : undefined;
   if (problem) throw new InvalidArgumentError(`real.${problem.field}`, problem.value ?? realId(real), `${problem.reason} (the service's health check)`);
 }
 

@@ -10,8 +10,7 @@ import { probeTcp } from './probes/tcp.js';
 import { probeTcpConnect, type ViaReal } from './probes/tcp-connect.js';
 import type { VipRoutes } from './vip-routes.js';
 import { probeUdp } from './probes/udp.js';
-import { planHttp, probeHttp } from './probes/http.js';
-import { httpOptions } from '../config/check.js';
+import { httpOptions, planHttp, probeHttp } from './probes/http.js';
 import { planExec, probeExec } from './probes/exec.js';
 import type { ExecLimiter } from './probes/exec-limit.js';
 

@@ -4,6 +4,7 @@
 // produces these (config/check.ts); the health manager turns each into one probe per real.
 
 import type { CheckOptions } from './types.js';
+import { familyOf } from '../model/ip.js';
 
 export type CheckType = 'tcp' | 'udp' | 'http' | 'https' | 'exec';
 export const CHECK_TYPES: readonly CheckType[] = ['tcp', 'udp', 'http', 'https', 'exec'];
@@ -57,7 +58,6 @@ export function checkTargetProblem(
   check: CheckSpec,
   real: { address: string; port: number; method: string },
   service: { vip: string; port: number; family: 4 | 6 },
-  familyOf: (a: string) => 4 | 6 | null,
 ): { field: 'address' | 'port'; value: unknown; reason: string } | undefined {
   const family = service.family;
   if (check.address !== undefined && familyOf(check.address) !== family) {

@@ -177,6 +177,11 @@ function integer(field: string, value: unknown, min: number, max: number): numbe
   return value;
 }
 
+/** The http probe's options from a check's params: https is the type, not an option. */
+export function httpOptions(type: 'http' | 'https', params: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return { ...params, tls: type === 'https' };
+}
+
 /**
  * Validates untrusted http check options (config file, gRPC) and returns the plan a probe runs.
  * `field` prefixes every field name in errors ("check.status[1]"). Reads the `ca` file.
