@@ -7,6 +7,9 @@
  *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
  *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect
  *   (either: a flow of a real that health checks evicted ends: evict.h)
+ *   xlvs_probe_tx (run by the daemon through BPF_PROG_TEST_RUN live frames):
+ *                sends health probes' SYNs; xlvs_private takes their answers
+ *                (probe.h)
  *   xlvs_reap    (run by the daemon through BPF_PROG_TEST_RUN): deletes
  *                dead flows, templates and lblc entries, counting flows down
  *
@@ -23,6 +26,7 @@
 #include "xmit.h"
 #include "icmp.h"
 #include "evict.h"
+#include "probe.h"
 #include "stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -61,7 +65,8 @@ static __always_inline void flow_methods(const struct xlvs_flow_key *k, const st
 
 /* fullnat: the reply entry is keyed by the local address and a local port;
  * inserting it with BPF_NOEXIST is what reserves the port, so two flows never
- * share (real, real port, local, local port). */
+ * share (real, real port, local, local port). Ports from 1024 up to the
+ * health probes' range (XLVS_PROBE_PORT_MIN), which stays theirs. */
 #define XLVS_PORT_TRIES 8
 #define XLVS_PORT_MIN 1024
 
@@ -74,7 +79,7 @@ static __always_inline int flow_insert_reply(struct xlvs_flow_key *rk, struct xl
 		return bpf_map_update_elem(&flows, rk, rp, BPF_ANY);
 	base = bpf_get_prandom_u32();
 	for (i = 0; i < XLVS_PORT_TRIES; i++) {
-		fw->nat_sport = bpf_htons(XLVS_PORT_MIN + (base + i * 7919) % (65536 - XLVS_PORT_MIN));
+		fw->nat_sport = bpf_htons(XLVS_PORT_MIN + (base + i * 7919) % (XLVS_PROBE_PORT_MIN - XLVS_PORT_MIN));
 		rk->dport = fw->nat_sport;
 		if (bpf_map_update_elem(&flows, rk, rp, BPF_NOEXIST) == 0)
 			return 0;
@@ -237,6 +242,13 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 		return icmp_private(ctx, &p, now);
 	if ((p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) || !p.l4.sport || !p.l4.dport)
 		return pass();
+	/* A health probe's answer (probe.h): one compare for every other packet. */
+	if (p.proto == IPPROTO_TCP && bpf_ntohs(*p.l4.dport) >= XLVS_PROBE_PORT_MIN) {
+		int v = probe_answer(ctx, &p);
+
+		if (v >= 0)
+			return v;
+	}
 
 	flow_key_of(&k, &p);
 	f = bpf_map_lookup_elem(&flows, &k);
@@ -279,6 +291,32 @@ int xlvs_private(struct xdp_md *ctx)
 	if (proto == bpf_htons(ETH_P_IPV6))
 		return private_fam(ctx, XLVS_AF_INET6);
 	return pass();
+}
+
+/*
+ * The health probes' sender (probe.h), never attached: the daemon runs it
+ * with BPF_PROG_TEST_RUN live frames on the private interface, repeat =
+ * probe_batch.count, a frame of the batch family's size. Frame i becomes the
+ * SYN of probe_batch.slots[i].
+ */
+SEC("xdp")
+int xlvs_probe_tx(struct xdp_md *ctx)
+{
+	struct xlvs_probe_batch *b;
+	struct xlvs_probe *pr;
+	__u32 zero = 0, i, slot;
+
+	b = bpf_map_lookup_elem(&probe_batch, &zero);
+	if (!b)
+		return XDP_DROP;
+	i = __sync_fetch_and_add(&b->next, 1);
+	if (i >= b->count || i >= XLVS_PROBE_BATCH)
+		return XDP_DROP;
+	slot = b->slots[i];
+	pr = bpf_map_lookup_elem(&probes, &slot);
+	if (!pr)
+		return XDP_DROP;
+	return probe_send(ctx, pr);
 }
 
 struct reap_ctx {

@@ -108,7 +108,9 @@ enum xlvs_event {
 	XLVS_EV_ICMP_TOO_BIG = 5, /* too big for the next hop: ICMP error sent back */
 	XLVS_EV_EVICT_RST = 6,    /* a client's TCP segment of a flow whose real is evicted with
 				   * XLVS_REAL_F_EVICT_RESET: answered with a RST (XDP_TX), flow deleted */
-	XLVS_EV_MAX = 7,
+	XLVS_EV_PROBE = 7,        /* the answer to a health probe's SYN (probe.h): recorded; a
+				   * SYN-ACK is answered with a RST (XDP_TX), a RST consumed */
+	XLVS_EV_MAX = 8,
 };
 
 /* Connection state of a flow entry; picks the timeout (xlvs_cfg, or flow.h's
@@ -293,6 +295,55 @@ struct xlvs_cfg {
 	__u32 pad;
 };
 
+/* Health probes the data plane sends (probe.h): a tcp check without
+ * send/expect is one SYN, built and sent by xlvs_probe_tx in batches (the
+ * daemon runs it with BPF_PROG_TEST_RUN live frames) and answered in
+ * xlvs_private, which records the SYN-ACK or RST and resets the half-open
+ * connection. The daemon reads the outcome from the mmapped probes map. */
+enum xlvs_probe_limits {
+	XLVS_MAX_PROBES = 65536,     /* probe slots; a probe's SYN carries seq = slot << 16 | generation */
+	XLVS_PROBE_BATCH = 1024,     /* slots one run of xlvs_probe_tx sends */
+	XLVS_PROBE_PORT_MIN = 61440, /* source ports of probes: 61440..65535, above the kernel's
+				      * default ephemeral range; full-NAT never picks them */
+	XLVS_PROBE_PORTS = 4096,
+};
+
+/* Outcome of one probe slot (xlvs_probe.result). */
+enum xlvs_probe_result {
+	XLVS_PROBE_IDLE = 0,     /* written by the daemon: not sent yet */
+	XLVS_PROBE_SENT = 1,     /* the SYN went out; no answer yet */
+	XLVS_PROBE_OPEN = 2,     /* SYN-ACK: the port accepts connections */
+	XLVS_PROBE_REFUSED = 3,  /* RST: nothing listens */
+	XLVS_PROBE_NO_NEIGH = 4, /* not sent: the next hop's MAC is not resolved yet */
+	XLVS_PROBE_NO_ROUTE = 5, /* not sent: no route, or the route leaves by another interface
+				  * than the one the program ran on (its answer would miss xlvs_private) */
+	XLVS_PROBE_BAD = 6,      /* not sent: the slot or frame did not make sense (a daemon bug) */
+};
+
+/* One probe slot (probes map, mmapped by the daemon). The daemon writes the
+ * target and seq and sets result IDLE; xlvs_probe_tx writes saddr, sent_ns
+ * and result; xlvs_private writes answered_ns, then result. */
+struct xlvs_probe {
+	__be32 daddr[4];    /* the check address */
+	__be32 saddr[4];    /* the source address the FIB chose for it */
+	__u64 sent_ns;      /* bpf_ktime_get_ns() when sent */
+	__u64 answered_ns;  /* bpf_ktime_get_ns() when the answer came */
+	__be16 dport;       /* the check port */
+	__be16 sport;       /* in XLVS_PROBE_PORT_MIN .. + XLVS_PROBE_PORTS - 1 */
+	__u32 seq;          /* the SYN's sequence number (host order) */
+	__u32 result;       /* enum xlvs_probe_result */
+	__u8 family;        /* enum xlvs_family */
+	__u8 pad[3];
+};
+
+/* The single entry of probe_batch: which slots the next run of
+ * xlvs_probe_tx sends, one per frame; all of one family (the frame's size). */
+struct xlvs_probe_batch {
+	__u32 next;   /* frames handed out in this run; the daemon sets it to 0 */
+	__u32 count;  /* valid entries of slots */
+	__u32 slots[XLVS_PROBE_BATCH];
+};
+
 /* Not a map value: keeps every enum above in BTF for the TS generator. */
 struct xlvs_abi_enums {
 	enum xlvs_limits limits;
@@ -306,6 +357,8 @@ struct xlvs_abi_enums {
 	enum xlvs_flow_dir flow_dir;
 	enum xlvs_flow_flags flow_flags;
 	enum xlvs_real_flags real_flags;
+	enum xlvs_probe_limits probe_limits;
+	enum xlvs_probe_result probe_result;
 };
 
 #endif /* XLVS_ABI_H */

@@ -135,26 +135,44 @@ export interface LiveOptions {
  * the kernel's average ns per frame.
  */
 export function liveFrames(progFd: number, frame: Buffer, o: LiveOptions): { durationNs: number } {
-  if (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > 0x7fffffff) throw new InvalidArgumentError('repeat', o.repeat, 'must be an integer 1..2^31-1');
-  if (!Number.isInteger(o.ingressIfindex) || o.ingressIfindex < 1) throw new InvalidArgumentError('ingressIfindex', o.ingressIfindex, 'must be an interface index >= 1');
-  const batch = o.batchSize ?? 64;
-  if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new InvalidArgumentError('batchSize', batch, 'must be an integer 1..256');
-  if (frame.length < 14) throw new InvalidArgumentError('frame.length', frame.length, 'must be at least an Ethernet header (14)');
-  const opts = Buffer.alloc(OPTS.size);
-  const ctx = Buffer.alloc(XDP_MD_SIZE);
-  writeCtx(ctx, frame.length, o.ingressIfindex, o.rxQueueIndex ?? 0);
-  opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
-  opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
-  opts.writeUInt32LE(frame.length, OPTS.dataSizeIn);
-  // Live mode refuses data_out and ctx_out.
-  opts.writeBigUInt64LE(BigInt(koffi.address(ctx)), OPTS.ctxIn);
-  opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
-  opts.writeInt32LE(o.repeat, OPTS.repeat);
-  opts.writeUInt32LE(BPF_F_TEST_XDP_LIVE_FRAMES, OPTS.flags);
-  opts.writeUInt32LE(batch, OPTS.batchSize);
-  const rc = progTestRun(progFd, opts) as number;
-  if (rc < 0) throw testRunError(rc, `live frames: prog fd ${progFd}, ${frame.length}-byte frame, ingress ifindex ${o.ingressIfindex}, repeat ${o.repeat}`);
-  return { durationNs: opts.readUInt32LE(OPTS.duration) };
+  const runner = new LiveFramesRunner(progFd, frame, o);
+  return { durationNs: runner.run(o.repeat) };
+}
+
+/**
+ * Live frames of one program and one frame, run many times: the options and ctx are built once
+ * (the health probes' sender runs it a hundred times a second). `frame` is read by the kernel at
+ * every run, so its contents may change between runs.
+ */
+export class LiveFramesRunner {
+  private readonly opts = Buffer.alloc(OPTS.size);
+  private readonly ctx = Buffer.alloc(XDP_MD_SIZE);
+
+  constructor(readonly progFd: number, readonly frame: Buffer, o: Omit<LiveOptions, 'repeat'>) {
+    if (!Number.isInteger(o.ingressIfindex) || o.ingressIfindex < 1) throw new InvalidArgumentError('ingressIfindex', o.ingressIfindex, 'must be an interface index >= 1');
+    const batch = o.batchSize ?? 64;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new InvalidArgumentError('batchSize', batch, 'must be an integer 1..256');
+    if (frame.length < 14) throw new InvalidArgumentError('frame.length', frame.length, 'must be at least an Ethernet header (14)');
+    writeCtx(this.ctx, frame.length, o.ingressIfindex, o.rxQueueIndex ?? 0);
+    const opts = this.opts;
+    opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
+    opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
+    opts.writeUInt32LE(frame.length, OPTS.dataSizeIn);
+    // Live mode refuses data_out and ctx_out.
+    opts.writeBigUInt64LE(BigInt(koffi.address(this.ctx)), OPTS.ctxIn);
+    opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
+    opts.writeUInt32LE(BPF_F_TEST_XDP_LIVE_FRAMES, OPTS.flags);
+    opts.writeUInt32LE(batch, OPTS.batchSize);
+  }
+
+  /** Pushes `repeat` frames through the program; returns the kernel's average ns per frame. */
+  run(repeat: number): number {
+    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0x7fffffff) throw new InvalidArgumentError('repeat', repeat, 'must be an integer 1..2^31-1');
+    this.opts.writeInt32LE(repeat, OPTS.repeat);
+    const rc = progTestRun(this.progFd, this.opts) as number;
+    if (rc < 0) throw testRunError(rc, `live frames: prog fd ${this.progFd}, ${this.frame.length}-byte frame, ingress ifindex ${this.ctx.readUInt32LE(12)}, repeat ${repeat}`);
+    return this.opts.readUInt32LE(OPTS.duration);
+  }
 }
 
 function writeCtx(ctx: Buffer, length: number, ifindex: number, rxQueue: number): void {

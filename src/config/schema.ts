@@ -23,6 +23,9 @@
 //   health:               # optional, daemon-wide limits of the health checker
 //     max_probes: 4096    #   probes of any type in flight at once, 1..65536
 //     max_exec: 16        #   exec checks (processes) running at once, 1..1024
+//     syn_checks: true    #   tcp checks without send/expect are single SYNs the data plane sends
+//                         #   and answers with a RST (no socket, no connection on the real's
+//                         #   application); false: a connect() and close per check
 //   services:             # optional list (may be empty)
 //     - vip: 203.0.113.100   # required: IPv4 dotted quad (no leading zeros) or IPv6 (any RFC 4291
 //                            #   form, kept as RFC 5952; no zone id, no ::ffff:a.b.c.d)
@@ -90,9 +93,11 @@ export interface HealthConfig {
   maxProbes: number;
   /** exec checks (processes) running at once. */
   maxExec: number;
+  /** Plain tcp checks as SYNs sent by the data plane (health/probes/syn.ts) rather than connect(). */
+  synChecks: boolean;
 }
 
-export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ maxProbes: 4096, maxExec: 16 });
+export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ maxProbes: 4096, maxExec: 16, synChecks: true });
 
 export interface Config {
   interfaces: XdpConfig;
@@ -155,6 +160,7 @@ function readHealth(w: Walker, node: Node, path: string): HealthConfig {
   w.fields(node, path, {
     max_probes: (n, p) => (h.maxProbes = w.int(n, p, 1, 65536)),
     max_exec: (n, p) => (h.maxExec = w.int(n, p, 1, 1024)),
+    syn_checks: (n, p) => (h.synChecks = w.bool(n, p)),
   });
   return h;
 }

@@ -9,6 +9,9 @@ import { Dataplane } from '../dataplane/handles.js';
 import { Reconciler } from '../dataplane/reconcile.js';
 import { Reaper } from '../dataplane/reaper.js';
 import { Neighbours } from '../dataplane/neighbours.js';
+import { SynProber } from '../health/probes/syn.js';
+import { probeTcpConnect } from '../health/probes/tcp-connect.js';
+import { ifindexOf } from '../bpf/link.js';
 import { checkRealFitsService } from '../api/validate.js';
 import { sumCounters, readDrops } from '../dataplane/stats.js';
 import { Overrides, applyOverrides, type Override } from './overrides.js';
@@ -57,6 +60,7 @@ export class Daemon implements ControlApi {
   private applied!: DesiredState;
   private api: ApiServer | undefined;
   private health!: HealthManager;
+  private synProber: SynProber | undefined;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -80,9 +84,16 @@ export class Daemon implements ControlApi {
     // the reals' neighbours are kept resolved (managed entries) rather than learnt on demand.
     const neighbours = new Neighbours({ dev: config.interfaces.private, log });
     const d = new Daemon(opts, config, dp, reconciler, overrides, reaper, neighbours);
+    const healthLog = log.child({ part: 'health' });
+    d.synProber = config.health.synChecks
+      ? new SynProber({
+        progFd: dp.probeTxFd, probesFd: dp.maps.probes.fd, batchFd: dp.maps.probeBatch.fd, ifindex: ifindexOf(config.interfaces.private),
+        fallback: (t, timeoutMs, signal) => probeTcpConnect(t, timeoutMs, signal), log: healthLog,
+      })
+      : undefined;
     d.health = new HealthManager({
-      log: log.child({ part: 'health' }), stateDir: opts.stateDir, maxProbes: config.health.maxProbes,
-      deps: { execLimiter: new ExecLimiter(config.health.maxExec), vipRoutes: new VipRoutes(config.interfaces.private, log.child({ part: 'health' })) },
+      log: healthLog, stateDir: opts.stateDir, maxProbes: config.health.maxProbes,
+      deps: { execLimiter: new ExecLimiter(config.health.maxExec), vipRoutes: new VipRoutes(config.interfaces.private, healthLog), synProber: d.synProber },
       onChange: () => d.applyHealth(),
     });
     d.setDesired(config, overrides.entries);
@@ -142,8 +153,8 @@ export class Daemon implements ControlApi {
       log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
       return false;
     }
-    if (config.health.maxProbes !== this.config.health.maxProbes || config.health.maxExec !== this.config.health.maxExec) {
-      log.warn({ health: config.health, running: this.config.health }, 'health.max_probes and health.max_exec take effect at the next restart of xlvsd');
+    if (config.health.maxProbes !== this.config.health.maxProbes || config.health.maxExec !== this.config.health.maxExec || config.health.synChecks !== this.config.health.synChecks) {
+      log.warn({ health: config.health, running: this.config.health }, 'health.max_probes, max_exec and syn_checks take effect at the next restart of xlvsd');
     }
     if (config.flowEntries !== this.config.flowEntries) {
       const err = new FlowTableSizeError(this.config.flowEntries, config.flowEntries);
@@ -246,6 +257,7 @@ export class Daemon implements ControlApi {
   /** Stops the daemon; the pinned data plane keeps forwarding. */
   async stop(): Promise<void> {
     await this.health.stop();
+    this.synProber?.close();
     this.reaper.stop();
     await this.neighbours.stop();
     await this.api?.close();

@@ -36,6 +36,9 @@ export interface Maps {
   drops: PerCpuMap<number, bigint>;
   events: PerCpuMap<number, bigint>;
   cfg: BpfMap<number, abi.XlvsCfg>;
+  /** Health probe slots and the next batch to send (bpf/probe.h); the daemon mmaps both. */
+  probes: BpfMap<number, abi.XlvsProbe>;
+  probeBatch: BpfMap<number, abi.XlvsProbeBatch>;
 }
 
 export interface Interfaces {
@@ -58,6 +61,8 @@ export class Dataplane {
     readonly adopted: boolean,
     /** xlvs_reap: run (BPF_PROG_TEST_RUN) to delete dead flows in the kernel */
     readonly reapFd: number,
+    /** xlvs_probe_tx: run (live frames) to send health probes' SYNs (bpf/probe.h) */
+    readonly probeTxFd: number,
   ) {}
 
   /** Loads the object (adopting pinned maps when present), pins its programs
@@ -83,7 +88,7 @@ export class Dataplane {
         attachRole(obj.programFd(prog), ifaces[role], ifaces.mode, join(pinDir, 'links', role), log);
       }
       log.info({ pinDir, adopted, public: ifaces.public, private: ifaces.private, mode: ifaces.mode }, 'data plane loaded');
-      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'));
+      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_probe_tx'));
     } catch (e) {
       obj.close();
       throw e;
@@ -121,6 +126,8 @@ export function openMaps(obj: BpfObject): Maps {
     drops: obj.percpuMap('drops', u32, u64),
     events: obj.percpuMap('events', u32, u64),
     cfg: obj.map('cfg', u32, abi.XlvsCfg),
+    probes: obj.map('probes', u32, abi.XlvsProbe),
+    probeBatch: obj.map('probe_batch', u32, abi.XlvsProbeBatch),
   };
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // A configured check (spec.ts) bound to one real: the probe function the scheduler calls. Options
 // are planned once here (the config loader has validated them already), so a probe run does no
-// parsing. tcp, udp and http(s) run in this process on sockets; only exec spawns, and only
-// through the daemon-wide ExecLimiter.
+// parsing. A plain tcp check is a SYN the data plane sends (probes/syn.ts) when the daemon has
+// that on; tcp, udp and http(s) otherwise run in this process on sockets; only exec spawns, and
+// only through the daemon-wide ExecLimiter.
 
 import type { Probe } from './scheduler.js';
 import type { CheckSpec } from './spec.js';
@@ -13,6 +14,7 @@ import { probeUdp } from './probes/udp.js';
 import { httpOptions, planHttp, probeHttp } from './probes/http.js';
 import { planExec, probeExec } from './probes/exec.js';
 import type { ExecLimiter } from './probes/exec-limit.js';
+import { SynProber } from './probes/syn.js';
 
 /** Who the check is for: exec checks get it as arguments and environment. */
 export interface ProbeContext {
@@ -30,6 +32,8 @@ export interface ProbeDeps {
   readonly execLimiter: ExecLimiter;
   /** Policy routing for checks of the VIP on dr reals. */
   readonly vipRoutes?: VipRoutes;
+  /** Plain tcp checks as SYNs from the data plane (health.syn_checks); absent: connect(). */
+  readonly synProber?: SynProber;
 }
 
 export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps): Probe {
@@ -38,7 +42,14 @@ export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps):
   const p = check.params as { send?: string; expect?: string; noReply?: boolean };
   switch (check.type) {
     case 'tcp': {
-      if (p.send === undefined && p.expect === undefined) return (signal) => probeTcpConnect(target, timeoutMs, signal, ctx.via);
+      if (p.send === undefined && p.expect === undefined) {
+        const syn = deps.synProber;
+        if (syn && !ctx.via) {
+          const t = SynProber.target(target);
+          return (signal) => syn.probe(t, timeoutMs, signal);
+        }
+        return (signal) => probeTcpConnect(target, timeoutMs, signal, ctx.via);
+      }
       const opts = { timeoutMs, send: p.send, expect: p.expect };
       return (signal) => probeTcp(target, opts, signal);
     }

@@ -151,7 +151,7 @@ test('a tampered layout throws AbiMismatchError naming the struct', () => {
 /** Every map the daemon opens (src/dataplane/handles.ts openMaps), by its name in bpf/maps.h. */
 const PINNED_MAPS = [
   'vips', 'svcs', 'svc_rr', 'svc_reals', 'svc_tables', 'reals', 'real_conns', 'flows',
-  'persist', 'dests', 'svc_stats', 'real_stats', 'drops', 'events', 'cfg',
+  'persist', 'dests', 'svc_stats', 'real_stats', 'drops', 'events', 'cfg', 'probes', 'probe_batch',
 ];
 
 test('load pins every map under pinRoot, and nothing else', () => {

@@ -55,7 +55,7 @@ test('examples/lab.yaml parses to the lab model', async () => {
   const cfg = await loadConfig(LAB);
   const want: Config = {
     interfaces: { public: 'pub0', private: 'priv0', mode: 'native' },
-    health: { maxProbes: 4096, maxExec: 16 },
+    health: { maxProbes: 4096, maxExec: 16, synChecks: true },
     flowEntries: 1_048_576,
     desired: {
       timeouts: { tcp: 900, tcp_fin: 120, tcp_close: 10, udp: 300 },
@@ -78,7 +78,7 @@ test('defaults: xdp_mode, timeouts, hash seed, protocol, scheduler wlc, real por
   );
   assert.deepEqual(cfg, {
     interfaces: { public: 'pub0', private: 'priv0', mode: 'native' },
-    health: { maxProbes: 4096, maxExec: 16 },
+    health: { maxProbes: 4096, maxExec: 16, synChecks: true },
     flowEntries: 1_048_576,
     desired: {
       timeouts: DEFAULT_TIMEOUTS,

@@ -27,7 +27,7 @@ test('a tcp check with defaults; reals inherit it; health limits default', () =>
   const s = cfg.desired.services[0]!;
   assert.deepEqual(s.check, { type: 'tcp', options: { ...CHECK_DEFAULTS }, remove_flows: 'drop', params: {} });
   assert.equal(s.reals[0]!.check, undefined, 'no own check: the service\'s applies');
-  assert.deepEqual(cfg.health, { maxProbes: 4096, maxExec: 16 });
+  assert.deepEqual(cfg.health, { maxProbes: 4096, maxExec: 16, synChecks: true });
 });
 
 test('every common option, send/expect, a check address and port, a real with its own check and one with none', () => {
@@ -80,8 +80,8 @@ test('sorry server and quorum', () => {
   const s = svc(conf('    check: { type: tcp }', '    quorum: 2', '    sorry_server: { address: 10.77.0.99 }', ...REALS));
   assert.equal(s.quorum, 2);
   assert.deepEqual(s.sorry_server, { address: '10.77.0.99', port: 80, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0 });
-  const global = parseConfig(['health: { max_probes: 100, max_exec: 2 }', ...conf(...REALS).split('\n')].join('\n'), 't.yaml');
-  assert.deepEqual(global.health, { maxProbes: 100, maxExec: 2 });
+  const global = parseConfig(['health: { max_probes: 100, max_exec: 2, syn_checks: false }', ...conf(...REALS).split('\n')].join('\n'), 't.yaml');
+  assert.deepEqual(global.health, { maxProbes: 100, maxExec: 2, synChecks: false });
 });
 
 test('mistakes name the field and value and say why', () => {
@@ -104,4 +104,5 @@ test('mistakes name the field and value and say why', () => {
   rejects(conf('    sorry_server: { address: 10.77.0.99, check: none }', ...REALS), 'services[0].sorry_server.check');
   rejects(conf('    quorum: 0', ...REALS), 'services[0].quorum');
   rejects(['health: { max_exec: 0 }', ...conf(...REALS).split('\n')].join('\n'), 'health.max_exec');
+  rejects(['health: { syn_checks: 1 }', ...conf(...REALS).split('\n')].join('\n'), 'health.syn_checks');
 });

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Health probes in the data plane: a tcp check without send/expect is one
+ * SYN, with no socket behind it.
+ *
+ *  - Sending: the daemon writes probe slots (the probes map, mmapped) and the
+ *    list of slots to send (probe_batch), then runs xlvs_probe_tx with
+ *    BPF_PROG_TEST_RUN and BPF_F_TEST_XDP_LIVE_FRAMES on the private
+ *    interface, one frame per slot: one system call for up to
+ *    XLVS_PROBE_BATCH probes. Each run builds the SYN from the FIB (source
+ *    address, MACs, MTU for the MSS) and redirects it out.
+ *  - Answers: xlvs_private recognises a SYN-ACK or RST to a probe port whose
+ *    acknowledgement names a slot, and whose addresses and ports are that
+ *    slot's; it records OPEN or REFUSED with the time. A SYN-ACK is answered
+ *    with a RST (as a half-open port scan does), so the real forgets the
+ *    connection at once and no TIME_WAIT is left anywhere; a RST is consumed.
+ *    Anything else to a probe port goes on as usual (the kernel resets it).
+ *
+ * Compared with connect() and close() per check, the daemon does no socket
+ * work at all: at 10,000 checks a second that was most of its CPU.
+ */
+#ifndef XLVS_PROBE_H
+#define XLVS_PROBE_H
+
+#include "maps.h"
+#include "parse.h"
+#include "csum.h"
+#include "stats.h"
+#include "rst.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* Probe slots, indexed by slot (xlvs_abi.h struct xlvs_probe). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLVS_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct xlvs_probe);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} probes SEC(".maps");
+
+/* The slots the next run of xlvs_probe_tx sends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlvs_probe_batch);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} probe_batch SEC(".maps");
+
+#define PROBE_TTL 64
+#define PROBE_WINDOW 64240
+/* TCP header with one option, MSS (kind 2, length 4). */
+#define PROBE_TCP_LEN 24
+#define PROBE_FRAME4 (sizeof(struct ethhdr) + sizeof(struct iphdr) + PROBE_TCP_LEN)
+#define PROBE_FRAME6 (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + PROBE_TCP_LEN)
+#define TCP_FLAG_SYN_BIT 0x0002
+
+/* The SYN's TCP header and its checksum over the pseudo-header sum `sum`. */
+static __always_inline void probe_tcp(struct tcphdr *t, const struct xlvs_probe *pr, __u32 mss, __u64 sum)
+{
+	t->source = pr->sport;
+	t->dest = pr->dport;
+	t->seq = bpf_htonl(pr->seq);
+	t->ack_seq = 0;
+	((__be16 *)t)[6] = bpf_htons((PROBE_TCP_LEN / 4) << 12 | TCP_FLAG_SYN_BIT);
+	t->window = bpf_htons(PROBE_WINDOW);
+	t->check = 0;
+	t->urg_ptr = 0;
+	*(__be32 *)(t + 1) = bpf_htonl(0x02040000 | (mss & 0xffff));
+	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)t, PROBE_TCP_LEN, 0);
+	t->check = ~csum_fold64(sum);
+}
+
+static __always_inline void probe_eth(struct ethhdr *e, const struct bpf_fib_lookup *fib, __be16 proto)
+{
+	__builtin_memcpy(e->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(e->h_source, fib->smac, ETH_ALEN);
+	e->h_proto = proto;
+}
+
+/* Writes the frame of slot pr (IPv4) from the FIB's answer. */
+static __always_inline int probe_frame4(struct xdp_md *ctx, struct xlvs_probe *pr, const struct bpf_fib_lookup *fib)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *e = data;
+	struct iphdr *ip = (void *)(e + 1);
+	struct tcphdr *t = (void *)(ip + 1);
+	__u64 sum;
+
+	/* The frame is exactly the SYN: the verifier learns the bound from the first test. */
+	if ((void *)t + PROBE_TCP_LEN > end || end - data != PROBE_FRAME4)
+		return -1;
+	probe_eth(e, fib, bpf_htons(ETH_P_IP));
+	*(__be16 *)ip = bpf_htons(0x4500);
+	ip->tot_len = bpf_htons(sizeof(*ip) + PROBE_TCP_LEN);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(XLVS_IP4_DF);
+	ip->ttl = PROBE_TTL;
+	ip->protocol = IPPROTO_TCP;
+	ip->check = 0;
+	ip->saddr = fib->ipv4_src;
+	ip->daddr = pr->daddr[0];
+	ip->check = csum_ip4_hdr(ip);
+	sum = (__u64)ip->saddr + ip->daddr + bpf_htonl((IPPROTO_TCP << 16) | PROBE_TCP_LEN);
+	probe_tcp(t, pr, fib->mtu_result - sizeof(*ip) - sizeof(*t), sum);
+	addr_set4(pr->saddr, fib->ipv4_src);
+	return 0;
+}
+
+static __always_inline int probe_frame6(struct xdp_md *ctx, struct xlvs_probe *pr, const struct bpf_fib_lookup *fib)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *e = data;
+	struct ipv6hdr *ip6 = (void *)(e + 1);
+	struct tcphdr *t = (void *)(ip6 + 1);
+	__u64 sum;
+
+	if ((void *)t + PROBE_TCP_LEN > end || end - data != PROBE_FRAME6)
+		return -1;
+	probe_eth(e, fib, bpf_htons(ETH_P_IPV6));
+	*(__be32 *)ip6 = bpf_htonl(6 << 28);
+	ip6->payload_len = bpf_htons(PROBE_TCP_LEN);
+	ip6->nexthdr = IPPROTO_TCP;
+	ip6->hop_limit = PROBE_TTL;
+	__builtin_memcpy(&ip6->saddr, fib->ipv6_src, 16);
+	__builtin_memcpy(&ip6->daddr, pr->daddr, 16);
+	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)&ip6->saddr, 32, 0);
+	sum += bpf_htonl(PROBE_TCP_LEN);
+	sum += bpf_htonl(IPPROTO_TCP);
+	probe_tcp(t, pr, fib->mtu_result - sizeof(*ip6) - sizeof(*t), sum);
+	__builtin_memcpy(pr->saddr, fib->ipv6_src, 16);
+	return 0;
+}
+
+/* Sends slot pr's SYN out of the interface the run is on, or records why not. */
+static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	fib.l4_protocol = IPPROTO_TCP;
+	fib.sport = pr->sport;
+	fib.dport = pr->dport;
+	fib.ifindex = ctx->ingress_ifindex;
+	if (pr->family == XLVS_AF_INET) {
+		fib.family = AF_INET;
+		fib.tot_len = sizeof(struct iphdr) + PROBE_TCP_LEN;
+		fib.ipv4_dst = pr->daddr[0];
+	} else if (pr->family == XLVS_AF_INET6) {
+		fib.family = AF_INET6;
+		fib.tot_len = PROBE_TCP_LEN;
+		__builtin_memcpy(fib.ipv6_dst, pr->daddr, 16);
+	} else {
+		pr->result = XLVS_PROBE_BAD;
+		return XDP_DROP;
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT | BPF_FIB_LOOKUP_SRC);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		pr->result = XLVS_PROBE_NO_NEIGH;
+		return XDP_DROP;
+	}
+	/* Only out of this interface: the answer must meet xlvs_private. */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ctx->ingress_ifindex || fib.mtu_result < 1280) {
+		pr->result = XLVS_PROBE_NO_ROUTE;
+		return XDP_DROP;
+	}
+	if ((pr->family == XLVS_AF_INET ? probe_frame4(ctx, pr, &fib) : probe_frame6(ctx, pr, &fib))) {
+		pr->result = XLVS_PROBE_BAD;
+		return XDP_DROP;
+	}
+	pr->answered_ns = 0;
+	pr->sent_ns = bpf_ktime_get_ns();
+	pr->result = XLVS_PROBE_SENT;
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/*
+ * The answer to a probe in a packet xlvs_private parsed (TCP, destination
+ * port in the probe range): the verdict, or -1 when it is not one (the
+ * packet goes on as any other: a NAT reply to a client whose port happens to
+ * be in that range, an answer too late for its slot).
+ */
+static __always_inline int probe_answer(struct xdp_md *ctx, const struct pkt *p)
+{
+	const struct tcphdr *t = p->l4hdr;
+	struct xlvs_probe *pr;
+	__u32 seq, slot, i;
+
+	if (!t || !t->ack || !(t->syn || t->rst))
+		return -1;
+	seq = bpf_ntohl(t->ack_seq) - 1;
+	slot = seq >> 16;
+	pr = bpf_map_lookup_elem(&probes, &slot);
+	if (!pr || pr->seq != seq || pr->result != XLVS_PROBE_SENT || pr->family != p->family ||
+	    pr->dport != *p->l4.sport || pr->sport != *p->l4.dport)
+		return -1;
+	if (pr->daddr[0] != p->saddr[0] || pr->saddr[0] != p->daddr[0])
+		return -1;
+	if (p->family == XLVS_AF_INET6) {
+		for (i = 1; i < 4; i++)
+			if (pr->daddr[i] != p->saddr[i] || pr->saddr[i] != p->daddr[i])
+				return -1;
+	}
+	/* The time first: the daemon reads the result, then the time. */
+	pr->answered_ns = bpf_ktime_get_ns();
+	pr->result = t->rst ? XLVS_PROBE_REFUSED : XLVS_PROBE_OPEN;
+	if (t->rst) {
+		stats_event(XLVS_EV_PROBE);
+		return XDP_DROP;
+	}
+	if (rst_reply(ctx, p->family))
+		return drop(XLVS_DROP_ENCAP);
+	stats_event(XLVS_EV_PROBE);
+	return XDP_TX;
+}
+
+#endif /* XLVS_PROBE_H */

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// tcp checks as SYNs from the data plane (bpf/probe.h, health/probes/syn.ts), end to end: a
+// real xlvsd in the namespace lab checks real servers with `health.syn_checks` on (the default).
+// What must hold: a listening port is up without the real's stack ever completing a connection
+// (no passive open, nothing left half-open), a closed port is down on its RST at once, the
+// answers are counted in the data plane's `probe` event, a real whose neighbour cannot be
+// resolved is still checked (through a socket), and a check goes up when its port opens.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Lab } from '../../src/lab/lab.js';
+import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
+import { CheckTarget } from '../../src/lab/check-target.js';
+import type { TargetStatus } from '../../src/health/report.js';
+import { PerCpuMap } from '../../src/bpf/map.js';
+import { u32, u64 } from '../../src/bpf/codec.js';
+import { check, lib } from '../../src/bpf/libbpf.js';
+import { XLVS_EV_PROBE } from '../../src/gen/abi.js';
+
+const VIP = '203.0.113.100';
+const RS = ['10.77.0.11', '10.77.0.12', '10.77.0.13'];
+/** In the private subnet, but no host answers ARP for it. */
+const GHOST = '10.77.0.99';
+const WEB = 'tcp/203.0.113.100:80';
+const SIDE = 'tcp/203.0.113.100:9000';
+const CHECK_PORT = 7070;
+const INTERVAL = 200;
+const TIMING = `interval_ms: ${INTERVAL}, timeout_ms: 150, rise: 1, fall: 1, jitter: 0`;
+
+const CONFIG = `interfaces: { public: pub0, private: priv0 }
+services:
+  - vip: ${VIP}
+    port: 80
+    scheduler: rr
+    check: { type: tcp, ${TIMING}, initial: down }
+    reals: [{ address: ${RS[0]} }, { address: ${RS[1]} }]
+  - vip: ${VIP}
+    port: 9000
+    scheduler: rr
+    check: { type: tcp, port: ${CHECK_PORT}, ${TIMING}, initial: up }
+    reals: [{ address: ${RS[2]} }, { address: ${GHOST} }]
+`;
+
+let lab: Lab;
+let xlvsd: XlvsdProcess;
+let target: CheckTarget | undefined;
+
+before(async () => {
+  lab = await Lab.create();
+  await lab.startRealServers();
+  xlvsd = await XlvsdProcess.start(lab, { config: CONFIG, readyTimeoutMs: 60_000 });
+});
+
+after(async () => {
+  await target?.destroy().catch((e: unknown) => console.error('check target teardown failed', e));
+  await xlvsd?.destroy().catch((e: unknown) => console.error('xlvsd teardown failed', e));
+  await lab?.destroy();
+});
+
+async function status(service: string, real: string): Promise<TargetStatus> {
+  const c = (await xlvsd.api.listHealth()).checks.find((x) => x.service === service && x.real === real);
+  assert.ok(c, `check of ${real} in ${service} listed`);
+  return c;
+}
+
+/** Polls until pred holds on the target's status; bounded. */
+async function until(service: string, real: string, pred: (s: TargetStatus) => boolean, what: string, timeoutMs = 5000): Promise<TargetStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await status(service, real);
+    if (pred(s)) return s;
+    if (Date.now() > deadline) throw new Error(`${real} of ${service}: ${what} not reached in ${timeoutMs} ms; last ${JSON.stringify(s)}`);
+    await sleep(50);
+  }
+}
+
+/** Tcp counters of a namespace's stack (/proc/net/snmp). */
+async function tcpSnmp(ns: string): Promise<Record<string, number>> {
+  const { stdout } = await lab.exec(ns, ['cat', '/proc/net/snmp']);
+  const lines = stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  assert.equal(lines.length, 2, 'Tcp header and values in /proc/net/snmp');
+  const names = lines[0]!.split(/\s+/).slice(1);
+  const values = lines[1]!.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(names.map((n, i) => [n, values[i]!]));
+}
+
+function probeEvents(): bigint {
+  const fd = check('open pinned events map', lib.obj_get(join(xlvsd.pinDir, 'maps', 'events')));
+  try {
+    const m = new PerCpuMap('events', fd, u32, u64, check('num_possible_cpus', lib.num_possible_cpus()));
+    return (m.lookup(XLVS_EV_PROBE) ?? []).reduce((s, v) => s + v, 0n);
+  } finally {
+    lib.close(fd);
+  }
+}
+
+test('a listening real is up on its SYN-ACK; its stack never completes a connection and keeps nothing half-open', async () => {
+  for (const rs of [RS[0]!, RS[1]!]) {
+    const s = await until(WEB, `${rs}:80`, (x) => x.status === 'up', 'up');
+    assert.equal(s.last?.reason, 'connected (SYN-ACK)', 'the SYN prober answered, not a socket');
+  }
+  const ns = lab.ns.reals[0]!;
+  const before = await tcpSnmp(ns);
+  const probesBefore = (await status(WEB, `${RS[0]}:80`)).counters.probes_ok;
+  const eventsBefore = probeEvents();
+  await sleep(2000); // about 10 probes of each target
+  const after = await tcpSnmp(ns);
+  const s = await status(WEB, `${RS[0]}:80`);
+  const probes = s.counters.probes_ok - probesBefore;
+  assert.ok(probes >= 7, `rs1 was probed ${probes} times in 2 s at a ${INTERVAL} ms interval`);
+  assert.equal(s.counters.probes_failed, 0, 'no probe of a listening real failed');
+  assert.equal(s.status, 'up');
+  assert.ok(s.last && s.last.ms < 100, `round trip ${s.last?.ms} ms from the data plane's timestamps`);
+  // a completed handshake is a passive open; the SYN, SYN-ACK, RST exchange never is one
+  assert.equal(after['PassiveOpens']! - before['PassiveOpens']!, 0, 'no connection was established on the real');
+  assert.ok(after['AttemptFails']! - before['AttemptFails']! >= probes, `each probe's RST ended a half-open connection (AttemptFails +${after['AttemptFails']! - before['AttemptFails']!})`);
+  const { stdout: synRecv } = await lab.exec(ns, ['ss', '-Htan', 'state', 'syn-recv']);
+  assert.equal(synRecv.trim(), '', 'no half-open connection left on the real');
+  // both of the web service's reals answered, each answer counted once (the 9000 service adds RSTs)
+  assert.ok(probeEvents() - eventsBefore >= BigInt(2 * probes), `probe answers counted: ${probeEvents() - eventsBefore}`);
+});
+
+test('a closed port is down on its RST, and up once something listens there', async () => {
+  const real = `${RS[2]}:9000`;
+  const down = await until(SIDE, real, (x) => x.status === 'down', 'down');
+  assert.equal(down.last?.reason, 'connect ECONNREFUSED (RST)');
+  assert.ok(down.last && down.last.ms < 100, `the RST came in ${down.last?.ms} ms, not at the timeout`);
+  target = await CheckTarget.start(lab, lab.ns.reals[2]!, { tcp: CHECK_PORT, mode: { tcp: 'OK' } });
+  const up = await until(SIDE, real, (x) => x.status === 'up', 'up after the port opened');
+  assert.equal(up.last?.reason, 'connected (SYN-ACK)');
+});
+
+test('a real whose neighbour is unresolved is checked through a socket, and goes down', async () => {
+  const s = await until(SIDE, `${GHOST}:9000`, (x) => x.status === 'down', 'down');
+  assert.ok(s.last, 'probed');
+  assert.doesNotMatch(s.last.reason, /SYN-ACK|\(RST\)|no SYN-ACK/, `not a data-plane answer: ${s.last.reason}`);
+});
