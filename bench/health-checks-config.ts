@@ -10,9 +10,13 @@
 import { InvalidArgumentError } from '../src/errors.js';
 import { PORTS, vipOf } from './control-plane-config.js';
 
-/** none: the same services and reals without a check, the daemon's baseline. */
-export type CheckKind = 'none' | 'tcp' | 'http' | 'exec';
-export const CHECK_KINDS: readonly CheckKind[] = ['none', 'tcp', 'http', 'exec'];
+/**
+ * none: the same services and reals without a check, the daemon's baseline. tcp: plain tcp
+ * checks as the daemon runs them by default (SYNs from the data plane); tcp-connect: the same
+ * checks with `health.syn_checks: false` (a connect() and reset per check), the in-run peer.
+ */
+export type CheckKind = 'none' | 'tcp' | 'tcp-connect' | 'http' | 'exec';
+export const CHECK_KINDS: readonly CheckKind[] = ['none', 'tcp', 'tcp-connect', 'http', 'exec'];
 
 /** Target addresses 10.77.0.100 .. 10.77.0.(100 + A − 1), on the lab's private /24, above its reals. */
 export const TARGET_BASE = 100;
@@ -68,6 +72,7 @@ export function checkYaml(w: HealthWorkload): string | undefined {
     case 'none':
       return undefined;
     case 'tcp':
+    case 'tcp-connect':
       return `{ type: tcp, ${common} }`;
     case 'http':
       return `{ type: http, ${common}, path: /health }`;
@@ -86,7 +91,11 @@ export function healthConfigYaml(w: HealthWorkload, ifaces: { public: string; pr
     `  private: ${ifaces.private}`,
     '  xdp_mode: native',
   ];
-  if (w.maxExec !== undefined) lines.push('health:', `  max_exec: ${w.maxExec}`);
+  const health = [
+    ...(w.maxExec !== undefined ? [`  max_exec: ${w.maxExec}`] : []),
+    ...(w.kind === 'tcp-connect' ? ['  syn_checks: false'] : []),
+  ];
+  if (health.length > 0) lines.push('health:', ...health);
   lines.push('services:');
   const check = checkYaml(w);
   for (let i = 0; i < w.services; i++) {

@@ -38,6 +38,7 @@ const FULL: Sizes = {
   variants: [
     plan({ kind: 'none', services: 1250, realsPerService: 8, addresses: 100, ports: 100 }, 30_000, 5_000, 6),
     plan({ kind: 'tcp', services: 1250, realsPerService: 8, addresses: 100, ports: 100 }, 30_000, 5_000, 6),
+    plan({ kind: 'tcp-connect', services: 1250, realsPerService: 8, addresses: 100, ports: 100 }, 30_000, 5_000, 6),
     plan({ kind: 'http', services: 1250, realsPerService: 8, addresses: 100, ports: 100 }, 30_000, 5_000, 6),
     plan({ kind: 'exec', services: 125, realsPerService: 8, addresses: 100, ports: 100 }, 30_000, 5_000, 6),
   ],
@@ -49,6 +50,7 @@ const SMOKE: Sizes = {
   variants: [
     plan({ kind: 'none', services: 25, realsPerService: 8, addresses: 20, ports: 10 }, 2_000, 0, 2),
     plan({ kind: 'tcp', services: 25, realsPerService: 8, addresses: 20, ports: 10 }, 5_000, 1_000, 5),
+    plan({ kind: 'tcp-connect', services: 25, realsPerService: 8, addresses: 20, ports: 10 }, 3_000, 500, 3),
     plan({ kind: 'http', services: 25, realsPerService: 8, addresses: 20, ports: 10 }, 3_000, 500, 3),
     plan({ kind: 'exec', services: 5, realsPerService: 8, addresses: 20, ports: 10 }, 3_000, 500, 3),
   ],
@@ -100,6 +102,18 @@ export async function runHealthChecks(s: Sizes, log: pino.Logger, smoke = false)
 }
 
 const pct = (x: number): string => x.toFixed(1);
+
+/** The in-run comparison of the two ways of running tcp checks, above the no-check baseline. */
+function synVsConnect(r: HealthChecksResult): string[] {
+  const base = r.variants.find((v) => v.kind === 'none');
+  const syn = r.variants.find((v) => v.kind === 'tcp');
+  const con = r.variants.find((v) => v.kind === 'tcp-connect');
+  if (!base || !syn || !con) return [];
+  const over = (v: VariantFigures): number => Math.max(0.1, v.cpuPct - base.cpuPct);
+  return [
+    `- tcp checks, SYN vs connect() in this run: xlvsd ${pct(syn.cpuPct)}% vs ${pct(con.cpuPct)}% of a core (${(con.cpuPct / Math.max(0.1, syn.cpuPct)).toFixed(1)}×); above the no-check baseline ${pct(over(syn))} vs ${pct(over(con))} (${(over(con) / over(syn)).toFixed(1)}×), at ${n(syn.checksPerSecond)} vs ${n(con.checksPerSecond)} checks/s.`,
+  ];
+}
 const n = (x: number): string => Math.round(x).toLocaleString('en');
 
 export function healthChecksSection(r: HealthChecksResult, seconds: number): Section {
@@ -116,7 +130,8 @@ export function healthChecksSection(r: HealthChecksResult, seconds: number): Sec
     setup: [
       `- Workload (bench/health-checks-config.ts): services × 8 reals, every real checked with \`check: { type, interval_ms: ${w0.intervalMs}, timeout_ms: ${w0.timeoutMs}, jitter: ${w0.jitter} }\` (rise 2, fall 3, initial down: the defaults). Check k goes to 10.77.0.(100 + k mod ${r.sizes.addresses}):(20000 + ⌊k / ${r.sizes.addresses}⌋): ${r.sizes.addresses} addresses × ${r.sizes.ports} ports, every check a distinct destination.`,
       '- xlvs: the real xlvsd (dist/src/cli/xlvsd.js) in a lab router namespace, started from the generated file, programs attached (native XDP on veth); default health limits (max_probes 4096, max_exec 16). A fresh daemon (own pin and state dirs) per variant.',
-      `- Target: one lab real-server namespace with the ${r.sizes.addresses} addresses on its eth0 and one nginx (2 workers, access_log off, keepalive_timeout 0) listening on the ${r.sizes.ports} ports: tcp checks connect and close, http checks GET /health and get 200 "ok". exec checks run \`${EXEC_COMMAND}\` (exit 0).`,
+      `- Target: one lab real-server namespace with the ${r.sizes.addresses} addresses on its eth0 and one nginx (2 workers, access_log off, keepalive_timeout 0) listening on the ${r.sizes.ports} ports: http checks GET /health and get 200 "ok". exec checks run \`${EXEC_COMMAND}\` (exit 0).`,
+      '- tcp: the default, `health.syn_checks: true`: every probe is one SYN that xlvs_probe_tx builds and sends (batches of up to 1,024 per BPF_PROG_TEST_RUN live-frames call from the daemon), answered by the target\'s kernel with a SYN-ACK that xlvs_private records and answers with a RST (bpf/probe.h); nginx never sees a connection. tcp-connect: the same checks with `syn_checks: false`: a non-blocking connect() and a reset per probe (the earlier way), run in the same session as the in-run comparison.',
       `- Peer: keepalived (${ka.version}) with the tcp workload as ${w0.services} virtual_servers × ${w0.realsPerService} real_servers, TCP_CHECK connect_timeout ${w0.timeoutMs / 1000}, delay_loop ${w0.intervalMs / 1000}, run \`keepalived -n -l -D -C\` (checkers only) in the router namespace.`,
     ],
     tables: [
@@ -148,6 +163,7 @@ export function healthChecksSection(r: HealthChecksResult, seconds: number): Sec
     notes: [
       `- Method: xlvsd's own CPU is utime + stime of its process from /proc/PID/stat (every thread, libuv's pool included) over the window, read in ${v0.slices} slices for the spread; "children" is what its reaped exec programs used (cutime + cstime). Checks/s is the ListHealth total probes_started before and after the window, over the time between the two answers; probes ok/failed, timed_out and skipped are deltas of the same totals. Nothing talks to the daemon inside the window; the bracketing ListHealth calls (every check listed, up to ${n(Math.max(...r.variants.map((v) => v.listHealthMs)))} ms each) fall outside it.`,
       '- The veths between xlvsd and the targets run threaded NAPI (bench/health-checks-napi.ts): otherwise a veth runs the receiving stack (nginx\'s side of every handshake) inside xlvsd\'s connect() and close(), which a router whose reals are other machines never pays. The machine-wide split below includes that kernel work.',
+      ...synVsConnect(r),
       ...r.failed.map((f) => `- **${n(f.checks)} ${f.kind}: not measured**: ${f.error}`),
       '- "no checks" is the same daemon and services without any check: its CPU (the reaper every 5 s, neighbour upkeep, Node itself) is the baseline the checked variants are compared with.',
       `- ListHealth calls past the client's 10 s deadline while the checks came up: ${r.variants.map((v) => `${v.kind} ${v.lateListHealth}`).join(', ')}.`,
