@@ -4,11 +4,19 @@
  * SYN, with no socket behind it.
  *
  *  - Sending: the daemon writes probe slots (the probes map, mmapped) and the
- *    list of slots to send (probe_batch), then runs xlvs_probe_tx with
- *    BPF_PROG_TEST_RUN and BPF_F_TEST_XDP_LIVE_FRAMES on the private
- *    interface, one frame per slot: one system call for up to
- *    XLVS_PROBE_BATCH probes. Each run builds the SYN from the FIB (source
- *    address, MACs, MTU for the MSS) and redirects it out.
+ *    list of slots to send (probe_batch), then runs xlvs_private with
+ *    BPF_PROG_TEST_RUN and BPF_F_TEST_XDP_LIVE_FRAMES, the frames arriving
+ *    on the loopback device, one frame per slot: one system call for up to
+ *    XLVS_PROBE_BATCH probes. xlvs_private is only ever attached to the
+ *    private interface, so a frame from the loopback device can only be
+ *    such a run (probe_tx). Each builds the SYN from the FIB (source
+ *    address, MACs, MTU for the MSS) and redirects it out of the private
+ *    interface.
+ *    Why xlvs_private and not a program of its own: a test run of a program
+ *    that no interface runs adds it to the kernel's XDP dispatcher and takes
+ *    it out again, two synchronize_rcu() calls: 40-70 ms a run on a busy
+ *    machine, which held the daemon's event loop. An attached program is in
+ *    the dispatcher already.
  *  - Answers: xlvs_private recognises a SYN-ACK or RST to a probe port whose
  *    acknowledgement names a slot, and whose addresses and ports are that
  *    slot's; it records OPEN or REFUSED with the time. A SYN-ACK is answered
@@ -45,7 +53,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } probes SEC(".maps");
 
-/* The slots the next run of xlvs_probe_tx sends. */
+/* The slots the next sending run sends (probe_tx). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -140,8 +148,8 @@ static __always_inline int probe_frame6(struct xdp_md *ctx, struct xlvs_probe *p
 	return 0;
 }
 
-/* Sends slot pr's SYN out of the interface the run is on, or records why not. */
-static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr)
+/* Sends slot pr's SYN out of the private interface, or records why not. */
+static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr, __u32 ifindex)
 {
 	struct bpf_fib_lookup fib = {};
 	long rc;
@@ -149,7 +157,7 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr)
 	fib.l4_protocol = IPPROTO_TCP;
 	fib.sport = pr->sport;
 	fib.dport = pr->dport;
-	fib.ifindex = ctx->ingress_ifindex;
+	fib.ifindex = ifindex;
 	if (pr->family == XLVS_AF_INET) {
 		fib.family = AF_INET;
 		fib.tot_len = sizeof(struct iphdr) + PROBE_TCP_LEN;
@@ -167,8 +175,8 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr)
 		pr->result = XLVS_PROBE_NO_NEIGH;
 		return XDP_DROP;
 	}
-	/* Only out of this interface: the answer must meet xlvs_private. */
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ctx->ingress_ifindex || fib.mtu_result < 1280) {
+	/* Only out of the private interface: the answer must meet xlvs_private. */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ifindex || fib.mtu_result < 1280) {
 		pr->result = XLVS_PROBE_NO_ROUTE;
 		return XDP_DROP;
 	}
@@ -180,6 +188,30 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr)
 	pr->sent_ns = bpf_ktime_get_ns();
 	pr->result = XLVS_PROBE_SENT;
 	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* A frame "received" on this device is a sending run (see the top). */
+#define PROBE_TX_IFINDEX 1 /* the loopback device, in every namespace */
+
+/* One frame of a sending run: it becomes the SYN of probe_batch.slots[i]
+ * for the i-th frame of the run. */
+static __always_inline int probe_tx(struct xdp_md *ctx)
+{
+	struct xlvs_probe_batch *b;
+	struct xlvs_probe *pr;
+	__u32 zero = 0, i, slot;
+
+	b = bpf_map_lookup_elem(&probe_batch, &zero);
+	if (!b)
+		return XDP_DROP;
+	i = __sync_fetch_and_add(&b->next, 1);
+	if (i >= b->count || i >= XLVS_PROBE_BATCH)
+		return XDP_DROP;
+	slot = b->slots[i];
+	pr = bpf_map_lookup_elem(&probes, &slot);
+	if (!pr)
+		return XDP_DROP;
+	return probe_send(ctx, pr, b->ifindex);
 }
 
 /*

@@ -7,9 +7,9 @@
  *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
  *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect
  *   (either: a flow of a real that health checks evicted ends: evict.h)
- *   xlvs_probe_tx (run by the daemon through BPF_PROG_TEST_RUN live frames):
- *                sends health probes' SYNs; xlvs_private takes their answers
- *                (probe.h)
+ *   xlvs_private also sends health probes' SYNs when the daemon runs it
+ *                through BPF_PROG_TEST_RUN live frames on the loopback
+ *                device, and takes their answers (probe.h)
  *   xlvs_reap    (run by the daemon through BPF_PROG_TEST_RUN): deletes
  *                dead flows, templates and lblc entries, counting flows down
  *
@@ -284,39 +284,19 @@ int xlvs_public(struct xdp_md *ctx)
 SEC("xdp")
 int xlvs_private(struct xdp_md *ctx)
 {
-	__be16 proto = frame_proto(ctx);
+	__be16 proto;
+
+	/* Attached to the private interface only: a frame from the loopback
+	 * device is the daemon sending health probes (probe.h). */
+	if (ctx->ingress_ifindex == PROBE_TX_IFINDEX)
+		return probe_tx(ctx);
+	proto = frame_proto(ctx);
 
 	if (proto == bpf_htons(ETH_P_IP))
 		return private_fam(ctx, XLVS_AF_INET);
 	if (proto == bpf_htons(ETH_P_IPV6))
 		return private_fam(ctx, XLVS_AF_INET6);
 	return pass();
-}
-
-/*
- * The health probes' sender (probe.h), never attached: the daemon runs it
- * with BPF_PROG_TEST_RUN live frames on the private interface, repeat =
- * probe_batch.count, a frame of the batch family's size. Frame i becomes the
- * SYN of probe_batch.slots[i].
- */
-SEC("xdp")
-int xlvs_probe_tx(struct xdp_md *ctx)
-{
-	struct xlvs_probe_batch *b;
-	struct xlvs_probe *pr;
-	__u32 zero = 0, i, slot;
-
-	b = bpf_map_lookup_elem(&probe_batch, &zero);
-	if (!b)
-		return XDP_DROP;
-	i = __sync_fetch_and_add(&b->next, 1);
-	if (i >= b->count || i >= XLVS_PROBE_BATCH)
-		return XDP_DROP;
-	slot = b->slots[i];
-	pr = bpf_map_lookup_elem(&probes, &slot);
-	if (!pr)
-		return XDP_DROP;
-	return probe_send(ctx, pr);
 }
 
 struct reap_ctx {

@@ -296,13 +296,14 @@ struct xlvs_cfg {
 };
 
 /* Health probes the data plane sends (probe.h): a tcp check without
- * send/expect is one SYN, built and sent by xlvs_probe_tx in batches (the
- * daemon runs it with BPF_PROG_TEST_RUN live frames) and answered in
- * xlvs_private, which records the SYN-ACK or RST and resets the half-open
- * connection. The daemon reads the outcome from the mmapped probes map. */
+ * send/expect is one SYN, built and sent by xlvs_private in batches (the
+ * daemon runs it with BPF_PROG_TEST_RUN live frames "received" on the
+ * loopback device) and answered in xlvs_private, which records the SYN-ACK
+ * or RST and resets the half-open connection. The daemon reads the outcome
+ * from the mmapped probes map. */
 enum xlvs_probe_limits {
 	XLVS_MAX_PROBES = 65536,     /* probe slots; a probe's SYN carries seq = slot << 16 | generation */
-	XLVS_PROBE_BATCH = 1024,     /* slots one run of xlvs_probe_tx sends */
+	XLVS_PROBE_BATCH = 1024,     /* slots one sending run sends */
 	XLVS_PROBE_PORT_MIN = 61440, /* source ports of probes: 61440..65535, above the kernel's
 				      * default ephemeral range; full-NAT never picks them */
 	XLVS_PROBE_PORTS = 4096,
@@ -321,8 +322,8 @@ enum xlvs_probe_result {
 };
 
 /* One probe slot (probes map, mmapped by the daemon). The daemon writes the
- * target and seq and sets result IDLE; xlvs_probe_tx writes saddr, sent_ns
- * and result; xlvs_private writes answered_ns, then result. */
+ * target and seq and sets result IDLE; sending writes saddr, sent_ns and
+ * result; the answer writes answered_ns, then result. */
 struct xlvs_probe {
 	__be32 daddr[4];    /* the check address */
 	__be32 saddr[4];    /* the source address the FIB chose for it */
@@ -336,11 +337,13 @@ struct xlvs_probe {
 	__u8 pad[3];
 };
 
-/* The single entry of probe_batch: which slots the next run of
- * xlvs_probe_tx sends, one per frame; all of one family (the frame's size). */
+/* The single entry of probe_batch: which slots the next sending run of
+ * xlvs_private sends, one per frame; all of one family (the frame's size). */
 struct xlvs_probe_batch {
-	__u32 next;   /* frames handed out in this run; the daemon sets it to 0 */
-	__u32 count;  /* valid entries of slots */
+	__u32 next;    /* frames handed out in this run; the daemon sets it to 0 */
+	__u32 count;   /* valid entries of slots */
+	__u32 ifindex; /* the private interface: probes leave by it, answers come in on it */
+	__u32 pad;
 	__u32 slots[XLVS_PROBE_BATCH];
 };
 

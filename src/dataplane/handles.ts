@@ -61,7 +61,8 @@ export class Dataplane {
     readonly adopted: boolean,
     /** xlvs_reap: run (BPF_PROG_TEST_RUN) to delete dead flows in the kernel */
     readonly reapFd: number,
-    /** xlvs_probe_tx: run (live frames) to send health probes' SYNs (bpf/probe.h) */
+    /** xlvs_private, which also sends health probes' SYNs when run with live frames on the
+     * loopback device (bpf/probe.h) */
     readonly probeTxFd: number,
   ) {}
 
@@ -88,7 +89,7 @@ export class Dataplane {
         attachRole(obj.programFd(prog), ifaces[role], ifaces.mode, join(pinDir, 'links', role), log);
       }
       log.info({ pinDir, adopted, public: ifaces.public, private: ifaces.private, mode: ifaces.mode }, 'data plane loaded');
-      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_probe_tx'));
+      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_private'));
     } catch (e) {
       obj.close();
       throw e;

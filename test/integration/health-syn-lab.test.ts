@@ -3,7 +3,7 @@
 // real xlvsd in the namespace lab checks real servers with `health.syn_checks` on (the default).
 // What must hold: a listening port is up without the real's stack ever completing a connection
 // (no passive open, nothing left half-open), a closed port is down on its RST at once, the
-// answers are counted in the data plane's `probe` event, a real whose neighbour cannot be
+// answers are counted in the data plane's `probe` event, the same over IPv6, a real whose neighbour cannot be
 // resolved is still checked (through a socket), and a check goes up when its port opens.
 
 import { test, before, after } from 'node:test';
@@ -11,8 +11,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../src/lab/lab.js';
+import { addLabV6, labV6Addresses } from '../../src/lab/lab-v6.js';
 import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
 import { CheckTarget } from '../../src/lab/check-target.js';
+import { captureStderr, stopChild, waitForLine } from '../../src/lab/child.js';
+import type { ChildProcess } from 'node:child_process';
 import type { TargetStatus } from '../../src/health/report.js';
 import { PerCpuMap } from '../../src/bpf/map.js';
 import { u32, u64 } from '../../src/bpf/codec.js';
@@ -26,6 +29,13 @@ const GHOST = '10.77.0.99';
 const WEB = 'tcp/203.0.113.100:80';
 const SIDE = 'tcp/203.0.113.100:9000';
 const CHECK_PORT = 7070;
+const V6 = labV6Addresses(3);
+const V6_PORT = 7443;
+const WEB6 = `tcp/[${V6.vip}]:${V6_PORT}`;
+/** An IPv6-only listener for rs1 (the lab servers listen on IPv4): prints READY once bound. */
+const LISTEN6 = `const s = require('node:net').createServer((c) => c.destroy());
+s.listen({ port: ${V6_PORT}, host: '::', ipv6Only: true }, () => console.log('READY'));
+process.stdin.on('end', () => process.exit(0)); process.stdin.resume();`;
 const INTERVAL = 200;
 const TIMING = `interval_ms: ${INTERVAL}, timeout_ms: 150, rise: 1, fall: 1, jitter: 0`;
 
@@ -41,20 +51,30 @@ services:
     scheduler: rr
     check: { type: tcp, port: ${CHECK_PORT}, ${TIMING}, initial: up }
     reals: [{ address: ${RS[2]} }, { address: ${GHOST} }]
+  - vip: ${V6.vip}
+    port: ${V6_PORT}
+    scheduler: rr
+    check: { type: tcp, ${TIMING}, initial: down }
+    reals: [{ address: ${V6.reals[0]} }, { address: ${V6.reals[1]}, check: { type: tcp, port: ${CHECK_PORT}, ${TIMING}, initial: up } }]
 `;
 
 let lab: Lab;
 let xlvsd: XlvsdProcess;
 let target: CheckTarget | undefined;
+let listener6: ChildProcess | undefined;
 
 before(async () => {
   lab = await Lab.create();
+  await addLabV6(lab);
   await lab.startRealServers();
+  listener6 = lab.spawn(lab.ns.reals[0]!, [process.execPath, '-e', LISTEN6]);
+  await waitForLine(listener6, 'READY', 10_000, captureStderr(listener6, (line) => console.error('IPv6 listener:', line)));
   xlvsd = await XlvsdProcess.start(lab, { config: CONFIG, readyTimeoutMs: 60_000 });
 });
 
 after(async () => {
   await target?.destroy().catch((e: unknown) => console.error('check target teardown failed', e));
+  if (listener6) await stopChild(listener6).catch((e: unknown) => console.error('IPv6 listener teardown failed', e));
   await xlvsd?.destroy().catch((e: unknown) => console.error('xlvsd teardown failed', e));
   await lab?.destroy();
 });
@@ -97,10 +117,8 @@ function probeEvents(): bigint {
 }
 
 test('a listening real is up on its SYN-ACK; its stack never completes a connection and keeps nothing half-open', async () => {
-  for (const rs of [RS[0]!, RS[1]!]) {
-    const s = await until(WEB, `${rs}:80`, (x) => x.status === 'up', 'up');
-    assert.equal(s.last?.reason, 'connected (SYN-ACK)', 'the SYN prober answered, not a socket');
-  }
+  // (a round may run as a socket while the router resolves a real's neighbour: then the next)
+  for (const rs of [RS[0]!, RS[1]!]) await until(WEB, `${rs}:80`, (x) => x.status === 'up' && x.last?.reason === 'connected (SYN-ACK)', 'up, answered through the data plane');
   const ns = lab.ns.reals[0]!;
   const before = await tcpSnmp(ns);
   const probesBefore = (await status(WEB, `${RS[0]}:80`)).counters.probes_ok;
@@ -130,6 +148,13 @@ test('a closed port is down on its RST, and up once something listens there', as
   target = await CheckTarget.start(lab, lab.ns.reals[2]!, { tcp: CHECK_PORT, mode: { tcp: 'OK' } });
   const up = await until(SIDE, real, (x) => x.status === 'up', 'up after the port opened');
   assert.equal(up.last?.reason, 'connected (SYN-ACK)');
+});
+
+test('IPv6: a listening real is up on its SYN-ACK, a closed port is down on its RST', async () => {
+  const up = await until(WEB6, `[${V6.reals[0]}]:${V6_PORT}`, (x) => x.status === 'up' && x.last?.reason === 'connected (SYN-ACK)', 'up, answered through the data plane');
+  assert.ok(up.last && up.last.ms < 100, `round trip ${up.last?.ms} ms`);
+  const down = await until(WEB6, `[${V6.reals[1]}]:${V6_PORT}`, (x) => x.status === 'down' && x.last?.reason === 'connect ECONNREFUSED (RST)', 'down on a RST');
+  assert.equal(down.counters.went_down, 1);
 });
 
 test('a real whose neighbour is unresolved is checked through a socket, and goes down', async () => {
