@@ -35,6 +35,7 @@
 #include "csum.h"
 #include "stats.h"
 #include "rst.h"
+#include "tun.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -94,8 +95,10 @@ static __always_inline void probe_eth(struct ethhdr *e, const struct bpf_fib_loo
 	e->h_proto = proto;
 }
 
-/* Writes the frame of slot pr (IPv4) from the FIB's answer. */
-static __always_inline int probe_frame4(struct xdp_md *ctx, struct xlvs_probe *pr, const struct bpf_fib_lookup *fib)
+/* Writes the frame of slot pr (IPv4) from the FIB's answer; mss_less: what a
+ * tunnel takes from the MTU. */
+static __always_inline int probe_frame4(struct xdp_md *ctx, struct xlvs_probe *pr, const struct bpf_fib_lookup *fib,
+					__u32 mss_less)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct ethhdr *e = data;
@@ -118,12 +121,13 @@ static __always_inline int probe_frame4(struct xdp_md *ctx, struct xlvs_probe *p
 	ip->daddr = pr->daddr[0];
 	ip->check = csum_ip4_hdr(ip);
 	sum = (__u64)ip->saddr + ip->daddr + bpf_htonl((IPPROTO_TCP << 16) | PROBE_TCP_LEN);
-	probe_tcp(t, pr, fib->mtu_result - sizeof(*ip) - sizeof(*t), sum);
+	probe_tcp(t, pr, fib->mtu_result - mss_less - sizeof(*ip) - sizeof(*t), sum);
 	addr_set4(pr->saddr, fib->ipv4_src);
 	return 0;
 }
 
-static __always_inline int probe_frame6(struct xdp_md *ctx, struct xlvs_probe *pr, const struct bpf_fib_lookup *fib)
+static __always_inline int probe_frame6(struct xdp_md *ctx, struct xlvs_probe *pr, const struct bpf_fib_lookup *fib,
+					__u32 mss_less)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct ethhdr *e = data;
@@ -143,29 +147,65 @@ static __always_inline int probe_frame6(struct xdp_md *ctx, struct xlvs_probe *p
 	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)&ip6->saddr, 32, 0);
 	sum += bpf_htonl(PROBE_TCP_LEN);
 	sum += bpf_htonl(IPPROTO_TCP);
-	probe_tcp(t, pr, fib->mtu_result - sizeof(*ip6) - sizeof(*t), sum);
+	probe_tcp(t, pr, fib->mtu_result - mss_less - sizeof(*ip6) - sizeof(*t), sum);
 	__builtin_memcpy(pr->saddr, fib->ipv6_src, 16);
+	return 0;
+}
+
+/* Wraps the SYN in the frame in the tunnel header to the real (via tun) and
+ * writes the MACs again at the frame's new start: 0 or -1. */
+static __always_inline int probe_tunnel(struct xdp_md *ctx, const struct xlvs_probe *pr, const __be32 *local,
+					const struct bpf_fib_lookup *fib)
+{
+	struct tun_addr src, dst;
+	struct ethhdr *e;
+
+	addr_copy(src.a, local);
+	addr_copy(dst.a, pr->nexthop);
+	if (tun_encap(ctx, pr->family, &src, &dst))
+		return -1;
+	e = (void *)(long)ctx->data;
+	if ((void *)(e + 1) > (void *)(long)ctx->data_end)
+		return -1;
+	__builtin_memcpy(e->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(e->h_source, fib->smac, ETH_ALEN);
 	return 0;
 }
 
 /* Sends slot pr's SYN out of the private interface, or records why not. */
 static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr, __u32 ifindex)
 {
+	/* Direct: the FIB's next hop for the check address. Via a real: the
+	 * real's, whatever the address (a VIP is local on this router). */
+	const __be32 *hop = pr->via == XLVS_PROBE_DIRECT ? pr->daddr : pr->nexthop;
+	const __be32 *local = 0;
 	struct bpf_fib_lookup fib = {};
+	__u32 over = 0;
 	long rc;
 
+	if (pr->via == XLVS_PROBE_VIA_TUN) {
+		local = tun_local(pr->family);
+		if (!local) {
+			pr->result = XLVS_PROBE_NO_LOCAL;
+			return XDP_DROP;
+		}
+		over = tun_overhead(pr->family);
+	} else if (pr->via != XLVS_PROBE_DIRECT && pr->via != XLVS_PROBE_VIA_DR) {
+		pr->result = XLVS_PROBE_BAD;
+		return XDP_DROP;
+	}
 	fib.l4_protocol = IPPROTO_TCP;
 	fib.sport = pr->sport;
 	fib.dport = pr->dport;
 	fib.ifindex = ifindex;
 	if (pr->family == XLVS_AF_INET) {
 		fib.family = AF_INET;
-		fib.tot_len = sizeof(struct iphdr) + PROBE_TCP_LEN;
-		fib.ipv4_dst = pr->daddr[0];
+		fib.tot_len = over + sizeof(struct iphdr) + PROBE_TCP_LEN;
+		fib.ipv4_dst = hop[0];
 	} else if (pr->family == XLVS_AF_INET6) {
 		fib.family = AF_INET6;
-		fib.tot_len = PROBE_TCP_LEN;
-		__builtin_memcpy(fib.ipv6_dst, pr->daddr, 16);
+		fib.tot_len = over + PROBE_TCP_LEN;
+		__builtin_memcpy(fib.ipv6_dst, hop, 16);
 	} else {
 		pr->result = XLVS_PROBE_BAD;
 		return XDP_DROP;
@@ -180,7 +220,8 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr,
 		pr->result = XLVS_PROBE_NO_ROUTE;
 		return XDP_DROP;
 	}
-	if ((pr->family == XLVS_AF_INET ? probe_frame4(ctx, pr, &fib) : probe_frame6(ctx, pr, &fib))) {
+	if ((pr->family == XLVS_AF_INET ? probe_frame4(ctx, pr, &fib, over) : probe_frame6(ctx, pr, &fib, over)) ||
+	    (local && probe_tunnel(ctx, pr, local, &fib))) {
 		pr->result = XLVS_PROBE_BAD;
 		return XDP_DROP;
 	}

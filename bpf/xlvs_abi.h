@@ -319,6 +319,15 @@ enum xlvs_probe_result {
 	XLVS_PROBE_NO_ROUTE = 5, /* not sent: no route, or the route leaves by another interface
 				  * than the one the program ran on (its answer would miss xlvs_private) */
 	XLVS_PROBE_BAD = 6,      /* not sent: the slot or frame did not make sense (a daemon bug) */
+	XLVS_PROBE_NO_LOCAL = 7, /* not sent: via tun, but no local address of the family (cfg) */
+};
+
+/* Where a probe's SYN goes (xlvs_probe.via). */
+enum xlvs_probe_via {
+	XLVS_PROBE_DIRECT = 0, /* to daddr */
+	XLVS_PROBE_VIA_DR = 1, /* to daddr (the VIP) at the MAC of nexthop (a dr real holding it) */
+	XLVS_PROBE_VIA_TUN = 2,/* to daddr (the VIP) inside IPIP / IPv6-in-IPv6 from the local
+				* address to nexthop (a tun real): what clients' packets get */
 };
 
 /* One probe slot (probes map, mmapped by the daemon). The daemon writes the
@@ -327,6 +336,7 @@ enum xlvs_probe_result {
 struct xlvs_probe {
 	__be32 daddr[4];    /* the check address */
 	__be32 saddr[4];    /* the source address the FIB chose for it */
+	__be32 nexthop[4];  /* via dr/tun: the real the VIP is checked on */
 	__u64 sent_ns;      /* bpf_ktime_get_ns() when sent */
 	__u64 answered_ns;  /* bpf_ktime_get_ns() when the answer came */
 	__be16 dport;       /* the check port */
@@ -334,7 +344,8 @@ struct xlvs_probe {
 	__u32 seq;          /* the SYN's sequence number (host order) */
 	__u32 result;       /* enum xlvs_probe_result */
 	__u8 family;        /* enum xlvs_family */
-	__u8 pad[3];
+	__u8 via;           /* enum xlvs_probe_via */
+	__u8 pad[2];
 };
 
 /* The single entry of probe_batch: which slots the next sending run of
@@ -362,6 +373,7 @@ struct xlvs_abi_enums {
 	enum xlvs_real_flags real_flags;
 	enum xlvs_probe_limits probe_limits;
 	enum xlvs_probe_result probe_result;
+	enum xlvs_probe_via probe_via;
 };
 
 #endif /* XLVS_ABI_H */

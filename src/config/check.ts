@@ -10,7 +10,8 @@
 //     reentry_ms: 0   slow_start_ms: 0
 //     on_failure: quiesce | remove   remove_flows: drop | reset   (remove only)
 //     address: 10.77.0.50   port: 8080             # check somewhere else than the real
-//     address: vip                                 # the VIP on a dr real (plain tcp, IPv4)
+//     address: vip                                 # the VIP on each dr/tun real (plain tcp;
+//                                                  #   without health.syn_checks: dr, IPv4)
 //     tcp/udp:   send: "PING\n"   expect: "PONG" | "/re/" | "*"   no_reply: true (udp)
 //     http(s):   method path host sni status body digest verify ca max_body_bytes
 //     exec:      command: [/path/prog, args...]   env: { K: v }   dynamic: true

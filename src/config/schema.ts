@@ -147,7 +147,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
     ['interfaces'],
   );
   // Every field is read; now the rules that need other fields (local_addresses may come last).
-  const finished = raw.map((s) => finishService(w, s, local));
+  const finished = raw.map((s) => finishService(w, s, local, health.synChecks));
   checkFrontendOverlap(w, finished.map((f) => f.sources));
   const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local };
   // fields() threw if the required `interfaces` was missing.

@@ -151,7 +151,7 @@ export function readService(w: Walker, node: Node, path: string): RawService {
 }
 
 /** The rules between a service's fields, then its reals. */
-export function finishService(w: Walker, s: RawService, local: LocalAddresses): FinishedService {
+export function finishService(w: Walker, s: RawService, local: LocalAddresses, synChecks: boolean): FinishedService {
   const vip = s.vip!; // required: readService has thrown if it is missing
   const family = familyOf(vip.value) as Family;
   const sources: At<Frontend>[] = s.ports.map((port) => ({
@@ -199,17 +199,17 @@ export function finishService(w: Walker, s: RawService, local: LocalAddresses): 
   if (s.persistence !== undefined) {
     spec.persistence = { timeout: s.persistence.timeout, netmask: netmask?.value ?? maxPrefix(family) };
   }
-  finishHealth(w, s, spec, local);
+  finishHealth(w, s, spec, local, synChecks);
   return { spec, sources };
 }
 
 /** check, sorry_server and quorum: each real's check must be able to reach it. */
-function finishHealth(w: Walker, s: RawService, spec: ServiceSpec, local: LocalAddresses): void {
+function finishHealth(w: Walker, s: RawService, spec: ServiceSpec, local: LocalAddresses, synChecks: boolean): void {
   if (s.check !== undefined) spec.check = s.check.value;
   spec.reals.forEach((real, i) => {
     const check = real.check === undefined ? spec.check : real.check;
     if (!check) return;
-    const problem = checkTargetProblem(check, real, spec);
+    const problem = checkTargetProblem(check, real, spec, synChecks);
     if (problem === undefined) return;
     const own = s.reals[i]!.nodes.check;
     const at = own ? { node: own, path: childPath(s.reals[i]!.path, 'check') } : { node: s.check!.node, path: s.check!.path };

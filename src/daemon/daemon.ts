@@ -27,13 +27,13 @@ import {
 } from '../model/types.js';
 
 /** A real added over the API must be checkable by its service's check, and not be its sorry server. */
-function checkRealFitsHealth(real: RealSpec, s: ServiceSpec): void {
+function checkRealFitsHealth(real: RealSpec, s: ServiceSpec, synChecks: boolean): void {
   if (s.sorry_server && realId(s.sorry_server) === realId(real)) {
     throw new InvalidArgumentError('real', realId(real), `is the sorry server of ${serviceId(s)}`);
   }
   const existing = s.reals.find((r) => realId(r) === realId(real));
   const check = existing?.check === undefined ? s.check : existing.check;
-  const problem = check ? checkTargetProblem(check, real, s) : undefined;
+  const problem = check ? checkTargetProblem(check, real, s, synChecks) : undefined;
   if (problem) throw new InvalidArgumentError(`real.${problem.field}`, problem.value ?? realId(real), `${problem.reason} (the service's health check)`);
 }
 
@@ -218,7 +218,7 @@ export class Daemon implements ControlApi {
   async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
     const s = this.service(svc);
     checkRealFitsService('real', real, s, this.desired.local);
-    checkRealFitsHealth(real, s);
+    checkRealFitsHealth(real, s, this.config.health.synChecks);
     this.commitOverride(this.overrides.with(svc, { real }));
     this.opts.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
   }

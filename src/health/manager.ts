@@ -110,8 +110,10 @@ export class HealthManager {
       this.targets.delete(id);
       this.bump(t.service);
     }
-    // Checks of the VIP on dr reals: their routes first, so their first probe finds them.
-    const vipPairs = [...want.values()].filter((x) => x.check.vip).map((x) => ({ vip: x.s.vip, real: x.s.reals[x.i]!.address }));
+    // Checks of the VIP on dr reals through sockets (no SYN checks): their routes first, so
+    // their first probe finds them. SYN checks reach the real without routes.
+    const syn = this.opts.deps.synProber !== undefined;
+    const vipPairs = syn ? [] : [...want.values()].filter((x) => x.check.vip).map((x) => ({ vip: x.s.vip, real: x.s.reals[x.i]!.address }));
     this.opts.deps.vipRoutes?.sync(vipPairs);
     for (const [id, { s, i, check }] of want) {
       if (this.targets.has(id)) continue;
@@ -120,10 +122,12 @@ export class HealthManager {
       const dest = checkDestination(check, real, s);
       const saved = this.store.get(id, keyOf(check, real, s));
       const options = saved === undefined ? check.options : { ...check.options, initial: saved };
-      const mark = check.vip ? this.opts.deps.vipRoutes?.markOf({ vip: s.vip, real: real.address }) : undefined;
-      if (check.vip && mark === undefined) throw new Error(`no route installed for the VIP check of ${realId(real)} in ${service}`);
+      const socketVip = check.vip && !syn;
+      const mark = socketVip ? this.opts.deps.vipRoutes?.markOf({ vip: s.vip, real: real.address }) : undefined;
+      if (socketVip && mark === undefined) throw new Error(`no route installed for the VIP check of ${realId(real)} in ${service}`);
       const via = mark === undefined ? undefined : { device: this.opts.deps.vipRoutes!.device, mark };
-      const probe = makeProbe(check, { ...dest, vip: s.vip, vipPort: s.port, service, via }, this.opts.deps);
+      const vipReal = check.vip && (real.method === 'dr' || real.method === 'tun') ? { address: real.address, method: real.method } : undefined;
+      const probe = makeProbe(check, { ...dest, vip: s.vip, vipPort: s.port, service, via, vipReal }, this.opts.deps);
       const state = this.scheduler.add(id, options, probe);
       const t: Target = {
         id, service, serviceKey: { vip: s.vip, port: s.port, protocol: s.protocol }, real: realId(real), realAddress: real.address, realPort: real.port, key: keyOf(check, real, s), check, ...dest, state, last: undefined,

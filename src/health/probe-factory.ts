@@ -23,8 +23,10 @@ export interface ProbeContext {
   vip: string;
   vipPort: number;
   service: string; // "tcp/203.0.113.100:80"
-  /** A check of the VIP on a dr real: the socket's interface and mark (health/vip-routes.ts). */
+  /** A check of the VIP on a dr real without SYN checks: the socket's interface and mark (health/vip-routes.ts). */
   via?: ViaReal;
+  /** A check of the VIP (address: vip): the real it is checked on. */
+  vipReal?: { address: string; method: 'dr' | 'tun' };
 }
 
 export interface ProbeDeps {
@@ -44,8 +46,9 @@ export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps):
     case 'tcp': {
       if (p.send === undefined && p.expect === undefined) {
         const syn = deps.synProber;
-        if (syn && !ctx.via) {
-          const t = SynProber.target(target);
+        if (syn) {
+          const v = ctx.vipReal;
+          const t = SynProber.target(target, v === undefined ? undefined : { method: v.method, real: v.address });
           return (signal) => syn.probe(t, timeoutMs, signal);
         }
         return (signal) => probeTcpConnect(target, timeoutMs, signal, ctx.via);

@@ -68,8 +68,8 @@ interface Target {
  * The abort reasons a probe's signal carries. Made once: an Error per expired probe captured a
  * stack trace every time, 8% of the daemon when thousands of probes expired together.
  */
-const TIMED_OUT = Object.freeze(new Error('health probe passed its deadline'));
-const STOPPED = Object.freeze(new Error('health check stopped'));
+const TIMED_OUT = new Error('health probe passed its deadline');
+const STOPPED = new Error('health check stopped');
 
 /** How long after timeout_ms the scheduler stops waiting for a probe that did not time itself out. */
 export const DEADLINE_GRACE_MS = 50;

@@ -53,18 +53,24 @@ export function checkDestination(check: CheckSpec, real: { address: string; port
  * Why `check` cannot check `real` of a service of `family` (undefined = it can): the check
  * address must be of the service's family, and a real that keeps the client's port (port 0)
  * has no port to check unless the check names one (exec gets the port as an argument only).
+ * The VIP is checked on dr and tun reals of either family by the data plane's SYN checks
+ * (health.syn_checks); without them, on dr reals of IPv4 services through a steered socket.
  */
 export function checkTargetProblem(
   check: CheckSpec,
   real: { address: string; port: number; method: string },
   service: { vip: string; port: number; family: 4 | 6 },
+  synChecks: boolean,
 ): { field: 'address' | 'port'; value: unknown; reason: string } | undefined {
   const family = service.family;
   if (check.address !== undefined && familyOf(check.address) !== family) {
     return { field: 'address', value: check.address, reason: `must be an IPv${family} address like the service's VIP` };
   }
-  if (check.vip && (family !== 4 || real.method !== 'dr')) {
-    return { field: 'address', value: 'vip', reason: `checks the VIP on dr reals of IPv4 services only (real ${real.address} is ${real.method}, IPv${family}); check the real's own address instead` };
+  if (check.vip && synChecks && real.method !== 'dr' && real.method !== 'tun') {
+    return { field: 'address', value: 'vip', reason: `checks the VIP on dr and tun reals only (real ${real.address} is ${real.method}, which does not hold the VIP); check the real's own address instead` };
+  }
+  if (check.vip && !synChecks && (family !== 4 || real.method !== 'dr')) {
+    return { field: 'address', value: 'vip', reason: `checks the VIP on dr reals of IPv4 services only with health.syn_checks false (real ${real.address} is ${real.method}, IPv${family}); check the real's own address instead` };
   }
   if (check.type !== 'exec' && checkDestination(check, real, service).port === 0) {
     return { field: 'port', value: undefined, reason: `required: real ${real.address} keeps the client's port (port 0), so the check needs its own port` };

@@ -29,7 +29,8 @@ test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads ove
     assert.ok(t.delivered > 0 && t.delivered <= t.sent, `${what}: ${t.delivered} delivered of ${t.sent}`);
     assert.equal(t.lost, t.sent - t.delivered, what);
     assert.equal(Object.values(t.dsts).reduce((a, b) => a + b, 0), t.delivered, `${what}: per-destination counts add up`);
-    assert.ok(t.cpuNsPerPacket > 0 && t.genKernelNsPerFrame > 0, what);
+    // /proc/stat counts in 10 ms ticks: a short smoke turn of a fast forwarder may see none.
+    assert.ok(t.cpuNsPerPacket >= 0 && t.genKernelNsPerFrame > 0, `${what}: cpu ${t.cpuNsPerPacket} ns/packet, generator ${t.genKernelNsPerFrame} ns/frame`);
     assert.ok(Math.abs(t.pps - t.delivered / (t.wallNs / 1e9)) < 1e-6 * t.pps, what);
     const want = t.peer.startsWith('xlvs') || t.peer === 'nftables' ? REALS : t.peer === 'baseline' ? ['203.0.113.100:5353/17'] : [REALS[0]];
     assert.deepEqual(Object.keys(t.dsts).sort(), want, `${what}: destinations`);

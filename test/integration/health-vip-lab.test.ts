@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// `check: { address: vip }`: the VIP checked on each dr real (which holds it on lo), not the
+// `check: { address: vip }` without SYN checks: the VIP checked on each dr real (which holds it on lo), not the
 // real's own address. Each real listens on the check port at the VIP only, so a probe to the
 // real's address would be refused: up proves the probe reached the VIP on that very real.
 
@@ -17,7 +17,9 @@ import type { TargetStatus } from '../../src/health/report.js';
 const VIP = '203.0.113.100';
 const PORT = 7070;
 const CHECK = `{ type: tcp, address: vip, port: ${PORT}, interval_ms: 200, timeout_ms: 150, rise: 2, fall: 2, jitter: 0 }`;
+// The socket path (health.syn_checks false); health-vip-syn-lab tests the default, SYN checks.
 const CONFIG = `interfaces: { public: pub0, private: priv0 }
+health: { syn_checks: false }
 services:
   - vip: ${VIP}
     port: 80

@@ -67,11 +67,14 @@ test('http, https and exec checks keep their options for the probe (camelCase wh
   assert.deepEqual(exec.check!.params, { command: ['/bin/true', '--quick'], env: { MODE: 'fast' }, dynamic: false });
 });
 
-test('address: vip checks the VIP on dr reals (plain tcp, IPv4); anything else is refused at the field', () => {
+test('address: vip checks the VIP on dr and tun reals (plain tcp; without SYN checks dr and IPv4 only); anything else is refused at the field', () => {
   const s = svc(conf('    check: { type: tcp, address: vip, port: 7070 }', '    reals: [{ address: 10.77.0.11, method: dr }]'));
   assert.equal(s.check!.vip, true);
+  const tun = ['local_addresses: { v4: 10.77.0.2 }', ...conf('    check: { type: tcp, address: vip, port: 7070 }', '    reals: [{ address: 10.77.0.11, method: tun }]').split('\n')].join('\n');
+  assert.equal(svc(tun).check!.vip, true, 'tun reals, with SYN checks (the default)');
+  rejects(['health: { syn_checks: false }', ...tun.split('\n')].join('\n'), 'services[0].check.address', 'dr reals of IPv4 services only', 'syn_checks false', 'is tun');
   assert.equal(s.check!.address, undefined);
-  rejects(conf('    check: { type: tcp, address: vip }', ...REALS), 'services[0].check.address', 'dr reals', 'is nat');
+  rejects(conf('    check: { type: tcp, address: vip }', ...REALS), 'services[0].check.address', 'dr and tun reals', 'is nat');
   rejects(conf("    check: { type: tcp, address: vip, send: 'x' }", '    reals: [{ address: 10.77.0.11, method: dr }]'), 'services[0].check.address', 'plain tcp');
   rejects(conf('    check: { type: http, address: vip }', '    reals: [{ address: 10.77.0.11, method: dr }]'), 'services[0].check.address', 'plain tcp');
 });

@@ -11,6 +11,10 @@
 //  - NO_ROUTE: the check address is not reached through the private interface, where
 //    xlvs_private would see the answer.
 // ICMP errors about a probe's SYN are not read: an unreachable real times out.
+//
+// A check of the VIP on a dr or tun real (`address: vip`) is a SYN to the VIP sent to that real:
+// at its MAC (dr) or inside the tunnel to it (tun), as clients' packets reach it. Such a probe has
+// no socket fallback (the VIP is the router's own): not sent, it fails with the reason.
 
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -18,7 +22,7 @@ import type { ProbeResult, ProbeTarget } from './index.js';
 import { checkTarget, checkTimeout } from './index.js';
 import { SynSlots } from './syn-slots.js';
 import { MappedMap } from '../../bpf/mmap.js';
-import { BpfError } from '../../errors.js';
+import { BpfError, InvalidArgumentError } from '../../errors.js';
 import { LiveFramesRunner } from '../../bpf/test-run.js';
 import { addressBytes } from '../../model/ip.js';
 import {
@@ -35,6 +39,11 @@ import {
   XLVS_PROBE_REFUSED,
   XLVS_PROBE_NO_NEIGH,
   XLVS_PROBE_NO_ROUTE,
+  XLVS_PROBE_NO_LOCAL,
+  XLVS_PROBE_BAD,
+  XLVS_PROBE_DIRECT,
+  XLVS_PROBE_VIA_DR,
+  XLVS_PROBE_VIA_TUN,
 } from '../../gen/abi.js';
 
 /** Frame sizes probe_tx expects (bpf/probe.h PROBE_FRAME4/6): Ethernet, IP, TCP with MSS. */
@@ -60,6 +69,15 @@ export const SYN_BURST = 256;
 export const SYN_POLL_MS = 5;
 
 const EINTR = 4;
+
+/** Why the data plane did not send a probe, by enum xlvs_probe_result. */
+const NOT_SENT: Record<number, string> = {
+  [XLVS_PROBE_IDLE]: 'the sending run failed',
+  [XLVS_PROBE_NO_NEIGH]: 'the real\'s MAC is not resolved yet',
+  [XLVS_PROBE_NO_ROUTE]: 'the real is not reached through the private interface',
+  [XLVS_PROBE_NO_LOCAL]: 'no local address of the family for the tunnel (local_addresses)',
+  [XLVS_PROBE_BAD]: 'the probe slot made no sense to the data plane',
+};
 /** Runs of one batch at most (each EINTR costs one). */
 const MAX_RUNS = 8;
 
@@ -78,10 +96,19 @@ export interface SynProberOptions {
   log: Pick<Logger, 'warn' | 'error' | 'debug'>;
 }
 
+/** A check of the VIP on one real: the SYN goes to the VIP by way of that real. */
+export interface SynVia {
+  method: 'dr' | 'tun';
+  real: string;
+}
+
 /** A target prepared once: its address bytes and family. */
 export interface SynTarget extends ProbeTarget {
   readonly family: 4 | 6;
   readonly addr: Buffer; // 16 bytes, IPv4 in the first 4
+  readonly via: number; // enum xlvs_probe_via
+  readonly nexthop: Buffer; // the real of a VIP check; zeros when direct
+  readonly viaReal: string | undefined;
 }
 
 interface Out {
@@ -160,9 +187,17 @@ export class SynProber {
   }
 
   /** Checks and prepares a target once (config time). Throws InvalidArgumentError. */
-  static target(t: ProbeTarget): SynTarget {
+  static target(t: ProbeTarget, via?: SynVia): SynTarget {
     const family = checkTarget(t);
-    return { address: t.address, port: t.port, family, addr: addressBytes(t.address) };
+    if (via && checkTarget({ address: via.real, port: t.port }) !== family) {
+      throw new InvalidArgumentError('via.real', via.real, `must be an IPv${family} address like the checked VIP ${t.address}`);
+    }
+    return {
+      address: t.address, port: t.port, family, addr: addressBytes(t.address),
+      via: via === undefined ? XLVS_PROBE_DIRECT : via.method === 'dr' ? XLVS_PROBE_VIA_DR : XLVS_PROBE_VIA_TUN,
+      nexthop: via === undefined ? Buffer.alloc(16) : addressBytes(via.real),
+      viaReal: via?.real,
+    };
   }
 
   stats(): SynStats {
@@ -205,6 +240,8 @@ export class SynProber {
     const base = slot * this.stride;
     const o = this.off;
     this.bytes.set(t.addr, base + o['daddr']!);
+    this.bytes.set(t.nexthop, base + o['nexthop']!);
+    this.view.setUint8(base + o['via']!, t.via);
     this.view.setUint16(base + o['dport']!, t.port, false);
     this.view.setUint16(base + o['sport']!, this.slots.port(slot), false);
     this.view.setUint32(base + o['seq']!, this.slots.seq(slot), true);
@@ -260,6 +297,11 @@ export class SynProber {
       this.release(slot);
       if (r !== XLVS_PROBE_NO_NEIGH && r !== XLVS_PROBE_NO_ROUTE && !this.failedRun) {
         this.opts.log.warn({ slot, result: r, target: `${o.target.address}:${o.target.port}` }, 'health probe slot not sent by the data plane; using a socket');
+      }
+      // A VIP check has no socket to fall back on: the VIP is this router's own address.
+      if (o.target.viaReal !== undefined) {
+        o.resolve({ ok: false, reason: `not sent: ${NOT_SENT[r] ?? `result ${r}`} (real ${o.target.viaReal})`, ms: 0 });
+        continue;
       }
       this.fallBack(o.target, Math.max(1, Math.round(o.deadline - performance.now())), o.signal, o.started).then(o.resolve);
     }
@@ -321,6 +363,7 @@ export class SynProber {
   }
 
   private fallBack(target: SynTarget, timeoutMs: number, signal: AbortSignal, started: number): Promise<ProbeResult> {
+    if (target.viaReal !== undefined) return Promise.resolve({ ok: false, reason: `not sent: no probe slot free (real ${target.viaReal})`, ms: 0 });
     this.counts.fellBack++;
     const waited = performance.now() - started;
     return this.opts.fallback(target, timeoutMs, signal).then((r) => ({ ...r, ms: Math.round((r.ms + waited) * 10) / 10 }));

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// `check: { address: vip }` with SYN checks (the default): the VIP checked on each dr and each
+// tun real, IPv4 and IPv6, by a SYN to the VIP sent at the real's MAC (dr) or inside the tunnel
+// to it (tun). rs1 listens on the check port at the VIP only, rs2 listens nowhere on it: rs1 up
+// and rs2 down on its RST proves each probe reached the VIP on that very real; the decapsulator
+// on rs1 counting IPIP / IPv6 tunnel headers proves the tun probes went through the tunnel.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import { Lab } from '../../src/lab/lab.js';
+import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
+import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
+import { decapCounters, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../src/lab/method-reals.js';
+import { captureStderr, stopChild, waitForLine } from '../../src/lab/child.js';
+import { VIP_RULE_PREF } from '../../src/health/vip-routes.js';
+import type { TargetStatus } from '../../src/health/report.js';
+
+const PORT = 7070;
+const TIMING = 'interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1, jitter: 0';
+
+let lab: Lab;
+let v6: LabV6Addresses;
+let xlvsd: XlvsdProcess | undefined;
+const listeners: ChildProcess[] = [];
+
+function config(): string {
+  const svc = (vip: string, port: number, method: 'dr' | 'tun', reals: string[], initial: 'up' | 'down'): string =>
+    [`  - vip: ${vip.includes(':') ? `"${vip}"` : vip}`, `    port: ${port}`, '    scheduler: rr',
+      `    check: { type: tcp, address: vip, port: ${PORT}, ${TIMING}, initial: ${initial} }`,
+      '    reals:', ...reals.map((a) => `      - { address: ${a.includes(':') ? `"${a}"` : a}, method: ${method} }`)].join('\n');
+  const r4 = lab.addr.reals.slice(0, 2);
+  const r6 = v6.reals.slice(0, 2);
+  return [
+    'interfaces: { public: pub0, private: priv0 }',
+    `local_addresses: { v4: ${METHOD_LAB.local4}, v6: "${METHOD_LAB.local6}" }`,
+    'services:',
+    svc(lab.addr.vip, 8002, 'dr', r4, 'down'),
+    svc(lab.addr.vip, 8003, 'tun', r4, 'up'),
+    svc(v6.vip, 8002, 'dr', r6, 'down'),
+    svc(v6.vip, 8003, 'tun', r6, 'up'),
+    '',
+  ].join('\n');
+}
+
+/** A TCP listener on the check port bound to the VIP only, in real i's namespace. */
+async function listenAtVip(i: number, vip: string): Promise<void> {
+  const child = lab.spawn(lab.ns.reals[i]!, [process.execPath, '-e',
+    `require('net').createServer((s) => s.destroy()).listen(${PORT}, '${vip}', () => console.log('READY')); process.stdin.on('end', () => process.exit(0)); process.stdin.resume();`]);
+  listeners.push(child);
+  await waitForLine(child, 'READY', 10_000, captureStderr(child, (line) => console.error(`vip listener: ${line}`)));
+}
+
+before(async () => {
+  lab = await Lab.create({ reals: 4 });
+  v6 = await addLabV6(lab);
+  await prepareMethodLab(lab, [lab.addr.vip, v6.vip]);
+  await listenAtVip(0, lab.addr.vip);
+  await listenAtVip(0, v6.vip);
+  xlvsd = await XlvsdProcess.start(lab, { config: config(), readyTimeoutMs: 60_000 });
+});
+
+after(async () => {
+  for (const l of listeners) await stopChild(l).catch((e: unknown) => console.error('listener teardown failed', e));
+  await xlvsd?.destroy().catch((e: unknown) => console.error('xlvsd teardown failed', e));
+  if (lab) for (const i of [0, 1]) removeDecapPins(lab, i);
+  await lab?.destroy();
+});
+
+async function until(service: string, real: string, pred: (c: TargetStatus) => boolean, what: string, ms = 5000): Promise<TargetStatus> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const c = (await xlvsd!.api.listHealth()).checks.find((x) => x.service === service && x.real === real);
+    assert.ok(c, `a check of ${real} in ${service}`);
+    if (pred(c)) return c;
+    if (Date.now() > deadline) throw new Error(`${real} of ${service}: ${what} not reached in ${ms} ms: ${JSON.stringify(c)}`);
+    await sleep(50);
+  }
+}
+
+const id = (a: string, port: number): string => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`);
+
+for (const method of ['dr', 'tun'] as const) {
+  test(`${method}: the VIP is checked on each real by a SYN to it, IPv4 and IPv6`, async () => {
+    const port = method === 'dr' ? 8002 : 8003;
+    const before = await decapCounters(lab, 0);
+    for (const [vip, reals] of [[lab.addr.vip, lab.addr.reals], [v6.vip, v6.reals]] as const) {
+      const service = `tcp/${id(vip, port)}`;
+      const up = await until(service, id(reals[0]!, 0), (c) => c.status === 'up' && c.last?.reason === 'connected (SYN-ACK)', 'up on a SYN-ACK');
+      assert.equal(up.address, vip, 'the probe goes to the VIP');
+      assert.equal(up.port, PORT);
+      // rs2 holds the VIP as well, but nothing listens there on the check port
+      const down = await until(service, id(reals[1]!, 0), (c) => c.status === 'down', 'down');
+      assert.equal(down.last?.reason, 'connect ECONNREFUSED (RST)');
+    }
+    await sleep(1000); // five more rounds of probes
+    const after = await decapCounters(lab, 0);
+    if (method === 'tun') {
+      assert.ok(after.decap_v4! - before.decap_v4! >= 1n, `IPv4 probes reached rs1 through the tunnel (${before.decap_v4} -> ${after.decap_v4})`);
+      assert.ok(after.decap_v6! - before.decap_v6! >= 1n, `IPv6 probes reached rs1 through the tunnel (${before.decap_v6} -> ${after.decap_v6})`);
+    }
+  });
+}
+
+test('SYN checks of the VIP need no policy routing', async () => {
+  assert.equal((await lab.exec(lab.ns.router, ['ip', 'rule', 'show', 'pref', String(VIP_RULE_PREF)])).stdout.trim(), '');
+});
