@@ -70,6 +70,8 @@ struct {
 #define PROBE_TCP_LEN 24
 #define PROBE_FRAME4 (sizeof(struct ethhdr) + sizeof(struct iphdr) + PROBE_TCP_LEN)
 #define PROBE_FRAME6 (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + PROBE_TCP_LEN)
+_Static_assert(PROBE_FRAME4 == XLVS_PROBE_FRAME4, "XLVS_PROBE_FRAME4 is the IPv4 SYN's frame");
+_Static_assert(PROBE_FRAME6 == XLVS_PROBE_FRAME6, "XLVS_PROBE_FRAME6 is the IPv6 SYN's frame");
 #define TCP_FLAG_SYN_BIT 0x0002
 
 /* The SYN's TCP header and its checksum over the pseudo-header sum `sum`. */

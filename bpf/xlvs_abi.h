@@ -307,6 +307,8 @@ enum xlvs_probe_limits {
 	XLVS_PROBE_PORT_MIN = 61440, /* source ports of probes: 61440..65535, above the kernel's
 				      * default ephemeral range; full-NAT never picks them */
 	XLVS_PROBE_PORTS = 4096,
+	XLVS_PROBE_FRAME4 = 58,      /* a probe's frame: Ethernet, IPv4, TCP with the MSS option */
+	XLVS_PROBE_FRAME6 = 78,      /* the same with IPv6 */
 };
 
 /* Outcome of one probe slot (xlvs_probe.result). */

@@ -44,13 +44,17 @@ import {
   XLVS_PROBE_DIRECT,
   XLVS_PROBE_VIA_DR,
   XLVS_PROBE_VIA_TUN,
+  XLVS_PROBE_FRAME4,
+  XLVS_PROBE_FRAME6,
 } from '../../gen/abi.js';
 
-/** Frame sizes probe_tx expects (bpf/probe.h PROBE_FRAME4/6): Ethernet, IP, TCP with MSS. */
-const FRAME4 = 14 + 20 + 24;
-const FRAME6 = 14 + 40 + 24;
-
-/** Probes wait this long for company before their batch is sent. */
+/**
+ * Probes wait this long for company before their batch is sent; with more than one burst
+ * queued (many probes fell due together) one burst goes per flush and the next this much later,
+ * so the next hop's consumer (a NAPI thread, maybe on this very CPU) drains its ring in between.
+ * Sleeping between bursts instead held the event loop as long as the consumer and everything
+ * else runnable had the CPU: 490 ms for 16 bursts on a busy 2-CPU machine.
+ */
 export const SYN_FLUSH_MS = 1;
 /**
  * The most frames in one run: a burst the next hop takes. A veth's ring holds 256 frames and a
@@ -58,13 +62,6 @@ export const SYN_FLUSH_MS = 1;
  * (tx_queue_0_xdp_xmit_errors) while its consumer was still on the earlier ones.
  */
 export const SYN_BURST = 256;
-/*
- * More than one burst queued (many probes fell due together): one burst per flush, the next
- * SYN_FLUSH_MS later, so the next hop's consumer (a NAPI thread, maybe on this very CPU) drains
- * the ring in between; four bursts back to back into a veth lost half of the SYNs. Sleeping
- * between bursts instead blocked the event loop for as long as the consumer and everything
- * else runnable held the CPU: 490 ms for 16 bursts on a busy 2-CPU machine.
- */
 /** How often answers are looked for while probes are out. */
 export const SYN_POLL_MS = 5;
 
@@ -120,16 +117,6 @@ interface Out {
   resolve: (r: ProbeResult) => void;
 }
 
-export interface SynStats {
-  sent: number;
-  open: number;
-  refused: number;
-  timedOut: number;
-  fellBack: number; // not sent by the data plane: the socket probe ran instead
-  batches: number;
-  inFlight: number;
-}
-
 /** Member offsets of an ABI struct, from the layout generated out of the object's BTF. */
 function offsetsOf(struct: string): Record<string, number> {
   const l = ABI_LAYOUT[struct];
@@ -152,7 +139,7 @@ export class SynProber {
   private readonly batchMem: MappedMap;
   private readonly view: DataView;
   private readonly bytes: Uint8Array;
-  private readonly batch: Uint32Array; // [next, count, slots...]
+  private readonly batch: Uint32Array; // struct xlvs_probe_batch, by the word indexes in BATCH
   private readonly stride: number;
   private readonly off: Record<string, number>;
   private readonly runners: { 4: LiveFramesRunner; 6: LiveFramesRunner };
@@ -162,8 +149,8 @@ export class SynProber {
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
-  private counts = { sent: 0, open: 0, refused: 0, timedOut: 0, fellBack: 0, batches: 0 };
   private failedRun = false;
+  private lastFamily: 4 | 6 = 6;
 
   constructor(private readonly opts: SynProberOptions) {
     const layout = ABI_LAYOUT['xlvs_probe']!;
@@ -181,8 +168,9 @@ export class SynProber {
     this.batch = new Uint32Array(this.batchMem.bytes, 0, BATCH.slots + XLVS_PROBE_BATCH);
     this.batch[BATCH.ifindex] = opts.ifindex;
     this.runners = {
-      4: new LiveFramesRunner(opts.progFd, Buffer.alloc(FRAME4), { ingressIfindex: PROBE_TX_IFINDEX }),
-      6: new LiveFramesRunner(opts.progFd, Buffer.alloc(FRAME6), { ingressIfindex: PROBE_TX_IFINDEX }),
+      // Frames of exactly the SYN's size (bpf/probe.h checks it); their contents are rewritten.
+      4: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME4), { ingressIfindex: PROBE_TX_IFINDEX }),
+      6: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME6), { ingressIfindex: PROBE_TX_IFINDEX }),
     };
   }
 
@@ -198,10 +186,6 @@ export class SynProber {
       nexthop: via === undefined ? Buffer.alloc(16) : addressBytes(via.real),
       viaReal: via?.real,
     };
-  }
-
-  stats(): SynStats {
-    return { ...this.counts, inFlight: this.live.length };
   }
 
   /** One probe: resolves with its result, never rejects. */
@@ -253,11 +237,13 @@ export class SynProber {
     return this.view.getUint32(slot * this.stride + this.off['result']!, true);
   }
 
-  /** Sends one burst of queued probes, IPv4 first; the rest goes SYN_FLUSH_MS later. */
+  /** Sends one burst of queued probes (the families take turns); the rest goes SYN_FLUSH_MS later. */
   private flush(): void {
     this.flushTimer = undefined;
     if (this.closed) return;
-    const fam = this.queued[4].length > 0 ? 4 : 6;
+    const both = this.queued[4].length > 0 && this.queued[6].length > 0;
+    const fam: 4 | 6 = both ? (this.lastFamily === 4 ? 6 : 4) : this.queued[4].length > 0 ? 4 : 6;
+    this.lastFamily = fam;
     const q = this.queued[fam];
     this.send(fam, q.length <= SYN_BURST ? q.splice(0) : q.splice(0, SYN_BURST));
     if (this.queued[4].length + this.queued[6].length > 0) this.flushTimer = setTimeout(() => this.flush(), SYN_FLUSH_MS);
@@ -275,7 +261,6 @@ export class SynProber {
     for (let attempt = 1; b[BATCH.next]! < n; attempt++) {
       try {
         this.runners[fam].run(n - b[BATCH.next]!);
-        this.counts.batches++;
         this.failedRun = false;
       } catch (err) {
         if (err instanceof BpfError && err.errno === EINTR && attempt < MAX_RUNS) continue;
@@ -289,7 +274,6 @@ export class SynProber {
       const r = this.result(slot);
       // On a veth the answer can be back before the run returns.
       if (r === XLVS_PROBE_SENT || r === XLVS_PROBE_OPEN || r === XLVS_PROBE_REFUSED) {
-        this.counts.sent++;
         this.live.push(slot);
         continue;
       }
@@ -321,14 +305,11 @@ export class SynProber {
         const rtt = Number(this.view.getBigUint64(base + this.off['answered_ns']!, true) - this.view.getBigUint64(base + this.off['sent_ns']!, true)) / 1e6;
         const ms = Math.round(Math.max(0, rtt) * 10) / 10;
         if (r === XLVS_PROBE_OPEN) {
-          this.counts.open++;
           res = { ok: true, reason: 'connected (SYN-ACK)', ms };
         } else {
-          this.counts.refused++;
           res = { ok: false, reason: 'connect ECONNREFUSED (RST)', ms };
         }
       } else if (now >= o.deadline) {
-        this.counts.timedOut++;
         res = { ok: false, reason: `timeout after ${o.timeoutMs} ms connecting (no SYN-ACK)`, ms: o.timeoutMs };
       }
       // An aborted probe (its target removed, the scheduler's backstop) is not looked for here:
@@ -364,7 +345,6 @@ export class SynProber {
 
   private fallBack(target: SynTarget, timeoutMs: number, signal: AbortSignal, started: number): Promise<ProbeResult> {
     if (target.viaReal !== undefined) return Promise.resolve({ ok: false, reason: `not sent: no probe slot free (real ${target.viaReal})`, ms: 0 });
-    this.counts.fellBack++;
     const waited = performance.now() - started;
     return this.opts.fallback(target, timeoutMs, signal).then((r) => ({ ...r, ms: Math.round((r.ms + waited) * 10) / 10 }));
   }
