@@ -20,8 +20,9 @@
  *  - Answers: xlvs_private recognises a SYN-ACK or RST to a probe port whose
  *    acknowledgement names a slot, and whose addresses and ports are that
  *    slot's; it records OPEN or REFUSED with the time. A SYN-ACK is answered
- *    with a RST (as a half-open port scan does), so the real forgets the
- *    connection at once and no TIME_WAIT is left anywhere; a RST is consumed.
+ *    with a RST (as a half-open port scan does; through the tunnel for a tun
+ *    real), so the real forgets the connection at once and no TIME_WAIT is
+ *    left anywhere; a RST is consumed.
  *    Anything else to a probe port goes on as usual (the kernel resets it).
  *
  * Compared with connect() and close() per check, the daemon does no socket
@@ -35,14 +36,7 @@
 #include "csum.h"
 #include "stats.h"
 #include "rst.h"
-#include "tun.h"
-
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
+#include "tun.h" /* and fwd.h: AF_INET, AF_INET6 */
 
 /* Probe slots, indexed by slot (xlvs_abi.h struct xlvs_probe). */
 struct {
@@ -258,6 +252,37 @@ static __always_inline int probe_tx(struct xdp_md *ctx)
 }
 
 /*
+ * A tun real's SYN-ACK is answered with a RST inside the tunnel, as the SYN
+ * went: sent bare to the VIP, it would reach the real only where the real
+ * shares our LAN (a routed hop takes the VIP to be ours).
+ */
+static __always_inline int probe_rst_tunnel(struct xdp_md *ctx, const struct pkt *p, const struct xlvs_probe *pr)
+{
+	__u8 peer[ETH_ALEN], self[ETH_ALEN];
+	const __be32 *local = tun_local(pr->family);
+	struct tun_addr src, dst;
+	struct ethhdr *e;
+
+	if (!local)
+		return drop(XLVS_DROP_NO_LOCAL);
+	__builtin_memcpy(peer, p->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(self, p->eth->h_dest, ETH_ALEN);
+	addr_copy(src.a, local);
+	addr_copy(dst.a, pr->nexthop);
+	if (rst_reply(ctx, p->family))
+		return drop(XLVS_DROP_ENCAP);
+	if (tun_encap(ctx, p->family, &src, &dst))
+		return XDP_DROP; /* counted by tun_encap */
+	e = (void *)(long)ctx->data;
+	if ((void *)(e + 1) > (void *)(long)ctx->data_end)
+		return drop(XLVS_DROP_ENCAP);
+	__builtin_memcpy(e->h_dest, peer, ETH_ALEN);
+	__builtin_memcpy(e->h_source, self, ETH_ALEN);
+	stats_event(XLVS_EV_PROBE);
+	return XDP_TX;
+}
+
+/*
  * The answer to a probe in a packet xlvs_private parsed (TCP, destination
  * port in the probe range): the verdict, or -1 when it is not one (the
  * packet goes on as any other: a NAT reply to a client whose port happens to
@@ -291,6 +316,8 @@ static __always_inline int probe_answer(struct xdp_md *ctx, const struct pkt *p)
 		stats_event(XLVS_EV_PROBE);
 		return XDP_DROP;
 	}
+	if (pr->via == XLVS_PROBE_VIA_TUN)
+		return probe_rst_tunnel(ctx, p, pr);
 	if (rst_reply(ctx, p->family))
 		return drop(XLVS_DROP_ENCAP);
 	stats_event(XLVS_EV_PROBE);
