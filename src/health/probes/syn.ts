@@ -64,6 +64,8 @@ export const SYN_FLUSH_MS = 1;
 export const SYN_BURST = 256;
 /** How often answers are looked for while probes are out. */
 export const SYN_POLL_MS = 5;
+/** A VIP check whose real's MAC is not resolved yet is sent again this much later. */
+export const SYN_RESEND_MS = 20;
 
 const EINTR = 4;
 
@@ -210,12 +212,11 @@ export class SynProber {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.flushTimer = this.pollTimer = undefined;
-    for (const fam of [4, 6] as const) {
-      for (const slot of this.queued[fam]) this.settle(slot, { ok: false, reason: 'aborted', ms: 0 });
-      this.queued[fam].length = 0;
-    }
-    for (const slot of [...this.live]) this.settle(slot, { ok: false, reason: 'aborted', ms: 0 });
-    this.live.length = 0;
+    // queued, out, or waiting to be sent again: every probe not answered yet
+    this.out.forEach((o, slot) => {
+      if (o) this.settle(slot, { ok: false, reason: 'aborted', ms: 0 });
+    });
+    this.queued[4].length = this.queued[6].length = this.live.length = 0;
     this.probesMem.unmap();
     this.batchMem.unmap();
   }
@@ -278,11 +279,18 @@ export class SynProber {
         continue;
       }
       const o = this.out[slot]!;
+      // A VIP check has no socket to fall back on (the VIP is this router's own address): while
+      // the real's MAC is being resolved (the daemon keeps reals' neighbours resolved; at start
+      // they may not be yet) it is sent again a little later, within its deadline.
+      if (r === XLVS_PROBE_NO_NEIGH && o.target.viaReal !== undefined && performance.now() + SYN_RESEND_MS < o.deadline) {
+        this.view.setUint32(slot * this.stride + this.off['result']!, XLVS_PROBE_IDLE, true);
+        setTimeout(() => this.requeue(slot), SYN_RESEND_MS);
+        continue;
+      }
       this.release(slot);
       if (r !== XLVS_PROBE_NO_NEIGH && r !== XLVS_PROBE_NO_ROUTE && !this.failedRun) {
-        this.opts.log.warn({ slot, result: r, target: `${o.target.address}:${o.target.port}` }, 'health probe slot not sent by the data plane; using a socket');
+        this.opts.log.warn({ slot, result: r, target: `${o.target.address}:${o.target.port}`, via: o.target.viaReal }, 'health probe not sent by the data plane');
       }
-      // A VIP check has no socket to fall back on: the VIP is this router's own address.
       if (o.target.viaReal !== undefined) {
         o.resolve({ ok: false, reason: `not sent: ${NOT_SENT[r] ?? `result ${r}`} (real ${o.target.viaReal})`, ms: 0 });
         continue;
@@ -290,6 +298,14 @@ export class SynProber {
       this.fallBack(o.target, Math.max(1, Math.round(o.deadline - performance.now())), o.signal, o.started).then(o.resolve);
     }
     if (this.live.length > 0) this.pollTimer ??= setInterval(() => this.poll(), SYN_POLL_MS);
+  }
+
+  /** Queues a slot that waits for its real's MAC again (see send()). */
+  private requeue(slot: number): void {
+    const o = this.out[slot];
+    if (this.closed || o === undefined) return;
+    this.queued[o.target.family].push(slot);
+    this.flushTimer ??= setTimeout(() => this.flush(), SYN_FLUSH_MS);
   }
 
   private poll(): void {
