@@ -24,6 +24,7 @@
  *    real), so the real forgets the connection at once and no TIME_WAIT is
  *    left anywhere; a RST is consumed.
  *    Anything else to a probe port goes on as usual (the kernel resets it).
+ *    An ICMP error quoting a probe's SYN fails it at once (probe_icmp).
  *
  * Compared with connect() and close() per check, the daemon does no socket
  * work at all: at 10,000 checks a second that was most of its CPU.
@@ -322,6 +323,50 @@ static __always_inline int probe_answer(struct xdp_md *ctx, const struct pkt *p)
 		return drop(XLVS_DROP_ENCAP);
 	stats_event(XLVS_EV_PROBE);
 	return XDP_TX;
+}
+
+/*
+ * An ICMP error about a probe's SYN (destination unreachable, time exceeded:
+ * a router on the way, or the real's own stack): the probe fails at once,
+ * as connect() would with EHOSTUNREACH, instead of at its timeout. The
+ * quote holds the SYN's first 8 TCP bytes (RFC 792), so its seq names the
+ * slot. -1 when the error is not about a probe in flight (it goes on to
+ * icmp_private as any other).
+ */
+static __always_inline int probe_icmp(struct xdp_md *ctx, const struct pkt *p)
+{
+	const struct icmp_hdr *ih = p->l4hdr;
+	struct xlvs_probe *pr;
+	struct icmp_quote q;
+	__be32 *seqp;
+	__u32 seq, slot, i;
+
+	if (!ih || !icmp_of_family(p) || !icmp_is_xlate_error(p, ih->type))
+		return -1;
+	if (icmp_quote_parse(ctx, p, &q) || q.proto != IPPROTO_TCP || bpf_ntohs(*q.sport) < XLVS_PROBE_PORT_MIN)
+		return -1;
+	seqp = (void *)q.sport + 4;
+	if ((void *)(seqp + 1) > (void *)(long)ctx->data_end)
+		return -1;
+	seq = bpf_ntohl(*seqp);
+	slot = seq >> 16;
+	pr = bpf_map_lookup_elem(&probes, &slot);
+	if (!pr || pr->seq != seq || pr->result != XLVS_PROBE_SENT || pr->family != p->family ||
+	    pr->sport != *q.sport || pr->dport != *q.dport)
+		return -1;
+	if (pr->daddr[0] != q.daddr[0] || pr->saddr[0] != q.saddr[0])
+		return -1;
+	if (p->family == XLVS_AF_INET6) {
+		for (i = 1; i < 4; i++)
+			if (pr->daddr[i] != q.daddr[i] || pr->saddr[i] != q.saddr[i])
+				return -1;
+	}
+	pr->icmp_type = ih->type;
+	pr->icmp_code = ih->code;
+	pr->answered_ns = bpf_ktime_get_ns();
+	pr->result = XLVS_PROBE_UNREACHABLE;
+	stats_event(XLVS_EV_PROBE);
+	return XDP_DROP;
 }
 
 #endif /* XLVS_PROBE_H */

@@ -238,8 +238,13 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	if (parse_packet(ctx, &p, fam) || p.frag || p.ext_long)
 		return pass();
 	now = xlvs_now();
-	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
+	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6) {
+		int v = probe_icmp(ctx, &p);
+
+		if (v >= 0)
+			return v;
 		return icmp_private(ctx, &p, now);
+	}
 	if ((p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) || !p.l4.sport || !p.l4.dport)
 		return pass();
 	/* A health probe's answer (probe.h): one compare for every other packet. */

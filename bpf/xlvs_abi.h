@@ -322,6 +322,7 @@ enum xlvs_probe_result {
 				  * than the one the program ran on (its answer would miss xlvs_private) */
 	XLVS_PROBE_BAD = 6,      /* not sent: the slot or frame did not make sense (a daemon bug) */
 	XLVS_PROBE_NO_LOCAL = 7, /* not sent: via tun, but no local address of the family (cfg) */
+	XLVS_PROBE_UNREACHABLE = 8, /* an ICMP error quoting the SYN (icmp_type, icmp_code) */
 };
 
 /* Where a probe's SYN goes (xlvs_probe.via). */
@@ -347,7 +348,8 @@ struct xlvs_probe {
 	__u32 result;       /* enum xlvs_probe_result */
 	__u8 family;        /* enum xlvs_family */
 	__u8 via;           /* enum xlvs_probe_via */
-	__u8 pad[2];
+	__u8 icmp_type;     /* XLVS_PROBE_UNREACHABLE: the error's type and code */
+	__u8 icmp_code;
 };
 
 /* The single entry of probe_batch: which slots the next sending run of

@@ -3,7 +3,8 @@
 // real xlvsd in the namespace lab checks real servers with `health.syn_checks` on (the default).
 // What must hold: a listening port is up without the real's stack ever completing a connection
 // (no passive open, nothing left half-open), a closed port is down on its RST at once, the
-// answers are counted in the data plane's `probe` event, the same over IPv6, a real whose neighbour cannot be
+// answers are counted in the data plane's `probe` event, the same over IPv6, an ICMP error about a
+// probe fails it at once, a real whose neighbour cannot be
 // resolved is still checked (through a socket), and a check goes up when its port opens.
 
 import { test, before, after } from 'node:test';
@@ -29,6 +30,12 @@ const GHOST = '10.77.0.99';
 const WEB = 'tcp/203.0.113.100:80';
 const SIDE = 'tcp/203.0.113.100:9000';
 const CHECK_PORT = 7070;
+/**
+ * A real behind rs3, whose forward chain rejects it with ICMP host unreachable (nftables, with
+ * icmp_ratelimit 0: an `unreachable` route would answer only once a second, ip_error's limit).
+ */
+const BEYOND = '198.18.0.5';
+const BEYOND_SVC = 'tcp/203.0.113.100:9100';
 const V6 = labV6Addresses(3);
 const V6_PORT = 7443;
 const WEB6 = `tcp/[${V6.vip}]:${V6_PORT}`;
@@ -51,6 +58,11 @@ services:
     scheduler: rr
     check: { type: tcp, port: ${CHECK_PORT}, ${TIMING}, initial: up }
     reals: [{ address: ${RS[2]} }, { address: ${GHOST} }]
+  - vip: ${VIP}
+    port: 9100
+    scheduler: rr
+    check: { type: tcp, ${TIMING}, initial: up }
+    reals: [{ address: ${BEYOND}, port: 80 }]
   - vip: ${V6.vip}
     port: ${V6_PORT}
     scheduler: rr
@@ -67,6 +79,14 @@ before(async () => {
   lab = await Lab.create();
   await addLabV6(lab);
   await lab.startRealServers();
+  const rs3 = lab.ns.reals[2]!;
+  for (const argv of [
+    ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'],
+    ['sysctl', '-q', '-w', 'net.ipv4.icmp_ratelimit=0'],
+    ['ip', 'route', 'add', '198.18.0.0/24', 'dev', 'eth0'],
+    ['nft', 'add table inet xlvs_test; add chain inet xlvs_test passing { type filter hook forward priority 0; }; add rule inet xlvs_test passing ip daddr 198.18.0.0/24 reject with icmp type host-unreachable'],
+  ]) await lab.exec(rs3, argv);
+  await lab.exec(lab.ns.router, ['ip', 'route', 'add', '198.18.0.0/24', 'via', RS[2]!, 'dev', 'priv0']);
   listener6 = lab.spawn(lab.ns.reals[0]!, [process.execPath, '-e', LISTEN6]);
   await waitForLine(listener6, 'READY', 10_000, captureStderr(listener6, (line) => console.error('IPv6 listener:', line)));
   xlvsd = await XlvsdProcess.start(lab, { config: CONFIG, readyTimeoutMs: 60_000 });
@@ -155,6 +175,12 @@ test('IPv6: a listening real is up on its SYN-ACK, a closed port is down on its 
   assert.ok(up.last && up.last.ms < 100, `round trip ${up.last?.ms} ms`);
   const down = await until(WEB6, `[${V6.reals[1]}]:${V6_PORT}`, (x) => x.status === 'down' && x.last?.reason === 'connect ECONNREFUSED (RST)', 'down on a RST');
   assert.equal(down.counters.went_down, 1);
+});
+
+test('an ICMP error about a probe\'s SYN takes the real down at once, not at the timeout', async () => {
+  const s = await until(BEYOND_SVC, `${BEYOND}:80`, (x) => x.status === 'down' && (x.last?.reason ?? '').includes('(ICMP host unreachable)'), 'down on rs3\'s ICMP error');
+  assert.equal(s.last?.reason, 'connect EHOSTUNREACH (ICMP host unreachable)');
+  assert.ok(s.last && s.last.ms < 100, `failed after ${s.last?.ms} ms, the timeout is 150`);
 });
 
 test('a real whose neighbour is unresolved is checked through a socket, and goes down', async () => {

@@ -10,7 +10,7 @@
 //  - NO_NEIGH: the next hop's MAC is unknown; connect() makes the kernel resolve it;
 //  - NO_ROUTE: the check address is not reached through the private interface, where
 //    xlvs_private would see the answer.
-// ICMP errors about a probe's SYN are not read: an unreachable real times out.
+// An ICMP error about a probe's SYN (unreachable, time exceeded) fails it at once, as connect().
 //
 // A check of the VIP on a dr or tun real (`address: vip`) is a SYN to the VIP sent to that real:
 // at its MAC (dr) or inside the tunnel to it (tun), as clients' packets reach it. Such a probe has
@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { ProbeResult, ProbeTarget } from './index.js';
 import { checkTarget, checkTimeout } from './index.js';
 import { SynSlots } from './syn-slots.js';
+import { icmpReason } from './icmp-reason.js';
 import { MappedMap } from '../../bpf/mmap.js';
 import { BpfError, InvalidArgumentError } from '../../errors.js';
 import { LiveFramesRunner } from '../../bpf/test-run.js';
@@ -46,6 +47,7 @@ import {
   XLVS_PROBE_VIA_TUN,
   XLVS_PROBE_FRAME4,
   XLVS_PROBE_FRAME6,
+  XLVS_PROBE_UNREACHABLE,
 } from '../../gen/abi.js';
 
 /**
@@ -274,7 +276,7 @@ export class SynProber {
     for (const slot of chunk) {
       const r = this.result(slot);
       // On a veth the answer can be back before the run returns.
-      if (r === XLVS_PROBE_SENT || r === XLVS_PROBE_OPEN || r === XLVS_PROBE_REFUSED) {
+      if (r === XLVS_PROBE_SENT || r === XLVS_PROBE_OPEN || r === XLVS_PROBE_REFUSED || r === XLVS_PROBE_UNREACHABLE) {
         this.live.push(slot);
         continue;
       }
@@ -325,6 +327,11 @@ export class SynProber {
         } else {
           res = { ok: false, reason: 'connect ECONNREFUSED (RST)', ms };
         }
+      } else if (r === XLVS_PROBE_UNREACHABLE) {
+        const base = slot * this.stride;
+        const type = this.view.getUint8(base + this.off['icmp_type']!);
+        const code = this.view.getUint8(base + this.off['icmp_code']!);
+        res = { ok: false, reason: `connect ${icmpReason(o.target.family, type, code)}`, ms: Math.round((now - o.started) * 10) / 10 };
       } else if (now >= o.deadline) {
         res = { ok: false, reason: `timeout after ${o.timeoutMs} ms connecting (no SYN-ACK)`, ms: o.timeoutMs };
       }
