@@ -228,8 +228,6 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr,
 	return bpf_redirect(fib.ifindex, 0);
 }
 
-/* A frame "received" on this device is a sending run (see the top). */
-#define PROBE_TX_IFINDEX 1 /* the loopback device, in every namespace */
 
 /* One frame of a sending run: it becomes the SYN of probe_batch.slots[i]
  * for the i-th frame of the run. */

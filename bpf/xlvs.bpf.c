@@ -293,7 +293,7 @@ int xlvs_private(struct xdp_md *ctx)
 
 	/* Attached to the private interface only: a frame from the loopback
 	 * device is the daemon sending health probes (probe.h). */
-	if (ctx->ingress_ifindex == PROBE_TX_IFINDEX)
+	if (ctx->ingress_ifindex == XLVS_PROBE_TX_IFINDEX)
 		return probe_tx(ctx);
 	proto = frame_proto(ctx);
 

@@ -309,6 +309,7 @@ enum xlvs_probe_limits {
 	XLVS_PROBE_PORTS = 4096,
 	XLVS_PROBE_FRAME4 = 58,      /* a probe's frame: Ethernet, IPv4, TCP with the MSS option */
 	XLVS_PROBE_FRAME6 = 78,      /* the same with IPv6 */
+	XLVS_PROBE_TX_IFINDEX = 1,   /* a sending run's frames arrive on this device: loopback */
 };
 
 /* Outcome of one probe slot (xlvs_probe.result). */

@@ -48,6 +48,7 @@ import {
   XLVS_PROBE_FRAME4,
   XLVS_PROBE_FRAME6,
   XLVS_PROBE_UNREACHABLE,
+  XLVS_PROBE_TX_IFINDEX,
 } from '../../gen/abi.js';
 
 /**
@@ -134,8 +135,6 @@ const BATCH = (() => {
   return { next: o['next']! / 4, count: o['count']! / 4, ifindex: o['ifindex']! / 4, slots: o['slots']! / 4 };
 })();
 
-/** The device a sending run's frames arrive on (bpf/probe.h PROBE_TX_IFINDEX): loopback. */
-const PROBE_TX_IFINDEX = 1;
 
 export class SynProber {
   private readonly slots = new SynSlots({ slots: XLVS_MAX_PROBES, portMin: XLVS_PROBE_PORT_MIN, ports: XLVS_PROBE_PORTS });
@@ -173,8 +172,8 @@ export class SynProber {
     this.batch[BATCH.ifindex] = opts.ifindex;
     this.runners = {
       // Frames of exactly the SYN's size (bpf/probe.h checks it); their contents are rewritten.
-      4: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME4), { ingressIfindex: PROBE_TX_IFINDEX }),
-      6: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME6), { ingressIfindex: PROBE_TX_IFINDEX }),
+      4: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME4), { ingressIfindex: XLVS_PROBE_TX_IFINDEX }),
+      6: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME6), { ingressIfindex: XLVS_PROBE_TX_IFINDEX }),
     };
   }
 
