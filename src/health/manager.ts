@@ -287,6 +287,11 @@ export class HealthManager {
 }
 
 /** A check's identity for one real: the check and where it goes. */
-function keyOf(check: CheckSpec, real: { address: string; port: number }, s: ServiceSpec): string {
-  return `${checkKey(check)} ${realId(checkDestination(check, real, s))}`;
+/**
+ * What makes a target the same across reloads: its check and where it goes; for a check of the
+ * VIP also the real's method, which decides how the probe reaches it (at its MAC, or tunnelled).
+ */
+function keyOf(check: CheckSpec, real: { address: string; port: number; method: string }, s: ServiceSpec): string {
+  const key = `${checkKey(check)} ${realId(checkDestination(check, real, s))}`;
+  return check.vip ? `${key} via ${real.method} ${real.address}` : key;
 }

@@ -26,7 +26,7 @@ let v6: LabV6Addresses;
 let xlvsd: XlvsdProcess | undefined;
 const listeners: ChildProcess[] = [];
 
-function config(): string {
+function config(drMethod: 'dr' | 'tun' = 'dr'): string {
   const svc = (vip: string, port: number, method: 'dr' | 'tun', reals: string[], initial: 'up' | 'down'): string =>
     [`  - vip: ${vip.includes(':') ? `"${vip}"` : vip}`, `    port: ${port}`, '    scheduler: rr',
       `    check: { type: tcp, address: vip, port: ${PORT}, ${TIMING}, initial: ${initial} }`,
@@ -37,7 +37,7 @@ function config(): string {
     'interfaces: { public: pub0, private: priv0 }',
     `local_addresses: { v4: ${METHOD_LAB.local4}, v6: "${METHOD_LAB.local6}" }`,
     'services:',
-    svc(lab.addr.vip, 8002, 'dr', r4, 'down'),
+    svc(lab.addr.vip, 8002, drMethod, r4, 'down'),
     svc(lab.addr.vip, 8003, 'tun', r4, 'up'),
     svc(v6.vip, 8002, 'dr', r6, 'down'),
     svc(v6.vip, 8003, 'tun', r6, 'up'),
@@ -117,6 +117,27 @@ for (const method of ['dr', 'tun'] as const) {
     }
   });
 }
+
+test('a real whose method changes from dr to tun is checked the new way from the reload on', async () => {
+  const service = `tcp/${id(lab.addr.vip, 8002)}`;
+  const real = id(lab.addr.reals[0]!, 0);
+  const before = await until(service, real, (c) => c.status === 'up', 'up');
+  // the tun services keep probing rs1 through the tunnel: count over a quiet second first
+  const d0 = await decapCounters(lab, 0);
+  await sleep(1000);
+  const d1 = await decapCounters(lab, 0);
+  const baseline = d1.decap_v4! - d0.decap_v4!;
+  xlvsd!.writeConfig(config('tun'));
+  xlvsd!.reload();
+  // the target starts over (its way to the real changed): a new state, up again on a SYN-ACK
+  const after = await until(service, real, (c) => c.since !== before.since && c.status === 'up' && c.last?.reason === 'connected (SYN-ACK)', 'up again after the reload', 10_000);
+  assert.equal(after.address, lab.addr.vip);
+  const d2 = await decapCounters(lab, 0);
+  await sleep(1000);
+  const d3 = await decapCounters(lab, 0);
+  // five more probes a second through the tunnel, each a SYN and a RST
+  assert.ok(d3.decap_v4! - d2.decap_v4! >= baseline + 6n, `tunnel headers per second: ${baseline} before, ${d3.decap_v4! - d2.decap_v4!} after`);
+});
 
 test('SYN checks of the VIP need no policy routing', async () => {
   assert.equal((await lab.exec(lab.ns.router, ['ip', 'rule', 'show', 'pref', String(VIP_RULE_PREF)])).stdout.trim(), '');
