@@ -322,6 +322,9 @@ describe('exec probe: output', () => {
     assert.deepEqual({ ok: r.ok, reason: r.reason }, { ok: false, reason: 'exit 1: flooded' });
     assert.ok(r.ms < 5000, `drained in ${r.ms} ms`);
     assert.ok(samples >= 5, `memory sampled ${samples} times during the flood`);
-    assert.ok(peak < 2_000_000, `buffers held grew by ${peak} bytes at most, not the 10 MB sent`);
+    // Chunks in flight between the pipe and the probe, and ones not yet collected between two
+    // samples, come to a few 64 KiB reads: 2.3 MB was seen once in CI. Holding the flood would
+    // approach 10 MB.
+    assert.ok(peak < 4_000_000, `buffers held grew by ${peak} bytes at most, not the 10 MB sent`);
   });
 });
