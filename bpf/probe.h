@@ -282,6 +282,37 @@ static __always_inline int probe_rst_tunnel(struct xdp_md *ctx, const struct pkt
 }
 
 /*
+ * The slot of a probe in flight whose SYN carried seq from saddr:sport to
+ * daddr:dport, or NULL: an answer or ICMP error names its slot by the seq it
+ * acknowledges or quotes, and must match the rest of what was sent.
+ */
+static __always_inline struct xlvs_probe *probe_in_flight(__u32 seq, __u8 family, const __be32 *saddr,
+							  const __be32 *daddr, __be16 sport, __be16 dport)
+{
+	__u32 slot = seq >> 16, i;
+	struct xlvs_probe *pr = bpf_map_lookup_elem(&probes, &slot);
+
+	if (!pr || pr->seq != seq || pr->result != XLVS_PROBE_SENT || pr->family != family ||
+	    pr->sport != sport || pr->dport != dport)
+		return 0;
+	if (pr->saddr[0] != saddr[0] || pr->daddr[0] != daddr[0])
+		return 0;
+	if (family == XLVS_AF_INET6) {
+		for (i = 1; i < 4; i++)
+			if (pr->saddr[i] != saddr[i] || pr->daddr[i] != daddr[i])
+				return 0;
+	}
+	return pr;
+}
+
+/* A probe's outcome: the time first, as the daemon reads the result, then the time. */
+static __always_inline void probe_record(struct xlvs_probe *pr, __u32 result)
+{
+	pr->answered_ns = bpf_ktime_get_ns();
+	pr->result = result;
+}
+
+/*
  * The answer to a probe in a packet xlvs_private parsed (TCP, destination
  * port in the probe range): the verdict, or -1 when it is not one (the
  * packet goes on as any other: a NAT reply to a client whose port happens to
@@ -291,26 +322,14 @@ static __always_inline int probe_answer(struct xdp_md *ctx, const struct pkt *p)
 {
 	const struct tcphdr *t = p->l4hdr;
 	struct xlvs_probe *pr;
-	__u32 seq, slot, i;
 
 	if (!t || !t->ack || !(t->syn || t->rst))
 		return -1;
-	seq = bpf_ntohl(t->ack_seq) - 1;
-	slot = seq >> 16;
-	pr = bpf_map_lookup_elem(&probes, &slot);
-	if (!pr || pr->seq != seq || pr->result != XLVS_PROBE_SENT || pr->family != p->family ||
-	    pr->dport != *p->l4.sport || pr->sport != *p->l4.dport)
+	/* The answer comes the other way: its destination was the SYN's source. */
+	pr = probe_in_flight(bpf_ntohl(t->ack_seq) - 1, p->family, p->daddr, p->saddr, *p->l4.dport, *p->l4.sport);
+	if (!pr)
 		return -1;
-	if (pr->daddr[0] != p->saddr[0] || pr->saddr[0] != p->daddr[0])
-		return -1;
-	if (p->family == XLVS_AF_INET6) {
-		for (i = 1; i < 4; i++)
-			if (pr->daddr[i] != p->saddr[i] || pr->saddr[i] != p->daddr[i])
-				return -1;
-	}
-	/* The time first: the daemon reads the result, then the time. */
-	pr->answered_ns = bpf_ktime_get_ns();
-	pr->result = t->rst ? XLVS_PROBE_REFUSED : XLVS_PROBE_OPEN;
+	probe_record(pr, t->rst ? XLVS_PROBE_REFUSED : XLVS_PROBE_OPEN);
 	if (t->rst) {
 		stats_event(XLVS_EV_PROBE);
 		return XDP_DROP;
@@ -337,7 +356,6 @@ static __always_inline int probe_icmp(struct xdp_md *ctx, const struct pkt *p)
 	struct xlvs_probe *pr;
 	struct icmp_quote q;
 	__be32 *seqp;
-	__u32 seq, slot, i;
 
 	if (!ih || !icmp_of_family(p) || !icmp_is_xlate_error(p, ih->type))
 		return -1;
@@ -346,23 +364,13 @@ static __always_inline int probe_icmp(struct xdp_md *ctx, const struct pkt *p)
 	seqp = (void *)q.sport + 4;
 	if ((void *)(seqp + 1) > (void *)(long)ctx->data_end)
 		return -1;
-	seq = bpf_ntohl(*seqp);
-	slot = seq >> 16;
-	pr = bpf_map_lookup_elem(&probes, &slot);
-	if (!pr || pr->seq != seq || pr->result != XLVS_PROBE_SENT || pr->family != p->family ||
-	    pr->sport != *q.sport || pr->dport != *q.dport)
+	/* The quote is the SYN as sent. */
+	pr = probe_in_flight(bpf_ntohl(*seqp), p->family, q.saddr, q.daddr, *q.sport, *q.dport);
+	if (!pr)
 		return -1;
-	if (pr->daddr[0] != q.daddr[0] || pr->saddr[0] != q.saddr[0])
-		return -1;
-	if (p->family == XLVS_AF_INET6) {
-		for (i = 1; i < 4; i++)
-			if (pr->daddr[i] != q.daddr[i] || pr->saddr[i] != q.saddr[i])
-				return -1;
-	}
 	pr->icmp_type = ih->type;
 	pr->icmp_code = ih->code;
-	pr->answered_ns = bpf_ktime_get_ns();
-	pr->result = XLVS_PROBE_UNREACHABLE;
+	probe_record(pr, XLVS_PROBE_UNREACHABLE);
 	stats_event(XLVS_EV_PROBE);
 	return XDP_DROP;
 }
