@@ -8,11 +8,7 @@
 
 import koffi from 'koffi';
 import { BpfError, InvalidArgumentError } from '../errors.js';
-import { checkLibc, errno } from './libbpf.js';
-
-const libc = koffi.load('libc.so.6');
-const mmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)');
-const munmap = libc.func('int munmap(void *addr, size_t len)');
+import { checkLibc, errno, lib } from './libbpf.js';
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
@@ -31,7 +27,7 @@ export class MappedMap {
     if (!Number.isInteger(fd) || fd < 0) throw new InvalidArgumentError('fd', fd, 'must be a file descriptor');
     const stride = Math.ceil(valueSize / 8) * 8;
     this.length = Math.ceil((stride * entries) / PAGE) * PAGE;
-    const p = mmap(null, this.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n) as bigint;
+    const p = lib.mmap(null, this.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n) as bigint;
     if (p === MAP_FAILED || p === 0n) throw new BpfError(`mmap map ${name}`, errno(), `${this.length} bytes (is it an array map with BPF_F_MMAPABLE?)`);
     this.ptr = p;
     this.buffer = koffi.view(p, this.length) as ArrayBuffer;
@@ -45,7 +41,7 @@ export class MappedMap {
 
   unmap(): void {
     if (this.ptr === undefined) return;
-    checkLibc(`munmap ${this.name}`, munmap(this.ptr, this.length) as number);
+    checkLibc(`munmap ${this.name}`, lib.munmap(this.ptr, this.length) as number);
     this.ptr = undefined;
     this.buffer = undefined;
   }
