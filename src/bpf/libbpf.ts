@@ -53,6 +53,9 @@ export const lib = {
   if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, void *data)'),
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  sendmmsg: libc.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)'),
   mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
   munmap: libc.func('int munmap(void *addr, size_t len)'),
 };
