@@ -17,3 +17,10 @@ export class ProfileError extends XlvsError {
     super('E_BENCH_PROFILE', message);
   }
 }
+
+/** The packet-loop generator failed: its seed was lost or never came round, or it outlived its bound (E_BENCH_LOOP_GEN). */
+export class LoopGenError extends XlvsError {
+  constructor(message: string) {
+    super('E_BENCH_LOOP_GEN', message);
+  }
+}

@@ -87,10 +87,6 @@ export class FlowScaleEnv implements FlowEnv {
     }
   }
 
-  get clientNs(): string {
-    return this.lab.nsPath(this.lab.ns.client);
-  }
-
   get lanNs(): string {
     return this.lab.ns.lan;
   }
@@ -109,7 +105,7 @@ export class FlowScaleEnv implements FlowEnv {
   }
 
   /** Detaches xlvs and puts a pass-through program on pub0/priv0: frames the generator sends
-   * (XDP_TX into the veth) are only received by a peer that runs XDP. */
+   * (redirected into the veth) are only received by a peer that runs XDP. */
   detachXlvs(): void {
     for (const l of this.links.splice(0)) {
       l.close();

@@ -110,8 +110,8 @@ export async function measureFlood(env: FlowScaleEnv, live: LiveTraffic, realIds
   let slices = 0;
   const t0 = Date.now();
   for (let sent = 0; sent < o.floodSyns; sent += o.slice) {
-    floodSeconds += live.sendFlood(Math.min(o.slice, o.floodSyns - sent));
-    fwd.sent += live.sendEstablished(o.busy);
+    floodSeconds += await live.sendFlood(Math.min(o.slice, o.floodSyns - sent));
+    fwd.sent += await live.sendEstablished(o.busy);
     inRouter(() => {
       for (const f of busy) {
         rep.sent++;

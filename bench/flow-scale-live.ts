@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Live traffic for the flow-scale benchmark: two live-frames generators on the client's eth0 (the
-// SYN flood / new flows from random sources of 198.18.0.0/15 to VIP:80, and the established
-// flows' ACKs to VIP:443) and the count-and-drop sink on the lan's end of priv0, counting per
-// destination so that the two kinds are told apart after the router.
+// Live traffic for the flow-scale benchmark: two packet-loop generators (bench/loop-gen.ts) in the
+// client namespace, out of its eth0 (the SYN flood / new flows from random sources of
+// 198.18.0.0/15 to VIP:80, and the established flows' ACKs to VIP:443), and the count-and-drop
+// sink on the lan's end of priv0, counting per destination so that the two kinds are told apart
+// after the router.
 
 import type pino from 'pino';
-import { LiveGen } from './live-gen.js';
+import { LoopGen } from './loop-gen.js';
 import { LiveSink } from './live-sink.js';
+import { BenchError } from './errors.js';
 import { BENCH_PREFIX, CLIENT, EST_PORT, EST_REALS, EST_REAL_PORT, NEW_PORT, NEW_REALS, NEW_REAL_PORT, VIP, type FlowScaleEnv } from './flow-scale-env.js';
 
 /** Frames the veth may still hold when send() returns are counted after this pause. */
@@ -17,17 +19,17 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export class LiveTraffic {
   private constructor(
     private readonly env: FlowScaleEnv,
-    readonly flood: LiveGen,
-    readonly est: LiveGen,
+    readonly flood: LoopGen,
+    readonly est: LoopGen,
     readonly sink: LiveSink,
   ) {}
 
   static async start(env: FlowScaleEnv, log: pino.Logger): Promise<LiveTraffic> {
     const undo: Array<() => unknown> = [];
     try {
-      const flood = LiveGen.load();
+      const flood = await LoopGen.create({ ns: env.lab.ns.client, target: 'eth0' });
       undo.push(() => flood.close());
-      const est = LiveGen.load();
+      const est = await LoopGen.create({ ns: env.lab.ns.client, target: 'eth0' });
       undo.push(() => est.close());
       const sink = LiveSink.load({ perDst: true });
       undo.push(() => sink.close());
@@ -54,13 +56,22 @@ export class LiveTraffic {
     this.est.configure({ srcMac: this.env.macs.client, dstMac: this.env.macs.pub0, src: CLIENT, dst: VIP, dport: EST_PORT, sport: firstPort, sportCount: count, proto: 'tcp', tcpFlags: 'ACK' });
   }
 
-  /** Sends n flood SYNs; returns the wall-clock seconds the send took. */
-  sendFlood(n: number): number {
-    return this.flood.send(this.env.clientNs, 'eth0', n).wallNs / 1e9;
+  /** Sends n flood SYNs; returns the seconds the loop took (kernel clock, first round to last). */
+  async sendFlood(n: number): Promise<number> {
+    const r = await this.flood.send(n);
+    if (r.sent !== n) throw new BenchError(`flood: the generator made ${r.sent} of ${n} SYNs (it ended by its ${r.ended})`);
+    // From the first round to the one that ended the loop: never 0, the end is a round of its own.
+    return r.elapsedNs / 1e9;
   }
 
-  sendEstablished(n: number): number {
-    return this.est.send(this.env.clientNs, 'eth0', n).sent;
+  /** Sends one ACK for each of the first n established flows; returns the frames sent. */
+  async sendEstablished(n: number): Promise<number> {
+    return (await this.est.send(n)).sent;
+  }
+
+  /** Which generator made the traffic (for the report). */
+  get generatorName(): string {
+    return this.flood.description;
   }
 
   /** Frames the sink counted, to the new-flow reals (:8080) and to the established ones (:8443). */

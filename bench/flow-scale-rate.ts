@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sustained new-flow rate: SYNs from random sources of 198.18.0.0/15 (every one a new flow) sent
-// by the live-frames generator through the router at full speed, counted after the router by
+// by the packet-loop generator through the router at full speed, counted after the router by
 // the sink. xlvs (attached to pub0/priv0, table emptied before the round) against nftables DNAT
 // with numgen over the same four reals (conntrack flushed before the round), alternating. Also
 // what a flow costs in kernel memory: for nftables the Slab growth per conntrack entry made in
@@ -27,14 +27,13 @@ export interface RateFigure {
   slabBytesPerEntry?: number;
 }
 
-export function xlvsRate(env: FlowScaleEnv, live: LiveTraffic, realIds: number[], n: number): Promise<RateFigure> {
+export async function xlvsRate(env: FlowScaleEnv, live: LiveTraffic, realIds: number[], n: number): Promise<RateFigure> {
   resetTable(env, realIds);
   live.sink.reset();
-  const seconds = live.sendFlood(n);
-  return live.delivered().then((d) => {
-    const c = census(env);
-    return { peer: 'xlvs', sent: n, delivered: d.fresh, seconds, perSecond: d.fresh / seconds, tracked: c.complete };
-  });
+  const seconds = await live.sendFlood(n);
+  const d = await live.delivered();
+  const c = census(env);
+  return { peer: 'xlvs', sent: n, delivered: d.fresh, seconds, perSecond: d.fresh / seconds, tracked: c.complete };
 }
 
 /** nftables' documented way to balance (bench/peers/nftables.ts): DNAT in prerouting with numgen over the same reals. */
@@ -47,7 +46,7 @@ export async function nftRate(env: FlowScaleEnv, live: LiveTraffic, n: number): 
     live.sink.reset();
     const slab0 = meminfoKb('Slab');
     const before = await conntrackCount(lab, rtr);
-    const seconds = live.sendFlood(n);
+    const seconds = await live.sendFlood(n);
     const d = await live.delivered();
     const tracked = await conntrackCount(lab, rtr);
     const slab = (meminfoKb('Slab') - slab0) * 1024;

@@ -38,6 +38,8 @@ export interface FlowScaleResult {
   rate: RateFigure[];
   conntrackObjectBytes: number | undefined;
   flood: FloodResult;
+  /** The generator of the live traffic, as the report names it. */
+  generator: string;
 }
 
 export const FULL: Omit<FlowScaleOptions, 'log'> = {
@@ -103,7 +105,7 @@ export async function runFlowScale(o: FlowScaleOptions): Promise<FlowScaleResult
       env.attachXlvs();
       const flood = await measureFlood(env, live, realIds, o.flood, inRouter);
       o.log.info({ busyIntact: flood.busyIntact, idleIntact: flood.idleIntact, floodPerSecond: Math.round(flood.floodPerSecond) }, 'flow-scale: flood');
-      return { map, held, rate, conntrackObjectBytes: conntrackObjectSize(), flood };
+      return { map, held, rate, conntrackObjectBytes: conntrackObjectSize(), flood, generator: live.generatorName };
     } finally {
       await live.close(o.log);
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the forwarding benchmark runs in: a lab (client | router | LAN), the generator
-// (bench/live-gen.ts) sending out of the client's eth0 into the router's pub0, the count-and-drop
+// What the forwarding benchmark runs in: a lab (client | router | LAN), the generator (the XDP
+// packet loop of bench/loop-gen.ts, in the client namespace) sending out of the client's eth0
+// into the router's pub0, the count-and-drop
 // sink (bench/live-sink.ts) on the LAN end of priv0 (right after the router), a second sink for
 // the baseline (on pub0 itself), the real xlvs object configured by the daemon's Reconciler, and
 // the bare XDP forwarder (bpf/bench_fwd.bpf.c). The peers (forwarding-peers.ts) switch the
@@ -20,7 +21,7 @@ import { ifindexIn, inNetns } from '../src/bpf/test-run.js';
 import { TestDataplane } from '../src/testing/fixture.js';
 import { Reconciler } from '../src/dataplane/reconcile.js';
 import { desired, service } from '../src/testing/desired.js';
-import { LiveGen } from './live-gen.js';
+import { LoopGen } from './loop-gen.js';
 import { LiveSink } from './live-sink.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -37,7 +38,7 @@ export class ForwardingEnv {
 
   private constructor(
     readonly lab: Lab,
-    readonly gen: LiveGen,
+    readonly gen: LoopGen,
     /** On the LAN end of priv0: counts what the router delivered. */
     readonly sink: LiveSink,
     /** For the baseline: on pub0, counts what the generator delivered to the router. */
@@ -47,7 +48,6 @@ export class ForwardingEnv {
     readonly pinDir: string,
     readonly macs: { client: string; pub0: string },
     readonly rtrPath: string,
-    readonly clientPath: string,
     readonly ifindex: { pub0: number; priv0: number },
     private readonly log: pino.Logger,
   ) {}
@@ -65,7 +65,7 @@ export class ForwardingEnv {
       for (const r of REALS) await lab.exec(rtr, ['ip', 'neigh', 'replace', r, 'lladdr', rs1, 'dev', 'priv0', 'nud', 'permanent']);
       await lab.exec(rtr, ['ip', 'neigh', 'replace', CLIENT, 'lladdr', macs.client, 'dev', 'pub0', 'nud', 'permanent']);
 
-      const gen = LiveGen.load();
+      const gen = await LoopGen.create({ ns: lab.ns.client, target: 'eth0' });
       undo.push(() => gen.close());
       const sink = LiveSink.load({ perDst: true });
       undo.push(() => sink.close());
@@ -88,7 +88,7 @@ export class ForwardingEnv {
       fwdObj.pinProgram('xlvs_bench_fwd', join(fwdPin, 'prog'));
 
       const rtrPath = lab.nsPath(rtr);
-      return new ForwardingEnv(lab, gen, sink, pubSink, dp, fwdObj, fwdPin, macs, rtrPath, lab.nsPath(lab.ns.client),
+      return new ForwardingEnv(lab, gen, sink, pubSink, dp, fwdObj, fwdPin, macs, rtrPath,
         { pub0: ifindexIn(rtrPath, 'pub0'), priv0: ifindexIn(rtrPath, 'priv0') }, log);
     } catch (e) {
       for (const u of undo.reverse()) {

@@ -78,7 +78,7 @@ export const PEERS: readonly Peer[] = [
   xlvsPeer('xlvs-16', `xlvs NAT exactly as above (same object, maps and links), but a stream of only ${FEW_FLOWS} source ports (flows): the same path with its few flow entries hot in the caches and the TLB, to measure what the flow table's memory costs with many flows.`, FEW_FLOWS),
   {
     id: 'nftables',
-    setup: `nftables DNAT load balancing, kube-proxy style: \`dnat to numgen inc mod 4 map { 0 : ${REALS[0]}, ... }\` in a prerouting nat chain (priority dstnat) for ${VIP} udp dport ${UDP_PORT}; conntrack on (NAT needs it), \`conntrack -F\` before each turn. No SNAT/masquerade: the reals route back through the router (LVS-NAT topology), so conntrack undoes the DNAT on replies. An XDP_PASS program on pub0 (a veth receives XDP_TX frames only when it runs XDP).`,
+    setup: `nftables DNAT load balancing, kube-proxy style: \`dnat to numgen inc mod 4 map { 0 : ${REALS[0]}, ... }\` in a prerouting nat chain (priority dstnat) for ${VIP} udp dport ${UDP_PORT}; conntrack on (NAT needs it), \`conntrack -F\` before each turn. No SNAT/masquerade: the reals route back through the router (LVS-NAT topology), so conntrack undoes the DNAT on replies. An XDP_PASS program on pub0 (a veth takes redirected XDP frames only when it runs XDP).`,
     dst: VIP,
     expect: REALS.map(realDst),
     sink: (env) => env.sink,

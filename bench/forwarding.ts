@@ -1,32 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 // Forwarding rate (issue 4 item 2), the "forwarding" section of `make bench`: small UDP packets
-// from the live-frames generator, many source ports, through the lab router set up as each peer
-// in turn (forwarding-peers.ts), counted by the sink right after the router. Per peer: delivered
-// packets per second, the ratio to xlvs, and CPU per packet. Then a pass with run-time
-// statistics on says where the time goes inside the XDP programs.
+// from the XDP packet-loop generator (bench/loop-gen.ts), many source ports, through the lab
+// router set up as each peer in turn (forwarding-peers.ts), counted by the sink right after the
+// router. The baseline peer (no router: the generator straight into a sink) is the generator's
+// capacity; per router peer: delivered packets per second, its own ns per packet (the path's
+// minus the baseline's), the ratio to xlvs and CPU per packet. Then a pass with run-time
+// statistics on and a perf pass say where the time goes (forwarding-passes.ts).
 
 import type pino from 'pino';
 import { InvalidArgumentError } from '../src/errors.js';
-import { BenchError, ProfileError } from './errors.js';
-import { ForwardingEnv, CLIENT } from './forwarding-env.js';
+import { BenchError } from './errors.js';
+import { ForwardingEnv } from './forwarding-env.js';
 import { PEERS, type Peer, type PeerId } from './forwarding-peers.js';
+import { prepare, profilePass, statsPass, SETTLE_MS, sleep } from './forwarding-passes.js';
 import { cpuBetween, readCpuTicks } from './cpu.js';
-import { progIdOfFd, progRun, progSnapshot, withRunTimeStats, xdpProgId, type ProgRun } from './forwarding-stats.js';
-import { enableJitSymbols, profileSelf, restoreJitSymbols } from './profile.js';
+import type { ProgRun } from './forwarding-stats.js';
+import { enableJitSymbols, restoreJitSymbols } from './profile.js';
 import { median, spread, type Spread } from './stats.js';
 import { forwardingSection } from './forwarding-report.js';
 import { timedSection, type SectionRunner } from './section.js';
+import { SEEDS } from './loop-gen.js';
 
 export interface ForwardingOptions {
   /** Rounds; each runs every peer once, in an order rotated by one per round. */
   rounds: number;
-  /** Seconds of traffic per peer per round. */
+  /** Seconds of traffic per peer per round (the loop's own deadline). */
   seconds: number;
   /** Source ports (flows) of the stream: 1024 .. 1024 + ports - 1. */
   ports: number;
-  /** Frames per live-frames call (the generator blocks this thread for one call). */
-  chunk: number;
-  /** Seconds of traffic per peer in the run-time statistics pass. */
+  /** Seconds of traffic per peer in the run-time statistics and perf passes. */
   statsSeconds: number;
   log: pino.Logger;
 }
@@ -34,21 +36,25 @@ export interface ForwardingOptions {
 export interface Turn {
   round: number;
   peer: PeerId;
+  /** Frames the generator made. */
   sent: number;
   delivered: number;
-  wallNs: number;
+  /** Kernel clock from the loop's first round to its last. */
+  elapsedNs: number;
+  /** delivered / elapsed. */
   pps: number;
   /** Frames sent but not counted by the sink. */
   lost: number;
+  /** Of them, frames pub0's ring refused (xdp_xmit_errors on the client's eth0): the loop outran the router. */
+  refused: number;
   /** Busy ns per CPU over the measurement (/proc/stat). */
   busyNs: number[];
+  /** The CPU(s) the loop ran on: generator, router and sink all run in that CPU's softirq. */
+  loopCpus: number[];
+  /** Their busy time / elapsed: about 1 when the path had them to itself. */
+  loopCpuBusy: number;
   cpuNsPerPacket: number;
-  /** The generator's own kernel time per frame sent (live-frames duration). */
-  genKernelNsPerFrame: number;
-  /**
-   * The live-frames calls' kernel time / delivered packets: the whole path's time per packet
-   * (generator, router, sink all run inside those calls; see forwarding-report.ts).
-   */
+  /** Busy ns of the loop's CPU(s) per delivered packet: the whole path (generator, router, sink). */
   pathNsPerPacket: number;
   dsts: Record<string, number>;
   /** Connection-tracking entries after the turn (xlvs flows, conntrack), when the peer has any. */
@@ -58,9 +64,9 @@ export interface Turn {
 export interface PeerFigure {
   peer: PeerId;
   pps: Spread;
-  /** median pps / xlvs's median pps (baseline: the generator's ceiling, for scale). */
+  /** median pps / xlvs's median pps (baseline: the generator's capacity, for scale). */
   ratioToXlvs: number;
-  /** xlvs's median path ns / this peer's: the same ratio from the kernel-timed cost, which load hardly moves. */
+  /** xlvs's median path ns / this peer's: the same ratio from CPU time per packet. */
   pathRatioToXlvs: number;
   /** Connection-tracking entries after the last turn (xlvs flows, conntrack), when the peer has any. */
   stateEntries?: number;
@@ -68,6 +74,8 @@ export interface PeerFigure {
   pathNsPerPacket: Spread;
   /** median path ns per packet minus the baseline's: the router's own share. */
   routerNsPerPacket: number;
+  /** 1e9 / routerNsPerPacket: the router's rate with a CPU to itself (none for the baseline). */
+  routerPps?: number;
   lossMedian: number;
   busyCpus: number;
   dstShares: Record<string, number>;
@@ -79,59 +87,41 @@ export interface TopSymbol {
   pct: number;
 }
 
-/** Symbols shown per profile. */
-const PROFILE_TOP = 12;
+/** Which generator made the traffic and what it can offer (its baseline rate into a sink). */
+export interface GeneratorInfo {
+  name: string;
+  fan: number;
+  seeds: number;
+  /** The baseline's delivered rate: the generator straight into a count-and-drop sink. */
+  capacityPps: Spread;
+}
+
+export type ProgRole = 'router' | 'sink' | 'generator' | 'loop';
 
 export interface ForwardingResult {
   config: Omit<ForwardingOptions, 'log'>;
+  generator: GeneratorInfo;
   turns: Turn[];
   peers: PeerFigure[];
-  /** Run-time statistics pass: per peer, its router program, the sink and the generator. */
-  progs: Array<{ peer: PeerId; role: 'router' | 'sink' | 'generator'; run: ProgRun }>;
-  /** perf profile of the whole path (this process) per profiled peer; or why there is none. */
+  /** Run-time statistics pass: per peer, its router program, the sink and the generator's two. */
+  progs: Array<{ peer: PeerId; role: ProgRole; run: ProgRun }>;
+  /** perf profile of the loop's CPU (the whole path) per profiled peer; or why there is none. */
   profiles: Array<{ peer: PeerId; top: TopSymbol[] } | { peer: PeerId; error: string }>;
   setup: string[];
 }
 
-const FIRST_PORT = 1024;
 /** A NAT spreading flows round robin over n reals: each share within this of 1/n. */
 const SHARE_TOLERANCE = 0.05;
-/** Let frames still in the veth rings land before reading the sink. */
-const SETTLE_MS = 50;
 
 function validate(o: ForwardingOptions): void {
   const int = (f: string, v: number, min: number, max: number): void => {
     if (!Number.isInteger(v) || v < min || v > max) throw new InvalidArgumentError(f, v, `must be an integer ${min}..${max}`);
   };
   int('rounds', o.rounds, 1, 100);
-  int('ports', o.ports, 1, 65536 - FIRST_PORT);
-  int('chunk', o.chunk, 64, 1 << 24);
+  int('ports', o.ports, 1, 65536 - 1024);
   for (const f of ['seconds', 'statsSeconds'] as const) {
     if (!Number.isFinite(o[f]) || o[f] <= 0 || o[f] > 60) throw new InvalidArgumentError(f, o[f], 'must be a number of seconds in (0, 60]');
   }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function configureStream(env: ForwardingEnv, peer: Peer, o: ForwardingOptions): void {
-  env.gen.configure({
-    srcMac: env.macs.client, dstMac: env.macs.pub0, src: CLIENT, dst: peer.dst, dport: 5353,
-    sport: FIRST_PORT, sportCount: peer.ports ?? o.ports, proto: 'udp', payload: 18, order: 'sequential',
-  });
-}
-
-/** Sends for `seconds` in chunks; returns what the generator reports. */
-function sendFor(env: ForwardingEnv, seconds: number, chunk: number): { sent: number; kernelNs: number; wallNs: number } {
-  let sent = 0;
-  let kernelNs = 0;
-  const t0 = process.hrtime.bigint();
-  const until = t0 + BigInt(Math.round(seconds * 1e9));
-  do {
-    const r = env.gen.send(env.clientPath, 'eth0', chunk);
-    sent += r.sent;
-    kernelNs += r.kernelNs;
-  } while (process.hrtime.bigint() < until);
-  return { sent, kernelNs, wallNs: Number(process.hrtime.bigint() - t0) };
 }
 
 /** Every counted frame went where the peer sends it; a NAT spread them evenly. */
@@ -148,17 +138,16 @@ function checkDsts(peer: Peer, dsts: Map<string, number>, delivered: number): vo
 async function turn(env: ForwardingEnv, peer: Peer, round: number, o: ForwardingOptions): Promise<Turn> {
   await peer.up(env);
   try {
-    configureStream(env, peer, o);
-    // Warm-up: every flow seen three times (xlvs flows and conntrack entries exist), caches warm.
-    env.gen.send(env.clientPath, 'eth0', Math.max(3 * o.ports, 4096));
-    await sleep(SETTLE_MS);
+    await prepare(env, peer, o);
     const sink = peer.sink(env);
     sink.reset();
+    const x0 = await env.gen.targetStats();
     const c0 = readCpuTicks();
-    const r = sendFor(env, o.seconds, o.chunk);
+    const r = await env.gen.sendFor(o.seconds);
     const c1 = readCpuTicks();
     await sleep(SETTLE_MS);
     const c = sink.counts();
+    const refused = (await env.gen.targetStats()).xmitErrors - x0.xmitErrors;
     if (c.packets === 0) throw new BenchError(`${peer.id}: the sink counted no frame of ${r.sent} sent`);
     if (c.packets > r.sent) throw new BenchError(`${peer.id}: the sink counted ${c.packets} frames, more than the ${r.sent} sent`);
     if (c.dstFull > 0) throw new BenchError(`${peer.id}: ${c.dstFull} frames counted while the sink's destination table was full`);
@@ -169,9 +158,11 @@ async function turn(env: ForwardingEnv, peer: Peer, round: number, o: Forwarding
       throw new BenchError(`${peer.id}: ${state.entries} connection-tracking entries after the turn, expected ${state.perFlow} per flow × ${flows} flows`);
     }
     const cpu = cpuBetween(c0, c1);
+    const loopBusyNs = r.cpus.reduce((a, i) => a + (cpu.busyNs[i] ?? 0), 0);
     return {
-      round, peer: peer.id, sent: r.sent, delivered: c.packets, wallNs: r.wallNs, pps: c.packets / (r.wallNs / 1e9), lost: r.sent - c.packets,
-      busyNs: cpu.busyNs, cpuNsPerPacket: cpu.totalBusyNs / c.packets, genKernelNsPerFrame: r.kernelNs / r.sent, pathNsPerPacket: r.kernelNs / c.packets, dsts: Object.fromEntries(c.dsts),
+      round, peer: peer.id, sent: r.sent, delivered: c.packets, elapsedNs: r.elapsedNs, pps: c.packets / (r.elapsedNs / 1e9), lost: r.sent - c.packets, refused,
+      busyNs: cpu.busyNs, loopCpus: r.cpus, loopCpuBusy: loopBusyNs / r.elapsedNs, cpuNsPerPacket: cpu.totalBusyNs / c.packets,
+      pathNsPerPacket: loopBusyNs / c.packets, dsts: Object.fromEntries(c.dsts),
       ...(state === undefined ? {} : { stateEntries: state.entries }),
     };
   } finally {
@@ -179,59 +170,8 @@ async function turn(env: ForwardingEnv, peer: Peer, round: number, o: Forwarding
   }
 }
 
-async function statsPass(env: ForwardingEnv, o: ForwardingOptions): Promise<ForwardingResult['progs']> {
-  const progs: ForwardingResult['progs'] = [];
-  await withRunTimeStats(async () => {
-    for (const peer of PEERS) {
-      await peer.up(env);
-      try {
-        configureStream(env, peer, o);
-        env.gen.send(env.clientPath, 'eth0', Math.max(3 * o.ports, 4096));
-        const ids: Array<['router' | 'sink' | 'generator', number]> = [
-          ...(peer.id === 'baseline' ? [] : [['router', xdpProgId(env.rtrPath, peer.xdpDev)] as ['router', number]]),
-          ['sink', progIdOfFd(peer.sink(env).progFd)],
-          ['generator', progIdOfFd(env.gen.progFd)],
-        ];
-        const before = ids.map(([, id]) => progSnapshot(id));
-        sendFor(env, o.statsSeconds, o.chunk);
-        await sleep(SETTLE_MS);
-        ids.forEach(([role, id], i) => progs.push({ peer: peer.id, role, run: progRun(before[i]!, progSnapshot(id)) }));
-      } finally {
-        await peer.down(env);
-      }
-    }
-  });
-  return progs;
-}
-
-/** The peers whose paths are profiled: xlvs (many flows, few flows) and the bare forwarder it is read against. */
-const PROFILED: readonly PeerId[] = ['xlvs', 'xlvs-16', 'xdp-fwd'];
-
-async function profilePass(env: ForwardingEnv, o: ForwardingOptions): Promise<ForwardingResult['profiles']> {
-  const out: ForwardingResult['profiles'] = [];
-  for (const peer of PEERS.filter((p) => PROFILED.includes(p.id))) {
-    await peer.up(env);
-    try {
-      configureStream(env, peer, o);
-      env.gen.send(env.clientPath, 'eth0', Math.max(3 * o.ports, 4096));
-      const shares = await profileSelf(() => void sendFor(env, o.statsSeconds, o.chunk));
-      // Self shares: where the samples landed. JIT-ed programs are bpf_prog_<tag>_<name>; the tag is noise here.
-      const top = shares.filter((x) => x.self > 0).sort((a, b) => b.self - a.self).slice(0, PROFILE_TOP)
-        .map((x) => ({ symbol: x.symbol.replace(/^bpf_prog_[0-9a-f]{16}_/, 'bpf_prog_'), pct: x.self }));
-      out.push({ peer: peer.id, top });
-    } catch (e) {
-      // perf may be missing or refused: the figures stand without it, and the report says why.
-      if (!(e instanceof ProfileError)) throw e;
-      o.log.warn({ peer: peer.id, err: e }, 'forwarding bench: no perf profile');
-      out.push({ peer: peer.id, error: e.message });
-    } finally {
-      await peer.down(env);
-    }
-  }
-  return out;
-}
-
-function summarise(turns: Turn[]): PeerFigure[] {
+/** Per peer, over its turns: medians and spreads, its router share (path minus the baseline's) and its ratios to xlvs. */
+export function summarise(turns: Turn[]): PeerFigure[] {
   const of = (id: PeerId): Turn[] => turns.filter((t) => t.peer === id);
   const xlvsPps = median(of('xlvs').map((t) => t.pps));
   const basePath = median(of('baseline').map((t) => t.pathNsPerPacket));
@@ -242,6 +182,7 @@ function summarise(turns: Turn[]): PeerFigure[] {
     const dstShares: Record<string, number> = {};
     for (const t of ts) for (const [k, n] of Object.entries(t.dsts)) dstShares[k] = (dstShares[k] ?? 0) + n / delivered;
     const path = spread(ts.map((t) => t.pathNsPerPacket));
+    const routerNs = path.median - basePath;
     return {
       peer: p.id,
       pps: spread(ts.map((t) => t.pps)),
@@ -250,9 +191,10 @@ function summarise(turns: Turn[]): PeerFigure[] {
       ...(ts[ts.length - 1]?.stateEntries === undefined ? {} : { stateEntries: ts[ts.length - 1]!.stateEntries }),
       cpuNsPerPacket: spread(ts.map((t) => t.cpuNsPerPacket)),
       pathNsPerPacket: path,
-      routerNsPerPacket: path.median - basePath,
+      routerNsPerPacket: routerNs,
+      ...(p.id === 'baseline' || routerNs <= 0 ? {} : { routerPps: 1e9 / routerNs }),
       lossMedian: median(ts.map((t) => t.lost / t.sent)),
-      busyCpus: median(ts.map((t) => t.busyNs.reduce((a, b) => a + b, 0) / t.wallNs)),
+      busyCpus: median(ts.map((t) => t.busyNs.reduce((a, b) => a + b, 0) / t.elapsedNs)),
       dstShares,
     };
   });
@@ -275,22 +217,24 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       for (const peer of order) {
         const t = await turn(env, peer, round, o);
         turns.push(t);
-        o.log.info({ round: round + 1, peer: t.peer, mpps: Number((t.pps / 1e6).toFixed(3)), pathNsPerPacket: Math.round(t.pathNsPerPacket), cpuNsPerPacket: Math.round(t.cpuNsPerPacket), lost: t.lost }, 'forwarding turn');
+        o.log.info({ round: round + 1, peer: t.peer, mpps: Number((t.pps / 1e6).toFixed(3)), pathNsPerPacket: Math.round(t.pathNsPerPacket), cpuNsPerPacket: Math.round(t.cpuNsPerPacket), lost: t.lost, refused: t.refused, loopCpus: t.loopCpus }, 'forwarding turn');
         if (Date.now() > deadline) throw new BenchError(`rounds overran their time bound (${o.rounds} rounds × ${PEERS.length} peers × ${o.seconds + 10} s)`);
       }
     }
     const progs = await statsPass(env, o);
     const profiles = await profilePass(env, o);
     const { log: _log, ...config } = o;
-    return { config, turns, peers: summarise(turns), progs, profiles, setup: PEERS.map((p) => `- **${p.id}**: ${p.setup}`) };
+    const peers = summarise(turns);
+    const generator = { name: env.gen.description, fan: env.gen.fan, seeds: SEEDS, capacityPps: peers.find((p) => p.peer === 'baseline')!.pps };
+    return { config, generator, turns, peers, progs, profiles, setup: PEERS.map((p) => `- **${p.id}**: ${p.setup}`) };
   } finally {
     await env.close();
     restoreJitSymbols(jitSymbols);
   }
 }
 
-const FULL = { rounds: 5, seconds: 3, ports: 4096, chunk: 1 << 17, statsSeconds: 1 };
-const SMOKE = { rounds: 1, seconds: 0.2, ports: 256, chunk: 1 << 14, statsSeconds: 0.1 };
+const FULL = { rounds: 5, seconds: 3, ports: 4096, statsSeconds: 1 };
+const SMOKE = { rounds: 1, seconds: 0.2, ports: 256, statsSeconds: 0.1 };
 
 export const forwarding: SectionRunner = timedSection('forwarding', 'Forwarding rate', ({ log, smoke }) => runForwarding({ ...(smoke ? SMOKE : FULL), log }), forwardingSection, (r, log) => {
   for (const p of r.peers) log.info({ peer: p.peer, mpps: Number((p.pps.median / 1e6).toFixed(3)), ratio: Number(p.ratioToXlvs.toFixed(2)), pathNsPerPacket: Math.round(p.pathNsPerPacket.median), cpuNsPerPacket: Math.round(p.cpuNsPerPacket.median) }, 'forwarding');

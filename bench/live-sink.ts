@@ -3,16 +3,12 @@
 // the router, it counts and drops every IP frame the router delivered (ARP/ND pass). Read it
 // with counts(); per destination and per flow bucket on request (SinkFlags).
 
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject } from '../src/bpf/object.js';
-import { ensureBpffs, unpin } from '../src/bpf/bpffs.js';
 import { u32, u64, type Codec } from '../src/bpf/codec.js';
 import type { BpfMap, PerCpuMap } from '../src/bpf/map.js';
-import { nsArgv, run } from '../src/lab/proc.js';
-import { InvalidArgumentError } from '../src/errors.js';
-import { numberToIp4 } from './live-gen.js';
+import { PinnedXdp } from './pinned-xdp.js';
+import { numberToIp4 } from './gen-stream.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SINK_OBJECT = join(ROOT, 'build/bench_sink.bpf.o');
@@ -76,33 +72,21 @@ const dstCodec: Codec<SinkDst> = {
 const sum = (xs: readonly bigint[] | undefined): number => Number((xs ?? []).reduce((a, b) => a + b, 0n));
 
 export class LiveSink {
-  private attached: { ns: string; dev: string } | undefined;
-
   private constructor(
-    private readonly obj: BpfObject,
-    private readonly pinDir: string,
+    private readonly xdp: PinnedXdp,
     private readonly cfg: BpfMap<number, number>,
     private readonly totals: PerCpuMap<number, bigint>,
     private readonly dsts: PerCpuMap<SinkDst, bigint>,
     private readonly flows: PerCpuMap<number, bigint>,
   ) {}
 
-  /** Loads the sink and pins its program (under /sys/fs/bpf/xlvs-bench-*, removed by close()). */
+  /** Loads the sink and pins its program (under /sys/fs/bpf/xlvs-bench-sink-*, removed by close()). */
   static load(flags: SinkFlags = {}): LiveSink {
-    const pinDir = `/sys/fs/bpf/xlvs-bench-sink-${process.pid}-${randomBytes(3).toString('hex')}`;
-    ensureBpffs(pinDir);
-    const obj = BpfObject.open(SINK_OBJECT, { pinRoot: pinDir });
-    try {
-      obj.load();
-      obj.pinProgram('xlvs_bench_sink', join(pinDir, 'prog'));
-      const s = new LiveSink(obj, pinDir, obj.map('sink_cfg', u32, u32), obj.percpuMap('sink_totals', u32, u64), obj.percpuMap('sink_dsts', dstCodec, u64), obj.percpuMap('sink_flows', u32, u64));
+    return PinnedXdp.load(SINK_OBJECT, 'xlvs_bench_sink', 'sink', (x) => {
+      const s = new LiveSink(x, x.obj.map('sink_cfg', u32, u32), x.obj.percpuMap('sink_totals', u32, u64), x.obj.percpuMap('sink_dsts', dstCodec, u64), x.obj.percpuMap('sink_flows', u32, u64));
       s.setFlags(flags);
       return s;
-    } catch (e) {
-      obj.close();
-      unpin(pinDir);
-      throw e;
-    }
+    });
   }
 
   setFlags(f: SinkFlags): void {
@@ -110,18 +94,12 @@ export class LiveSink {
   }
 
   /** Attaches (native XDP, replacing whatever is attached) to dev in the named namespace. */
-  async attach(ns: string, dev: string): Promise<void> {
-    if (this.attached !== undefined) throw new InvalidArgumentError('attach', `${ns}:${dev}`, `the sink is attached to ${this.attached.ns}:${this.attached.dev} already`);
-    // nsenter, not `ip -n`: that remounts /sys in its namespace and would not see our bpffs pin.
-    await run(nsArgv(ns, ['ip', '-force', 'link', 'set', 'dev', dev, 'xdpdrv', 'pinned', join(this.pinDir, 'prog')]));
-    this.attached = { ns, dev };
+  attach(ns: string, dev: string): Promise<void> {
+    return this.xdp.attach(ns, dev);
   }
 
-  async detach(): Promise<void> {
-    const a = this.attached;
-    if (a === undefined) return;
-    this.attached = undefined;
-    await run(nsArgv(a.ns, ['ip', 'link', 'set', 'dev', a.dev, 'xdpdrv', 'off']));
+  detach(): Promise<void> {
+    return this.xdp.detach();
   }
 
   /** Zeroes every counter. Call it with no traffic flowing. */
@@ -154,16 +132,11 @@ export class LiveSink {
   }
 
   get progFd(): number {
-    return this.obj.programFd('xlvs_bench_sink');
+    return this.xdp.progFd;
   }
 
   /** Detaches (if attached), closes the object and removes the pins. */
-  async close(): Promise<void> {
-    try {
-      await this.detach();
-    } finally {
-      this.obj.close();
-      unpin(this.pinDir);
-    }
+  close(): Promise<void> {
+    return this.xdp.close();
   }
 }

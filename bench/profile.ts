@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where the benchmarks' time goes, from perf samples (cpu-clock: this VM has no hardware
-// counters). Two modes share one recorder and one report reader:
+// counters). Three modes share one recorder and one report reader:
 // - profileSelf: this process, with call graphs, while it runs XDP programs through
 //   BPF_PROG_TEST_RUN; read back as inclusive shares of kernel entry points (the JIT-ed program,
 //   bpf_fib_lookup, hash map lookups, ...). JIT-ed programs are named in samples because
 //   net.core.bpf_jit_kallsyms=1 (enableJitSymbols).
+// - profileCpus: given CPUs, with call graphs, while work runs there in the kernel's softirq
+//   (the packet-loop generator and the router it feeds); read back the same way as profileSelf.
 // - profileDuring: every CPU for a given time while async work (a wrk run) goes on; read back by
 //   process and by function. perf samples every CPU, so it also sees whatever else the machine
 //   runs at the time.
@@ -106,7 +108,8 @@ class PerfRecording {
     this.stopping ??= (async () => {
       const early = !this.running;
       if (!early) this.child.kill('SIGINT');
-      const code = await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS).then(() => 'timeout' as const)]);
+      // Unref'd: a stopped perf must not leave a timer holding the process for STOP_TIMEOUT_MS.
+      const code = await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => 'timeout' as const)]);
       if (code === 'timeout') {
         this.child.kill('SIGKILL');
         await this.exited;
@@ -157,6 +160,28 @@ export async function profileSelf(work: () => void, frequency = 10_000): Promise
     }
     const shares = parsePerfChildren(await perfReport(data, ['--children', '--sort', 'sym', '-g', 'none', '--percent-limit', '0.2']));
     if (shares.length === 0) throw new ProfileError(`perf report gave no samples (perf record: ${stopped.stderr || 'no message'})`);
+    return shares;
+  });
+}
+
+/**
+ * Samples the given CPUs until `done` settles (work already running there, in the kernel's
+ * softirq: no process of ours holds it), with call graphs; the same shares as profileSelf.
+ * The work should outlast perf's start-up (up to a second) by the time it is to be sampled.
+ */
+export async function profileCpus(cpus: readonly number[], done: Promise<unknown>, frequency = 10_000): Promise<SymbolShare[]> {
+  if (cpus.length === 0) throw new ProfileError('no CPU to profile: the work named none it ran on');
+  return withPerfData(async (data) => {
+    const rec = PerfRecording.start(['-q', '-C', cpus.join(','), '-e', 'cpu-clock', '-F', String(frequency), '-g'], data);
+    let stopped: Stopped;
+    try {
+      await done;
+    } finally {
+      stopped = await rec.stop();
+    }
+    if (stopped.early) throw earlyExit(stopped);
+    const shares = parsePerfChildren(await perfReport(data, ['--children', '--sort', 'sym', '-g', 'none', '--percent-limit', '0.2']));
+    if (shares.length === 0) throw new ProfileError(`perf report gave no samples on CPU ${cpus.join(',')} (perf record: ${stopped.stderr || 'no message'})`);
     return shares;
   });
 }

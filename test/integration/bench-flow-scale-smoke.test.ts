@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Smoke run of the flow-scale benchmark (bench/flow-scale.ts) with its smallest sizes, so that
-// `make bench` does not rot: the same lab, programs, generator, sink and nftables peer, every
-// case measured, and the figures consistent with each other (never compared with fixed results).
+// `make bench` does not rot: the same lab, programs, generator (the XDP packet loop), sink and
+// nftables peer, every case measured, and the figures consistent with each other (never
+// compared with fixed results).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,6 +63,10 @@ test('flow-scale bench smoke: flows held, rate against nftables, flood; figures 
   assert.match(md, /^\| xlvs \| [\d,]+ \|/m);
   assert.match(md, /^\| nftables \| [\d,]+ \|/m);
   assert.match(md, /^\| busy flows still working both ways afterwards \| \d+ of \d+ \|/m);
+  // The live traffic's generator is named: the XDP packet loop, not live frames.
+  assert.equal(r.generator, 'XDP packet loop, FAN 64, seeds 1');
+  assert.match(md, /the generator is an XDP packet loop, FAN 64, seeds 1/);
+  assert.doesNotMatch(md, /live.frames/i);
   assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
 });
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The generator's pure part (bench/live-gen.ts): option validation, flow 0's template, the
-// struct gen_cfg encoding, the sequence of flows; and the sink's flow bucket (bench/live-sink.ts).
+// The generator's streams, its pure part (bench/gen-stream.ts): option validation, flow 0's
+// template (the loop's seed), the struct gen_cfg encoding, the sequence of flows; and the sink's
+// flow bucket (bench/live-sink.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildGenTemplate, encodeGenCfg, ETH_MIN_FRAME, flowOf, ip4ToNumber, numberToIp4, validateGenOptions, type GenOptions,
-} from '../../bench/live-gen.js';
+  buildGenTemplate, CFG, encodeGenCfg, ETH_MIN_FRAME, flowOf, ip4ToNumber, numberToIp4, validateGenOptions, type GenOptions,
+} from '../../bench/gen-stream.js';
 import { flowBucket, SINK_FLOW_BUCKETS } from '../../bench/live-sink.js';
 import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp, type ParsedUdp } from '../../src/testing/frames.js';
 import { InvalidArgumentError } from '../../src/errors.js';
@@ -73,14 +74,16 @@ test('a TCP SYN template is padded to the Ethernet minimum; its checksum offset 
   assert.equal(p.trailer.length, 12, 'six bytes of padding');
 });
 
-test('encodeGenCfg lays out struct gen_cfg', () => {
+test('encodeGenCfg lays out struct gen_cfg: the stream, the loop device, the run\'s bounds', () => {
   const s = validateGenOptions({ ...base, order: 'random', srcCount: 7 });
   const t = buildGenTemplate(s);
-  const b = encodeGenCfg(s, t);
-  assert.equal(b.length, 152);
+  const b = encodeGenCfg(s, t, { loopIfindex: 9, targets: 63, count: 2 ** 40 + 3, maxNs: 1.5e9 });
+  assert.equal(b.length, 176);
   assert.deepEqual([...b.subarray(0, t.frame.length)], [...t.frame]);
   assert.ok(b.subarray(t.frame.length, 128).every((x) => x === 0));
-  assert.deepEqual([128, 132, 136, 140, 144, 148].map((o) => b.readUInt32LE(o)), [60, 40, 4096, 7, 1, 1]);
+  assert.deepEqual([128, 132, 136, 140, 144, 148, 152, 156].map((o) => b.readUInt32LE(o)), [60, 40, 4096, 7, 1, 1, 9, 63]);
+  assert.equal(b.readBigUInt64LE(CFG.count), 2n ** 40n + 3n);
+  assert.equal(b.readBigUInt64LE(CFG.maxNs), 1_500_000_000n);
 });
 
 test('sequential flows vary the port fastest, then the address, and wrap', () => {
