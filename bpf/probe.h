@@ -3,15 +3,17 @@
  * Health probes in the data plane: a tcp check without send/expect is one
  * SYN, with no socket behind it.
  *
- *  - Sending: the daemon writes probe slots (the probes map, mmapped) and the
- *    list of slots to send (probe_batch), then runs xlvs_private with
- *    BPF_PROG_TEST_RUN and BPF_F_TEST_XDP_LIVE_FRAMES, the frames arriving
- *    on the loopback device, one frame per slot: one system call for up to
- *    XLVS_PROBE_BATCH probes. xlvs_private is only ever attached to the
- *    private interface, so a frame from the loopback device can only be
- *    such a run (probe_tx). Each builds the SYN from the FIB (source
- *    address, MACs, MTU for the MSS) and redirects it out of the private
- *    interface.
+ *  - Building: the daemon writes probe slots (the probes map, mmapped) and
+ *    the list of slots to send (probe_batch), then runs xlvs_private with a
+ *    plain BPF_PROG_TEST_RUN once per slot, the frame arriving on the
+ *    loopback device. xlvs_private is only ever attached to the private
+ *    interface, so a frame from the loopback device can only be such a run
+ *    (probe_tx). It builds the SYN of the next slot from the FIB (source
+ *    address, MACs, MTU for the MSS, the tunnel header of a tun real) and
+ *    returns XDP_REDIRECT; the kernel hands the frame back to the daemon
+ *    (data_out), which sends the batch with one sendmmsg() on an AF_PACKET
+ *    socket of the private interface (src/host/raw-frames.ts). Kernels
+ *    that refuse BPF_F_TEST_XDP_LIVE_FRAMES run this as well as any.
  *    Why xlvs_private and not a program of its own: a test run of a program
  *    that no interface runs adds it to the kernel's XDP dispatcher and takes
  *    it out again, two synchronize_rcu() calls: 40-70 ms a run on a busy
@@ -169,7 +171,8 @@ static __always_inline int probe_tunnel(struct xdp_md *ctx, const struct xlvs_pr
 	return 0;
 }
 
-/* Sends slot pr's SYN out of the private interface, or records why not. */
+/* Builds slot pr's SYN, to leave by the private interface, or records why
+ * not. The verdict only tells the daemon whether a frame was built. */
 static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr, __u32 ifindex)
 {
 	/* Direct: the FIB's next hop for the check address. Via a real: the
@@ -223,14 +226,12 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr,
 		return XDP_DROP;
 	}
 	pr->answered_ns = 0;
-	pr->sent_ns = bpf_ktime_get_ns();
 	pr->result = XLVS_PROBE_SENT;
 	return bpf_redirect(fib.ifindex, 0);
 }
 
 
-/* One frame of a sending run: it becomes the SYN of probe_batch.slots[i]
- * for the i-th frame of the run. */
+/* One building run: its frame becomes the SYN of probe_batch.slots[next]. */
 static __always_inline int probe_tx(struct xdp_md *ctx)
 {
 	struct xlvs_probe_batch *b;

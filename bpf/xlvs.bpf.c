@@ -7,9 +7,10 @@
  *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
  *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect
  *   (either: a flow of a real that health checks evicted ends: evict.h)
- *   xlvs_private also sends health probes' SYNs when the daemon runs it
- *                through BPF_PROG_TEST_RUN live frames on the loopback
- *                device, and takes their answers (probe.h)
+ *   xlvs_private also builds health probes' SYNs when the daemon runs it
+ *                through BPF_PROG_TEST_RUN on a frame "from" the loopback
+ *                device (the daemon sends them), and takes their answers
+ *                (probe.h)
  *   xlvs_reap    (run by the daemon through BPF_PROG_TEST_RUN): deletes
  *                dead flows, templates and lblc entries, counting flows down
  *
@@ -292,7 +293,7 @@ int xlvs_private(struct xdp_md *ctx)
 	__be16 proto;
 
 	/* Attached to the private interface only: a frame from the loopback
-	 * device is the daemon sending health probes (probe.h). */
+	 * device is the daemon building a health probe's SYN (probe.h). */
 	if (ctx->ingress_ifindex == XLVS_PROBE_TX_IFINDEX)
 		return probe_tx(ctx);
 	proto = frame_proto(ctx);

@@ -303,19 +303,19 @@ struct xlvs_cfg {
  * from the mmapped probes map. */
 enum xlvs_probe_limits {
 	XLVS_MAX_PROBES = 65536,     /* probe slots; a probe's SYN carries seq = slot << 16 | generation */
-	XLVS_PROBE_BATCH = 1024,     /* slots one sending run sends */
+	XLVS_PROBE_BATCH = 1024,     /* slots of one batch the daemon builds and sends */
 	XLVS_PROBE_PORT_MIN = 61440, /* source ports of probes: 61440..65535, above the kernel's
 				      * default ephemeral range; full-NAT never picks them */
 	XLVS_PROBE_PORTS = 4096,
 	XLVS_PROBE_FRAME4 = 58,      /* a probe's frame: Ethernet, IPv4, TCP with the MSS option */
 	XLVS_PROBE_FRAME6 = 78,      /* the same with IPv6 */
-	XLVS_PROBE_TX_IFINDEX = 1,   /* a sending run's frames arrive on this device: loopback */
+	XLVS_PROBE_TX_IFINDEX = 1,   /* a building run's frame arrives on this device: loopback */
 };
 
 /* Outcome of one probe slot (xlvs_probe.result). */
 enum xlvs_probe_result {
 	XLVS_PROBE_IDLE = 0,     /* written by the daemon: not sent yet */
-	XLVS_PROBE_SENT = 1,     /* the SYN went out; no answer yet */
+	XLVS_PROBE_SENT = 1,     /* the SYN is built and goes out; no answer yet */
 	XLVS_PROBE_OPEN = 2,     /* SYN-ACK: the port accepts connections */
 	XLVS_PROBE_REFUSED = 3,  /* RST: nothing listens */
 	XLVS_PROBE_NO_NEIGH = 4, /* not sent: the next hop's MAC is not resolved yet */
@@ -335,13 +335,15 @@ enum xlvs_probe_via {
 };
 
 /* One probe slot (probes map, mmapped by the daemon). The daemon writes the
- * target and seq and sets result IDLE; sending writes saddr, sent_ns and
- * result; the answer writes answered_ns, then result. */
+ * target and seq and sets result IDLE; building the SYN writes saddr and
+ * result (SENT before the frame leaves: an answer can come back before the
+ * send call returns); the daemon writes sent_ns as it sends the frame; the
+ * answer writes answered_ns, then result. */
 struct xlvs_probe {
 	__be32 daddr[4];    /* the check address */
 	__be32 saddr[4];    /* the source address the FIB chose for it */
 	__be32 nexthop[4];  /* via dr/tun: the real the VIP is checked on */
-	__u64 sent_ns;      /* bpf_ktime_get_ns() when sent */
+	__u64 sent_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns()) when sent */
 	__u64 answered_ns;  /* bpf_ktime_get_ns() when the answer came */
 	__be16 dport;       /* the check port */
 	__be16 sport;       /* in XLVS_PROBE_PORT_MIN .. + XLVS_PROBE_PORTS - 1 */
@@ -353,10 +355,10 @@ struct xlvs_probe {
 	__u8 icmp_code;
 };
 
-/* The single entry of probe_batch: which slots the next sending run of
- * xlvs_private sends, one per frame; all of one family (the frame's size). */
+/* The single entry of probe_batch: which slots the next runs of xlvs_private
+ * build, one per run; all of one family (the frame's size). */
 struct xlvs_probe_batch {
-	__u32 next;    /* frames handed out in this run; the daemon sets it to 0 */
+	__u32 next;    /* slots taken so far; the daemon sets it to 0 */
 	__u32 count;   /* valid entries of slots */
 	__u32 ifindex; /* the private interface: probes leave by it, answers come in on it */
 	__u32 pad;

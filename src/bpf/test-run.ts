@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // BPF_PROG_TEST_RUN for XDP programs through libbpf's bpf_prog_test_run_opts: run a loaded
 // program on one frame and read back its verdict, the frame it left and the kernel's time per
-// run; or, with BPF_F_TEST_XDP_LIVE_FRAMES, have the kernel push frames through the program and
-// really transmit/redirect them (a traffic generator; see /work/shared/LAB.md).
+// run. The health probes' SYNs are built this way (the frame lands in a raw-frame sender's slot,
+// host/raw-frames.ts), the fixtures and the fuzzer check the data plane this way.
+//
+// BPF_F_TEST_XDP_LIVE_FRAMES (the kernel transmitting what the program returns) is only tried,
+// once, by liveFramesErrno(): some kernels refuse it (EPERM), and nothing of xlvs depends on it.
 //
 // The kernel resolves ctx.ingress_ifindex, and bpf_fib_lookup consults the FIB, in the network
 // namespace of the calling thread. inNetns() runs synchronous code with the main thread moved
@@ -22,10 +25,17 @@ const setns = libc.func('int setns(int fd, int nstype)');
 const CLONE_NEWNET = 0x40000000;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
 
-/** struct bpf_test_run_opts, libbpf 1.1.2 (x86_64): offsets of /usr/include/bpf/bpf.h. */
+/** struct bpf_test_run_opts of libbpf's bpf.h: the offsets below come from this declaration. */
+const testRunOpts = koffi.struct('xlvs_bpf_test_run_opts', {
+  sz: 'size_t', data_in: 'void *', data_out: 'void *', data_size_in: 'uint32_t', data_size_out: 'uint32_t',
+  ctx_in: 'void *', ctx_out: 'void *', ctx_size_in: 'uint32_t', ctx_size_out: 'uint32_t', retval: 'uint32_t',
+  repeat: 'int', duration: 'uint32_t', flags: 'uint32_t', cpu: 'uint32_t', batch_size: 'uint32_t',
+});
+const off = (f: string): number => koffi.offsetof(testRunOpts, f);
 const OPTS = {
-  size: 80, sz: 0, dataIn: 8, dataOut: 16, dataSizeIn: 24, dataSizeOut: 28, ctxIn: 32, ctxOut: 40,
-  ctxSizeIn: 48, ctxSizeOut: 52, retval: 56, repeat: 60, duration: 64, flags: 68, cpu: 72, batchSize: 76,
+  size: koffi.sizeof(testRunOpts), sz: off('sz'), dataIn: off('data_in'), dataOut: off('data_out'), dataSizeIn: off('data_size_in'),
+  dataSizeOut: off('data_size_out'), ctxIn: off('ctx_in'), ctxOut: off('ctx_out'), ctxSizeIn: off('ctx_size_in'), ctxSizeOut: off('ctx_size_out'),
+  retval: off('retval'), repeat: off('repeat'), duration: off('duration'), flags: off('flags'), batchSize: off('batch_size'),
 } as const;
 /** struct xdp_md: six __u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex). */
 const XDP_MD_SIZE = 24;
@@ -72,11 +82,12 @@ export class XdpTestRunner {
   private readonly opts = Buffer.alloc(OPTS.size);
   private readonly ctxIn = Buffer.alloc(XDP_MD_SIZE);
   readonly ctxOut = Buffer.alloc(XDP_MD_SIZE);
+  private readonly outAddr: bigint;
 
   constructor(readonly progFd: number) {
     if (!Number.isInteger(progFd) || progFd < 0) throw new InvalidArgumentError('progFd', progFd, 'must be a file descriptor');
+    this.outAddr = BigInt(koffi.address(this.out));
     this.opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
-    this.opts.writeBigUInt64LE(BigInt(koffi.address(this.out)), OPTS.dataOut);
     this.opts.writeBigUInt64LE(BigInt(koffi.address(this.ctxIn)), OPTS.ctxIn);
     this.opts.writeBigUInt64LE(BigInt(koffi.address(this.ctxOut)), OPTS.ctxOut);
     this.opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
@@ -84,17 +95,24 @@ export class XdpTestRunner {
 
   /** Runs the program on frame[0, length); returns the verdict (XDP.*). */
   run(frame: Buffer, length = frame.length, o: RunOptions = {}): number {
+    return this.runInto(frame, length, this.outAddr, MAX_OUT, o);
+  }
+
+  /**
+   * The same with the output frame written at outAddr (at most outMax bytes), e.g. straight
+   * into a raw-frame sender's slot; outLength is its length.
+   */
+  runInto(frame: Buffer, length: number, outAddr: bigint, outMax: number, o: RunOptions = {}): number {
     if (length < 14 || length > frame.length) throw new InvalidArgumentError('length', length, `must be 14..${frame.length} (the kernel wants at least an Ethernet header)`);
     const repeat = o.repeat ?? 1;
     if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0x7fffffff) throw new InvalidArgumentError('repeat', repeat, 'must be an integer 1..2^31-1');
     const opts = this.opts;
     opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
     opts.writeUInt32LE(length, OPTS.dataSizeIn);
-    opts.writeUInt32LE(MAX_OUT, OPTS.dataSizeOut);
+    opts.writeBigUInt64LE(outAddr, OPTS.dataOut);
+    opts.writeUInt32LE(outMax, OPTS.dataSizeOut);
     opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeOut);
     opts.writeInt32LE(repeat, OPTS.repeat);
-    opts.writeUInt32LE(0, OPTS.flags);
-    opts.writeUInt32LE(0, OPTS.batchSize);
     writeCtx(this.ctxIn, length, o.ingressIfindex ?? 0, o.rxQueueIndex ?? 0);
     const rc = progTestRun(this.progFd, opts) as number;
     if (rc < 0) throw testRunError(rc, `prog fd ${this.progFd}, ${length}-byte frame, ingress ifindex ${o.ingressIfindex ?? 0}`);
@@ -118,61 +136,26 @@ export function runXdp(progFd: number, frame: Buffer, o: RunOptions = {}): RunRe
   };
 }
 
-export interface LiveOptions {
-  /** How many frames the kernel pushes through the program (1..2^31-1). */
-  repeat: number;
-  /** Frames per batch (default 64, the kernel's NAPI weight). */
-  batchSize?: number;
-  /** The interface the frames arrive on; XDP_TX sends them back out of it. Required. */
-  ingressIfindex: number;
-  rxQueueIndex?: number;
-}
-
 /**
- * BPF_F_TEST_XDP_LIVE_FRAMES: the kernel runs the program `repeat` times on copies of frame and
- * acts on the verdicts (XDP_TX/XDP_REDIRECT transmit, XDP_PASS enters the stack). The frame
- * buffers are recycled: a program that rewrites headers sees its own earlier output. Returns
- * the kernel's average ns per frame.
+ * Asks the kernel once to run progFd with BPF_F_TEST_XDP_LIVE_FRAMES on a 60-byte frame from
+ * ifindex: 0 if it did, else the errno it refused with (EPERM on kernels that forbid it, EINVAL
+ * before 5.18). progFd must drop the frame (it is really acted on).
  */
-export function liveFrames(progFd: number, frame: Buffer, o: LiveOptions): { durationNs: number } {
-  const runner = new LiveFramesRunner(progFd, frame, o);
-  return { durationNs: runner.run(o.repeat) };
-}
-
-/**
- * Live frames of one program and one frame, run many times: the options and ctx are built once
- * (the health probes' sender runs it a hundred times a second). `frame` is read by the kernel at
- * every run, so its contents may change between runs.
- */
-export class LiveFramesRunner {
-  private readonly opts = Buffer.alloc(OPTS.size);
-  private readonly ctx = Buffer.alloc(XDP_MD_SIZE);
-
-  constructor(readonly progFd: number, readonly frame: Buffer, o: Omit<LiveOptions, 'repeat'>) {
-    if (!Number.isInteger(o.ingressIfindex) || o.ingressIfindex < 1) throw new InvalidArgumentError('ingressIfindex', o.ingressIfindex, 'must be an interface index >= 1');
-    const batch = o.batchSize ?? 64;
-    if (!Number.isInteger(batch) || batch < 1 || batch > 256) throw new InvalidArgumentError('batchSize', batch, 'must be an integer 1..256');
-    if (frame.length < 14) throw new InvalidArgumentError('frame.length', frame.length, 'must be at least an Ethernet header (14)');
-    writeCtx(this.ctx, frame.length, o.ingressIfindex, o.rxQueueIndex ?? 0);
-    const opts = this.opts;
-    opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
-    opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
-    opts.writeUInt32LE(frame.length, OPTS.dataSizeIn);
-    // Live mode refuses data_out and ctx_out.
-    opts.writeBigUInt64LE(BigInt(koffi.address(this.ctx)), OPTS.ctxIn);
-    opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
-    opts.writeUInt32LE(BPF_F_TEST_XDP_LIVE_FRAMES, OPTS.flags);
-    opts.writeUInt32LE(batch, OPTS.batchSize);
-  }
-
-  /** Pushes `repeat` frames through the program; returns the kernel's average ns per frame. */
-  run(repeat: number): number {
-    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0x7fffffff) throw new InvalidArgumentError('repeat', repeat, 'must be an integer 1..2^31-1');
-    this.opts.writeInt32LE(repeat, OPTS.repeat);
-    const rc = progTestRun(this.progFd, this.opts) as number;
-    if (rc < 0) throw testRunError(rc, `live frames: prog fd ${this.progFd}, ${this.frame.length}-byte frame, ingress ifindex ${this.ctx.readUInt32LE(12)}, repeat ${repeat}`);
-    return this.opts.readUInt32LE(OPTS.duration);
-  }
+export function liveFramesErrno(progFd: number, ifindex: number): number {
+  const frame = Buffer.alloc(60);
+  const ctx = Buffer.alloc(XDP_MD_SIZE);
+  writeCtx(ctx, frame.length, ifindex, 0);
+  const opts = Buffer.alloc(OPTS.size);
+  opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
+  opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
+  opts.writeUInt32LE(frame.length, OPTS.dataSizeIn);
+  opts.writeBigUInt64LE(BigInt(koffi.address(ctx)), OPTS.ctxIn);
+  opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
+  opts.writeInt32LE(1, OPTS.repeat);
+  opts.writeUInt32LE(BPF_F_TEST_XDP_LIVE_FRAMES, OPTS.flags);
+  opts.writeUInt32LE(1, OPTS.batchSize);
+  const rc = progTestRun(progFd, opts) as number;
+  return rc < 0 ? -rc : 0;
 }
 
 function writeCtx(ctx: Buffer, length: number, ifindex: number, rxQueue: number): void {
@@ -184,7 +167,7 @@ function writeCtx(ctx: Buffer, length: number, ifindex: number, rxQueue: number)
 }
 
 function testRunError(rc: number, detail: string): BpfError {
-  const hint = rc === -19 ? ' (ENODEV: no such ingress ifindex in this thread\'s network namespace)' : rc === -22 ? ' (EINVAL: ctx or flags refused; live mode needs an ingress ifindex and no output buffers)' : '';
+  const hint = rc === -19 ? ' (ENODEV: no such ingress ifindex in this thread\'s network namespace)' : rc === -22 ? ' (EINVAL: the frame or ctx was refused)' : '';
   return new BpfError('bpf_prog_test_run_opts', -rc, detail + hint);
 }
 

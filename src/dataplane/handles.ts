@@ -61,7 +61,7 @@ export class Dataplane {
     readonly adopted: boolean,
     /** xlvs_reap: run (BPF_PROG_TEST_RUN) to delete dead flows in the kernel */
     readonly reapFd: number,
-    /** xlvs_private, which also sends health probes' SYNs when run with live frames on the
+    /** xlvs_private, which also builds health probes' SYNs when test-run on a frame from the
      * loopback device (bpf/probe.h) */
     readonly probeTxFd: number,
   ) {}

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // tcp checks without sockets: each probe is one SYN the data plane builds and sends, and its
 // answer (SYN-ACK: up; RST: down) is caught by xlvs_private, which resets the half-open
-// connection itself (bpf/probe.h). The daemon only writes a 64-byte slot in shared memory per
-// probe and makes one system call per batch of probes (BPF_PROG_TEST_RUN live frames); it reads
-// the outcome from the same memory. A connect() check costs socket + connect + close and the
-// event loop's work for each: about 40 µs of a core per check, 40% of one at 10,000 a second.
+// connection itself (bpf/probe.h). The daemon writes a 64-byte slot in shared memory per probe;
+// xlvs_private builds the frame in a test run and a batch goes out with one sendmmsg()
+// (syn-send.ts); the outcome is read from the same memory. A connect() check costs socket +
+// connect + close and the event loop's work for each: about 40 µs of a core per check, 40% of
+// one at 10,000 a second.
 //
-// A probe the data plane cannot send goes to the socket probe instead, for that round:
+// A probe the data plane cannot build goes to the socket probe instead, for that round:
 //  - NO_NEIGH: the next hop's MAC is unknown; connect() makes the kernel resolve it;
 //  - NO_ROUTE: the check address is not reached through the private interface, where
 //    xlvs_private would see the answer.
@@ -23,15 +24,15 @@ import { checkTarget, checkTimeout } from './index.js';
 import { SynSlots } from './syn-slots.js';
 import { icmpReason } from './icmp-reason.js';
 import { MappedMap } from '../../bpf/mmap.js';
-import { BpfError, InvalidArgumentError } from '../../errors.js';
-import { LiveFramesRunner } from '../../bpf/test-run.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { SynSender } from './syn-send.js';
+import { EAGAIN, ENOBUFS } from '../../host/raw-frames.js';
 import { addressBytes } from '../../model/ip.js';
 import {
   ABI_LAYOUT,
   XLVS_AF_INET,
   XLVS_AF_INET6,
   XLVS_MAX_PROBES,
-  XLVS_PROBE_BATCH,
   XLVS_PROBE_PORT_MIN,
   XLVS_PROBE_PORTS,
   XLVS_PROBE_IDLE,
@@ -45,10 +46,7 @@ import {
   XLVS_PROBE_DIRECT,
   XLVS_PROBE_VIA_DR,
   XLVS_PROBE_VIA_TUN,
-  XLVS_PROBE_FRAME4,
-  XLVS_PROBE_FRAME6,
   XLVS_PROBE_UNREACHABLE,
-  XLVS_PROBE_TX_IFINDEX,
 } from '../../gen/abi.js';
 
 /**
@@ -60,35 +58,32 @@ import {
  */
 export const SYN_FLUSH_MS = 1;
 /**
- * The most frames in one run: a burst the next hop takes. A veth's ring holds 256 frames and a
+ * The most frames in one send: a burst the next hop takes. A veth's ring holds 256 frames and a
  * NIC's a few hundred to a few thousand; 1,024 at once into a veth lost over half of them
  * (tx_queue_0_xdp_xmit_errors) while its consumer was still on the earlier ones.
  */
 export const SYN_BURST = 256;
 /** How often answers are looked for while probes are out. */
 export const SYN_POLL_MS = 5;
-/** A VIP check whose real's MAC is not resolved yet is sent again this much later. */
+/** A VIP check whose real's MAC is not resolved yet, or a frame the device's queue had no room
+ * for, is sent again this much later (within the probe's deadline). */
 export const SYN_RESEND_MS = 20;
-
-const EINTR = 4;
 
 /** Why the data plane did not send a probe, by enum xlvs_probe_result. */
 const NOT_SENT: Record<number, string> = {
-  [XLVS_PROBE_IDLE]: 'the sending run failed',
+  [XLVS_PROBE_IDLE]: 'building the SYN failed',
   [XLVS_PROBE_NO_NEIGH]: 'the real\'s MAC is not resolved yet',
   [XLVS_PROBE_NO_ROUTE]: 'the real is not reached through the private interface',
   [XLVS_PROBE_NO_LOCAL]: 'no local address of the family for the tunnel (local_addresses)',
   [XLVS_PROBE_BAD]: 'the probe slot made no sense to the data plane',
 };
-/** Runs of one batch at most (each EINTR costs one). */
-const MAX_RUNS = 8;
 
 /** The socket probe a SYN probe falls back to. */
 export type FallbackProbe = (target: ProbeTarget, timeoutMs: number, signal: AbortSignal) => Promise<ProbeResult>;
 
 export interface SynProberOptions {
-  /** xlvs_private (which sends when run on the loopback device), the probes map and the
-   * probe_batch map of the loaded object. */
+  /** xlvs_private (which builds a SYN when run on a frame from the loopback device), the probes
+   * map and the probe_batch map of the loaded object. */
   progFd: number;
   probesFd: number;
   batchFd: number;
@@ -129,12 +124,6 @@ function offsetsOf(struct: string): Record<string, number> {
   return Object.fromEntries(l.members.map(([name, off]) => [name, off]));
 }
 
-/** struct xlvs_probe_batch as 32-bit word indexes (every member is a __u32 or an array of them). */
-const BATCH = (() => {
-  const o = offsetsOf('xlvs_probe_batch');
-  return { next: o['next']! / 4, count: o['count']! / 4, ifindex: o['ifindex']! / 4, slots: o['slots']! / 4 };
-})();
-
 
 export class SynProber {
   private readonly slots = new SynSlots({ slots: XLVS_MAX_PROBES, portMin: XLVS_PROBE_PORT_MIN, ports: XLVS_PROBE_PORTS });
@@ -142,10 +131,9 @@ export class SynProber {
   private readonly batchMem: MappedMap;
   private readonly view: DataView;
   private readonly bytes: Uint8Array;
-  private readonly batch: Uint32Array; // struct xlvs_probe_batch, by the word indexes in BATCH
   private readonly stride: number;
   private readonly off: Record<string, number>;
-  private readonly runners: { 4: LiveFramesRunner; 6: LiveFramesRunner };
+  private readonly sender: SynSender;
   private readonly out: (Out | undefined)[] = [];
   private readonly live: number[] = []; // slots in flight
   private readonly queued: { 4: number[]; 6: number[] } = { 4: [], 6: [] };
@@ -168,13 +156,13 @@ export class SynProber {
     }
     this.view = new DataView(this.probesMem.bytes);
     this.bytes = new Uint8Array(this.probesMem.bytes);
-    this.batch = new Uint32Array(this.batchMem.bytes, 0, BATCH.slots + XLVS_PROBE_BATCH);
-    this.batch[BATCH.ifindex] = opts.ifindex;
-    this.runners = {
-      // Frames of exactly the SYN's size (bpf/probe.h checks it); their contents are rewritten.
-      4: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME4), { ingressIfindex: XLVS_PROBE_TX_IFINDEX }),
-      6: new LiveFramesRunner(opts.progFd, Buffer.alloc(XLVS_PROBE_FRAME6), { ingressIfindex: XLVS_PROBE_TX_IFINDEX }),
-    };
+    try {
+      this.sender = new SynSender(opts.progFd, this.batchMem.bytes, opts.ifindex, SYN_BURST);
+    } catch (e) {
+      this.probesMem.unmap();
+      this.batchMem.unmap();
+      throw e;
+    }
   }
 
   /** Checks and prepares a target once (config time). Throws InvalidArgumentError. */
@@ -196,7 +184,7 @@ export class SynProber {
     checkTimeout(timeoutMs);
     if (signal.aborted) return Promise.resolve({ ok: false, reason: 'aborted', ms: 0 });
     const slot = this.closed ? -1 : this.slots.take();
-    if (slot < 0) return this.fallBack(target, timeoutMs, signal, performance.now());
+    if (slot < 0) return this.fallBack(target, timeoutMs, signal, performance.now(), this.closed ? 'the SYN prober is closed' : 'no probe slot free');
     return new Promise<ProbeResult>((resolve) => {
       const started = performance.now();
       this.out[slot] = { target, timeoutMs, signal, started, deadline: started + timeoutMs, resolve };
@@ -218,6 +206,7 @@ export class SynProber {
       if (o) this.settle(slot, { ok: false, reason: 'aborted', ms: 0 });
     });
     this.queued[4].length = this.queued[6].length = this.live.length = 0;
+    this.sender.close();
     this.probesMem.unmap();
     this.batchMem.unmap();
   }
@@ -252,53 +241,68 @@ export class SynProber {
   }
 
   private send(fam: 4 | 6, chunk: number[]): void {
-    const n = chunk.length;
-    const b = this.batch;
-    b[BATCH.next] = 0; // frames the program has handed out: it counts them in `next`
-    b[BATCH.count] = n;
-    b.set(chunk, BATCH.slots);
-    // A signal arriving during the run (SIGCHLD of a shell-out) ends it early with EINTR, between
-    // two of the kernel's batches of 64 frames: the frames handed out so far went out, and the
-    // rest are sent by running again from there.
-    for (let attempt = 1; b[BATCH.next]! < n; attempt++) {
-      try {
-        this.runners[fam].run(n - b[BATCH.next]!);
-        this.failedRun = false;
-      } catch (err) {
-        if (err instanceof BpfError && err.errno === EINTR && attempt < MAX_RUNS) continue;
-        // The interface went away, or the program: the probes not sent take the socket path.
-        if (!this.failedRun) this.opts.log.error({ err, probes: n - b[BATCH.next]! }, 'sending health probes through the data plane failed; using sockets');
-        this.failedRun = true;
-        break;
-      }
+    let out;
+    try {
+      out = this.sender.send(fam, chunk, (built) => this.stampSent(built));
+      this.failedRun = false;
+    } catch (err) {
+      // The interface went away, or the program: nothing went out; the socket path takes them.
+      if (!this.failedRun) this.opts.log.error({ err, probes: chunk.length }, 'building health probes in the data plane failed; using sockets');
+      this.failedRun = true;
+      for (const slot of chunk) this.setResult(slot, XLVS_PROBE_IDLE);
+      out = { sent: [], unsent: [], errno: 0, notBuilt: chunk };
     }
-    for (const slot of chunk) {
-      const r = this.result(slot);
-      // On a veth the answer can be back before the run returns.
-      if (r === XLVS_PROBE_SENT || r === XLVS_PROBE_OPEN || r === XLVS_PROBE_REFUSED || r === XLVS_PROBE_UNREACHABLE) {
-        this.live.push(slot);
-        continue;
-      }
-      const o = this.out[slot]!;
-      // A VIP check has no socket to fall back on (the VIP is this router's own address): while
-      // the real's MAC is being resolved (the daemon keeps reals' neighbours resolved; at start
-      // they may not be yet) it is sent again a little later, within its deadline.
-      if (r === XLVS_PROBE_NO_NEIGH && o.target.viaReal !== undefined && performance.now() + SYN_RESEND_MS < o.deadline) {
-        this.view.setUint32(slot * this.stride + this.off['result']!, XLVS_PROBE_IDLE, true);
-        setTimeout(() => this.requeue(slot), SYN_RESEND_MS);
-        continue;
-      }
-      this.release(slot);
-      if (r !== XLVS_PROBE_NO_NEIGH && r !== XLVS_PROBE_NO_ROUTE && !this.failedRun) {
-        this.opts.log.warn({ slot, result: r, target: `${o.target.address}:${o.target.port}`, via: o.target.viaReal }, 'health probe not sent by the data plane');
-      }
-      if (o.target.viaReal !== undefined) {
-        o.resolve({ ok: false, reason: `not sent: ${NOT_SENT[r] ?? `result ${r}`} (real ${o.target.viaReal})`, ms: 0 });
-        continue;
-      }
-      this.fallBack(o.target, Math.max(1, Math.round(o.deadline - performance.now())), o.signal, o.started).then(o.resolve);
-    }
+    // On a veth the answer can be back before the send returns: poll() sees it.
+    for (const slot of out.sent) this.live.push(slot);
+    for (const slot of out.unsent) this.notSent(slot, out.errno);
+    for (const slot of out.notBuilt) this.notBuilt(slot);
     if (this.live.length > 0) this.pollTimer ??= setInterval(() => this.poll(), SYN_POLL_MS);
+  }
+
+  /** sent_ns of the frames about to leave: the clock bpf_ktime_get_ns() reads (CLOCK_MONOTONIC). */
+  private stampSent(built: readonly number[]): void {
+    const now = process.hrtime.bigint();
+    for (const slot of built) this.view.setBigUint64(slot * this.stride + this.off['sent_ns']!, now, true);
+  }
+
+  private setResult(slot: number, r: number): void {
+    this.view.setUint32(slot * this.stride + this.off['result']!, r, true);
+  }
+
+  /** Built, but the device took no more frames: sent again shortly when its queue was full. */
+  private notSent(slot: number, errno: number): void {
+    this.setResult(slot, XLVS_PROBE_IDLE);
+    const o = this.out[slot]!;
+    if ((errno === ENOBUFS || errno === EAGAIN) && performance.now() + SYN_RESEND_MS < o.deadline) {
+      setTimeout(() => this.requeue(slot), SYN_RESEND_MS);
+      return;
+    }
+    this.release(slot);
+    this.opts.log.warn({ slot, errno, target: `${o.target.address}:${o.target.port}`, via: o.target.viaReal }, 'health probe built but not sent');
+    o.resolve({ ok: false, reason: `not sent: the private interface refused the frame (errno ${errno})`, ms: Math.round((performance.now() - o.started) * 10) / 10 });
+  }
+
+  /** The data plane built no frame for slot: its result says why. */
+  private notBuilt(slot: number): void {
+    const r = this.result(slot);
+    const o = this.out[slot]!;
+    // A VIP check has no socket to fall back on (the VIP is this router's own address): while
+    // the real's MAC is being resolved (the daemon keeps reals' neighbours resolved; at start
+    // they may not be yet) it is sent again a little later, within its deadline.
+    if (r === XLVS_PROBE_NO_NEIGH && o.target.viaReal !== undefined && performance.now() + SYN_RESEND_MS < o.deadline) {
+      this.setResult(slot, XLVS_PROBE_IDLE);
+      setTimeout(() => this.requeue(slot), SYN_RESEND_MS);
+      return;
+    }
+    this.release(slot);
+    if (r !== XLVS_PROBE_NO_NEIGH && r !== XLVS_PROBE_NO_ROUTE && !this.failedRun) {
+      this.opts.log.warn({ slot, result: r, target: `${o.target.address}:${o.target.port}`, via: o.target.viaReal }, 'health probe not built by the data plane');
+    }
+    if (o.target.viaReal !== undefined) {
+      o.resolve({ ok: false, reason: `not sent: ${NOT_SENT[r] ?? `result ${r}`} (real ${o.target.viaReal})`, ms: 0 });
+      return;
+    }
+    this.fallBack(o.target, Math.max(1, Math.round(o.deadline - performance.now())), o.signal, o.started, NOT_SENT[r] ?? `result ${r}`).then(o.resolve);
   }
 
   /** Queues a slot that waits for its real's MAC again (see send()). */
@@ -361,13 +365,14 @@ export class SynProber {
   private release(slot: number): void {
     if (this.out[slot] === undefined) return;
     this.out[slot] = undefined;
-    if (!this.closed) this.view.setUint32(slot * this.stride + this.off['result']!, XLVS_PROBE_IDLE, true);
+    if (!this.closed) this.setResult(slot, XLVS_PROBE_IDLE);
     this.slots.give(slot);
   }
 
-  private fallBack(target: SynTarget, timeoutMs: number, signal: AbortSignal, started: number): Promise<ProbeResult> {
-    if (target.viaReal !== undefined) return Promise.resolve({ ok: false, reason: `not sent: no probe slot free (real ${target.viaReal})`, ms: 0 });
+  /** The socket probe for a round the data plane could not send (`why`), which the reason names. */
+  private fallBack(target: SynTarget, timeoutMs: number, signal: AbortSignal, started: number, why: string): Promise<ProbeResult> {
+    if (target.viaReal !== undefined) return Promise.resolve({ ok: false, reason: `not sent: ${why} (real ${target.viaReal})`, ms: 0 });
     const waited = performance.now() - started;
-    return this.opts.fallback(target, timeoutMs, signal).then((r) => ({ ...r, ms: Math.round((r.ms + waited) * 10) / 10 }));
+    return this.opts.fallback(target, timeoutMs, signal).then((r) => ({ ...r, reason: `${r.reason} (by connect(): ${why})`, ms: Math.round((r.ms + waited) * 10) / 10 }));
   }
 }
