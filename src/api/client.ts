@@ -8,12 +8,16 @@ import { XlvsError } from '../errors.js';
 import type { ControlApi, RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
 import { dropsFromWire, realToWire, serviceKeyToWire, serviceStatusFromWire } from './convert.js';
 import { healthEventFromWire, healthReportFromWire } from './convert-health.js';
+import { capabilitiesFromWire } from './convert-capabilities.js';
+import type { CapabilityReport } from '../host/capabilities.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import { loadXlvsProto } from './proto.js';
 import { ERROR_CODE_METADATA_KEY } from './status.js';
 import type {
   ListHealthRequest,
   ListHealthResponse,
+  GetCapabilitiesRequest,
+  GetCapabilitiesResponse,
   WatchHealthRequest,
   WireHealthEvent,
   AddRealRequest,
@@ -172,6 +176,11 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
     async listHealth(): Promise<HealthReport> {
       const res = await call<ListHealthRequest, ListHealthResponse>('ListHealth', {});
       return decode('ListHealth', () => healthReportFromWire(res));
+    },
+
+    async getCapabilities(): Promise<CapabilityReport> {
+      const res = await call<GetCapabilitiesRequest, GetCapabilitiesResponse>('GetCapabilities', {});
+      return decode('GetCapabilities', () => capabilitiesFromWire(res));
     },
 
     watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void {

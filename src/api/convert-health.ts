@@ -5,7 +5,7 @@
 
 import { InvalidArgumentError } from '../errors.js';
 import { CHECK_TYPES, type CheckType } from '../health/spec.js';
-import type { HealthEvent, HealthReport, HealthTotals, TargetStatus } from '../health/report.js';
+import { PROBE_METHODS, type HealthEvent, type HealthReport, type HealthTotals, type ProbeMethod, type TargetStatus } from '../health/report.js';
 import { realId, serviceId } from '../model/types.js';
 import { HEALTH_TO_WIRE, countFromWire, enumFromWire, serviceKeyFromWire, serviceKeyToWire, uint64FromWire } from './convert.js';
 import { checkAddress, checkRealPort, checkWeight } from './validate.js';
@@ -42,6 +42,8 @@ function checkToWire(c: TargetStatus): WireHealthCheck {
     probes_failed: String(c.counters.probes_failed),
     went_up: String(c.counters.went_up),
     went_down: String(c.counters.went_down),
+    probe_method: c.method,
+    degraded: c.degraded ?? '',
   };
 }
 
@@ -85,6 +87,13 @@ function typeFromWire(field: string, v: unknown): CheckType {
   return v as CheckType;
 }
 
+function methodFromWire(field: string, v: unknown): ProbeMethod {
+  if (typeof v !== 'string' || !(PROBE_METHODS as readonly string[]).includes(v)) {
+    throw new InvalidArgumentError(field, v, `must be one of ${PROBE_METHODS.join(', ')}`);
+  }
+  return v as ProbeMethod;
+}
+
 function optionalWeight(field: string, v: unknown): number | undefined {
   return v === undefined || v === null ? undefined : checkWeight(field, v);
 }
@@ -116,6 +125,8 @@ function checkFromWire(w: WireHealthCheck, field: string): TargetStatus {
       went_up: countFromWire(`${field}.went_up`, w.went_up),
       went_down: countFromWire(`${field}.went_down`, w.went_down),
     },
+    method: methodFromWire(`${field}.probe_method`, w.probe_method),
+    ...(w.degraded ? { degraded: w.degraded } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
 import type { HealthEvent, HealthReport, TargetStatus } from '../health/report.js';
 import { joinHostPort } from '../model/ip.js';
 
-const CHECK_HEADERS = ['SERVICE', 'REAL', 'TYPE', 'CHECK', 'STATUS', 'SINCE', 'OK/FAIL', 'LAST'];
+const CHECK_HEADERS = ['SERVICE', 'REAL', 'TYPE', 'PROBE', 'CHECK', 'STATUS', 'SINCE', 'OK/FAIL', 'LAST'];
 const SERVICE_HEADERS = ['SERVICE', 'HEALTHY/QUORUM', 'SORRY'];
 
 /** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
@@ -36,6 +36,8 @@ function checkRow(c: TargetStatus, now: number): string[] {
     c.service,
     c.real,
     c.type,
+    // Marked when the probes do not go as configured; the reason follows the table.
+    c.degraded === undefined ? c.method : `${c.method}!`,
     joinHostPort(c.address, c.port),
     // An exec check's reported weight replaces the configured one: show it with the verdict.
     c.weight === undefined ? c.status : `${c.status} (weight ${c.weight})`,
@@ -45,13 +47,22 @@ function checkRow(c: TargetStatus, now: number): string[] {
   ];
 }
 
+/** One line per distinct reason checks do not probe as configured, with how many do so. */
+function degradedNotes(checks: readonly TargetStatus[]): string[] {
+  const count = new Map<string, number>();
+  for (const c of checks) if (c.degraded !== undefined) count.set(c.degraded, (count.get(c.degraded) ?? 0) + 1);
+  return [...count].map(([reason, n]) => `! ${n} ${n === 1 ? 'check does' : 'checks do'} not probe as configured: ${reason}`);
+}
+
 /**
- * `xlvsctl health`: one line per check, then one per service (healthy weight against quorum,
- * sorry server active), then the totals.
+ * `xlvsctl health`: one line per check (PROBE: how its probes go, `!` when not as configured,
+ * the reason below the table), then one per service (healthy weight against quorum, sorry
+ * server active), then the totals.
  *
- *   SERVICE               REAL           TYPE  CHECK            STATUS         SINCE        OK/FAIL  LAST
- *   tcp/203.0.113.100:80  10.77.0.11:80  exec  10.77.0.50:8080  up (weight 5)  12s ago      9/2      ok (12.5 ms): exit 7: weight 5
- *   tcp/203.0.113.100:80  10.77.0.12:80  tcp   10.77.0.12:80    down           since start  0/0      -
+ *   SERVICE               REAL           TYPE  PROBE     CHECK            STATUS         SINCE        OK/FAIL  LAST
+ *   tcp/203.0.113.100:80  10.77.0.11:80  exec  exec      10.77.0.50:8080  up (weight 5)  12s ago      9/2      ok (12.5 ms): exit 7: weight 5
+ *   tcp/203.0.113.100:80  10.77.0.12:80  tcp   connect!  10.77.0.12:80    down           since start  0/0      -
+ *   ! 1 check does not probe as configured: not SYN: packet_socket: ...
  *
  *   SERVICE               HEALTHY/QUORUM  SORRY
  *   tcp/203.0.113.100:80  5/2             no
@@ -62,7 +73,7 @@ export function formatHealthTable(report: HealthReport, now: number): string {
   const t = report.totals;
   const lines: string[] = [];
   if (report.checks.length === 0) lines.push('(no health checks)');
-  else lines.push(...columns([CHECK_HEADERS, ...report.checks.map((c) => checkRow(c, now))]));
+  else lines.push(...columns([CHECK_HEADERS, ...report.checks.map((c) => checkRow(c, now))]), ...degradedNotes(report.checks));
   if (report.services.length > 0) {
     lines.push('');
     lines.push(...columns([

@@ -10,12 +10,15 @@ import { XlvsError } from '../errors.js';
 import { type ControlApi, realId, serviceId } from '../model/types.js';
 import { addRealFromWire, dropsToWire, removeRealFromWire, serviceStatusToWire } from './convert.js';
 import { healthEventToWire, healthReportToWire } from './convert-health.js';
+import { capabilitiesToWire } from './convert-capabilities.js';
 import { isLoopbackHostPort, LISTEN_ERROR_CODE, parseListenAddress, prepareUnixSocket } from './listen.js';
 import { loadXlvsProto } from './proto.js';
 import { errorToStatus, toServiceError } from './status.js';
 import type {
   AddRealRequest,
   AddRealResponse,
+  GetCapabilitiesRequest,
+  GetCapabilitiesResponse,
   GetDropsRequest,
   GetDropsResponse,
   ListHealthRequest,
@@ -100,6 +103,7 @@ function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritable
     })),
     ListHealth: unary<ListHealthRequest, ListHealthResponse>(log, 'ListHealth', async () => healthReportToWire(await api.listHealth())),
     WatchHealth: watchHealth(api, log, streams),
+    GetCapabilities: unary<GetCapabilitiesRequest, GetCapabilitiesResponse>(log, 'GetCapabilities', async () => capabilitiesToWire(await api.getCapabilities())),
   };
 }
 

@@ -134,6 +134,8 @@ export interface WireHealthCheck {
   probes_failed: string;
   went_up: string;
   went_down: string;
+  probe_method: string;
+  degraded: string;
 }
 
 export interface WireServiceHealth {
@@ -174,4 +176,21 @@ export interface WireHealthEvent {
   to: WireEnum<WireHealthStatus>;
   reason: string;
   reported_weight?: number;
+}
+
+export type GetCapabilitiesRequest = Record<string, never>;
+
+export interface WireCapability {
+  name: string;
+  available: boolean;
+  detail: string;
+  needed_by: string;
+}
+
+export interface GetCapabilitiesResponse {
+  kernel: string;
+  capabilities: WireCapability[];
+  syn_checks_configured: boolean;
+  syn_checks_running: boolean;
+  syn_checks_problem: string;
 }

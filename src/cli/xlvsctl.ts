@@ -14,6 +14,7 @@ import { ApiCallError, type ApiClient, connectApi } from '../api/client.js';
 import { parseRealString, parseServiceString } from '../api/service-string.js';
 import { formatDrops, formatServiceTable, type TableView, toJson, toJsonLine } from '../api/table.js';
 import { formatHealthEvent, formatHealthTable } from '../api/health-table.js';
+import { formatCapabilities } from '../api/convert-capabilities.js';
 import {
   checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight, parseDecimal,
 } from '../api/validate.js';
@@ -37,6 +38,9 @@ commands:
   health watch [--json]
                     health changes as they happen, one line each (--json: one JSON object
                     per line), until interrupted; exits 1 if the daemon ends the stream
+  capabilities [--json]
+                    what this host's kernel lets xlvsd do (found at its start), what needs
+                    each, and whether SYN health checks run
 
   SERVICE is PROTOCOL/VIP:PORT: tcp/203.0.113.100:80, tcp/[2001:db8::1]:80, or
   tcp/203.0.113.100:* for a service on every port. ADDR[:PORT] is 10.77.0.11:80 or
@@ -82,6 +86,7 @@ type Command =
   | { kind: 'drops'; json: boolean }
   | { kind: 'health'; json: boolean }
   | { kind: 'health-watch'; json: boolean }
+  | { kind: 'capabilities'; json: boolean }
   | ({ kind: 'real-add'; real: Omit<RealSpec, 'address' | 'port'> } & RealTarget)
   | ({ kind: 'real-remove' } & RealTarget)
   | ({ kind: 'real-set-weight'; weight: number } & RealTarget);
@@ -93,6 +98,7 @@ const ALLOWED: Record<string, readonly OptionName[]> = {
   drops: ['json'],
   health: ['json'],
   'health watch': ['json'],
+  capabilities: ['json'],
   'real add': ['service', 'address', 'port', 'weight', 'method', 'upper', 'lower'],
   'real remove': ['service', 'address', 'port'],
   'real set-weight': ['service', 'address', 'port', 'weight'],
@@ -128,7 +134,7 @@ function parseCommand(words: string[], values: Values): Command {
   const name = words[0] === 'real' || words[0] === 'health' ? words.slice(0, 2).join(' ') : words[0]!;
   const allowed = ALLOWED[name];
   if (allowed === undefined) {
-    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health)');
+    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health, capabilities)');
     if (words[1] === undefined) throw new InvalidArgumentError('real', undefined, 'needs a subcommand (add, remove, set-weight)');
     throw new InvalidArgumentError('real subcommand', words[1], 'unknown (add, remove, set-weight)');
   }
@@ -152,6 +158,8 @@ function parseCommand(words: string[], values: Values): Command {
       return { kind: 'health', json: values.json === true };
     case 'health watch':
       return { kind: 'health-watch', json: values.json === true };
+    case 'capabilities':
+      return { kind: 'capabilities', json: values.json === true };
     case 'real add': {
       const upper = values.upper === undefined ? 0 : parseDecimal('--upper', values.upper, checkThreshold);
       const lower = values.lower === undefined ? 0 : parseDecimal('--lower', values.lower, checkThreshold);
@@ -270,6 +278,11 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Pro
       case 'health-watch':
         await watchHealth(api, cmd.json);
         return;
+      case 'capabilities': {
+        const caps = await api.getCapabilities();
+        process.stdout.write(cmd.json ? toJson(caps) : formatCapabilities(caps));
+        return;
+      }
       case 'real-add': {
         const real: RealSpec = { address: cmd.address, port: await addPort(api, cmd, cmd.real.method), ...cmd.real };
         await api.addReal(cmd.service, real);

@@ -3,6 +3,7 @@
 // reconciler -> maps; the reaper; the gRPC API. Every change, whatever its
 // source, goes through setDesired(), so there is one path into the maps.
 
+import { dirname, join } from 'node:path';
 import type pino from 'pino';
 import { loadConfig, type Config } from '../config/index.js';
 import { Dataplane } from '../dataplane/handles.js';
@@ -21,21 +22,12 @@ import { ExecLimiter } from '../health/probes/exec-limit.js';
 import { VipRoutes } from '../health/vip-routes.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import { FlowTableSizeError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { checkTargetProblem } from '../health/spec.js';
+import { checkDesiredFitsHealth, checkRealFitsHealth } from './health-fit.js';
+import { probeCapabilities } from '../host/capabilities-probe.js';
+import { synChecksProblem, type CapabilityReport } from '../host/capabilities.js';
 import {
   serviceId, realId, type ControlApi, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec, type ServiceStatus,
 } from '../model/types.js';
-
-/** A real added over the API must be checkable by its service's check, and not be its sorry server. */
-function checkRealFitsHealth(real: RealSpec, s: ServiceSpec, synChecks: boolean): void {
-  if (s.sorry_server && realId(s.sorry_server) === realId(real)) {
-    throw new InvalidArgumentError('real', realId(real), `is the sorry server of ${serviceId(s)}`);
-  }
-  const existing = s.reals.find((r) => realId(r) === realId(real));
-  const check = existing?.check === undefined ? s.check : existing.check;
-  const problem = check ? checkTargetProblem(check, real, s, synChecks) : undefined;
-  if (problem) throw new InvalidArgumentError(`real.${problem.field}`, problem.value ?? realId(real), `${problem.reason} (the service's health check)`);
-}
 
 /** The data plane's counts are u32 updated with atomic adds; one that raced below zero reads 0. */
 const connCount = (v: number | undefined): number => (v === undefined || v >= 0x80000000 ? 0 : v);
@@ -61,6 +53,7 @@ export class Daemon implements ControlApi {
   private api: ApiServer | undefined;
   private health!: HealthManager;
   private synProber: SynProber | undefined;
+  private capabilities!: CapabilityReport;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -85,15 +78,14 @@ export class Daemon implements ControlApi {
     const neighbours = new Neighbours({ dev: config.interfaces.private, log });
     const d = new Daemon(opts, config, dp, reconciler, overrides, reaper, neighbours);
     const healthLog = log.child({ part: 'health' });
-    d.synProber = config.health.synChecks
-      ? new SynProber({
-        progFd: dp.probeTxFd, probesFd: dp.maps.probes.fd, batchFd: dp.maps.probeBatch.fd, ifindex: ifindexOf(config.interfaces.private),
-        fallback: (t, timeoutMs, signal) => probeTcpConnect(t, timeoutMs, signal), log: healthLog,
-      })
-      : undefined;
+    d.startSynChecks(healthLog);
+    const syn = d.capabilities.synChecks;
     d.health = new HealthManager({
       log: healthLog, stateDir: opts.stateDir, maxProbes: config.health.maxProbes,
-      deps: { execLimiter: new ExecLimiter(config.health.maxExec), vipRoutes: new VipRoutes(config.interfaces.private, healthLog), synProber: d.synProber },
+      deps: {
+        execLimiter: new ExecLimiter(config.health.maxExec), vipRoutes: new VipRoutes(config.interfaces.private, healthLog), synProber: d.synProber,
+        ...(syn.configured && !syn.running ? { synUnavailable: syn.problem } : {}),
+      },
       onChange: () => d.applyHealth(),
     });
     d.setDesired(config, overrides.entries);
@@ -105,9 +97,34 @@ export class Daemon implements ControlApi {
     return d;
   }
 
+  /**
+   * Asks the kernel what it can do (logged, and served by GetCapabilities), then starts SYN
+   * checks if they are configured and can run here. Where they cannot, the reason is logged
+   * once here and shown with every tcp check (ListHealth), which uses connect() instead.
+   */
+  private startSynChecks(log: pino.Logger): void {
+    const caps = probeCapabilities(join(dirname(this.opts.objectPath), 'xlvs_caps.bpf.o'));
+    const configured = this.config.health.synChecks;
+    let problem = configured ? synChecksProblem(caps) : undefined;
+    if (configured && problem === undefined) {
+      try {
+        this.synProber = new SynProber({
+          progFd: this.dp.probeTxFd, probesFd: this.dp.maps.probes.fd, batchFd: this.dp.maps.probeBatch.fd, ifindex: ifindexOf(this.config.interfaces.private),
+          fallback: (t, timeoutMs, signal) => probeTcpConnect(t, timeoutMs, signal), log,
+        });
+      } catch (err) {
+        problem = `the SYN sender on ${this.config.interfaces.private} could not start: ${(err as Error).message}`;
+      }
+    }
+    this.capabilities = { ...caps, synChecks: { configured, running: this.synProber !== undefined, ...(problem === undefined ? {} : { problem }) } };
+    this.opts.log.info({ kernel: caps.kernel, capabilities: Object.fromEntries(caps.list.map((c) => [c.name, c.available ? true : c.detail])) }, 'kernel capabilities');
+    if (problem !== undefined) log.warn({ problem }, `health.syn_checks is on, but this host cannot run SYN checks (${problem}): tcp checks use connect()`);
+  }
+
   /** The one way into the maps. Throws (having written nothing) on capacity errors. */
   private setDesired(config: Config, list: readonly Override[]): void {
     const next = applyOverrides(config.desired, list, this.opts.log);
+    checkDesiredFitsHealth(next, this.capabilities.synChecks);
     // Health follows the new state first (new reals get their checks' initial state), and
     // goes back to the old one if the data plane refuses the new (capacity: nothing written).
     this.health.sync(next);
@@ -218,7 +235,7 @@ export class Daemon implements ControlApi {
   async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
     const s = this.service(svc);
     checkRealFitsService('real', real, s, this.desired.local);
-    checkRealFitsHealth(real, s, this.config.health.synChecks);
+    checkRealFitsHealth(real, s, this.capabilities.synChecks);
     this.commitOverride(this.overrides.with(svc, { real }));
     this.opts.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
   }
@@ -252,6 +269,10 @@ export class Daemon implements ControlApi {
 
   watchHealth(listener: (e: HealthEvent) => void): () => void {
     return this.health.watch(listener);
+  }
+
+  async getCapabilities(): Promise<CapabilityReport> {
+    return this.capabilities;
   }
 
   /** Stops the daemon; the pinned data plane keeps forwarding. */

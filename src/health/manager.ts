@@ -18,7 +18,7 @@ import { checkOf, overlayService, type Overlaid, type RealHealth } from './overl
 import { makeProbe, type ProbeDeps } from './probe-factory.js';
 import { HealthStore } from './store.js';
 import type { ProbeResult } from './types.js';
-import type { HealthEvent, HealthReport, HealthTotals, TargetCounters, TargetStatus } from './report.js';
+import type { HealthEvent, HealthReport, HealthTotals, ProbeMethod, TargetCounters, TargetStatus } from './report.js';
 
 /** Health changes reach the data plane at most this often (all changes of the gap at once). */
 export const APPLY_GAP_MS = 100;
@@ -40,6 +40,8 @@ interface Target {
   state: HealthState;
   last: TargetStatus['last'];
   counters: TargetCounters;
+  method: ProbeMethod;
+  degraded: string | undefined;
 }
 
 export interface HealthManagerOptions {
@@ -128,10 +130,10 @@ export class HealthManager {
       const via = mark === undefined ? undefined : { device: this.opts.deps.vipRoutes!.device, mark };
       const vipReal = check.vip && (real.method === 'dr' || real.method === 'tun') ? { address: real.address, method: real.method } : undefined;
       const probe = makeProbe(check, { ...dest, vip: s.vip, vipPort: s.port, service, via, vipReal }, this.opts.deps);
-      const state = this.scheduler.add(id, options, probe);
+      const state = this.scheduler.add(id, options, probe.run);
       const t: Target = {
         id, service, serviceKey: { vip: s.vip, port: s.port, protocol: s.protocol }, real: realId(real), realAddress: real.address, realPort: real.port, key: keyOf(check, real, s), check, ...dest, state, last: undefined,
-        counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 },
+        counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 }, method: probe.method, degraded: probe.degraded,
       };
       this.targets.set(id, t);
       this.bump(service);
@@ -186,6 +188,8 @@ export class HealthManager {
       weight: t.state.weight,
       last: t.last,
       counters: { ...t.counters },
+      method: t.method,
+      ...(t.degraded === undefined ? {} : { degraded: t.degraded }),
     }));
   }
 

@@ -15,6 +15,7 @@ import { httpOptions, planHttp, probeHttp } from './probes/http.js';
 import { planExec, probeExec } from './probes/exec.js';
 import type { ExecLimiter } from './probes/exec-limit.js';
 import { SynProber } from './probes/syn.js';
+import type { ProbeMethod } from './report.js';
 
 /** Who the check is for: exec checks get it as arguments and environment. */
 export interface ProbeContext {
@@ -29,6 +30,14 @@ export interface ProbeContext {
   vipReal?: { address: string; method: 'dr' | 'tun' };
 }
 
+/** A check bound to its real: the function the scheduler calls, and how it probes. */
+export interface MadeProbe {
+  run: Probe;
+  method: ProbeMethod;
+  /** Why it does not probe as configured (e.g. SYN checks that this host cannot run); absent when it does. */
+  degraded?: string;
+}
+
 export interface ProbeDeps {
   /** The daemon-wide cap on exec checks running at once (health.max_exec). */
   readonly execLimiter: ExecLimiter;
@@ -36,9 +45,11 @@ export interface ProbeDeps {
   readonly vipRoutes?: VipRoutes;
   /** Plain tcp checks as SYNs from the data plane (health.syn_checks); absent: connect(). */
   readonly synProber?: SynProber;
+  /** health.syn_checks is on but this host cannot run them: why (the checks say so). */
+  readonly synUnavailable?: string;
 }
 
-export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps): Probe {
+export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps): MadeProbe {
   const target = { address: ctx.address, port: ctx.port };
   const timeoutMs = check.options.timeout_ms;
   const p = check.params as { send?: string; expect?: string; noReply?: boolean };
@@ -49,26 +60,27 @@ export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps):
         if (syn) {
           const v = ctx.vipReal;
           const t = SynProber.target(target, v === undefined ? undefined : { method: v.method, real: v.address });
-          return (signal) => syn.probe(t, timeoutMs, signal);
+          return { run: (signal) => syn.probe(t, timeoutMs, signal), method: 'syn' };
         }
-        return (signal) => probeTcpConnect(target, timeoutMs, signal, ctx.via);
+        const run: Probe = (signal) => probeTcpConnect(target, timeoutMs, signal, ctx.via);
+        return deps.synUnavailable === undefined ? { run, method: 'connect' } : { run, method: 'connect', degraded: `not SYN: ${deps.synUnavailable}` };
       }
       const opts = { timeoutMs, send: p.send, expect: p.expect };
-      return (signal) => probeTcp(target, opts, signal);
+      return { run: (signal) => probeTcp(target, opts, signal), method: 'socket' };
     }
     case 'udp': {
       const opts = { timeoutMs, send: p.send, expect: p.expect, noReply: p.noReply };
-      return (signal) => probeUdp(target, opts, signal);
+      return { run: (signal) => probeUdp(target, opts, signal), method: 'socket' };
     }
     case 'http':
     case 'https': {
       const plan = planHttp({ ...httpOptions(check.type, check.params), timeoutMs });
-      return (signal) => probeHttp(target, plan, signal);
+      return { run: (signal) => probeHttp(target, plan, signal), method: 'http' };
     }
     case 'exec': {
       const plan = planExec({ ...check.params, timeoutMs });
       const who = { ...target, vip: ctx.vip, vipPort: ctx.vipPort, service: ctx.service };
-      return (signal) => probeExec(who, plan, deps.execLimiter, signal);
+      return { run: (signal) => probeExec(who, plan, deps.execLimiter, signal), method: 'exec' };
     }
   }
 }

@@ -31,6 +31,13 @@ export interface TargetCounters {
   went_down: number;
 }
 
+/**
+ * How a check's probes go: a SYN from the data plane, a connect(), a socket that sends and
+ * reads (tcp/udp with send/expect, udp), an http(s) request, or a program.
+ */
+export const PROBE_METHODS = ['syn', 'connect', 'socket', 'http', 'exec'] as const;
+export type ProbeMethod = (typeof PROBE_METHODS)[number];
+
 export interface TargetStatus {
   service: string;
   service_key: ServiceKey;
@@ -47,6 +54,10 @@ export interface TargetStatus {
   weight: number | undefined;
   last: { ok: boolean; reason: string; ms: number; at: number } | undefined;
   counters: TargetCounters;
+  /** How the probes go. */
+  method: ProbeMethod;
+  /** Why they do not go as configured; absent when they do. */
+  degraded?: string;
 }
 
 export interface HealthTotals {

@@ -22,6 +22,11 @@ export interface XlvsdOptions {
   extraArgs?: string[];
   /** How long a start may take until the API answers (default READY_TIMEOUT_MS); big configs take longer. */
   readyTimeoutMs?: number;
+  /**
+   * A command the daemon runs under, e.g. setpriv dropping CAP_NET_RAW as a systemd unit's
+   * CapabilityBoundingSet would.
+   */
+  wrapper?: string[];
 }
 
 export class XlvsdProcess {
@@ -35,6 +40,7 @@ export class XlvsdProcess {
     readonly pinDir: string,
     private readonly extraArgs: string[],
     private readonly readyTimeoutMs: number,
+    private readonly wrapper: string[],
   ) {}
 
   get configPath(): string {
@@ -56,7 +62,7 @@ export class XlvsdProcess {
 
   static async start(lab: Lab, opts: XlvsdOptions): Promise<XlvsdProcess> {
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
-    const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS);
+    const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS, opts.wrapper ?? []);
     writeFileSync(p.configPath, opts.config);
     try {
       await p.launch();
@@ -80,7 +86,7 @@ export class XlvsdProcess {
       XLVSD, '--config', this.configPath, '--pin-dir', this.pinDir, '--state-dir', join(this.dir, 'state'),
       '--listen', this.socket, ...this.extraArgs,
     ];
-    const child = this.lab.spawn(this.lab.ns.router, [process.execPath, ...args]);
+    const child = this.lab.spawn(this.lab.ns.router, [...this.wrapper, process.execPath, ...args]);
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));

@@ -6,6 +6,7 @@
 import { joinHostPort } from './ip.js';
 import type { CheckSpec } from '../health/spec.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
+import type { CapabilityReport } from '../host/capabilities.js';
 
 export type Protocol = 'tcp' | 'udp';
 /** 4 or 6; a service, its frontends and its reals are all of one family. */
@@ -173,4 +174,6 @@ export interface ControlApi {
    * of a watch that broke (a client's lost connection); the daemon's own never does.
    */
   watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void;
+  /** What the kernel let the daemon do, found at its start, and whether SYN checks run. */
+  getCapabilities(): Promise<CapabilityReport>;
 }

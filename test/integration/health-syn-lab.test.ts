@@ -18,10 +18,11 @@ import { CheckTarget } from '../../src/lab/check-target.js';
 import { captureStderr, stopChild, waitForLine } from '../../src/lab/child.js';
 import type { ChildProcess } from 'node:child_process';
 import type { TargetStatus } from '../../src/health/report.js';
-import { PerCpuMap } from '../../src/bpf/map.js';
+import { BpfMap, PerCpuMap } from '../../src/bpf/map.js';
 import { u32, u64 } from '../../src/bpf/codec.js';
 import { check, lib } from '../../src/bpf/libbpf.js';
-import { XLVS_EV_PROBE } from '../../src/gen/abi.js';
+import { XLVS_EV_PROBE, XlvsProbe } from '../../src/gen/abi.js';
+import { addressBytes } from '../../src/model/ip.js';
 
 const VIP = '203.0.113.100';
 const RS = ['10.77.0.11', '10.77.0.12', '10.77.0.13'];
@@ -136,6 +137,26 @@ function probeEvents(): bigint {
   }
 }
 
+/** The probe slots (pinned probes map) that last went to address:port. */
+function slotsOf(address: string, port: number): XlvsProbe[] {
+  const fd = check('open pinned probes map', lib.obj_get(join(xlvsd.pinDir, 'maps', 'probes')));
+  try {
+    const want = addressBytes(address).toString('hex');
+    return [...new BpfMap('probes', fd, u32, XlvsProbe).entries()].map(([, p]) => p).filter((p) => p.dport === port && p.daddr.toString('hex') === want);
+  } finally {
+    lib.close(fd);
+  }
+}
+
+test('SYN checks run here: GetCapabilities says so, and every plain tcp check probes by SYN as configured', async () => {
+  const caps = await xlvsd.api.getCapabilities();
+  assert.deepEqual(caps.synChecks, { configured: true, running: true }, JSON.stringify(caps.list));
+  for (const c of (await xlvsd.api.listHealth()).checks) {
+    assert.equal(c.method, 'syn', `${c.real} of ${c.service}`);
+    assert.equal(c.degraded, undefined);
+  }
+});
+
 test('a listening real is up on its SYN-ACK; its stack never completes a connection and keeps nothing half-open', async () => {
   // (a round may run as a socket while the router resolves a real's neighbour: then the next)
   for (const rs of [RS[0]!, RS[1]!]) await until(WEB, `${rs}:80`, (x) => x.status === 'up' && x.last?.reason === 'connected (SYN-ACK)', 'up, answered through the data plane');
@@ -158,6 +179,14 @@ test('a listening real is up on its SYN-ACK; its stack never completes a connect
   assert.equal(synRecv.trim(), '', 'no half-open connection left on the real');
   // both of the web service's reals answered, each answer counted once (the 9000 service adds RSTs)
   assert.ok(probeEvents() - eventsBefore >= BigInt(2 * probes), `probe answers counted: ${probeEvents() - eventsBefore}`);
+  // The data plane recorded the answers in the probe slots: sent from the router's private
+  // address, answered after they were sent (the daemon stamps sent_ns as the frame leaves).
+  const slots = slotsOf(RS[0]!, 80).filter((p) => p.answered_ns > 0n);
+  assert.ok(slots.length > 0, 'a slot of rs1:80 holds an answer');
+  for (const p of slots) {
+    assert.ok(p.sent_ns > 0n && p.answered_ns >= p.sent_ns, `answered ${p.answered_ns} after sent ${p.sent_ns}`);
+    assert.equal(p.saddr.toString('hex'), addressBytes(lab.addr.routerPrivate).toString('hex'), 'sent from the router\'s private address');
+  }
 });
 
 test('a closed port is down on its RST, and up once something listens there', async () => {

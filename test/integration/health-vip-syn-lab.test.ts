@@ -89,6 +89,7 @@ for (const method of ['dr', 'tun'] as const) {
       const service = `tcp/${id(vip, port)}`;
       const up = await until(service, id(reals[0]!, 0), (c) => c.status === 'up' && c.last?.reason === 'connected (SYN-ACK)', 'up on a SYN-ACK');
       assert.equal(up.address, vip, 'the probe goes to the VIP');
+      assert.equal(up.method, 'syn', 'a SYN from the data plane, not a socket');
       // not even the first probes failed: one that found rs1's MAC unresolved was sent again
       assert.equal(up.counters.probes_failed, 0, `no probe of rs1 failed: ${JSON.stringify(up.last)}`);
       assert.equal(up.port, PORT);

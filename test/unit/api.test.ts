@@ -436,6 +436,10 @@ describe('api server over a unix socket', () => {
     assert.deepEqual(await client.listHealth(), api.health);
   });
 
+  it('GetCapabilities round-trips the report, an unavailable capability and the SYN checks\' problem included', async () => {
+    assert.deepEqual(await client.getCapabilities(), api.capabilities);
+  });
+
   it('WatchHealth streams events as they happen and stops when cancelled', async () => {
     const got: HealthEvent[] = [];
     const errors: Error[] = [];

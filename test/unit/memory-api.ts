@@ -14,6 +14,7 @@ import {
   serviceId,
 } from '../../src/model/types.js';
 import type { HealthEvent, HealthReport } from '../../src/health/report.js';
+import type { CapabilityReport } from '../../src/host/capabilities.js';
 
 export const U64_MAX = 2n ** 64n - 1n;
 export const zero = () => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
@@ -94,11 +95,13 @@ export class MemoryApi implements ControlApi {
       status: 'up', since: 1_795_000_000_123, successes: 4, failures: 0, weight: 5,
       last: { ok: true, reason: 'exit 7: weight 5', ms: 12.5, at: 1_795_000_001_000 },
       counters: { probes_ok: 9, probes_failed: 2, went_up: 2, went_down: 1 },
+      method: 'exec',
     }, {
       service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' },
       real: '10.77.0.12:80', real_address: '10.77.0.12', real_port: 80, type: 'tcp', address: '10.77.0.12', port: 80,
       status: 'down', since: null, successes: 0, failures: 0, weight: undefined, last: undefined,
       counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 },
+      method: 'connect', degraded: 'not SYN: packet_socket: socket(AF_PACKET, SOCK_RAW) failed: errno 1: needs CAP_NET_RAW',
     }],
     services: [{ service: 'tcp/203.0.113.100:80', service_key: { vip: '203.0.113.100', port: 80, protocol: 'tcp' }, health: { healthyWeight: 5, quorum: 2, sorryActive: false } }],
     totals: { targets: 2, up: 1, down: 1, probes_started: 12, probes_ok: 9, probes_failed: 2, timed_out: 1, skipped: 0, in_flight: 1, transitions: 3 },
@@ -113,5 +116,18 @@ export class MemoryApi implements ControlApi {
   watchHealth(listener: (e: HealthEvent) => void): () => void {
     this.watchers.add(listener);
     return () => this.watchers.delete(listener);
+  }
+
+  capabilities: CapabilityReport = {
+    kernel: '6.18.44-test',
+    list: [
+      { name: 'bpf_jit', available: true, detail: 'programs are JIT-compiled', neededBy: 'every XDP program' },
+      { name: 'packet_socket', available: false, detail: 'socket(AF_PACKET, SOCK_RAW) failed: errno 1: needs CAP_NET_RAW', neededBy: 'SYN health checks' },
+    ],
+    synChecks: { configured: true, running: false, problem: 'packet_socket: socket(AF_PACKET, SOCK_RAW) failed: errno 1: needs CAP_NET_RAW' },
+  };
+
+  async getCapabilities(): Promise<CapabilityReport> {
+    return structuredClone(this.capabilities);
   }
 }

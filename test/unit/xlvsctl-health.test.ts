@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // xlvsctl's health views: the pure renderings (health table, watch lines, the list's Health and
 // EffWeight columns), then the xlvsctl binary against the real gRPC server over a unix socket,
-// backed by MemoryApi: `health`, `health --json`, `health watch` until a signal, and a watch
+// backed by MemoryApi: `health`, `health --json`, `capabilities`, `health watch` until a signal, and a watch
 // whose daemon goes away (closed cleanly, and killed with SIGKILL in its own process).
 
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { formatAgo, formatHealthEvent, formatHealthTable } from '../../src/api/health-table.js';
+import { formatCapabilities } from '../../src/api/convert-capabilities.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { formatServiceTable, toJsonLine } from '../../src/api/table.js';
 import type { HealthEvent } from '../../src/health/report.js';
@@ -21,9 +22,10 @@ import { MemoryApi, listed, service } from './memory-api.js';
 const NOW = 1_795_000_012_500;
 
 const HEALTH_TABLE =
-  'SERVICE               REAL           TYPE  CHECK            STATUS         SINCE        OK/FAIL  LAST\n' +
-  'tcp/203.0.113.100:80  10.77.0.11:80  exec  10.77.0.50:8080  up (weight 5)  12s ago      9/2      ok (12.5 ms): exit 7: weight 5\n' +
-  'tcp/203.0.113.100:80  10.77.0.12:80  tcp   10.77.0.12:80    down           since start  0/0      -\n' +
+  'SERVICE               REAL           TYPE  PROBE     CHECK            STATUS         SINCE        OK/FAIL  LAST\n' +
+  'tcp/203.0.113.100:80  10.77.0.11:80  exec  exec      10.77.0.50:8080  up (weight 5)  12s ago      9/2      ok (12.5 ms): exit 7: weight 5\n' +
+  'tcp/203.0.113.100:80  10.77.0.12:80  tcp   connect!  10.77.0.12:80    down           since start  0/0      -\n' +
+  '! 1 check does not probe as configured: not SYN: packet_socket: socket(AF_PACKET, SOCK_RAW) failed: errno 1: needs CAP_NET_RAW\n' +
   '\n' +
   'SERVICE               HEALTHY/QUORUM  SORRY\n' +
   'tcp/203.0.113.100:80  5/2             no\n' +
@@ -54,7 +56,7 @@ describe('health table', () => {
     report.checks = [{ ...report.checks[0]!, status: 'down', weight: undefined, since: NOW - 3_725_000, last: { ok: false, reason: 'timeout after 2000 ms', ms: 2000.04, at: NOW } }];
     report.services[0]!.health = { healthyWeight: 0, quorum: 1, sorryActive: true };
     const lines = formatHealthTable(report, NOW).split('\n');
-    assert.equal(lines[1], 'tcp/203.0.113.100:80  10.77.0.11:80  exec  10.77.0.50:8080  down    1h02m ago  9/2      failed (2000 ms): timeout after 2000 ms');
+    assert.equal(lines[1], 'tcp/203.0.113.100:80  10.77.0.11:80  exec  exec   10.77.0.50:8080  down    1h02m ago  9/2      failed (2000 ms): timeout after 2000 ms');
     assert.equal(lines[4], 'tcp/203.0.113.100:80  0/1             yes');
   });
 
@@ -193,6 +195,20 @@ describe('xlvsctl health', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, HEALTH_TABLE.replace('12s ago    ', '1h00m ago  '));
     assert.equal(api.calls.listHealth, 1);
+  });
+
+  it('capabilities: prints each with yes/no and what was found, what needs a missing one, and whether SYN checks run', async () => {
+    const r = await xlvsctl(['--socket', address, 'capabilities']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, formatCapabilities(api.capabilities));
+    assert.match(r.stdout, /^packet_socket  no   socket\(AF_PACKET, SOCK_RAW\) failed: errno 1: needs CAP_NET_RAW\n {20}needed by: SYN health checks$/m);
+    assert.match(r.stdout, /^syn checks: configured, not running: packet_socket: .*; tcp checks use connect\(\)$/m);
+    const j = await xlvsctl(['--socket', address, 'capabilities', '--json']);
+    assert.equal(j.code, 0, j.stderr);
+    assert.deepEqual(JSON.parse(j.stdout), api.capabilities);
+    const bad = await xlvsctl(['--socket', address, 'capabilities', '--stats']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--stats: does not apply to "capabilities"/);
   });
 
   it('prints the report as JSON that parses back to it (bigint-safe, undefined fields left out)', async () => {
