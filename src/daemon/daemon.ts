@@ -19,6 +19,7 @@ import { Overrides, applyOverrides, type Override } from './overrides.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { HealthManager } from '../health/manager.js';
 import { ExecLimiter } from '../health/probes/exec-limit.js';
+import { UnreachableLog } from '../health/probes/udp.js';
 import { VipRoutes } from '../health/vip-routes.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import { FlowTableSizeError, InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -84,6 +85,7 @@ export class Daemon implements ControlApi {
       log: healthLog, stateDir: opts.stateDir, maxProbes: config.health.maxProbes,
       deps: {
         execLimiter: new ExecLimiter(config.health.maxExec), vipRoutes: new VipRoutes(config.interfaces.private, healthLog), synProber: d.synProber,
+        unreachable: new UnreachableLog(),
         ...(syn.configured && !syn.running ? { synUnavailable: syn.problem } : {}),
       },
       onChange: () => d.applyHealth(),

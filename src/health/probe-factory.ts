@@ -10,7 +10,7 @@ import type { CheckSpec } from './spec.js';
 import { probeTcp } from './probes/tcp.js';
 import { probeTcpConnect, type ViaReal } from './probes/tcp-connect.js';
 import type { VipRoutes } from './vip-routes.js';
-import { probeUdp } from './probes/udp.js';
+import { probeUdp, type UdpMemory, type UnreachableLog } from './probes/udp.js';
 import { httpOptions, planHttp, probeHttp } from './probes/http.js';
 import { planExec, probeExec } from './probes/exec.js';
 import type { ExecLimiter } from './probes/exec-limit.js';
@@ -45,6 +45,8 @@ export interface ProbeDeps {
   readonly vipRoutes?: VipRoutes;
   /** Plain tcp checks as SYNs from the data plane (health.syn_checks); absent: connect(). */
   readonly synProber?: SynProber;
+  /** When each real last answered a udp check with port unreachable (probes/udp.ts). */
+  readonly unreachable: UnreachableLog;
   /** health.syn_checks is on but this host cannot run them: why (the checks say so). */
   readonly synUnavailable?: string;
 }
@@ -70,7 +72,8 @@ export function makeProbe(check: CheckSpec, ctx: ProbeContext, deps: ProbeDeps):
     }
     case 'udp': {
       const opts = { timeoutMs, send: p.send, expect: p.expect, noReply: p.noReply };
-      return { run: (signal) => probeUdp(target, opts, signal), method: 'socket' };
+      const memory: UdpMemory = { unreachable: deps.unreachable };
+      return { run: (signal) => probeUdp(target, opts, signal, memory), method: 'socket' };
     }
     case 'http':
     case 'https': {

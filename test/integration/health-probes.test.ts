@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { ProbeResult } from '../../src/health/probes/index.js';
 import { TCP_MAX_REPLY_BYTES, probeTcp } from '../../src/health/probes/tcp.js';
-import { probeUdp } from '../../src/health/probes/udp.js';
+import { probeUdp, UnreachableLog, UNREACHABLE_WINDOW_MS, type UdpMemory } from '../../src/health/probes/udp.js';
 
 const HOSTS = ['127.0.0.1', '::1'] as const;
 const never = (): AbortSignal => new AbortController().signal;
@@ -207,6 +207,32 @@ for (const host of HOSTS) {
       assert.equal(received, 1, 'the server got the payload');
       const t = await probeUdp({ address: host, port: s.port }, { timeoutMs: 200, send: 'PING', expect: '*' }, never());
       assertResult(t, false, 'timeout after 200 ms waiting for a reply');
+    });
+
+    it('noReply: silence soon after a port unreachable from the same address proves nothing; after the window it does', async () => {
+      // The real's kernel rate-limits ICMP errors per destination: after one from this address
+      // (another port, closed), silence from it may be a suppressed unreachable.
+      let now = 0;
+      const memory: UdpMemory = { unreachable: new UnreachableLog(() => now) };
+      const closed = await closedUdpPort(host);
+      const s = await udpServer(host, () => {});
+      stops.push(s.stop);
+      const silent = { address: host, port: s.port };
+      const opts = { timeoutMs: 200, send: 'PING', noReply: true };
+      // a silence with no unreachable around is health, and becomes the check's verdict
+      assertResult(await probeUdp(silent, opts, never(), memory), true, 'no reply and no port unreachable within 200 ms');
+      const other: UdpMemory = { unreachable: memory.unreachable };
+      assertResult(await probeUdp({ address: host, port: closed }, opts, never(), other), false, 'port unreachable (ECONNREFUSED)');
+      now += 500;
+      assertResult(await probeUdp(silent, opts, never(), memory), true,
+        `no reply within 200 ms, but ${host} answered port unreachable 500 ms ago and rate-limits those: inconclusive; as before: no reply and no port unreachable within 200 ms`);
+      // the closed port's own check: silence keeps it failing, it does not come up
+      assertResult(await probeUdp(silent, opts, never(), other), false,
+        `no reply within 200 ms, but ${host} answered port unreachable 500 ms ago and rate-limits those: inconclusive; as before: port unreachable (ECONNREFUSED)`);
+      assertResult(await probeUdp(silent, opts, never(), { unreachable: memory.unreachable }), false,
+        `no reply within 200 ms, but ${host} answered port unreachable 500 ms ago and rate-limits those: inconclusive; no verdict yet, so failing`);
+      now += UNREACHABLE_WINDOW_MS;
+      assertResult(await probeUdp(silent, opts, never(), other), true, 'no reply and no port unreachable within 200 ms');
     });
 
     it('abort through the signal returns at once', async () => {

@@ -16,6 +16,7 @@ import { Lab } from '../../src/lab/lab.js';
 import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
 import { CheckTarget, type CheckTargetMode } from '../../src/lab/check-target.js';
 import type { HealthEvent, TargetStatus } from '../../src/health/report.js';
+import { UNREACHABLE_WINDOW_MS } from '../../src/health/probes/udp.js';
 
 const VIP = '203.0.113.100';
 const RS1 = '10.77.0.11';
@@ -248,7 +249,10 @@ test('each check type flips exactly as configured, one transition per flip', { c
       await targets.noReply.stop();
       assert.equal((await nth('noReply', base + 1)).reason, 'port unreachable (ECONNREFUSED)');
       await targets.noReply.restart();
-      await nth('noReply', base + 2);
+      // Up again only once rs1's port unreachables (its own, and the udp check's if that port is
+      // closed too) are UNREACHABLE_WINDOW_MS old: silence before that proves nothing, as rs1
+      // rate-limits them (probes/udp.ts). Then rise (2 probes).
+      await nth('noReply', base + 2, 3000 + UNREACHABLE_WINDOW_MS);
       assert.deepEqual(of('noReply').slice(base).map(summary), ['up->down', 'down->up']);
     }),
   ]);
@@ -260,4 +264,19 @@ test('each check type flips exactly as configured, one transition per flip', { c
     const c = await check(n as Name);
     assert.deepEqual([c.counters.went_up, c.counters.went_down], want, n);
   }
+});
+
+test('udp no_reply: a port closed for 3 s stays down, though rs1 soon sends only one port unreachable a second', async () => {
+  const base = of('noReply').length;
+  await targets.noReply.stop();
+  assert.equal((await nth('noReply', base + 1)).reason, 'port unreachable (ECONNREFUSED)');
+  // 15 probes at 200 ms: rs1's burst of six unreachables is spent within the first few, the rest
+  // of the time it sends one a second. Taking the silences between for health flapped up.
+  await sleep(3000);
+  const c = await check('noReply');
+  assert.equal(c.status, 'down', `still down: ${c.last?.reason}`);
+  assert.deepEqual(of('noReply').slice(base).map(summary), ['up->down'], 'no transition while the port was closed');
+  await targets.noReply.restart();
+  await nth('noReply', base + 2, 3000 + UNREACHABLE_WINDOW_MS);
+  assert.deepEqual(of('noReply').slice(base).map(summary), ['up->down', 'down->up']);
 });
