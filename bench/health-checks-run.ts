@@ -16,7 +16,6 @@ import { checkCount, healthConfigYaml, type CheckKind, type HealthWorkload } fro
 import { pctOfOneCore, readPidCpu, type ProcCpu } from './health-checks-proc.js';
 import { procMemory } from './control-plane-maps.js';
 import { cpuSplit, readCpuTimes, type CpuSplit } from './cpu.js';
-import { BenchError } from './errors.js';
 
 const READY_TIMEOUT_MS = 60_000;
 const UP_POLL_MS = 250;
