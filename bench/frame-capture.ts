@@ -36,7 +36,7 @@ export class FrameCapture {
 
   /** Loads the recorder and pins its program (under /sys/fs/bpf/xlvs-bench-capture-*, removed by close()). */
   static load(): FrameCapture {
-    return PinnedXdp.load(CAPTURE_OBJECT, 'xlvs_bench_capture', 'capture', (x) => new FrameCapture(x, x.obj.map('cap_slots', u32, slotCodec), x.obj.map('cap_count', u32, u64)));
+    return PinnedXdp.load(CAPTURE_OBJECT, 'xlvs_bench_capture', 'capture', { cap_slot: { size: slotCodec.size, members: [['len', 0, 4], ['frame', 4, CAPTURE_FRAME_MAX]] } }, (x) => new FrameCapture(x, x.obj.map('cap_slots', u32, slotCodec), x.obj.map('cap_count', u32, u64)));
   }
 
   /** Attaches (native XDP, replacing whatever is attached) to dev in the named namespace. */

@@ -13,9 +13,20 @@ import { InvalidArgumentError } from '../src/errors.js';
 /** GEN_FRAME_MAX and GEN_FAN_MAX of bpf/bench_gen.bpf.c. */
 export const GEN_FRAME_MAX = 128;
 export const GEN_FAN_MAX = 64;
-/** struct gen_cfg of bpf/bench_gen.bpf.c: byte offsets. */
+/**
+ * struct gen_cfg of bpf/bench_gen.bpf.c, [member, offset, size]: LoopGen checks it against the
+ * object's BTF before it loads (BpfObject.verifyAbi), so a change on one side only fails there.
+ */
+export const GEN_CFG_LAYOUT: { size: number; members: [string, number, number][] } = {
+  size: 176,
+  members: [['frame', 0, GEN_FRAME_MAX], ['frame_len', 128, 4], ['l4_csum_off', 132, 4], ['sport_count', 136, 4], ['saddr_count', 140, 4], ['order', 144, 4],
+    ['udp', 148, 4], ['loop_ifindex', 152, 4], ['targets', 156, 4], ['count', 160, 8], ['max_ns', 168, 8]],
+};
+const cfgAt = (member: string): number => GEN_CFG_LAYOUT.members.find(([m]) => m === member)![1];
+/** struct gen_cfg: byte offsets, from GEN_CFG_LAYOUT. */
 export const CFG = {
-  frameLen: 128, l4CsumOff: 132, sportCount: 136, saddrCount: 140, order: 144, udp: 148, loopIfindex: 152, targets: 156, count: 160, maxNs: 168, size: 176,
+  frameLen: cfgAt('frame_len'), l4CsumOff: cfgAt('l4_csum_off'), sportCount: cfgAt('sport_count'), saddrCount: cfgAt('saddr_count'), order: cfgAt('order'),
+  udp: cfgAt('udp'), loopIfindex: cfgAt('loop_ifindex'), targets: cfgAt('targets'), count: cfgAt('count'), maxNs: cfgAt('max_ns'), size: GEN_CFG_LAYOUT.size,
 } as const;
 /** Ethernet's minimum frame (without FCS): shorter frames get a zero trailer, as a NIC would pad. */
 export const ETH_MIN_FRAME = 60;

@@ -82,7 +82,7 @@ export class LiveSink {
 
   /** Loads the sink and pins its program (under /sys/fs/bpf/xlvs-bench-sink-*, removed by close()). */
   static load(flags: SinkFlags = {}): LiveSink {
-    return PinnedXdp.load(SINK_OBJECT, 'xlvs_bench_sink', 'sink', (x) => {
+    return PinnedXdp.load(SINK_OBJECT, 'xlvs_bench_sink', 'sink', { sink_dst: { size: dstCodec.size, members: [['addr', 0, 4], ['port', 4, 2], ['proto', 6, 1], ['family', 7, 1]] } }, (x) => {
       const s = new LiveSink(x, x.obj.map('sink_cfg', u32, u32), x.obj.percpuMap('sink_totals', u32, u64), x.obj.percpuMap('sink_dsts', dstCodec, u64), x.obj.percpuMap('sink_flows', u32, u64));
       s.setFlags(flags);
       return s;

@@ -5,9 +5,15 @@
 
 import { InvalidArgumentError } from '../src/errors.js';
 
-/** struct gen_state: byte offsets. */
-const ST = { next: 0, firstNs: 8, lastNs: 16, rounds: 24, foreign: 32, cpus: 40, ended: 48, why: 52 } as const;
-export const GEN_STATE_SIZE = 64;
+/** struct gen_state of bpf/bench_gen.bpf.c, [member, offset, size]: checked against the object's BTF at load. */
+export const GEN_STATE_LAYOUT: { size: number; members: [string, number, number][] } = {
+  size: 64,
+  members: [['next', 0, 8], ['first_ns', 8, 8], ['last_ns', 16, 8], ['rounds', 24, 8], ['foreign', 32, 8], ['cpus', 40, 8], ['ended', 48, 4], ['why', 52, 4], ['skip', 56, 4], ['pad', 60, 4]],
+};
+const stAt = (member: string): number => GEN_STATE_LAYOUT.members.find(([m]) => m === member)![1];
+/** struct gen_state: byte offsets, from GEN_STATE_LAYOUT. */
+const ST = { next: stAt('next'), firstNs: stAt('first_ns'), lastNs: stAt('last_ns'), rounds: stAt('rounds'), foreign: stAt('foreign'), cpus: stAt('cpus'), ended: stAt('ended'), why: stAt('why') } as const;
+export const GEN_STATE_SIZE = GEN_STATE_LAYOUT.size;
 /** enum gen_end. */
 export const GEN_END = { count: 1, deadline: 2, stopped: 4 } as const;
 export type GenEnd = keyof typeof GEN_END;

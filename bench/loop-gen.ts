@@ -25,8 +25,8 @@ import { NETNS_DIR, nsArgv, run } from '../src/lab/proc.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { byteArrayCodec } from './bytes-codec.js';
 import { LoopGenError } from './errors.js';
-import { buildGenTemplate, CFG, checkInt, encodeGenCfg, GEN_FAN_MAX, GEN_FRAME_MAX, validateGenOptions, type GenOptions, type GenStream, type GenTemplate } from './gen-stream.js';
-import { cpuList, decodeGenState, GEN_STATE_SIZE, parseVethXmit, runBounds, runResult, STALL_NS, type GenState, type LoopRun, type RunBounds } from './loop-gen-state.js';
+import { buildGenTemplate, CFG, GEN_CFG_LAYOUT, checkInt, encodeGenCfg, GEN_FAN_MAX, GEN_FRAME_MAX, validateGenOptions, type GenOptions, type GenStream, type GenTemplate } from './gen-stream.js';
+import { cpuList, decodeGenState, GEN_STATE_LAYOUT, GEN_STATE_SIZE, parseVethXmit, runBounds, runResult, STALL_NS, type GenState, type LoopRun, type RunBounds } from './loop-gen-state.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const GEN_OBJECT = join(ROOT, 'build/bench_gen.bpf.o');
@@ -114,6 +114,7 @@ export class LoopGen {
       for (const dev of loop) await run(nsArgv(o.ns, ['ip', 'link', 'set', 'dev', dev, 'up']));
       const obj = BpfObject.open(GEN_OBJECT, { pinRoot: pinDir });
       undo.push(() => obj.close());
+      obj.verifyAbi({ gen_cfg: GEN_CFG_LAYOUT, gen_state: GEN_STATE_LAYOUT });
       obj.load();
       ensureBpffs(pinDir);
       undo.push(() => unpin(pinDir));

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BpfObject } from '../src/bpf/object.js';
+import type { Layout } from '../src/bpf/btf-check.js';
 import { ensureBpffs, unpin } from '../src/bpf/bpffs.js';
 import { nsArgv, run } from '../src/lab/proc.js';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -17,13 +18,15 @@ export class PinnedXdp {
 
   /**
    * Loads `object` and pins `program` under /sys/fs/bpf/xlvs-bench-<what>-*; `use` reads the
-   * loaded object (its maps) and may throw: then nothing is left behind.
+   * loaded object (its maps) and may throw: then nothing is left behind. `layout`: the structs
+   * the caller's codecs assume, checked against the object's BTF first.
    */
-  static load<T>(object: string, program: string, what: string, use: (p: PinnedXdp) => T): T {
+  static load<T>(object: string, program: string, what: string, layout: Layout, use: (p: PinnedXdp) => T): T {
     const pinDir = `/sys/fs/bpf/xlvs-bench-${what}-${process.pid}-${randomBytes(3).toString('hex')}`;
     ensureBpffs(pinDir);
     const obj = BpfObject.open(object, { pinRoot: pinDir });
     try {
+      obj.verifyAbi(layout);
       obj.load();
       obj.pinProgram(program, join(pinDir, 'prog'));
       return use(new PinnedXdp(obj, pinDir, program));
