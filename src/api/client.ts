@@ -123,12 +123,19 @@ function waitReady(client: grpc.Client, deadline: number, wait: boolean): Promis
   });
 }
 
+/**
+ * The largest answer the client takes. grpc-js's default (4 MiB) is less than ListServices of
+ * 10,000 services × 8 reals (4.6 MB): the daemon's answers grow with its config, which the
+ * admin sized; requests to the daemon keep the server's limits.
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+
 /** Connects to xlvsd at a gRPC address ("unix:/run/xlvs/xlvsd.sock", "127.0.0.1:50051"). */
 export async function connectApi(address: string, options: ConnectOptions = {}): Promise<ApiClient> {
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
   const callTimeoutMs = options.callTimeoutMs ?? 10000;
   const { Client } = loadXlvsProto();
-  const client = new Client(address, grpc.credentials.createInsecure());
+  const client = new Client(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES });
 
   try {
     await waitReady(client, Date.now() + connectTimeoutMs, options.waitForDaemon ?? false);

@@ -432,6 +432,20 @@ describe('api server over a unix socket', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('ListServices of 10,000 services × 8 reals (over grpc-js\'s default 4 MiB) arrives whole', async () => {
+    const saved = api.services;
+    try {
+      api.services = Array.from({ length: 10_000 }, (_, i) => service(`10.${i >> 8}.${i & 255}.1`, 80, 'tcp', {
+        reals: Array.from({ length: 8 }, (_, j) => listed(`10.200.${i & 255}.${j + 1}`, 8080)),
+      }));
+      const got = await client.listServices();
+      assert.equal(got.length, 10_000);
+      assert.deepEqual(got[9_999], api.services[9_999]);
+    } finally {
+      api.services = saved;
+    }
+  });
+
   it('ListHealth round-trips every field of checks, services and totals', async () => {
     assert.deepEqual(await client.listHealth(), api.health);
   });
