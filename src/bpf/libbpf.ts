@@ -46,6 +46,7 @@ export const lib = {
   obj_pin: bpf.func('int bpf_obj_pin(int fd, const char *path)'),
   obj_get: bpf.func('int bpf_obj_get(const char *path)'),
   obj_get_info_by_fd: bpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *len)'),
+  map_get_fd_by_id: bpf.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_create: bpf.func('int bpf_link_create(int prog_fd, int target_fd, int type, void *opts)'),
   link_update: bpf.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
   // libc
