@@ -5,12 +5,15 @@ BUILD      := build
 BPF_SRC    := $(wildcard bpf/*.bpf.c)
 BPF_OBJ    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRC))
 BPF_HDR    := $(wildcard bpf/*.h)
+# The benchmarks' own XDP programs (generator, sink, floor, ...): bench/bpf, built beside the product's.
+BENCH_BPF_SRC := $(wildcard bench/bpf/*.bpf.c)
+BENCH_BPF_OBJ := $(patsubst bench/bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BENCH_BPF_SRC))
 CLANG      ?= clang
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -fno-strict-aliasing -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
 DEPS_STAMP := $(BUILD)/.deps
 ABI_TS     := src/gen/abi.ts
 DECAP_ABI_TS := src/gen/decap-abi.ts
-TS_SRC     := $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
+TS_SRC     := $(shell find src lab testing test bench -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := $(BUILD)/.tsc
 
 .PHONY: all deps build bpf test unit demo teardown clean bench
@@ -23,9 +26,11 @@ $(DEPS_STAMP): package.json package-lock.json scripts/deps.sh
 	./scripts/deps.sh
 	@touch $@
 
-bpf: $(BPF_OBJ)
+bpf: $(BPF_OBJ) $(BENCH_BPF_OBJ)
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(DEPS_STAMP)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/%.bpf.o: bench/bpf/%.bpf.c $(BPF_HDR) $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -Ibpf -c $< -o $@
 
 # The TypeScript codecs come from the compiled object's BTF (bpf/xlvs_abi.h is the source).
 $(ABI_TS): $(BUILD)/xlvs.bpf.o scripts/gen-abi.mjs
@@ -39,7 +44,7 @@ $(TS_STAMP): $(TS_SRC) $(ABI_TS) $(DECAP_ABI_TS) $(DEPS_STAMP)
 	npx tsc -p tsconfig.json
 	@touch $@
 
-build: $(BPF_OBJ) $(TS_STAMP)
+build: $(BPF_OBJ) $(BENCH_BPF_OBJ) $(TS_STAMP)
 
 # Unit and integration tests; integration tests build namespaces and load XDP (root).
 test: build
@@ -53,7 +58,7 @@ bench: build
 	node dist/bench/run.js
 
 demo: build
-	node dist/src/demo/demo.js
+	node dist/lab/demo.js
 
 # Removes a data plane left running by `xlvsd` (default pin dir).
 teardown: build

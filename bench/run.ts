@@ -5,8 +5,8 @@
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { InvalidArgumentError } from '../src/errors.js';
-import { machineInfo, readReport, writeReport, type Report } from './report.js';
-import type { Section } from './section.js';
+import { machineInfo, readReport, writeReport, type Report } from './common/report.js';
+import type { Section } from './common/section.js';
 import { SECTIONS } from './sections.js';
 
 interface Args {

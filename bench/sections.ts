@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every benchmark section, in report order. A new benchmark adds its SectionRunner here.
 
-import type { SectionRunner } from './section.js';
-import { perPacket } from './per-packet.js';
-import { forwarding } from './forwarding.js';
-import { connections } from './connections.js';
-import { flowScale } from './flow-scale.js';
-import { controlPlane } from './control-plane.js';
-import { healthChecks } from './health-checks.js';
+import type { SectionRunner } from './common/section.js';
+import { perPacket } from './per-packet/per-packet.js';
+import { forwarding } from './forwarding/forwarding.js';
+import { connections } from './connections/connections.js';
+import { flowScale } from './flow-scale/flow-scale.js';
+import { controlPlane } from './control-plane/control-plane.js';
+import { healthChecks } from './health-checks/health-checks.js';
 
 export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane, healthChecks];

@@ -2,7 +2,7 @@
 /*
  * The data plane's clock. Flow, template and destination deadlines need seconds, not
  * nanoseconds, and reading the TSC for bpf_ktime_get_ns() was about a tenth of an established
- * packet's cost (perf, bench/per-packet.ts). The coarse clock is the same CLOCK_MONOTONIC base
+ * packet's cost (perf, bench/per-packet/per-packet.ts). The coarse clock is the same CLOCK_MONOTONIC base
  * advanced once per tick (a few ms), read without touching the clocksource. Every deadline
  * written or compared in BPF uses this one clock.
  */

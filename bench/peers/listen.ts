@@ -5,9 +5,9 @@
 // listen() returned.
 
 import type { ChildProcess } from 'node:child_process';
-import type { Lab } from '../../src/lab/lab.js';
-import { captureStderr, hasExited, stopChild } from '../../src/lab/child.js';
-import { BenchError } from '../errors.js';
+import type { Lab } from '../../lab/lab.js';
+import { captureStderr, hasExited, stopChild } from '../../lab/child.js';
+import { BenchError } from '../common/errors.js';
 
 const POLL_MS = 50;
 

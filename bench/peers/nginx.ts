@@ -6,8 +6,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab } from '../../src/lab/lab.js';
-import { stopChild } from '../../src/lab/child.js';
+import type { Lab } from '../../lab/lab.js';
+import { stopChild } from '../../lab/child.js';
 import { spawnListening } from './listen.js';
 
 /** The reply body: small, so the benchmark measures connections, not bytes. */

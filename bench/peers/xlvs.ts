@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// xlvs as a load-balancer peer: the real daemon (src/lab/xlvsd-process.ts) in the router
+// xlvs as a load-balancer peer: the real daemon (lab/xlvsd-process.ts) in the router
 // namespace with one NAT TCP service on the VIP and the default scheduler, configured by YAML as
 // an admin would. Stopping it tears its data plane down (XDP detached, pins removed), so the next
 // peer sees a plain router.
 
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import type { Lab } from '../../src/lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import type { Lab } from '../../lab/lab.js';
 
 export interface XlvsSpec {
   vip: string;

@@ -2,15 +2,15 @@
 // Loads proto/xlvs/v1/xlvs.proto at runtime (no generated code to keep in sync) for both the
 // server and the client, with one fixed set of loader options that wire.ts is written against.
 
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { fromRoot } from '../paths.js';
 
 /**
  * The repo's proto/ directory. This file runs as dist/src/api/proto.js, so the repo root is
  * three levels up; resolving from import.meta.url keeps it independent of the working dir.
  */
-export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
+export const PROTO_ROOT = fromRoot('proto');
 export const PROTO_FILE = 'xlvs/v1/xlvs.proto';
 
 /** Decoding options wire.ts relies on. Changing one changes every message shape. */

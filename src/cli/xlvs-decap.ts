@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { InvalidArgumentError, XlvsError } from '../errors.js';
-import type { XdpMode } from '../bpf/link.js';
+import type { XdpMode } from '../kernel/link.js';
 import { parseDecapAddress, type DecapAddress } from '../decap/address.js';
 import { attach, detach } from '../decap/attach.js';
 import { checkIfname, DEFAULT_DECAP_OBJECT, DEFAULT_DECAP_PIN_DIR } from '../decap/pins.js';

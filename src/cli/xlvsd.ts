@@ -5,12 +5,12 @@
 // data plane forwarding; `--teardown` removes it.
 
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Daemon } from '../daemon/daemon.js';
 import { Dataplane, DEFAULT_PIN_DIR } from '../dataplane/handles.js';
 import { loadConfig } from '../config/index.js';
 import { removeVipRoutes } from '../health/vip-routes.js';
+import { fromRoot } from '../paths.js';
 
 const USAGE = `usage: xlvsd --config FILE [--listen ADDR] [--pin-dir DIR] [--state-dir DIR] [--object FILE]
        xlvsd --config FILE --check       validate the config and exit
@@ -27,7 +27,7 @@ async function main(): Promise<number> {
         listen: { type: 'string', default: process.env.XLVS_SOCKET ?? 'unix:/run/xlvs/xlvsd.sock' },
         'pin-dir': { type: 'string', default: DEFAULT_PIN_DIR },
         'state-dir': { type: 'string', default: '/var/lib/xlvs' },
-        object: { type: 'string', default: fileURLToPath(new URL('../../../build/xlvs.bpf.o', import.meta.url)) },
+        object: { type: 'string', default: fromRoot('build/xlvs.bpf.o') },
         'reap-interval-ms': { type: 'string', default: '5000' },
         check: { type: 'boolean', default: false },
         teardown: { type: 'boolean', default: false },

@@ -12,7 +12,7 @@ import { Reaper } from '../dataplane/reaper.js';
 import { Neighbours } from '../dataplane/neighbours.js';
 import { SynProber } from '../health/probes/syn.js';
 import { probeTcpConnect } from '../health/probes/tcp-connect.js';
-import { ifindexOf } from '../bpf/link.js';
+import { ifindexOf } from '../kernel/link.js';
 import { checkRealFitsService } from '../api/validate.js';
 import { sumCounters, readDrops } from '../dataplane/stats.js';
 import { Overrides, applyOverrides, type Override } from './overrides.js';

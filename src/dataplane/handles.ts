@@ -8,13 +8,13 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type pino from 'pino';
-import { BpfObject } from '../bpf/object.js';
-import { ensureBpffs, unpin, pinExists } from '../bpf/bpffs.js';
-import { pinnedMapInfo } from '../bpf/map-info.js';
+import { BpfObject } from '../kernel/object.js';
+import { ensureBpffs, unpin, pinExists } from '../kernel/bpffs.js';
+import { pinnedMapInfo } from '../kernel/map-info.js';
 import { FlowTableSizeError } from '../errors.js';
-import { XdpLink, ifindexOf, type XdpMode } from '../bpf/link.js';
-import type { BpfMap, PerCpuMap } from '../bpf/map.js';
-import { u32, u64 } from '../bpf/codec.js';
+import { XdpLink, ifindexOf, type XdpMode } from '../kernel/link.js';
+import type { BpfMap, PerCpuMap } from '../kernel/map.js';
+import { u32, u64 } from '../kernel/codec.js';
 import * as abi from '../gen/abi.js';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/xlvs';

@@ -6,7 +6,7 @@
 // counts, atomically and exactly once — userspace cannot do that race-free.
 
 import type pino from 'pino';
-import { XdpTestRunner } from '../bpf/test-run.js';
+import { XdpTestRunner } from '../kernel/test-run.js';
 import { BpfError, XlvsError } from '../errors.js';
 
 /** Monotonic clock in ns: the same clock as bpf_ktime_get_ns() (CLOCK_MONOTONIC). */

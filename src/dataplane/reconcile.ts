@@ -20,7 +20,7 @@ import type { Maps } from './handles.js';
 import { IdAllocator } from './ids.js';
 import { MapWrites } from './map-writes.js';
 import { buildTable } from '../sched/table.js';
-import { closeMap } from '../bpf/inner-map.js';
+import { closeMap } from '../kernel/inner-map.js';
 import { createTableMap } from './table-map.js';
 import { addressBytes, addressFromBytes, familyOf } from '../model/ip.js';
 import { CapacityError } from '../errors.js';

@@ -3,8 +3,8 @@
 // computed into a typed array and written in one batch (createU32Array). At 10,000 services a
 // [slot, real] pair object per slot made 100 mh services spend seconds in allocation and GC.
 
-import { createU32Array } from '../bpf/inner-map.js';
-import type { BpfMap } from '../bpf/map.js';
+import { createU32Array } from '../kernel/inner-map.js';
+import type { BpfMap } from '../kernel/map.js';
 
 /**
  * A new inner map of `table.length` slots (at least 1), slot i holding realIds[table[i]].

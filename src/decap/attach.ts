@@ -7,10 +7,10 @@
 
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { BpfObject } from '../bpf/object.js';
-import { ensureBpffs, pinExists, unpin } from '../bpf/bpffs.js';
-import { XdpLink, type XdpMode } from '../bpf/link.js';
-import { lib } from '../bpf/libbpf.js';
+import { BpfObject } from '../kernel/object.js';
+import { ensureBpffs, pinExists, unpin } from '../kernel/bpffs.js';
+import { XdpLink, type XdpMode } from '../kernel/link.js';
+import { lib } from '../kernel/libbpf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { ABI_LAYOUT } from '../gen/decap-abi.js';
 import type { DecapAddress } from './address.js';

@@ -4,11 +4,11 @@
 // key and value size, as BpfObject does for maps it loads.
 
 import { join } from 'node:path';
-import { BpfMap, PerCpuMap } from '../bpf/map.js';
-import type { BpfObject } from '../bpf/object.js';
-import { u32, u64, type Codec } from '../bpf/codec.js';
-import { lib, check, checkLibc } from '../bpf/libbpf.js';
-import { pinnedMapInfo } from '../bpf/map-info.js';
+import { BpfMap, PerCpuMap } from '../kernel/map.js';
+import type { BpfObject } from '../kernel/object.js';
+import { u32, u64, type Codec } from '../kernel/codec.js';
+import { lib, check, checkLibc } from '../kernel/libbpf.js';
+import { pinnedMapInfo } from '../kernel/map-info.js';
 import { AbiMismatchError } from '../errors.js';
 import { XlvsDecapAddr, XlvsDecapCfg } from '../gen/decap-abi.js';
 

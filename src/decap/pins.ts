@@ -6,12 +6,12 @@
 //   <pin dir>/<ifname>/maps/<name>  decap_stats, decap_allow, decap_cfg (pinned by libbpf)
 
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../errors.js';
+import { fromRoot } from '../paths.js';
 
 export const DEFAULT_DECAP_PIN_DIR = '/sys/fs/bpf/xlvs-decap';
 // Compiled, this file is dist/src/decap/pins.js: the repo root is three levels up.
-export const DEFAULT_DECAP_OBJECT = fileURLToPath(new URL('../../../build/xlvs_decap.bpf.o', import.meta.url));
+export const DEFAULT_DECAP_OBJECT = fromRoot('build/xlvs_decap.bpf.o');
 export const DECAP_PROG = 'xlvs_decap';
 
 /** IFNAMSIZ is 16 with the NUL; the kernel refuses "/", whitespace, ":" and the dot names. */

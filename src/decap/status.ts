@@ -3,10 +3,10 @@
 // the counters summed over CPUs, named after enum xlvs_decap_stat.
 
 import { readdirSync } from 'node:fs';
-import type { XdpMode } from '../bpf/link.js';
-import { XdpLink } from '../bpf/link.js';
-import { lib } from '../bpf/libbpf.js';
-import { pinExists } from '../bpf/bpffs.js';
+import type { XdpMode } from '../kernel/link.js';
+import { XdpLink } from '../kernel/link.js';
+import { lib } from '../kernel/libbpf.js';
+import { pinExists } from '../kernel/bpffs.js';
 import { XLVS_DECAP_STAT } from '../gen/decap-abi.js';
 import { readAllowList } from './allow-list.js';
 import { DecapNotAttachedError } from './errors.js';

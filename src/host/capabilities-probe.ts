@@ -5,9 +5,9 @@
 
 import koffi from 'koffi';
 import { release } from 'node:os';
-import { BpfObject } from '../bpf/object.js';
-import { check, lib } from '../bpf/libbpf.js';
-import { liveFramesErrno, XdpTestRunner, XDP } from '../bpf/test-run.js';
+import { BpfObject } from '../kernel/object.js';
+import { check, lib } from '../kernel/libbpf.js';
+import { liveFramesErrno, XdpTestRunner, XDP } from '../kernel/test-run.js';
 import { RawFrames } from './raw-frames.js';
 import { XlvsError } from '../errors.js';
 import { NEEDED_BY, type Capabilities, type Capability, type CapabilityName } from './capabilities.js';

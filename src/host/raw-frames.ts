@@ -15,7 +15,7 @@
 
 import koffi from 'koffi';
 import { BpfError, InvalidArgumentError } from '../errors.js';
-import { checkLibc, errno, lib } from '../bpf/libbpf.js';
+import { checkLibc, errno, lib } from '../kernel/libbpf.js';
 
 const AF_PACKET = 17;
 const SOCK_RAW = 3;

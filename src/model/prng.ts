@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // mulberry32: a small seeded PRNG (property tests, so a failure reproduces from its seed; the
 // health-check scheduler's per-target jitter, so restarts keep the spread).
-// (The frame fuzzer has its own, faster generator: src/testing/fuzz.ts Prng.)
+// (The frame fuzzer has its own, faster generator: testing/fuzz.ts Prng.)
 
 /** Returns a function giving floats in [0, 1), fully determined by `seed`. */
 export function mulberry32(seed: number): () => number {

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// Smoke run of the connections benchmark (bench/connections.ts): the same code, lab and peers as
+// Smoke run of the connections benchmark (bench/connections/connections.ts): the same code, lab and peers as
 // `make bench`, one short round, so that the benchmark does not rot. The figures are checked for
 // consistency with each other and with xlvs's own counters, never against fixed values.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { connections, runConnections, type ConnectionsResult } from '../../bench/connections.js';
-import { PEERS } from '../../bench/connections-env.js';
-import type { PeerSummary } from '../../bench/connections-report.js';
-import { renderMarkdown, machineInfo } from '../../bench/report.js';
+import { connections, runConnections, type ConnectionsResult } from '../../bench/connections/connections.js';
+import { PEERS } from '../../bench/connections/connections-env.js';
+import type { PeerSummary } from '../../bench/connections/connections-report.js';
+import { renderMarkdown, machineInfo } from '../../bench/common/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Smoke run of the control-plane benchmark (bench/control-plane.ts) at 100 services × 8 reals:
+// Smoke run of the control-plane benchmark (bench/control-plane/control-plane.ts) at 100 services × 8 reals:
 // the same code, the real daemon, the nft peer and the Maglev timings, with figures that must
 // agree with each other (every service listed, a reload changing exactly one real and one table,
 // a restart keeping every slot, the nft table really loaded).
@@ -7,10 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { controlPlane, type ControlPlaneResult } from '../../bench/control-plane.js';
-import { renderMarkdown, machineInfo } from '../../bench/report.js';
-import { configYaml, schedulerOf, services } from '../../bench/control-plane-config.js';
-import { nftRuleset, nftUpdate } from '../../bench/control-plane-nft.js';
+import { controlPlane, type ControlPlaneResult } from '../../bench/control-plane/control-plane.js';
+import { renderMarkdown, machineInfo } from '../../bench/common/report.js';
+import { configYaml, schedulerOf, services } from '../../bench/control-plane/control-plane-config.js';
+import { nftRuleset, nftUpdate } from '../../bench/control-plane/control-plane-nft.js';
 import { parseConfig } from '../../src/config/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Smoke run of the flow-scale benchmark (bench/flow-scale.ts) with its smallest sizes, so that
+// Smoke run of the flow-scale benchmark (bench/flow-scale/flow-scale.ts) with its smallest sizes, so that
 // `make bench` does not rot: the same lab, programs, generator (the XDP packet loop), sink and
 // nftables peer, every case measured, and the figures consistent with each other (never
 // compared with fixed results).
@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { flowScale, runFlowScale, SMOKE, type FlowScaleResult } from '../../bench/flow-scale.js';
-import { renderMarkdown, machineInfo } from '../../bench/report.js';
+import { flowScale, runFlowScale, SMOKE, type FlowScaleResult } from '../../bench/flow-scale/flow-scale.js';
+import { renderMarkdown, machineInfo } from '../../bench/common/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));

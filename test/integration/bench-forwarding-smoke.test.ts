@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Smoke run of the forwarding benchmark (bench/forwarding.ts) with the smallest sizes, so that
+// Smoke run of the forwarding benchmark (bench/forwarding/forwarding.ts) with the smallest sizes, so that
 // `make bench` does not rot: the same lab, the packet-loop generator, every peer, the sink's
 // counts checked against the generator's and per destination, the run-time statistics pass, the
 // perf pass, the report rendered (naming the generator and what it offered).
@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import pino from 'pino';
-import { forwarding, runForwarding, type ForwardingResult } from '../../bench/forwarding.js';
-import { renderMarkdown, machineInfo } from '../../bench/report.js';
+import { forwarding, runForwarding, type ForwardingResult } from '../../bench/forwarding/forwarding.js';
+import { renderMarkdown, machineInfo } from '../../bench/common/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Smoke run of the health-checks benchmark (bench/health-checks.ts): the real xlvsd without
+// Smoke run of the health-checks benchmark (bench/health-checks/health-checks.ts): the real xlvsd without
 // checks (baseline), with 200 tcp checks (SYN, then connect()), 200 http and 40 exec at a 1 s interval against nginx on 20 addresses × 10
 // ports in a lab namespace: every check comes up, probes run at the configured rate (± 30%) and
 // all succeed, the CPU figures are read from the daemon's own /proc entry, and keepalived's
@@ -8,10 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { healthChecks, SMOKE_CHECKS, type HealthChecksResult } from '../../bench/health-checks.js';
-import { renderMarkdown, machineInfo } from '../../bench/report.js';
-import { healthConfigYaml, targetOf, type HealthWorkload } from '../../bench/health-checks-config.js';
-import { parsePidStat } from '../../bench/health-checks-proc.js';
+import { healthChecks, SMOKE_CHECKS, type HealthChecksResult } from '../../bench/health-checks/health-checks.js';
+import { renderMarkdown, machineInfo } from '../../bench/common/report.js';
+import { healthConfigYaml, targetOf, type HealthWorkload } from '../../bench/health-checks/health-checks-config.js';
+import { parsePidStat } from '../../bench/health-checks/health-checks-proc.js';
 import { parseConfig } from '../../src/config/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 

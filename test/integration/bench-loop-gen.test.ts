@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The benchmarks' generator (bench/loop-gen.ts, the XDP packet loop) and sink (bench/live-sink.ts)
+// The benchmarks' generator (bench/traffic/loop-gen.ts, the XDP packet loop) and sink (bench/traffic/live-sink.ts)
 // on real devices of a lab made here: frames generated out of the client's eth0 are counted,
 // exactly and per flow, by the sink on the router's pub0 (its veth peer); every generated frame
-// is its flow, whole, with correct checksums (recorded by bench/frame-capture.ts as it arrived);
+// is its flow, whole, with correct checksums (recorded by bench/traffic/frame-capture.ts as it arrived);
 // the loop stops at its count and at its deadline, ignores frames that are not its seed, runs
 // one run at a time, a loop whose seed is lost fails within its bound instead of hanging, and
 // close() leaves nothing behind.
@@ -11,17 +11,17 @@ import { after, before, test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { Lab } from '../../src/lab/lab.js';
-import { nsArgv, run } from '../../src/lab/proc.js';
-import { ifindexIn, inNetns } from '../../src/bpf/test-run.js';
+import { Lab } from '../../lab/lab.js';
+import { nsArgv, run } from '../../lab/proc.js';
+import { ifindexIn, inNetns } from '../../src/kernel/test-run.js';
 import { RawFrames } from '../../src/host/raw-frames.js';
-import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp } from '../../src/testing/frames.js';
-import { buildGenTemplate, flowOf, ip4ToNumber, validateGenOptions, type GenOptions } from '../../bench/gen-stream.js';
-import { LoopGen } from '../../bench/loop-gen.js';
-import { LoopGenError } from '../../bench/errors.js';
-import { flowBucket, LiveSink } from '../../bench/live-sink.js';
-import { FrameCapture } from '../../bench/frame-capture.js';
-import { linkMac } from '../../bench/lab-macs.js';
+import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp } from '../../testing/frames.js';
+import { buildGenTemplate, flowOf, ip4ToNumber, validateGenOptions, type GenOptions } from '../../bench/traffic/gen-stream.js';
+import { LoopGen } from '../../bench/traffic/loop-gen.js';
+import { LoopGenError } from '../../bench/common/errors.js';
+import { flowBucket, LiveSink } from '../../bench/traffic/live-sink.js';
+import { FrameCapture } from '../../bench/traffic/frame-capture.js';
+import { linkMac } from '../../bench/common/lab-macs.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));
 const settle = (ms = 50): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Smoke run of the per-packet benchmark (bench/per-packet.ts) with tiny repeats, so that
+// Smoke run of the per-packet benchmark (bench/per-packet/per-packet.ts) with tiny repeats, so that
 // `make bench` does not rot: the same code, the same lab, every case measured and reported.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { perPacket, runPerPacket } from '../../bench/per-packet.js';
-import { renderMarkdown, machineInfo } from '../../bench/report.js';
+import { perPacket, runPerPacket } from '../../bench/per-packet/per-packet.js';
+import { renderMarkdown, machineInfo } from '../../bench/common/report.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));

@@ -11,10 +11,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject } from '../../src/bpf/object.js';
-import { ensureBpffs, unpin, DEFAULT_BPFFS } from '../../src/bpf/bpffs.js';
-import { u32, u64, type Codec } from '../../src/bpf/codec.js';
-import type { Layout } from '../../src/bpf/btf-check.js';
+import { BpfObject } from '../../src/kernel/object.js';
+import { ensureBpffs, unpin, DEFAULT_BPFFS } from '../../src/kernel/bpffs.js';
+import { u32, u64, type Codec } from '../../src/kernel/codec.js';
+import type { Layout } from '../../src/kernel/btf-check.js';
 import { AbiMismatchError, VerifierError, XlvsError } from '../../src/errors.js';
 import { addressBytes } from '../../src/model/ip.js';
 import { openMaps } from '../../src/dataplane/handles.js';

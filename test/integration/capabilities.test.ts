@@ -14,9 +14,9 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeCapabilities } from '../../src/host/capabilities-probe.js';
 import { CAPABILITY_NAMES, synChecksProblem, type Capabilities } from '../../src/host/capabilities.js';
-import { Lab } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { METHOD_LAB } from '../../src/lab/method-reals.js';
+import { Lab } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { METHOD_LAB } from '../../lab/method-reals.js';
 import { ApiCallError } from '../../src/api/client.js';
 import type { TargetStatus } from '../../src/health/report.js';
 

@@ -7,8 +7,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, type HoldSession } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
+import { Lab, type HoldSession } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
 
 const VIP = '203.0.113.100';
 const FIN_S = 2;

@@ -14,12 +14,12 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { fileURLToPath } from 'node:url';
-import { nsArgv, run } from '../../src/lab/proc.js';
-import { CommandError } from '../../src/lab/errors.js';
-import { stopChild } from '../../src/lab/child.js';
-import { guard, unguard } from '../../src/lab/exit-guard.js';
-import { deleteNamespace, killNamespacePids, listNamespaces, removeRecord, removeRecordSync, writeRecord } from '../../src/lab/registry.js';
-import { unpin } from '../../src/bpf/bpffs.js';
+import { nsArgv, run } from '../../lab/proc.js';
+import { CommandError } from '../../lab/errors.js';
+import { stopChild } from '../../lab/child.js';
+import { guard, unguard } from '../../lab/exit-guard.js';
+import { deleteNamespace, killNamespacePids, listNamespaces, removeRecord, removeRecordSync, writeRecord } from '../../lab/registry.js';
+import { unpin } from '../../src/kernel/bpffs.js';
 import { XLVS_DECAP_STAT } from '../../src/gen/decap-abi.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/xlvs-decap.js', import.meta.url));

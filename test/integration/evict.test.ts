@@ -15,16 +15,16 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { XdpTestRunner, inNetns, ifindexIn, verdictName } from '../../src/bpf/test-run.js';
-import { TestDataplane } from '../../src/testing/fixture.js';
-import type { PerCpuMap } from '../../src/bpf/map.js';
+import { XdpTestRunner, inNetns, ifindexIn, verdictName } from '../../src/kernel/test-run.js';
+import { TestDataplane } from '../../testing/fixture.js';
+import type { PerCpuMap } from '../../src/kernel/map.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
-import { desired, service } from '../../src/testing/desired.js';
-import { removeStaleFixtures } from '../../src/testing/stale.js';
+import { desired, service } from '../../testing/desired.js';
+import { removeStaleFixtures } from '../../testing/stale.js';
 import {
   buildFrame, parseFrame, badChecksums, type Ipv6Ext, type ParsedFrame, type ParsedIpv4, type ParsedIpv6, type ParsedTcp,
   type ParsedUdp,
-} from '../../src/testing/frames.js';
+} from '../../testing/frames.js';
 import { XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_DROP, XLVS_EVENT, XLVS_FLOW_TCP_EST } from '../../src/gen/abi.js';
 import type { RealSpec, ServiceSpec } from '../../src/model/types.js';
 

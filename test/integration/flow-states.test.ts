@@ -8,10 +8,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { XdpTestRunner, inNetns, verdictName } from '../../src/bpf/test-run.js';
-import { buildFrame, parseFrame, type ParsedIpv4, type ParsedTcp } from '../../src/testing/frames.js';
+import { XdpTestRunner, inNetns, verdictName } from '../../src/kernel/test-run.js';
+import { buildFrame, parseFrame, type ParsedIpv4, type ParsedTcp } from '../../testing/frames.js';
 import { monotonicNs } from '../../src/dataplane/reaper.js';
-import { PerPacketEnv, VIP, CLIENT } from '../../bench/per-packet-env.js';
+import { PerPacketEnv, VIP, CLIENT } from '../../bench/per-packet/per-packet-env.js';
 import { XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_FLOW_TCP_CLOSE, XLVS_FLOW_TCP_EST, XLVS_FLOW_TCP_FIN, XLVS_FLOW_TCP_SYN, type XlvsFlow } from '../../src/gen/abi.js';
 
 const log = pino({ level: 'warn' }, pino.destination(2));

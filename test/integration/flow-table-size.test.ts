@@ -7,9 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Lab } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { pinnedMapInfo } from '../../src/bpf/map-info.js';
+import { Lab } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { pinnedMapInfo } from '../../src/kernel/map-info.js';
 
 const config = (entries: number, weight = 1): string => `interfaces: { public: pub0, private: priv0 }
 flow_entries: ${entries}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// One million fuzzed frames (seeded; see src/testing/fuzz.ts) through xlvs_public with two
+// One million fuzzed frames (seeded; see testing/fuzz.ts) through xlvs_public with two
 // services configured, run in a lab router namespace with the real's neighbour resolved.
 // Properties, checked on every frame:
 //   - the verdict is XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT (never ABORTED or unknown);
@@ -19,14 +19,14 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { Lab } from '../../src/lab/lab.js';
-import { inNetns, ifindexIn, XdpTestRunner, XDP, verdictName } from '../../src/bpf/test-run.js';
-import { TestDataplane } from '../../src/testing/fixture.js';
-import { FrameFuzzer, FUZZ_KINDS, replay, type FuzzOptions } from '../../src/testing/fuzz.js';
-import { sum16, verifies } from '../../src/testing/frame-checksum.js';
+import { Lab } from '../../lab/lab.js';
+import { inNetns, ifindexIn, XdpTestRunner, XDP, verdictName } from '../../src/kernel/test-run.js';
+import { TestDataplane } from '../../testing/fixture.js';
+import { FrameFuzzer, FUZZ_KINDS, replay, type FuzzOptions } from '../../testing/fuzz.js';
+import { sum16, verifies } from '../../testing/frame-checksum.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
 import { XLVS_DROP_MAX, XLVS_EVENT } from '../../src/gen/abi.js';
-import { desired, service } from '../../src/testing/desired.js';
+import { desired, service } from '../../testing/desired.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VIP = '203.0.113.100';

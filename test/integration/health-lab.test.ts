@@ -8,9 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Lab, REAL_HTTP_PORT_2, type Tally } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { CheckTarget } from '../../src/lab/check-target.js';
+import { Lab, REAL_HTTP_PORT_2, type Tally } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { CheckTarget } from '../../lab/check-target.js';
 import type { HealthEvent, TargetStatus } from '../../src/health/report.js';
 import type { RealStatus, ServiceStatus } from '../../src/model/types.js';
 

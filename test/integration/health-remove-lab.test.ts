@@ -6,9 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Lab } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { CheckTarget } from '../../src/lab/check-target.js';
+import { Lab } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { CheckTarget } from '../../lab/check-target.js';
 
 const VIP = '203.0.113.100';
 const CHECK_PORT = 7070;

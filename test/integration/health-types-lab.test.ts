@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every health-check type against real targets in the namespace lab (issue 5): a real xlvsd checks
-// check-target processes (src/lab/check-target.ts) whose answers the test flips through their mode
+// check-target processes (lab/check-target.ts) whose answers the test flips through their mode
 // files, or kills; exec runs a real script. Each flip must give exactly one WatchHealth
 // transition, none spurious. Also: a check that hangs delays neither the other checks nor gRPC.
 
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Lab } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { CheckTarget, type CheckTargetMode } from '../../src/lab/check-target.js';
+import { Lab } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { CheckTarget, type CheckTargetMode } from '../../lab/check-target.js';
 import type { HealthEvent, TargetStatus } from '../../src/health/report.js';
 import { UNREACHABLE_WINDOW_MS } from '../../src/health/probes/udp.js';
 

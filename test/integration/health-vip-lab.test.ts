@@ -7,10 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
-import { Lab } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { holdVips } from '../../src/lab/method-reals.js';
-import { captureStderr, stopChild, waitForLine } from '../../src/lab/child.js';
+import { Lab } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { holdVips } from '../../lab/method-reals.js';
+import { captureStderr, stopChild, waitForLine } from '../../lab/child.js';
 import { VIP_RULE_PREF } from '../../src/health/vip-routes.js';
 import type { TargetStatus } from '../../src/health/report.js';
 

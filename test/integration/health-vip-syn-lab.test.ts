@@ -10,11 +10,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
-import { Lab } from '../../src/lab/lab.js';
-import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { decapCounters, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../src/lab/method-reals.js';
-import { captureStderr, stopChild, waitForLine } from '../../src/lab/child.js';
+import { Lab } from '../../lab/lab.js';
+import { addLabV6, type LabV6Addresses } from '../../lab/lab-v6.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { decapCounters, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../lab/method-reals.js';
+import { captureStderr, stopChild, waitForLine } from '../../lab/child.js';
 import { VIP_RULE_PREF } from '../../src/health/vip-routes.js';
 import type { TargetStatus } from '../../src/health/report.js';
 

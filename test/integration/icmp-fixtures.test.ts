@@ -14,14 +14,14 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject } from '../../src/bpf/object.js';
-import type { BpfMap, PerCpuMap } from '../../src/bpf/map.js';
-import { ensureBpffs, unpin } from '../../src/bpf/bpffs.js';
-import { u32, u64 } from '../../src/bpf/codec.js';
-import { FixtureRunner, type Fixture } from '../../src/testing/fixture.js';
-import { buildFrame, parseIPv6, ICMP, ICMP_CODE, ICMPV6, type FrameSpec, type PacketSpec, type L4Spec } from '../../src/testing/frames.js';
+import { BpfObject } from '../../src/kernel/object.js';
+import type { BpfMap, PerCpuMap } from '../../src/kernel/map.js';
+import { ensureBpffs, unpin } from '../../src/kernel/bpffs.js';
+import { u32, u64 } from '../../src/kernel/codec.js';
+import { FixtureRunner, type Fixture } from '../../testing/fixture.js';
+import { buildFrame, parseIPv6, ICMP, ICMP_CODE, ICMPV6, type FrameSpec, type PacketSpec, type L4Spec } from '../../testing/frames.js';
 import * as abi from '../../src/gen/abi.js';
-import { removeStaleFixtures } from '../../src/testing/stale.js';
+import { removeStaleFixtures } from '../../testing/stale.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -16,11 +16,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Lab } from '../../src/lab/lab.js';
-import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { attachDecap, holdVips, removeDecapPins } from '../../src/lab/method-reals.js';
-import { captureStderr, waitForLine } from '../../src/lab/child.js';
+import { Lab } from '../../lab/lab.js';
+import { addLabV6, type LabV6Addresses } from '../../lab/lab-v6.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { attachDecap, holdVips, removeDecapPins } from '../../lab/method-reals.js';
+import { captureStderr, waitForLine } from '../../lab/child.js';
 
 const LOCAL4 = '10.77.0.2';
 const LOCAL6 = 'fd00:77::2';

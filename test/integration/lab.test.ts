@@ -9,8 +9,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { Lab, LabError, removeStaleLabs } from '../../src/lab/lab.js';
-import { allNamespaces } from '../../src/lab/topology.js';
+import { Lab, LabError, removeStaleLabs } from '../../lab/lab.js';
+import { allNamespaces } from '../../lab/topology.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (network namespaces)';
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'warn' }, pino.destination(2));

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Forwarding methods through the real XDP programs, without the daemon: the test writes the
-// maps itself (src/lab/dataplane-fixture.ts) and sends real HTTP traffic from the client
+// maps itself (lab/dataplane-fixture.ts) and sends real HTTP traffic from the client
 // namespace to the VIP, for nat, dr, tun and fullnat over IPv4 and nat, dr, tun over IPv6.
-// The reals answer with the peer they saw (src/lab/peer-echo-server.ts). The daemon-driven
+// The reals answer with the peer they saw (lab/peer-echo-server.ts). The daemon-driven
 // version of these checks is methods.test.ts.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab } from '../../src/lab/lab.js';
-import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
-import { DataplaneFixture, type FixtureIds, type Method } from '../../src/lab/dataplane-fixture.js';
-import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../src/lab/method-reals.js';
+import { Lab } from '../../lab/lab.js';
+import { addLabV6, type LabV6Addresses } from '../../lab/lab-v6.js';
+import { DataplaneFixture, type FixtureIds, type Method } from '../../lab/dataplane-fixture.js';
+import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../lab/method-reals.js';
 import { Neighbours } from '../../src/dataplane/neighbours.js';
 import { XLVS_DROP_NO_NEIGH, XLVS_DROP_ENCAP, XLVS_DROP_NO_PORT } from '../../src/gen/abi.js';
 

@@ -7,10 +7,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab } from '../../src/lab/lab.js';
-import { addLabV6, type LabV6Addresses } from '../../src/lab/lab-v6.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../src/lab/method-reals.js';
+import { Lab } from '../../lab/lab.js';
+import { addLabV6, type LabV6Addresses } from '../../lab/lab-v6.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../lab/method-reals.js';
 import type { ServiceStatus } from '../../src/model/types.js';
 
 const { local4: LOCAL4, local6: LOCAL6, ports: PORT } = METHOD_LAB;

@@ -4,8 +4,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, REAL_HTTP_PORT_2 } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
+import { Lab, REAL_HTTP_PORT_2 } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
 import type { ServiceStatus } from '../../src/model/types.js';
 
 const VIP = '203.0.113.100';

@@ -9,9 +9,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import pino from 'pino';
-import { PerPacketEnv, VIP, CLIENT } from '../../bench/per-packet-env.js';
-import { XdpTestRunner, inNetns, verdictName } from '../../src/bpf/test-run.js';
-import { buildFrame, parseFrame } from '../../src/testing/frames.js';
+import { PerPacketEnv, VIP, CLIENT } from '../../bench/per-packet/per-packet-env.js';
+import { XdpTestRunner, inNetns, verdictName } from '../../src/kernel/test-run.js';
+import { buildFrame, parseFrame } from '../../testing/frames.js';
 import { addressFromBytes } from '../../src/model/ip.js';
 import * as abi from '../../src/gen/abi.js';
 

@@ -12,9 +12,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Lab } from '../../src/lab/lab.js';
-import { XlvsdProcess } from '../../src/lab/xlvsd-process.js';
-import { captureStderr, waitForLine } from '../../src/lab/child.js';
+import { Lab } from '../../lab/lab.js';
+import { XlvsdProcess } from '../../lab/xlvsd-process.js';
+import { captureStderr, waitForLine } from '../../lab/child.js';
 import type { RealSpec, ServiceStatus } from '../../src/model/types.js';
 
 const VIP = '203.0.113.100';
@@ -29,7 +29,7 @@ const SRC_D = '192.0.2.2';
 const PERSIST_S = 2;
 /** Ports only the extra listeners (started below in every real) serve. */
 const EXTRA = { http: 8080, tcp: 7000, udp: 6000 };
-const REALSERVER_JS = fileURLToPath(new URL('../../src/lab/realserver.js', import.meta.url));
+const REALSERVER_JS = fileURLToPath(new URL('../../lab/realserver.js', import.meta.url));
 
 const REALS3 = '[{ address: 10.77.0.11 }, { address: 10.77.0.12 }, { address: 10.77.0.13 }]';
 const CONFIG = `interfaces: { public: pub0, private: priv0 }

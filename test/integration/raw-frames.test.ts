@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Lab } from '../../src/lab/lab.js';
+import { Lab } from '../../lab/lab.js';
 import { RawFrames } from '../../src/host/raw-frames.js';
-import { ifindexIn, inNetns } from '../../src/bpf/test-run.js';
-import { buildFrame } from '../../src/testing/frames.js';
+import { ifindexIn, inNetns } from '../../src/kernel/test-run.js';
+import { buildFrame } from '../../testing/frames.js';
 import { BpfError, InvalidArgumentError } from '../../src/errors.js';
 
 const ENETDOWN = 100;

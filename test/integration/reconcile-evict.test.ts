@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { TestDataplane } from '../../src/testing/fixture.js';
+import { TestDataplane } from '../../testing/fixture.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
-import { desired, service } from '../../src/testing/desired.js';
+import { desired, service } from '../../testing/desired.js';
 import type { RealSpec } from '../../src/model/types.js';
 import { XLVS_REAL_F_USED, XLVS_REAL_F_EVICT_DROP, XLVS_REAL_F_EVICT_RESET } from '../../src/gen/abi.js';
 

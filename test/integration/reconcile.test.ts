@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { TestDataplane } from '../../src/testing/fixture.js';
+import { TestDataplane } from '../../testing/fixture.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
-import { desired, service } from '../../src/testing/desired.js';
+import { desired, service } from '../../testing/desired.js';
 import type { ServiceSpec } from '../../src/model/types.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

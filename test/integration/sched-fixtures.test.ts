@@ -12,10 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestDataplane } from '../../src/testing/fixture.js';
-import { XdpTestRunner, inNetns, verdictName, XDP } from '../../src/bpf/test-run.js';
-import { createU32Array, closeMap } from '../../src/bpf/inner-map.js';
-import { buildFrame, parseFrame, type ParsedIpv4 } from '../../src/testing/frames.js';
+import { TestDataplane } from '../../testing/fixture.js';
+import { XdpTestRunner, inNetns, verdictName, XDP } from '../../src/kernel/test-run.js';
+import { createU32Array, closeMap } from '../../src/kernel/inner-map.js';
+import { buildFrame, parseFrame, type ParsedIpv4 } from '../../testing/frames.js';
 import { buildTable } from '../../src/sched/table.js';
 import { buildRing } from '../../src/sched/ring.js';
 import {
@@ -24,7 +24,7 @@ import {
 import * as abi from '../../src/gen/abi.js';
 import type { SchedulerName } from '../../src/model/types.js';
 import { mulberry32 } from '../../src/model/prng.js';
-import { removeStaleFixtures } from '../../src/testing/stale.js';
+import { removeStaleFixtures } from '../../testing/stale.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SVC = 7;

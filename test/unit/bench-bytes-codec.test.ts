@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// bench/bytes-codec.ts: the fixed-size byte-array codec of the restore wrapper's frame and the
+// bench/common/bytes-codec.ts: the fixed-size byte-array codec of the restore wrapper's frame and the
 // generator's config.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { byteArrayCodec } from '../../bench/bytes-codec.js';
+import { byteArrayCodec } from '../../bench/common/bytes-codec.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 test('byteArrayCodec zero-pads a shorter value over the whole size, at its offset, and reads the size back', () => {

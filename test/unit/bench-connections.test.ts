@@ -5,11 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWrk, wrkArgv, rejectReason, errorCount } from '../../bench/connections-wrk.js';
-import { parsePerfReport } from '../../bench/profile.js';
-import { roundOrder, checkValid, type ConnectionsResult, type PeerRun } from '../../bench/connections.js';
-import { summarise, lossNotes } from '../../bench/connections-report.js';
-import { PEERS, type PeerName } from '../../bench/connections-env.js';
+import { parseWrk, wrkArgv, rejectReason, errorCount } from '../../bench/connections/connections-wrk.js';
+import { parsePerfReport } from '../../bench/common/profile.js';
+import { roundOrder, checkValid, type ConnectionsResult, type PeerRun } from '../../bench/connections/connections.js';
+import { summarise, lossNotes } from '../../bench/connections/connections-report.js';
+import { PEERS, type PeerName } from '../../bench/connections/connections-env.js';
 import { haproxyConfig } from '../../bench/peers/haproxy.js';
 import { nftRuleset } from '../../bench/peers/nftables.js';
 import { xlvsConfig } from '../../bench/peers/xlvs.js';

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// bench/cpu.ts: one /proc/stat reader, its per-CPU busy view (forwarding) and its split by kind
+// bench/common/cpu.ts: one /proc/stat reader, its per-CPU busy view (forwarding) and its split by kind
 // (connections).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpuBetween, cpuSplit, cpuTicks, parseProcStat } from '../../bench/cpu.js';
+import { cpuBetween, cpuSplit, cpuTicks, parseProcStat } from '../../bench/common/cpu.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const STAT = `cpu  557786 0 399002 1046702 2270 0 7936 2314 0 0

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The flow-scale benchmark's frame patcher (bench/flow-scale-frames.ts): every patched frame is
+// The flow-scale benchmark's frame patcher (bench/flow-scale/flow-scale-frames.ts): every patched frame is
 // the flow asked for, whole, with correct checksums; the n-th source is distinct per n.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TcpFrame, nthSource, ipv4Number, ipv4Text, BENCH_NET, BENCH_NET_SIZE } from '../../bench/flow-scale-frames.js';
-import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp } from '../../src/testing/frames.js';
+import { TcpFrame, nthSource, ipv4Number, ipv4Text, BENCH_NET, BENCH_NET_SIZE } from '../../bench/flow-scale/flow-scale-frames.js';
+import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp } from '../../testing/frames.js';
 
 test('TcpFrame.set: source address and port (and destination port) patched, checksums recomputed', () => {
   const f = new TcpFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', dst: '203.0.113.100', dport: 80, flags: 'SYN' });

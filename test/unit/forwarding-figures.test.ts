@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The forwarding benchmark's figures from its turns (bench/forwarding.ts summarise) and the
-// report's readings of them (bench/forwarding-report.ts): the router's share is the path minus
+// The forwarding benchmark's figures from its turns (bench/forwarding/forwarding.ts summarise) and the
+// report's readings of them (bench/forwarding/forwarding-report.ts): the router's share is the path minus
 // the generator's (the baseline's), and the report names the generator and what it offered.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summarise, type ForwardingResult, type Turn } from '../../bench/forwarding.js';
-import { forwardingSection, readings } from '../../bench/forwarding-report.js';
-import type { PeerId } from '../../bench/forwarding-peers.js';
+import { summarise, type ForwardingResult, type Turn } from '../../bench/forwarding/forwarding.js';
+import { forwardingSection, readings } from '../../bench/forwarding/forwarding-report.js';
+import type { PeerId } from '../../bench/forwarding/forwarding-peers.js';
 
 const PEERS: PeerId[] = ['baseline', 'xlvs', 'xlvs-16', 'nftables', 'kernel', 'xdp-fwd'];
 /** Path ns per packet of each peer: the baseline's is the generator's and the sink's. */

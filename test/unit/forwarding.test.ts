@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NFT_SPEC, PEERS } from '../../bench/forwarding-peers.js';
+import { NFT_SPEC, PEERS } from '../../bench/forwarding/forwarding-peers.js';
 import { nftRuleset } from '../../bench/peers/nftables.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 

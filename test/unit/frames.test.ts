@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import {
   buildFrame, buildPacket, parseFrame, badChecksums, checksums, parseIPv6, formatIPv6, ICMP, ICMPV6, ICMP_CODE, IPPROTO,
   type FrameSpec, type ParsedIcmp, type ParsedIpv4, type ParsedIpv6, type ParsedTcp, type ParsedUdp, type ParsedRaw,
-} from '../../src/testing/frames.js';
-import { sum16, finish } from '../../src/testing/frame-checksum.js';
+} from '../../testing/frames.js';
+import { sum16, finish } from '../../testing/frame-checksum.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

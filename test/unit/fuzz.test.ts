@@ -4,8 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameFuzzer, Prng, replay, defaultTemplates, FUZZ_KINDS } from '../../src/testing/fuzz.js';
-import { buildFrame, parseFrame, badChecksums } from '../../src/testing/frames.js';
+import { FrameFuzzer, Prng, replay, defaultTemplates, FUZZ_KINDS } from '../../testing/fuzz.js';
+import { buildFrame, parseFrame, badChecksums } from '../../testing/frames.js';
 
 test('Prng: the same seed gives the same sequence, another seed another; below() stays in range', () => {
   const a = new Prng(1);

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// The generator's streams, its pure part (bench/gen-stream.ts): option validation, flow 0's
+// The generator's streams, its pure part (bench/traffic/gen-stream.ts): option validation, flow 0's
 // template (the loop's seed), the struct gen_cfg encoding, the sequence of flows; and the sink's
-// flow bucket (bench/live-sink.ts).
+// flow bucket (bench/traffic/live-sink.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   buildGenTemplate, CFG, encodeGenCfg, ETH_MIN_FRAME, flowOf, ip4ToNumber, numberToIp4, validateGenOptions, type GenOptions,
-} from '../../bench/gen-stream.js';
-import { flowBucket, SINK_FLOW_BUCKETS } from '../../bench/live-sink.js';
-import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp, type ParsedUdp } from '../../src/testing/frames.js';
+} from '../../bench/traffic/gen-stream.js';
+import { flowBucket, SINK_FLOW_BUCKETS } from '../../bench/traffic/live-sink.js';
+import { badChecksums, parseFrame, type ParsedIpv4, type ParsedTcp, type ParsedUdp } from '../../testing/frames.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const base: GenOptions = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', src: '203.0.113.2', dst: '203.0.113.100', dport: 5353, sport: 1024, sportCount: 4096, proto: 'udp' };

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The packet loop's bookkeeping (bench/loop-gen-state.ts): struct gen_state decoded, a run's
+// The packet loop's bookkeeping (bench/traffic/loop-gen-state.ts): struct gen_state decoded, a run's
 // bounds, why it ended, the CPUs it ran on, its result, and a veth's xmit counters.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   cpuList, decodeGenState, endOf, GEN_END, GEN_STATE_SIZE, loopRate, MAX_RUN_SECONDS, parseVethXmit, runBounds, runResult,
-} from '../../bench/loop-gen-state.js';
+} from '../../bench/traffic/loop-gen-state.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const field = (f: string) => (e: unknown): boolean => e instanceof InvalidArgumentError && e.field === f;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The perf report reader of bench/profile.ts (both forms: --children two columns, plain one
+// The perf report reader of bench/common/profile.ts (both forms: --children two columns, plain one
 // column), on lines captured from this machine's perf 6.1.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inclusive, parsePerfChildren, parsePerfReport } from '../../bench/profile.js';
-import { breakdown } from '../../bench/per-packet.js';
+import { inclusive, parsePerfChildren, parsePerfReport } from '../../bench/common/profile.js';
+import { breakdown } from '../../bench/per-packet/per-packet.js';
 
 const CAPTURED = `
     99.93%     0.00%  [.] node_napi_env__::CallFinalizer

@@ -9,7 +9,7 @@
 // the batch's slots, whatever a run decides; a run that builds no frame (no neighbour, no route)
 // has written why into the slot's result.
 
-import { XdpTestRunner, XDP } from '../../bpf/test-run.js';
+import { XdpTestRunner, XDP } from '../../kernel/test-run.js';
 import { RawFrames } from '../../host/raw-frames.js';
 import { ABI_LAYOUT, XLVS_PROBE_BATCH, XLVS_PROBE_FRAME4, XLVS_PROBE_FRAME6, XLVS_PROBE_TX_IFINDEX } from '../../gen/abi.js';
 import { InvalidArgumentError, XlvsError } from '../../errors.js';

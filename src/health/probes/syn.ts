@@ -23,7 +23,7 @@ import type { ProbeResult, ProbeTarget } from './index.js';
 import { checkTarget, checkTimeout } from './index.js';
 import { SynSlots } from './syn-slots.js';
 import { icmpReason } from './icmp-reason.js';
-import { MappedMap } from '../../bpf/mmap.js';
+import { MappedMap } from '../../kernel/mmap.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { SynSender } from './syn-send.js';
 import { EAGAIN, ENOBUFS } from '../../host/raw-frames.js';

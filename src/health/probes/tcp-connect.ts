@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { ProbeResult, ProbeTarget } from './index.js';
 import { checkTarget, checkTimeout } from './index.js';
 import { probeTcp } from './tcp.js';
-import { lib, errno } from '../../bpf/libbpf.js';
+import { lib, errno } from '../../kernel/libbpf.js';
 
 interface TcpHandle {
   readonly fd: number;
