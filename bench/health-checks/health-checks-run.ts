@@ -16,6 +16,7 @@ import { checkCount, healthConfigYaml, type CheckKind, type HealthWorkload } fro
 import { pctOfOneCore, readPidCpu, type ProcCpu } from './health-checks-proc.js';
 import { procMemory } from '../control-plane/control-plane-maps.js';
 import { cpuSplit, readCpuTimes, type CpuSplit } from '../common/cpu.js';
+import { BenchError } from '../common/errors.js';
 
 const READY_TIMEOUT_MS = 60_000;
 const UP_POLL_MS = 250;
@@ -55,6 +56,8 @@ export interface VariantFigures {
   hwmKiB: number;
   /** The target (nginx master + workers) over the same window, % of one core. */
   targetCpuPct: number;
+  /** Connections the target's kernel established (TcpPassiveOpens), per second of the window. */
+  targetOpensPerSecond: number;
   /** All CPUs of the machine over the window, by kind. */
   machine: CpuSplit;
   /** ListHealth calls that ran past the client's deadline while the checks came up. */
@@ -100,6 +103,15 @@ const loadAvg = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split
 
 const ticksOf = (pids: number[]): number => pids.reduce((s, p) => s + readPidCpu(p).self, 0);
 
+/** TCP passive opens (connections established) in the network namespace of process pid. */
+function passiveOpens(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/net/snmp`, 'utf8').split('\n').filter((l) => l.startsWith('Tcp:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const at = names.indexOf('PassiveOpens');
+  if (at < 0 || lines.length < 2) throw new BenchError(`/proc/${pid}/net/snmp has no Tcp PassiveOpens`);
+  return Number(lines[1]!.split(/\s+/)[at]);
+}
+
 export async function runVariant(lab: Lab, plan: VariantPlan, targetPids: () => number[], log: pino.Logger): Promise<VariantFigures> {
   const w = plan.workload;
   const checks = checkCount(w);
@@ -116,7 +128,7 @@ export async function runVariant(lab: Lab, plan: VariantPlan, targetPids: () => 
     const a = await timedTotals(x);
     const tPids = targetPids();
     const load0 = loadAvg();
-    const m0 = readCpuTimes(), tg0 = ticksOf(tPids);
+    const m0 = readCpuTimes(), tg0 = ticksOf(tPids), po0 = passiveOpens(tPids[0]!);
     const c0: ProcCpu = readPidCpu(pid);
     const w0 = performance.now();
     const marks: ProcCpu[] = [c0];
@@ -126,7 +138,7 @@ export async function runVariant(lab: Lab, plan: VariantPlan, targetPids: () => 
       marks.push(readPidCpu(pid));
       times.push(performance.now());
     }
-    const tg1 = ticksOf(tPids), m1 = readCpuTimes();
+    const tg1 = ticksOf(tPids), m1 = readCpuTimes(), po1 = passiveOpens(tPids[0]!);
     const load1 = loadAvg();
     const c1 = marks[marks.length - 1]!;
     const windowMs = times[times.length - 1]! - w0;
@@ -153,6 +165,7 @@ export async function runVariant(lab: Lab, plan: VariantPlan, targetPids: () => 
       rssKiB: mem.rssKiB,
       hwmKiB: mem.hwmKiB,
       targetCpuPct: pctOfOneCore(tg1 - tg0, windowMs),
+      targetOpensPerSecond: ((po1 - po0) * 1000) / windowMs,
       machine: cpuSplit(m0, m1),
       lateListHealth: late.count,
       listHealthMs: Math.max(a.ms, b.ms),

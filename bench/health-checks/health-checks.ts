@@ -139,7 +139,7 @@ export function healthChecksSection(r: HealthChecksResult, seconds: number): Sec
     tables: [
       {
         caption: `xlvsd at ${checked.map(label).join(', ')} checks, and without checks; steady window of ${(v0.windowMs / 1000).toFixed(0)} s after every check is up (CPU: % of one core)`,
-        columns: ['checks', 'checks/s (expected)', 'probes ok / failed', 'timed out', 'skipped', 'xlvsd CPU % (slices min – max)', 'above no-check baseline', `CPU / ${CPU_TARGET_PCT}% target`, 'RSS MiB', 'start → API → all up (s)', 'target CPU %', 'children CPU %', 'load avg'],
+        columns: ['checks', 'checks/s (expected)', 'probes ok / failed', 'timed out', 'skipped', 'xlvsd CPU % (slices min – max)', 'above no-check baseline', `CPU / ${CPU_TARGET_PCT}% target`, 'RSS MiB', 'start → API → all up (s)', 'target CPU %', 'target TCP opens/s', 'children CPU %', 'load avg'],
         rows: r.variants.map((v) => [
           label(v),
           `${n(v.checksPerSecond)} (${n(v.expectedPerSecond)})`,
@@ -152,6 +152,7 @@ export function healthChecksSection(r: HealthChecksResult, seconds: number): Sec
           (v.rssKiB / 1024).toFixed(0),
           `${(v.readyMs / 1000).toFixed(1)} → ${v.kind === 'none' ? '–' : v.allUpMs === null ? `not all up (${n(v.end.up)} of ${n(v.checks)} at the end)` : (v.allUpMs / 1000).toFixed(1)}`,
           pct(v.targetCpuPct),
+          n(v.targetOpensPerSecond),
           v.kind === 'exec' ? pct(v.childrenCpuPct) : '',
           `${v.loadAvg[0].toFixed(1)} → ${v.loadAvg[1].toFixed(1)}`,
         ]),
