@@ -12,6 +12,7 @@ import koffi from 'koffi';
 import { BpfObject } from '../src/kernel/object.js';
 import { ensureBpffs } from '../src/kernel/bpffs.js';
 import { check, lib } from '../src/kernel/libbpf.js';
+import { libc } from '../src/kernel/libc.js';
 import { u32, u64 } from '../src/kernel/codec.js';
 import type { BpfMap, PerCpuMap } from '../src/kernel/map.js';
 import { parseIPv6 } from '../testing/ip6.js';
@@ -157,7 +158,7 @@ export class DataplaneFixture {
       });
       this.m.svcTables.update(svc, fd);
     } finally {
-      lib.close(fd); // the outer map holds its own reference
+      libc.close(fd); // the outer map holds its own reference
     }
     this.m.svcRr.update(svc, 0);
     this.m.svcs.update(svc, { sched: XLVS_SCHED_RR, flags: 0, n_reals: ids.length, table_len: ids.length, persist_ns: 0n, hash_seed: 0, persist_plen: 0, family });

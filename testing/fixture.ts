@@ -8,6 +8,7 @@ import { BpfObject } from '../src/kernel/object.js';
 import { ensureBpffs, unpin } from '../src/kernel/bpffs.js';
 import { inNetns, verdictName, XdpTestRunner, type XdpVerdictName } from '../src/kernel/test-run.js';
 import { lib as bpfLib } from '../src/kernel/libbpf.js';
+import { libc } from '../src/kernel/libc.js';
 import { u32, u64 } from '../src/kernel/codec.js';
 import { openMaps, type Maps } from '../src/dataplane/handles.js';
 import * as abi from '../src/gen/abi.js';
@@ -78,7 +79,7 @@ export class FixtureRunner {
     const input = Buffer.isBuffer(f.input) ? f.input : buildFrame(f.input);
     let ingressIfindex = 0;
     if (f.ingress !== undefined) {
-      ingressIfindex = bpfLib.if_nametoindex(f.ingress) as number;
+      ingressIfindex = libc.if_nametoindex(f.ingress) as number;
       if (ingressIfindex === 0) throw new InvalidArgumentError(`${f.name}: ingress`, f.ingress, `no such interface in ${this.opts.netns ?? 'this namespace'}`);
     }
     const v = runner.run(input, input.length, { ingressIfindex });

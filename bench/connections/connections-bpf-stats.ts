@@ -5,14 +5,14 @@
 // counted by the kernel, rather than the kernel.bpf_stats_enabled sysctl, which another process
 // could switch off under us (or we under it).
 
-import koffi from 'koffi';
 import { run } from '../../lab/proc.js';
+import { lib } from '../../src/kernel/libbpf.js';
+import { libc } from '../../src/kernel/libc.js';
 import { BpfError } from '../../src/errors.js';
 import { BenchError } from '../common/errors.js';
 
-const libbpf = koffi.load('libbpf.so.1');
-const enableStats = libbpf.func('int bpf_enable_stats(int type)');
-const close = koffi.load('libc.so.6').func('int close(int fd)');
+const enableStats = lib.enable_stats;
+const close = libc.close;
 /** enum bpf_stats_type: BPF_STATS_RUN_TIME. */
 const BPF_STATS_RUN_TIME = 0;
 

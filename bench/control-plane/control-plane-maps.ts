@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lib } from '../../src/kernel/libbpf.js';
+import { libc } from '../../src/kernel/libc.js';
 import { BpfMap } from '../../src/kernel/map.js';
 import { u32 } from '../../src/kernel/codec.js';
 import { XlvsReal, XlvsSvc } from '../../src/gen/abi.js';
@@ -20,7 +21,7 @@ function withPinned<T>(path: string, use: (fd: number) => T): T {
   try {
     return use(fd);
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 

@@ -6,12 +6,12 @@
 // under us or we could leave on. They cost two clock reads per program run, so the measured
 // rounds run without them; this is a separate pass.
 
-import koffi from 'koffi';
 import { execFileSync } from 'node:child_process';
 import { check, lib } from '../../src/kernel/libbpf.js';
+import { libc } from '../../src/kernel/libc.js';
 import { BpfError } from '../../src/errors.js';
 
-const bpfEnableStats = koffi.load('libbpf.so.1').func('int bpf_enable_stats(int type)');
+const bpfEnableStats = lib.enable_stats;
 const BPF_STATS_RUN_TIME = 0;
 /** struct bpf_prog_info starts with __u32 type, __u32 id; the kernel fills as much as we give. */
 const PROG_INFO_HEAD = 8;
@@ -56,7 +56,7 @@ export async function withRunTimeStats<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 

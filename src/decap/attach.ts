@@ -11,6 +11,7 @@ import { BpfObject } from '../kernel/object.js';
 import { ensureBpffs, pinExists, unpin } from '../kernel/bpffs.js';
 import { XdpLink, type XdpMode } from '../kernel/link.js';
 import { lib } from '../kernel/libbpf.js';
+import { libc } from '../kernel/libc.js';
 import { InvalidArgumentError } from '../errors.js';
 import { ABI_LAYOUT } from '../gen/decap-abi.js';
 import type { DecapAddress } from './address.js';
@@ -32,7 +33,7 @@ export interface AttachOptions {
 
 /** The interface's index in this network namespace; a missing one is the caller's mistake. */
 export function devIndex(dev: string): number {
-  const idx = lib.if_nametoindex(checkIfname('DEV', dev)) as number;
+  const idx = libc.if_nametoindex(checkIfname('DEV', dev)) as number;
   if (idx === 0) throw new InvalidArgumentError('DEV', dev, 'no such interface in this network namespace');
   return idx;
 }

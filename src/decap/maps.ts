@@ -8,6 +8,7 @@ import { BpfMap, PerCpuMap } from '../kernel/map.js';
 import type { BpfObject } from '../kernel/object.js';
 import { u32, u64, type Codec } from '../kernel/codec.js';
 import { lib, check, checkLibc } from '../kernel/libbpf.js';
+import { libc } from '../kernel/libc.js';
 import { pinnedMapInfo } from '../kernel/map-info.js';
 import { AbiMismatchError } from '../errors.js';
 import { XlvsDecapAddr, XlvsDecapCfg } from '../gen/decap-abi.js';
@@ -42,7 +43,7 @@ function openPinned(path: string, key: Codec<unknown>, valueSize: number): numbe
 export function pinnedMaps(mapsDir: string): PinnedDecapMaps {
   const fds: number[] = [];
   const close = (): void => {
-    for (const fd of fds.splice(0)) checkLibc('close map', lib.close(fd));
+    for (const fd of fds.splice(0)) checkLibc('close map', libc.close(fd));
   };
   try {
     const open = (name: string, key: Codec<unknown>, valueSize: number): number => {

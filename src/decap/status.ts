@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import type { XdpMode } from '../kernel/link.js';
 import { XdpLink } from '../kernel/link.js';
 import { lib } from '../kernel/libbpf.js';
+import { libc } from '../kernel/libc.js';
 import { pinExists } from '../kernel/bpffs.js';
 import { XLVS_DECAP_STAT } from '../gen/decap-abi.js';
 import { readAllowList } from './allow-list.js';
@@ -56,7 +57,7 @@ function devStatus(pinDir: string, dev: string): DecapStatus {
   let mode: XdpMode | null = null;
   // The link's ifindex means something only in the interface's own namespace: trust it when
   // the name resolves to the same index here.
-  if (link && link.ifindex !== 0 && lib.if_nametoindex(dev) === link.ifindex) mode = modeOf(queryXdp(link.ifindex), link.progId);
+  if (link && link.ifindex !== 0 && libc.if_nametoindex(dev) === link.ifindex) mode = modeOf(queryXdp(link.ifindex), link.progId);
   const maps = pinnedMaps(pins.maps);
   try {
     const { enforced, addresses } = readAllowList(maps);

@@ -2,14 +2,11 @@
 // Which XDP program an interface runs, and in which mode (libbpf bpf_xdp_query). A bpf_link's
 // info names the interface but not the mode, so this is how a re-attach notices that the
 // wanted mode differs and how status tells native from generic.
-// Bound here rather than in src/kernel/libbpf.ts, which this module may only read.
 
-import koffi from 'koffi';
-import { check } from '../kernel/libbpf.js';
+import { check, lib } from '../kernel/libbpf.js';
 import type { XdpMode } from '../kernel/link.js';
 
-const bpf = koffi.load('libbpf.so.1');
-const xdpQuery = bpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)');
+const xdpQuery = lib.xdp_query;
 
 // struct bpf_xdp_query_opts (libbpf 1.1): size_t sz; u32 prog_id, drv_prog_id, hw_prog_id,
 // skb_prog_id; u8 attach_mode; padded to 32 bytes.

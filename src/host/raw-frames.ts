@@ -16,6 +16,7 @@
 import koffi from 'koffi';
 import { BpfError, InvalidArgumentError } from '../errors.js';
 import { checkLibc, errno, lib } from '../kernel/libbpf.js';
+import { libc } from '../kernel/libc.js';
 
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
@@ -89,17 +90,17 @@ export class RawFrames {
       this.msgs.writeBigUInt64LE(iovsAddr + BigInt(i * IOV_SIZE), i * MMSG_SIZE + MSG.iov);
       this.msgs.writeBigUInt64LE(1n, i * MMSG_SIZE + MSG.iovlen);
     }
-    this.fd = checkLibc('socket(AF_PACKET, SOCK_RAW)', lib.socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number, 'needs CAP_NET_RAW');
+    this.fd = checkLibc('socket(AF_PACKET, SOCK_RAW)', libc.socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number, 'needs CAP_NET_RAW');
     try {
       const one = Buffer.alloc(4);
       one.writeInt32LE(1);
-      checkLibc('setsockopt(PACKET_QDISC_BYPASS)', lib.setsockopt(this.fd, SOL_PACKET, PACKET_QDISC_BYPASS, one, 4) as number);
+      checkLibc('setsockopt(PACKET_QDISC_BYPASS)', libc.setsockopt(this.fd, SOL_PACKET, PACKET_QDISC_BYPASS, one, 4) as number);
       // Protocol 0: bound to the interface for sending, subscribed to no frames.
       const sll = Buffer.alloc(koffi.sizeof(sockaddrLl));
       koffi.encode(sll, sockaddrLl, { sll_family: AF_PACKET, sll_protocol: 0, sll_ifindex: this.ifindex, sll_hatype: 0, sll_pkttype: 0, sll_halen: 0, sll_addr: [0, 0, 0, 0, 0, 0, 0, 0] });
-      checkLibc('bind(AF_PACKET)', lib.bind(this.fd, sll, sll.length) as number, `ifindex ${this.ifindex}`);
+      checkLibc('bind(AF_PACKET)', libc.bind(this.fd, sll, sll.length) as number, `ifindex ${this.ifindex}`);
     } catch (e) {
-      lib.close(this.fd);
+      libc.close(this.fd);
       this.fd = -1;
       throw e;
     }
@@ -134,7 +135,7 @@ export class RawFrames {
     // returned only when nothing went): the rest is offered once more to learn that error.
     let sent = 0;
     while (sent < n) {
-      const rc = lib.sendmmsg(this.fd, sent === 0 ? this.msgs : this.msgs.subarray(sent * MMSG_SIZE), n - sent, 0) as number;
+      const rc = libc.sendmmsg(this.fd, sent === 0 ? this.msgs : this.msgs.subarray(sent * MMSG_SIZE), n - sent, 0) as number;
       if (rc <= 0) return { sent, errno: rc < 0 ? errno() : ENOBUFS };
       sent += rc;
     }
@@ -153,7 +154,7 @@ export class RawFrames {
 
   close(): void {
     if (this.fd < 0) return;
-    lib.close(this.fd);
+    libc.close(this.fd);
     this.fd = -1;
   }
 }

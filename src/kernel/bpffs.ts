@@ -3,6 +3,7 @@
 
 import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { lib, checkLibc } from './libbpf.js';
+import { libc } from './libc.js';
 import { XlvsError } from '../errors.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
@@ -24,7 +25,7 @@ export function ensureBpffs(dir: string): void {
       throw new XlvsError('E_BPFFS', `pin dir ${dir} is not under a bpffs mount (mounted: ${mounts.join(', ') || 'none'})`);
     }
     mkdirSync(DEFAULT_BPFFS, { recursive: true });
-    checkLibc('mount bpffs', lib.mount('bpf', DEFAULT_BPFFS, 'bpf', 0, null), DEFAULT_BPFFS);
+    checkLibc('mount bpffs', libc.mount('bpf', DEFAULT_BPFFS, 'bpf', 0, null), DEFAULT_BPFFS);
   }
   mkdirSync(dir, { recursive: true });
 }

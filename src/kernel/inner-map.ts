@@ -3,6 +3,7 @@
 // update, so the data plane switches from the old content to the new one atomically.
 
 import { lib, check } from './libbpf.js';
+import { libc } from './libc.js';
 import { BpfMap } from './map.js';
 import { u32 } from './codec.js';
 import { BpfError, InvalidArgumentError } from '../errors.js';
@@ -44,7 +45,7 @@ export function createU32Array(name: string, entries: number, values: Uint32Arra
   count.writeUInt32LE(values.length);
   const rc = lib.map_update_batch(fd, Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength), Buffer.from(values.buffer, values.byteOffset, values.byteLength), count, null);
   if (rc < 0) {
-    lib.close(fd);
+    libc.close(fd);
     throw new BpfError(`update_batch ${name}`, -rc, `${count.readUInt32LE()} of ${values.length} written`);
   }
   return new BpfMap(name, fd, u32, u32);
@@ -52,5 +53,5 @@ export function createU32Array(name: string, entries: number, values: Uint32Arra
 
 /** Closes a map handle made by createU32Array (the outer map keeps its own reference). */
 export function closeMap(m: BpfMap<number, number>): void {
-  lib.close(m.fd);
+  libc.close(m.fd);
 }

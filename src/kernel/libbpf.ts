@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// The libbpf (and few libc) entry points xlvs uses, bound through koffi.
+// The libbpf entry points xlvs uses, bound through koffi (libc's are in libc.ts).
 // Pointers come back as bigint handles; the classes in this folder wrap them.
 // libbpf 1.x returns -errno from int calls; pointer calls return NULL and set errno.
 
 import koffi from 'koffi';
 import { BpfError } from '../errors.js';
+import { errno } from './libc.js';
+
+export { checkLibc, errno } from './libc.js';
 
 const bpf = koffi.load('libbpf.so.1');
-const libc = koffi.load('libc.so.6');
 
 export type Ptr = bigint;
 
@@ -49,21 +51,10 @@ export const lib = {
   map_get_fd_by_id: bpf.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_create: bpf.func('int bpf_link_create(int prog_fd, int target_fd, int type, void *opts)'),
   link_update: bpf.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
-  // libc
-  close: libc.func('int close(int fd)'),
-  if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
-  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, void *data)'),
-  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
-  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
-  sendmmsg: libc.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)'),
-  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-  munmap: libc.func('int munmap(void *addr, size_t len)'),
+  prog_test_run_opts: bpf.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
+  xdp_query: bpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)'),
+  enable_stats: bpf.func('int bpf_enable_stats(int type)'),
 };
-
-export function errno(): number {
-  return koffi.errno();
-}
 
 /** Throws BpfError for a libbpf int result < 0 (-errno); returns it otherwise. */
 export function check(op: string, rc: number, detail = ''): number {
@@ -77,11 +68,6 @@ export function checkPtr(op: string, p: Ptr | null, detail = ''): Ptr {
   return p;
 }
 
-/** Same as check() for libc calls, which return -1 and set errno. */
-export function checkLibc(op: string, rc: number, detail = ''): number {
-  if (rc < 0) throw new BpfError(op, errno(), detail);
-  return rc;
-}
 
 
 export function decodeU32(p: Ptr, count: number): Uint32Array {

@@ -4,13 +4,14 @@
 // into the same link atomically (no packet sees "no program").
 
 import { lib, check, checkLibc, BPF_XDP, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE } from './libbpf.js';
+import { libc } from './libc.js';
 import { BpfError } from '../errors.js';
 import { pinExists, unpin } from './bpffs.js';
 
 export type XdpMode = 'native' | 'generic';
 
 export function ifindexOf(ifname: string): number {
-  const idx = lib.if_nametoindex(ifname);
+  const idx = libc.if_nametoindex(ifname);
   if (idx === 0) throw new BpfError('if_nametoindex', 19 /* ENODEV */, `no interface named ${JSON.stringify(ifname)}`);
   return idx;
 }
@@ -41,7 +42,7 @@ export class XdpLink {
     if (pinExists(path)) unpin(path);
     const rc = lib.obj_pin(fd, path);
     if (rc < 0) {
-      lib.close(fd);
+      libc.close(fd);
       check(`pin link ${path}`, rc);
     }
     return new XdpLink(fd, path);
@@ -65,7 +66,7 @@ export class XdpLink {
   }
 
   close(): void {
-    checkLibc('close link', lib.close(this.fd));
+    checkLibc('close link', libc.close(this.fd));
   }
 
   /** Detaches: removing the last reference (the pin, then our fd) destroys the link. */

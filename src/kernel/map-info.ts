@@ -2,6 +2,7 @@
 // What the kernel says about a pinned map (struct bpf_map_info), read without loading anything.
 
 import { lib, check, checkLibc } from './libbpf.js';
+import { libc } from './libc.js';
 
 export interface MapInfo {
   type: number;
@@ -23,6 +24,6 @@ export function pinnedMapInfo(path: string): MapInfo {
     check(`map info ${path}`, lib.obj_get_info_by_fd(fd, info, len));
     return { type: info.readUInt32LE(0), keySize: info.readUInt32LE(8), valueSize: info.readUInt32LE(12), maxEntries: info.readUInt32LE(16) };
   } finally {
-    checkLibc('close map', lib.close(fd));
+    checkLibc('close map', libc.close(fd));
   }
 }

@@ -9,6 +9,7 @@
 import koffi from 'koffi';
 import { BpfError, InvalidArgumentError } from '../errors.js';
 import { checkLibc, errno, lib } from './libbpf.js';
+import { libc } from './libc.js';
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
@@ -27,7 +28,7 @@ export class MappedMap {
     if (!Number.isInteger(fd) || fd < 0) throw new InvalidArgumentError('fd', fd, 'must be a file descriptor');
     const stride = Math.ceil(valueSize / 8) * 8;
     this.length = Math.ceil((stride * entries) / PAGE) * PAGE;
-    const p = lib.mmap(null, this.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n) as bigint;
+    const p = libc.mmap(null, this.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n) as bigint;
     if (p === MAP_FAILED || p === 0n) throw new BpfError(`mmap map ${name}`, errno(), `${this.length} bytes (is it an array map with BPF_F_MMAPABLE?)`);
     this.ptr = p;
     this.buffer = koffi.view(p, this.length) as ArrayBuffer;
@@ -41,7 +42,7 @@ export class MappedMap {
 
   unmap(): void {
     if (this.ptr === undefined) return;
-    checkLibc(`munmap ${this.name}`, lib.munmap(this.ptr, this.length) as number);
+    checkLibc(`munmap ${this.name}`, libc.munmap(this.ptr, this.length) as number);
     this.ptr = undefined;
     this.buffer = undefined;
   }

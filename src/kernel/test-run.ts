@@ -15,12 +15,11 @@
 import koffi from 'koffi';
 import { closeSync, openSync } from 'node:fs';
 import { BpfError, InvalidArgumentError, XlvsError } from '../errors.js';
-import { lib as bpfLib, checkLibc } from './libbpf.js';
+import { lib } from './libbpf.js';
+import { checkLibc, libc } from './libc.js';
 
-const bpf = koffi.load('libbpf.so.1');
-const libc = koffi.load('libc.so.6');
-const progTestRun = bpf.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)');
-const setns = libc.func('int setns(int fd, int nstype)');
+const progTestRun = lib.prog_test_run_opts;
+const setns = libc.setns;
 
 const CLONE_NEWNET = 0x40000000;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
@@ -199,7 +198,7 @@ export function inNetns<T>(nsPath: string, fn: () => T): T {
 
 /** ifindex of ifname in the namespace at nsPath. */
 export function ifindexIn(nsPath: string, ifname: string): number {
-  const i = inNetns(nsPath, () => bpfLib.if_nametoindex(ifname) as number);
+  const i = inNetns(nsPath, () => libc.if_nametoindex(ifname) as number);
   if (i === 0) throw new InvalidArgumentError('ifname', ifname, `no such interface in ${nsPath}`);
   return i;
 }

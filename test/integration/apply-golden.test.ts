@@ -23,6 +23,7 @@ import { XlvsdProcess } from '../../lab/xlvsd-process.js';
 import { BpfMap, PerCpuMap } from '../../src/kernel/map.js';
 import { u32, type Codec } from '../../src/kernel/codec.js';
 import { check, lib } from '../../src/kernel/libbpf.js';
+import { libc } from '../../src/kernel/libc.js';
 import { XlvsCfg, XlvsCounters, XlvsReal, XlvsSvc, XlvsVip, XlvsVipKey } from '../../src/gen/abi.js';
 import { METHOD_LAB } from '../../lab/method-reals.js';
 
@@ -114,7 +115,7 @@ function mapDigest<K, V>(name: string, key: Codec<K>, value: Codec<V>): string {
     rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return digest(rows);
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 
@@ -128,12 +129,12 @@ function tablesDigest(): string {
       try {
         rows.push([slot, [...new BpfMap(`inner ${innerId}`, innerFd, u32, u32).entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v)]);
       } finally {
-        lib.close(innerFd);
+        libc.close(innerFd);
       }
     }
     return digest(rows.sort((a, b) => a[0] - b[0]));
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 
@@ -143,7 +144,7 @@ function perCpuDigest(name: string): string {
     const m = new PerCpuMap(name, fd, u32, XlvsCounters, check('num_possible_cpus', lib.num_possible_cpus()));
     return digest([...m.entries()].sort((a, b) => a[0] - b[0]));
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 

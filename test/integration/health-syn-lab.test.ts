@@ -21,6 +21,7 @@ import type { TargetStatus } from '../../src/health/report.js';
 import { BpfMap, PerCpuMap } from '../../src/kernel/map.js';
 import { u32, u64 } from '../../src/kernel/codec.js';
 import { check, lib } from '../../src/kernel/libbpf.js';
+import { libc } from '../../src/kernel/libc.js';
 import { XLVS_EV_PROBE, XlvsProbe } from '../../src/gen/abi.js';
 import { addressBytes } from '../../src/model/ip.js';
 
@@ -133,7 +134,7 @@ function probeEvents(): bigint {
     const m = new PerCpuMap('events', fd, u32, u64, check('num_possible_cpus', lib.num_possible_cpus()));
     return (m.lookup(XLVS_EV_PROBE) ?? []).reduce((s, v) => s + v, 0n);
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 
@@ -144,7 +145,7 @@ function slotsOf(address: string, port: number): XlvsProbe[] {
     const want = addressBytes(address).toString('hex');
     return [...new BpfMap('probes', fd, u32, XlvsProbe).entries()].map(([, p]) => p).filter((p) => p.dport === port && p.daddr.toString('hex') === want);
   } finally {
-    lib.close(fd);
+    libc.close(fd);
   }
 }
 

@@ -12,6 +12,7 @@ import type { ProbeResult, ProbeTarget } from './index.js';
 import { checkTarget, checkTimeout } from './index.js';
 import { probeTcp } from './tcp.js';
 import { lib, errno } from '../../kernel/libbpf.js';
+import { libc } from '../../kernel/libc.js';
 
 interface TcpHandle {
   readonly fd: number;
@@ -66,10 +67,10 @@ function steer(handle: TcpHandle, via: ViaReal): string | undefined {
   const bound = handle.bind('0.0.0.0', 0);
   if (bound !== 0) return `bind ${getSystemErrorName(bound)}`;
   const dev = Buffer.from(`${via.device}\0`);
-  if (lib.setsockopt(handle.fd, SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length) !== 0) return `SO_BINDTODEVICE ${errnoName()}`;
+  if (libc.setsockopt(handle.fd, SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length) !== 0) return `SO_BINDTODEVICE ${errnoName()}`;
   const mark = Buffer.alloc(4);
   mark.writeUInt32LE(via.mark >>> 0);
-  if (lib.setsockopt(handle.fd, SOL_SOCKET, SO_MARK, mark, 4) !== 0) return `SO_MARK ${errnoName()}`;
+  if (libc.setsockopt(handle.fd, SOL_SOCKET, SO_MARK, mark, 4) !== 0) return `SO_MARK ${errnoName()}`;
   return undefined;
 }
 
