@@ -8,32 +8,53 @@
 import { CapacityError } from '../errors.js';
 
 export class IdAllocator {
-  private readonly used = new Set<number>();
+  /** One byte per id (1: in use): a planner clones the allocator per apply, and a byte array
+   * of 131,072 reals copies in microseconds where a Set of them took milliseconds. */
+  private readonly used: Uint8Array;
+  private count = 0;
   private next = 0;
 
-  constructor(readonly what: string, readonly capacity: number) {}
+  constructor(readonly what: string, readonly capacity: number, from?: IdAllocator) {
+    this.used = from ? new Uint8Array(from.used) : new Uint8Array(capacity);
+    if (from) {
+      this.count = from.count;
+      this.next = from.next;
+    }
+  }
+
+  /** An independent copy: what the planner allocates in it leaves this one as it was. */
+  clone(): IdAllocator {
+    return new IdAllocator(this.what, this.capacity, this);
+  }
 
   take(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.capacity) throw new RangeError(`${this.what} id ${id} outside 0..${this.capacity - 1}`);
-    this.used.add(id);
+    if (!this.used[id]) this.count++;
+    this.used[id] = 1;
     if (id + 1 < this.capacity && id + 1 > this.next) this.next = id + 1;
   }
 
   free(id: number): void {
-    this.used.delete(id);
+    if (this.used[id]) this.count--;
+    this.used[id] = 0;
+  }
+
+  has(id: number): boolean {
+    return this.used[id] === 1;
   }
 
   get size(): number {
-    return this.used.size;
+    return this.count;
   }
 
   /** The next free id (after the last one handed out) that `accept` takes. */
   alloc(accept: (id: number) => boolean = () => true): number {
-    if (this.used.size >= this.capacity) throw new CapacityError(this.what, this.capacity);
+    if (this.count >= this.capacity) throw new CapacityError(this.what, this.capacity);
     for (let i = 0; i < this.capacity; i++) {
       const id = (this.next + i) % this.capacity;
-      if (!this.used.has(id) && accept(id)) {
-        this.used.add(id);
+      if (!this.used[id] && accept(id)) {
+        this.used[id] = 1;
+        this.count++;
         this.next = (id + 1) % this.capacity;
         return id;
       }

@@ -4,6 +4,7 @@
 // [slot, real] pair object per slot made 100 mh services spend seconds in allocation and GC.
 
 import { createU32Array } from '../kernel/inner-map.js';
+import { tableSlots } from '../sched/table.js';
 import type { BpfMap } from '../kernel/map.js';
 
 /**
@@ -11,7 +12,5 @@ import type { BpfMap } from '../kernel/map.js';
  * The caller owns the fd (closeMap).
  */
 export function createTableMap(name: string, table: readonly number[], realIds: readonly number[]): BpfMap<number, number> {
-  const values = new Uint32Array(table.length);
-  for (let i = 0; i < table.length; i++) values[i] = realIds[table[i]!]!;
-  return createU32Array(name, table.length, values);
+  return createU32Array(name, table.length, tableSlots(table, realIds));
 }

@@ -55,3 +55,10 @@ export function buildTable(sched: SchedulerName, reals: TableReal[], opts: Table
       return [];
   }
 }
+
+/** A table (indices into a service's reals) as the real slot ids its inner map holds. */
+export function tableSlots(table: readonly number[], realIds: readonly number[]): Uint32Array {
+  const values = new Uint32Array(table.length);
+  for (let i = 0; i < table.length; i++) values[i] = realIds[table[i]!]!;
+  return values;
+}
