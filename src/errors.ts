@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every error xlvs raises is an XlvsError with a stable `code` a caller can switch on.
 
+import { getSystemErrorName } from 'node:util';
+
 export class XlvsError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -59,6 +61,27 @@ export class AbiMismatchError extends XlvsError {
   }
 }
 
+/** A map handed to the ring-buffer consumer (src/kernel/ringbuf.ts) is not a BPF_MAP_TYPE_RINGBUF. */
+export class RingBufTypeError extends XlvsError {
+  constructor(readonly fd: number, readonly mapName: string, readonly mapType: number) {
+    super('E_RINGBUF_TYPE', `fd: map ${JSON.stringify(mapName)} is of map type ${mapType}, not BPF_MAP_TYPE_RINGBUF (27) (got ${fd})`);
+  }
+}
+
+/** A ring buffer's record header claims more than the producer wrote: the mapping is not a ring's. */
+export class RingBufCorruptError extends XlvsError {
+  constructor(readonly ring: string, readonly position: bigint, readonly header: number, readonly available: number) {
+    super('E_RINGBUF_CORRUPT', `ring buffer ${ring}: the record at position ${position} has header 0x${header.toString(16)}, longer than the ${available} bytes written`);
+  }
+}
+
+/** A ring buffer was consumed after close(). */
+export class RingBufClosedError extends XlvsError {
+  constructor(readonly ring: string) {
+    super('E_RINGBUF_CLOSED', `ring buffer ${ring} is closed`);
+  }
+}
+
 /** A capacity of the data plane (services, reals) would be exceeded. */
 export class CapacityError extends XlvsError {
   constructor(what: string, limit: number, requested?: number) {
@@ -72,4 +95,77 @@ export class FlowTableSizeError extends XlvsError {
   constructor(readonly pinned: number, readonly configured: number) {
     super('E_FLOW_TABLE_SIZE', `flow_entries: the pinned connection table has ${pinned} entries and cannot be resized while it holds connections; set flow_entries: ${pinned}, or run xlvsd --teardown (drops every connection) to start with ${configured} (got ${configured})`);
   }
+}
+
+/**
+ * A file xlvsd keeps its own state in (overrides.json) is damaged. `detail` follows the file
+ * name directly: ": not valid JSON: ..." or "[2].real.port: must be ... (got 70000)".
+ */
+export class StateFileError extends XlvsError {
+  constructor(readonly file: string, detail: string, options?: { cause?: unknown }) {
+    super('E_STATE', `${file}${detail}`, options);
+  }
+}
+
+/** A map of a BPF object was sized after the object was loaded (a bug: sizes come first). */
+export class AlreadyLoadedError extends XlvsError {
+  constructor(readonly map: string, readonly object: string) {
+    super('E_LOADED', `map ${map}: ${object} is already loaded; sizes are set before load()`);
+  }
+}
+
+/** A map of a BPF object was used before the object was loaded (a bug). */
+export class NotLoadedError extends XlvsError {
+  constructor(readonly map: string, readonly object: string) {
+    super('E_NOT_LOADED', `map ${map}: ${object} is not loaded yet`);
+  }
+}
+
+/** A pin dir is not on a bpffs mount, so nothing pinned there would outlive the process. */
+export class BpffsError extends XlvsError {
+  constructor(readonly dir: string, readonly mounts: readonly string[]) {
+    super('E_BPFFS', `pin dir ${dir} is not under a bpffs mount (mounted: ${mounts.join(', ') || 'none'})`);
+  }
+}
+
+/** inNetns() was given an async function: the namespace switch would not cover its awaits. */
+export class NetnsAsyncError extends XlvsError {
+  constructor(readonly nsPath: string) {
+    super('E_NETNS_ASYNC', `inNetns(${nsPath}): fn returned a promise; it must be synchronous`);
+  }
+}
+
+/** A SYN probe batch took other than one slot per run of the builder (a data-plane bug). */
+export class ProbeBatchError extends XlvsError {
+  constructor(readonly runs: number, readonly slots: number) {
+    super('E_PROBE_BATCH', `probe_batch: ${runs} runs took ${slots} slots; each run must take one`);
+  }
+}
+
+/**
+ * A netlink request (src/host/) failed: the kernel refused it (errno and, when it gave one, its
+ * own explanation), or no valid answer came in time. Names the request in ip(8)'s words.
+ */
+export class NetlinkError extends XlvsError {
+  constructor(readonly request: string, readonly errno: number, readonly kernelMessage = '') {
+    super('E_NETLINK', `${request} failed: ${errnoText(errno)}${kernelMessage ? `: ${kernelMessage}` : ''}`);
+  }
+}
+
+/** Reading or writing a sysctl under /proc/sys failed; names the sysctl and the value. */
+export class SysctlError extends XlvsError {
+  constructor(readonly sysctl: string, readonly errno: number, readonly value?: string, options?: { cause?: unknown }) {
+    super('E_SYSCTL', `${value === undefined ? 'reading' : `writing ${JSON.stringify(value)} to`} sysctl ${sysctl} failed: ${errnoText(errno)}`, options);
+  }
+}
+
+/** "ENOENT (errno 2)": the symbolic name a reader looks up, and the number. */
+function errnoText(errno: number): string {
+  let name = 'unknown errno';
+  try {
+    name = getSystemErrorName(-errno);
+  } catch {
+    // not a valid errno: keep the number alone
+  }
+  return `${name} (errno ${errno})`;
 }

@@ -3,7 +3,6 @@
 // seconds to decode and, to delete, a million syscalls; the benchmark's budget has no room for
 // that. Fields are read at the offsets of the generated ABI layout, so a layout change follows.
 
-import koffi from 'koffi';
 import { BpfError } from '../../src/errors.js';
 import { lib } from '../../src/kernel/libbpf.js';
 import { ABI_LAYOUT } from '../../src/gen/abi.js';
@@ -12,10 +11,8 @@ const ENOENT = 2;
 const ENOSPC = 28;
 const BATCH = 65536;
 
-// Not in the daemon's binding: it never drains a map.
-const lookupAndDeleteBatch = koffi
-  .load('libbpf.so.1')
-  .func('int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)');
+// The daemon never drains a map; the binding is there for this walk.
+const lookupAndDeleteBatch = lib.map_lookup_and_delete_batch;
 
 function offsetOf(struct: string, member: string): number {
   const m = ABI_LAYOUT[struct]?.members.find(([name]) => name === member);

@@ -9,12 +9,11 @@
 import { execFileSync } from 'node:child_process';
 import { check, lib } from '../../src/kernel/libbpf.js';
 import { libc } from '../../src/kernel/libc.js';
+import { progInfoOf } from '../../src/kernel/obj-info.js';
 import { BpfError } from '../../src/errors.js';
 
 const bpfEnableStats = lib.enable_stats;
 const BPF_STATS_RUN_TIME = 0;
-/** struct bpf_prog_info starts with __u32 type, __u32 id; the kernel fills as much as we give. */
-const PROG_INFO_HEAD = 8;
 
 export interface ProgSnapshot {
   id: number;
@@ -27,11 +26,7 @@ export interface ProgSnapshot {
 }
 
 export function progIdOfFd(fd: number): number {
-  const info = Buffer.alloc(PROG_INFO_HEAD);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(PROG_INFO_HEAD);
-  check('prog info', lib.obj_get_info_by_fd(fd, info, len) as number);
-  return info.readUInt32LE(4);
+  return progInfoOf(fd, 'prog info').id;
 }
 
 /** The id of the XDP program attached to dev in the namespace at nsPath (bpftool net). */

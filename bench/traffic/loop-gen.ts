@@ -13,11 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import koffi from 'koffi';
 import { BpfObject } from '../../src/kernel/object.js';
 import { u32, type Codec } from '../../src/kernel/codec.js';
 import type { BpfMap } from '../../src/kernel/map.js';
 import { ensureBpffs, unpin } from '../../src/kernel/bpffs.js';
 import { XdpLink } from '../../src/kernel/link.js';
+import { bpfDevmapVal, offsets } from '../../src/kernel/structs.js';
 import { ifindexIn, inNetns } from '../../src/kernel/test-run.js';
 import { RawFrames } from '../../src/host/raw-frames.js';
 import { NETNS_DIR, nsArgv, run } from '../../lab/proc.js';
@@ -59,16 +61,17 @@ const stateCodec: Codec<GenState> = {
   decode: decodeGenState,
 };
 const ZERO_STATE = decodeGenState(Buffer.alloc(GEN_STATE_SIZE), 0);
-/** struct bpf_devmap_val: the device and the program run on each frame sent to it. */
+/** struct bpf_devmap_val (src/kernel/structs.ts): the device and the program run on each frame sent to it. */
+const DEVMAP_VAL = offsets(bpfDevmapVal, ['ifindex', 'bpf_prog'] as const);
 const devmapValCodec: Codec<{ ifindex: number; progFd: number }> = {
   name: 'struct bpf_devmap_val',
-  size: 8,
+  size: koffi.sizeof(bpfDevmapVal),
   encode: (v, b, o) => {
-    b.writeUInt32LE(v.ifindex, o);
-    b.writeInt32LE(v.progFd, o + 4);
+    b.writeUInt32LE(v.ifindex, o + DEVMAP_VAL.ifindex);
+    b.writeInt32LE(v.progFd, o + DEVMAP_VAL.bpf_prog);
   },
   // The kernel answers with the program's id where the fd was.
-  decode: (b, o) => ({ ifindex: b.readUInt32LE(o), progFd: b.readInt32LE(o + 4) }),
+  decode: (b, o) => ({ ifindex: b.readUInt32LE(o + DEVMAP_VAL.ifindex), progFd: b.readInt32LE(o + DEVMAP_VAL.bpf_prog) }),
 };
 
 export class LoopGen {

@@ -3,14 +3,12 @@
 // info names the interface but not the mode, so this is how a re-attach notices that the
 // wanted mode differs and how status tells native from generic.
 
+import koffi from 'koffi';
 import { check, lib } from '../kernel/libbpf.js';
+import { bpfXdpQueryOpts, libbpfOpts } from '../kernel/structs.js';
 import type { XdpMode } from '../kernel/link.js';
 
 const xdpQuery = lib.xdp_query;
-
-// struct bpf_xdp_query_opts (libbpf 1.1): size_t sz; u32 prog_id, drv_prog_id, hw_prog_id,
-// skb_prog_id; u8 attach_mode; padded to 32 bytes.
-const OPTS_SIZE = 32;
 
 export interface XdpState {
   /** Program run in driver (native) mode, 0 when none. */
@@ -22,10 +20,10 @@ export interface XdpState {
 }
 
 export function queryXdp(ifindex: number): XdpState {
-  const o = Buffer.alloc(OPTS_SIZE);
-  o.writeBigUInt64LE(BigInt(OPTS_SIZE), 0);
+  const o = libbpfOpts(bpfXdpQueryOpts);
   check(`query xdp on ifindex ${ifindex}`, xdpQuery(ifindex, 0, o));
-  return { drvProgId: o.readUInt32LE(12), hwProgId: o.readUInt32LE(16), skbProgId: o.readUInt32LE(20) };
+  const a = koffi.decode(o, bpfXdpQueryOpts) as { drv_prog_id: number; hw_prog_id: number; skb_prog_id: number };
+  return { drvProgId: a.drv_prog_id, hwProgId: a.hw_prog_id, skbProgId: a.skb_prog_id };
 }
 
 /** The mode in which progId runs on the interface, or null when it does not run there. */

@@ -3,10 +3,9 @@
 // a real attempt (a test run of a tiny program of bpf/xlvs_caps.bpf.c, a socket opened), never
 // a version compare.
 
-import koffi from 'koffi';
 import { release } from 'node:os';
 import { BpfObject } from '../kernel/object.js';
-import { check, lib } from '../kernel/libbpf.js';
+import { progInfoOf } from '../kernel/obj-info.js';
 import { liveFramesErrno, XdpTestRunner, XDP } from '../kernel/test-run.js';
 import { RawFrames } from './raw-frames.js';
 import { XlvsError } from '../errors.js';
@@ -34,24 +33,13 @@ class CapabilityMissing extends XlvsError {
   }
 }
 
-/** The head of struct bpf_prog_info (linux/bpf.h): enough to see whether a program was JIT-compiled. */
-const progInfoHead = koffi.struct('xlvs_bpf_prog_info_head', {
-  type: 'uint32_t', id: 'uint32_t', tag: koffi.array('uint8_t', 8), jited_prog_len: 'uint32_t', xlated_prog_len: 'uint32_t',
-});
-/** The kernel copies at most the size it is given: a short buffer gets the head only. */
-const PROG_INFO_HEAD = koffi.sizeof(progInfoHead);
-const JITED_LEN = koffi.offsetof(progInfoHead, 'jited_prog_len');
-
 /**
  * Whether the kernel JIT-compiled a loaded program. Asked of the program rather than of
  * net.core.bpf_jit_enable, which only the initial network namespace shows.
  */
 function jit(progFd: number): string {
-  const info = Buffer.alloc(PROG_INFO_HEAD);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(PROG_INFO_HEAD);
-  check('prog info', lib.obj_get_info_by_fd(progFd, info, len));
-  const jited = info.readUInt32LE(JITED_LEN);
+  // The head of struct bpf_prog_info is enough to see whether a program was JIT-compiled.
+  const jited = progInfoOf(progFd, 'prog info').jited_prog_len;
   if (jited === 0) throw new CapabilityMissing('programs run interpreted: the kernel did not JIT-compile one (net.core.bpf_jit_enable = 0, or no JIT for this architecture)');
   return `programs are JIT-compiled (${jited} bytes of machine code for a two-instruction program)`;
 }

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { lib, checkLibc } from './libbpf.js';
 import { libc } from './libc.js';
-import { XlvsError } from '../errors.js';
+import { BpffsError } from '../errors.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
 
@@ -22,7 +22,7 @@ export function ensureBpffs(dir: string): void {
   const mounts = bpfMounts();
   if (!mounts.some((m) => dir === m || dir.startsWith(m.endsWith('/') ? m : m + '/'))) {
     if (!dir.startsWith(DEFAULT_BPFFS + '/')) {
-      throw new XlvsError('E_BPFFS', `pin dir ${dir} is not under a bpffs mount (mounted: ${mounts.join(', ') || 'none'})`);
+      throw new BpffsError(dir, mounts);
     }
     mkdirSync(DEFAULT_BPFFS, { recursive: true });
     checkLibc('mount bpffs', libc.mount('bpf', DEFAULT_BPFFS, 'bpf', 0, null), DEFAULT_BPFFS);

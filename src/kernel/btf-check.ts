@@ -3,8 +3,12 @@
 // structs of the object actually being loaded. A stale build fails loudly here
 // instead of writing garbage into maps.
 
+import koffi from 'koffi';
 import { AbiMismatchError } from '../errors.js';
-import { lib, decodeU32, BTF_KIND_STRUCT, type Ptr } from './libbpf.js';
+import { lib, BTF_KIND_STRUCT, type Ptr } from './libbpf.js';
+import { btfMember, btfType } from './structs.js';
+
+const BTF_TYPE_SIZE = koffi.sizeof(btfType);
 
 export type Layout = Record<string, { size: number; members: [string, number, number][] }>;
 
@@ -13,20 +17,16 @@ export function structLayout(btf: Ptr, name: string): { size: number; members: [
   const id = lib.btf_find_by_name_kind(btf, name, BTF_KIND_STRUCT);
   if (id < 0) return null;
   const t = lib.btf_type_by_id(btf, id) as Ptr;
-  // struct btf_type { u32 name_off; u32 info; u32 size; } then vlen x struct btf_member { name_off, type, offset }
-  const head = decodeU32(t, 3);
-  const vlen = head[1]! & 0xffff;
-  const kflag = head[1]! >>> 31;
-  const raw = decodeU32(t, 3 + vlen * 3);
-  const members: [string, number, number][] = [];
-  for (let i = 0; i < vlen; i++) {
-    const nameOff = raw[3 + i * 3]!;
-    const type = raw[4 + i * 3]!;
-    const offset = raw[5 + i * 3]!;
-    const bits = kflag ? offset & 0xffffff : offset;
-    members.push([lib.btf_name_by_offset(btf, nameOff) as string, bits / 8, Number(lib.btf_resolve_size(btf, type))]);
-  }
-  return { size: head[2]!, members };
+  // The members follow the type's head in libbpf's copy of the BTF.
+  const head = koffi.decode(t, btfType) as { info: number; u: { size: number } };
+  const vlen = head.info & 0xffff;
+  const kflag = head.info >>> 31;
+  const raw = koffi.decode(t, BTF_TYPE_SIZE, btfMember, vlen) as { name_off: number; type: number; offset: number }[];
+  const members: [string, number, number][] = raw.map((m) => {
+    const bits = kflag ? m.offset & 0xffffff : m.offset;
+    return [lib.btf_name_by_offset(btf, m.name_off) as string, bits / 8, Number(lib.btf_resolve_size(btf, m.type))];
+  });
+  return { size: head.u.size, members };
 }
 
 export function verifyLayout(btf: Ptr, expected: Layout): void {

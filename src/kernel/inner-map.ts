@@ -6,15 +6,12 @@ import { lib, check } from './libbpf.js';
 import { libc } from './libc.js';
 import { BpfMap } from './map.js';
 import { u32 } from './codec.js';
+import { bpfMapCreateOpts, libbpfOpts } from './structs.js';
 import { BpfError, InvalidArgumentError } from '../errors.js';
 
 const BPF_MAP_TYPE_ARRAY = 2;
 /** Lets inner maps of one outer map differ in max_entries (kernel >= 5.10). */
 export const BPF_F_INNER_MAP = 1 << 12;
-
-/** struct bpf_map_create_opts, libbpf 1.1 (/usr/include/bpf/bpf.h). */
-const OPTS_SIZE = 48;
-const OPTS_MAP_FLAGS = 28;
 
 /** Keys 0..n-1 as u32, shared by every fill (grown on demand, never rewritten). */
 let slots = new Uint32Array(0);
@@ -35,9 +32,7 @@ function slotKeys(n: number): Uint32Array {
  */
 export function createU32Array(name: string, entries: number, values: Uint32Array): BpfMap<number, number> {
   if (values.length > Math.max(1, entries)) throw new InvalidArgumentError('values.length', values.length, `must fit the ${entries} slots of ${name}`);
-  const opts = Buffer.alloc(OPTS_SIZE);
-  opts.writeBigUInt64LE(BigInt(OPTS_SIZE), 0);
-  opts.writeUInt32LE(BPF_F_INNER_MAP, OPTS_MAP_FLAGS);
+  const opts = libbpfOpts(bpfMapCreateOpts, { map_flags: BPF_F_INNER_MAP });
   const fd = check(`create map ${name}`, lib.map_create(BPF_MAP_TYPE_ARRAY, name.slice(0, 15), 4, 4, Math.max(1, entries), opts));
   if (values.length === 0) return new BpfMap(name, fd, u32, u32);
   const keys = slotKeys(values.length);

@@ -42,6 +42,9 @@ export const lib = {
     'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
   ),
   map_update_batch: bpf.func('int bpf_map_update_batch(int fd, void *keys, void *values, void *count, void *opts)'),
+  map_lookup_and_delete_batch: bpf.func(
+    'int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
+  ),
   map_create: bpf.func(
     'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)',
   ),
@@ -66,12 +69,6 @@ export function check(op: string, rc: number, detail = ''): number {
 export function checkPtr(op: string, p: Ptr | null, detail = ''): Ptr {
   if (p === null || p === 0n) throw new BpfError(op, errno(), detail);
   return p;
-}
-
-
-
-export function decodeU32(p: Ptr, count: number): Uint32Array {
-  return koffi.decode(p, 'uint32_t', count) as Uint32Array;
 }
 
 export const BPF_ANY = 0;

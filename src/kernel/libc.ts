@@ -17,8 +17,17 @@ export const libc = {
   sendmmsg: c.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)'),
   mmap: c.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
   munmap: c.func('int munmap(void *addr, size_t len)'),
+  getpagesize: c.func('int getpagesize()'),
   setns: c.func('int setns(int fd, int nstype)'),
+  // Netlink (src/host/netlink.ts): requests go to the kernel, the socket's default peer.
+  send: c.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
+  recv: c.func('intptr_t recv(int fd, void *buf, size_t len, int flags)'),
 };
+
+/** struct sockaddr_nl (linux/netlink.h): nl_pid 0 asks the kernel to pick the port id. */
+export const sockaddrNl = koffi.struct('xlvs_sockaddr_nl', { nl_family: 'uint16_t', nl_pad: 'uint16_t', nl_pid: 'uint32_t', nl_groups: 'uint32_t' });
+/** struct timeval, as SO_RCVTIMEO takes it (time_t and suseconds_t are the platform's long on LP64 Linux). */
+export const timeval = koffi.struct('xlvs_timeval', { tv_sec: 'long', tv_usec: 'long' });
 
 export function errno(): number {
   return koffi.errno();

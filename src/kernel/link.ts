@@ -7,6 +7,8 @@ import { lib, check, checkLibc, BPF_XDP, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE 
 import { libc } from './libc.js';
 import { BpfError } from '../errors.js';
 import { pinExists, unpin } from './bpffs.js';
+import { linkInfoOf } from './obj-info.js';
+import { bpfLinkCreateOpts, libbpfOpts } from './structs.js';
 
 export type XdpMode = 'native' | 'generic';
 
@@ -23,11 +25,8 @@ export interface LinkInfo {
 }
 
 function linkInfo(fd: number): LinkInfo {
-  const info = Buffer.alloc(48); // struct bpf_link_info
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(info.length);
-  check('link info', lib.obj_get_info_by_fd(fd, info, len));
-  return { id: info.readUInt32LE(4), progId: info.readUInt32LE(8), ifindex: info.readUInt32LE(16) };
+  const info = linkInfoOf(fd, 'link info');
+  return { id: info.id, progId: info.prog_id, ifindex: info.u.xdp.ifindex };
 }
 
 export class XdpLink {
@@ -35,9 +34,7 @@ export class XdpLink {
 
   /** Attaches prog to ifindex and pins the link at path (replacing a stale pin). */
   static attach(progFd: number, ifindex: number, mode: XdpMode, path: string): XdpLink {
-    const opts = Buffer.alloc(64); // struct bpf_link_create_opts
-    opts.writeBigUInt64LE(64n, 0);
-    opts.writeUInt32LE(mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, 8);
+    const opts = libbpfOpts(bpfLinkCreateOpts, { flags: mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE });
     const fd = check(`attach xdp to ifindex ${ifindex} (${mode})`, lib.link_create(progFd, ifindex, BPF_XDP, opts));
     if (pinExists(path)) unpin(path);
     const rc = lib.obj_pin(fd, path);

@@ -6,11 +6,12 @@
 
 import koffi from 'koffi';
 import { lib, check, checkPtr, type Ptr, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH } from './libbpf.js';
-import { VerifierError, BpfError, AbiMismatchError, XlvsError } from '../errors.js';
+import { AbiMismatchError, AlreadyLoadedError, BpfError, NotLoadedError, VerifierError } from '../errors.js';
 import { verifyLayout, type Layout } from './btf-check.js';
 import { BpfMap, PerCpuMap } from './map.js';
 import type { Codec } from './codec.js';
 import { pinExists, unpin } from './bpffs.js';
+import { bpfObjectOpenOpts, libbpfOpts } from './structs.js';
 
 const LOG_SIZE = 4 << 20;
 const LOG_TAIL = 4000;
@@ -39,12 +40,12 @@ export class BpfObject {
   static open(path: string, opts: OpenOptions): BpfObject {
     const pinRoot = Buffer.from(opts.pinRoot + '\0');
     const log = Buffer.alloc(LOG_SIZE);
-    const o = Buffer.alloc(80); // struct bpf_object_open_opts, libbpf 1.1
-    o.writeBigUInt64LE(80n, 0); // sz
-    o.writeBigUInt64LE(BigInt(addr(pinRoot)), 24); // pin_root_path
-    o.writeBigUInt64LE(BigInt(addr(log)), 56); // kernel_log_buf
-    o.writeBigUInt64LE(BigInt(LOG_SIZE), 64); // kernel_log_size
-    o.writeUInt32LE(1, 72); // kernel_log_level: verifier log on failure
+    const o = libbpfOpts(bpfObjectOpenOpts, {
+      pin_root_path: addr(pinRoot),
+      kernel_log_buf: addr(log),
+      kernel_log_size: LOG_SIZE,
+      kernel_log_level: 1, // the verifier's log on failure
+    });
     const obj = checkPtr('bpf_object__open_file', lib.object_open_file(path, o) as Ptr | null, path);
     return new BpfObject(path, obj, [pinRoot, o], log);
   }
@@ -58,7 +59,7 @@ export class BpfObject {
 
   /** Sizes a map before load() (a capacity the admin chooses, e.g. the connection table). */
   setMaxEntries(name: string, maxEntries: number): void {
-    if (this.loaded) throw new XlvsError('E_LOADED', `map ${name}: ${this.path} is already loaded; sizes are set before load()`);
+    if (this.loaded) throw new AlreadyLoadedError(name, this.path);
     const m = checkPtr('find map', lib.object_find_map(this.obj, name) as Ptr | null, name);
     check(`set max_entries of ${name}`, lib.map_set_max_entries(m, maxEntries), String(maxEntries));
   }
@@ -85,7 +86,7 @@ export class BpfObject {
   }
 
   private mapPtr(name: string, keySize: number, valueSize: number): { fd: number; type: number } {
-    if (!this.loaded) throw new XlvsError('E_NOT_LOADED', `map ${name}: ${this.path} is not loaded yet`);
+    if (!this.loaded) throw new NotLoadedError(name, this.path);
     const m = checkPtr('find map', lib.object_find_map(this.obj, name) as Ptr | null, name);
     const ks = lib.map_key_size(m);
     const vs = lib.map_value_size(m);
@@ -99,6 +100,16 @@ export class BpfObject {
     const { fd, type } = this.mapPtr(name, key.size, value.size);
     if (PERCPU_TYPES.has(type)) throw new BpfError(`map ${name}`, 22, 'is per-CPU; use percpuMap()');
     return new BpfMap(name, fd, key, value);
+  }
+
+  /**
+   * The fd of a loaded map whatever its kind, for maps without keys or values to check (a ring
+   * buffer: kernel/ringbuf.ts). The object owns it: it is closed by close().
+   */
+  mapFd(name: string): number {
+    if (!this.loaded) throw new NotLoadedError(name, this.path);
+    const m = checkPtr('find map', lib.object_find_map(this.obj, name) as Ptr | null, name);
+    return check(`map fd ${name}`, lib.map_fd(m));
   }
 
   percpuMap<K, V>(name: string, key: Codec<K>, value: Codec<V>): PerCpuMap<K, V> {

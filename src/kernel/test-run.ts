@@ -14,9 +14,10 @@
 
 import koffi from 'koffi';
 import { closeSync, openSync } from 'node:fs';
-import { BpfError, InvalidArgumentError, XlvsError } from '../errors.js';
+import { BpfError, InvalidArgumentError, NetnsAsyncError } from '../errors.js';
 import { lib } from './libbpf.js';
 import { checkLibc, libc } from './libc.js';
+import { bpfTestRunOpts, libbpfOpts, offsets, xdpMd } from './structs.js';
 
 const progTestRun = lib.prog_test_run_opts;
 const setns = libc.setns;
@@ -24,20 +25,14 @@ const setns = libc.setns;
 const CLONE_NEWNET = 0x40000000;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
 
-/** struct bpf_test_run_opts of libbpf's bpf.h: the offsets below come from this declaration. */
-const testRunOpts = koffi.struct('xlvs_bpf_test_run_opts', {
-  sz: 'size_t', data_in: 'void *', data_out: 'void *', data_size_in: 'uint32_t', data_size_out: 'uint32_t',
-  ctx_in: 'void *', ctx_out: 'void *', ctx_size_in: 'uint32_t', ctx_size_out: 'uint32_t', retval: 'uint32_t',
-  repeat: 'int', duration: 'uint32_t', flags: 'uint32_t', cpu: 'uint32_t', batch_size: 'uint32_t',
-});
-const off = (f: string): number => koffi.offsetof(testRunOpts, f);
+/** Offsets in struct bpf_test_run_opts (structs.ts), set field by field on the fuzzer's hot path. */
 const OPTS = {
-  size: koffi.sizeof(testRunOpts), sz: off('sz'), dataIn: off('data_in'), dataOut: off('data_out'), dataSizeIn: off('data_size_in'),
-  dataSizeOut: off('data_size_out'), ctxIn: off('ctx_in'), ctxOut: off('ctx_out'), ctxSizeIn: off('ctx_size_in'), ctxSizeOut: off('ctx_size_out'),
-  retval: off('retval'), repeat: off('repeat'), duration: off('duration'), flags: off('flags'), batchSize: off('batch_size'),
-} as const;
-/** struct xdp_md: six __u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex). */
-const XDP_MD_SIZE = 24;
+  size: koffi.sizeof(bpfTestRunOpts),
+  ...offsets(bpfTestRunOpts, ['sz', 'data_in', 'data_out', 'data_size_in', 'data_size_out', 'ctx_in', 'ctx_out', 'ctx_size_in', 'ctx_size_out', 'retval', 'repeat', 'duration'] as const),
+};
+/** struct xdp_md (structs.ts): the ctx given to and read back from a run. */
+const XDP_MD_SIZE = koffi.sizeof(xdpMd);
+const MD = offsets(xdpMd, ['data_end', 'ingress_ifindex', 'rx_queue_index'] as const);
 /** Larger than any frame an XDP test run accepts (one page less head- and tailroom). */
 const MAX_OUT = 16384;
 
@@ -87,9 +82,9 @@ export class XdpTestRunner {
     if (!Number.isInteger(progFd) || progFd < 0) throw new InvalidArgumentError('progFd', progFd, 'must be a file descriptor');
     this.outAddr = BigInt(koffi.address(this.out));
     this.opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
-    this.opts.writeBigUInt64LE(BigInt(koffi.address(this.ctxIn)), OPTS.ctxIn);
-    this.opts.writeBigUInt64LE(BigInt(koffi.address(this.ctxOut)), OPTS.ctxOut);
-    this.opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
+    this.opts.writeBigUInt64LE(BigInt(koffi.address(this.ctxIn)), OPTS.ctx_in);
+    this.opts.writeBigUInt64LE(BigInt(koffi.address(this.ctxOut)), OPTS.ctx_out);
+    this.opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctx_size_in);
   }
 
   /** Runs the program on frame[0, length); returns the verdict (XDP.*). */
@@ -106,16 +101,16 @@ export class XdpTestRunner {
     const repeat = o.repeat ?? 1;
     if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0x7fffffff) throw new InvalidArgumentError('repeat', repeat, 'must be an integer 1..2^31-1');
     const opts = this.opts;
-    opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
-    opts.writeUInt32LE(length, OPTS.dataSizeIn);
-    opts.writeBigUInt64LE(outAddr, OPTS.dataOut);
-    opts.writeUInt32LE(outMax, OPTS.dataSizeOut);
-    opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeOut);
+    opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.data_in);
+    opts.writeUInt32LE(length, OPTS.data_size_in);
+    opts.writeBigUInt64LE(outAddr, OPTS.data_out);
+    opts.writeUInt32LE(outMax, OPTS.data_size_out);
+    opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctx_size_out);
     opts.writeInt32LE(repeat, OPTS.repeat);
     writeCtx(this.ctxIn, length, o.ingressIfindex ?? 0, o.rxQueueIndex ?? 0);
     const rc = progTestRun(this.progFd, opts) as number;
     if (rc < 0) throw testRunError(rc, `prog fd ${this.progFd}, ${length}-byte frame, ingress ifindex ${o.ingressIfindex ?? 0}`);
-    this.outLength = opts.readUInt32LE(OPTS.dataSizeOut);
+    this.outLength = opts.readUInt32LE(OPTS.data_size_out);
     this.durationNs = opts.readUInt32LE(OPTS.duration);
     return opts.readUInt32LE(OPTS.retval);
   }
@@ -131,7 +126,7 @@ export function runXdp(progFd: number, frame: Buffer, o: RunOptions = {}): RunRe
     verdict,
     out,
     durationNs: r.durationNs,
-    ctx: { ingressIfindex: r.ctxOut.readUInt32LE(12), rxQueueIndex: r.ctxOut.readUInt32LE(16) },
+    ctx: { ingressIfindex: r.ctxOut.readUInt32LE(MD.ingress_ifindex), rxQueueIndex: r.ctxOut.readUInt32LE(MD.rx_queue_index) },
   };
 }
 
@@ -144,15 +139,10 @@ export function liveFramesErrno(progFd: number, ifindex: number): number {
   const frame = Buffer.alloc(60);
   const ctx = Buffer.alloc(XDP_MD_SIZE);
   writeCtx(ctx, frame.length, ifindex, 0);
-  const opts = Buffer.alloc(OPTS.size);
-  opts.writeBigUInt64LE(BigInt(OPTS.size), OPTS.sz);
-  opts.writeBigUInt64LE(BigInt(koffi.address(frame)), OPTS.dataIn);
-  opts.writeUInt32LE(frame.length, OPTS.dataSizeIn);
-  opts.writeBigUInt64LE(BigInt(koffi.address(ctx)), OPTS.ctxIn);
-  opts.writeUInt32LE(XDP_MD_SIZE, OPTS.ctxSizeIn);
-  opts.writeInt32LE(1, OPTS.repeat);
-  opts.writeUInt32LE(BPF_F_TEST_XDP_LIVE_FRAMES, OPTS.flags);
-  opts.writeUInt32LE(1, OPTS.batchSize);
+  const opts = libbpfOpts(bpfTestRunOpts, {
+    data_in: koffi.address(frame), data_size_in: frame.length, ctx_in: koffi.address(ctx), ctx_size_in: XDP_MD_SIZE,
+    repeat: 1, flags: BPF_F_TEST_XDP_LIVE_FRAMES, batch_size: 1,
+  });
   const rc = progTestRun(progFd, opts) as number;
   return rc < 0 ? -rc : 0;
 }
@@ -160,9 +150,9 @@ export function liveFramesErrno(progFd: number, ifindex: number): number {
 function writeCtx(ctx: Buffer, length: number, ifindex: number, rxQueue: number): void {
   // data = 0 (no metadata) and data_end = the frame's length: the kernel insists on both.
   ctx.fill(0);
-  ctx.writeUInt32LE(length, 4);
-  ctx.writeUInt32LE(ifindex, 12);
-  ctx.writeUInt32LE(rxQueue, 16);
+  ctx.writeUInt32LE(length, MD.data_end);
+  ctx.writeUInt32LE(ifindex, MD.ingress_ifindex);
+  ctx.writeUInt32LE(rxQueue, MD.rx_queue_index);
 }
 
 function testRunError(rc: number, detail: string): BpfError {
@@ -188,7 +178,7 @@ export function inNetns<T>(nsPath: string, fn: () => T): T {
       // Failing to come back would leave the whole process in the wrong namespace: make it loud.
       checkLibc('setns (back to the original namespace)', setns(home, CLONE_NEWNET) as number);
     }
-    if (result instanceof Promise) throw new XlvsError('E_NETNS_ASYNC', `inNetns(${nsPath}): fn returned a promise; it must be synchronous`);
+    if (result instanceof Promise) throw new NetnsAsyncError(nsPath);
     return result;
   } finally {
     if (target !== undefined) closeSync(target);
