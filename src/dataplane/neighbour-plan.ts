@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The pure half of neighbour upkeep: reading `ip -j neigh show` and `ip -j route get`, and
-// deciding which entries to add or drop. No I/O here, so all of it is unit-tested.
+// The pure half of neighbour upkeep: deciding which entries to add or drop. No I/O here, so
+// all of it is unit-tested. The daemon reads the kernel over netlink (src/host/); the tests
+// read `ip -j` output with testing/ip-json.ts to hold the netlink results against it.
 //
 // Why managed entries: for dr/tun/fullnat the data plane drops a packet whose next hop has
 // no resolved MAC (XLVS_DROP_NO_NEIGH), since the kernel cannot be handed such a packet.
@@ -18,7 +19,7 @@ export interface NeighbourTarget {
   family: Family;
 }
 
-/** One row of `ip -j neigh show dev X`. */
+/** One neighbour entry of a device (a netlink dump row, or a row of `ip -j neigh show dev X`). */
 export interface NeighbourEntry {
   address: string;
   lladdr?: string;
@@ -41,49 +42,8 @@ export function isResolved(e: NeighbourEntry): boolean {
   return e.lladdr !== undefined && e.states.some((s) => VALID.has(s));
 }
 
-function parseJsonArray(text: string, what: string): unknown[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(text.trim() === '' ? '[]' : text);
-  } catch (err) {
-    throw new NeighbourError(`${what}: not JSON: ${JSON.stringify(text.slice(0, 200))}`, { cause: err });
-  }
-  if (!Array.isArray(v)) throw new NeighbourError(`${what}: expected a JSON array, got ${JSON.stringify(text.slice(0, 200))}`);
-  return v;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Parses `ip -j neigh show dev X`. Flags like "managed" appear as keys with a null value. */
-export function parseNeighbours(text: string): NeighbourEntry[] {
-  return parseJsonArray(text, 'ip -j neigh show').map((row, i) => {
-    const address = isRecord(row) ? canonicalAddress(row.dst) : null;
-    if (!isRecord(row) || address === null) {
-      throw new NeighbourError(`ip -j neigh show: row ${i} has no valid "dst": ${JSON.stringify(row)}`);
-    }
-    const states = Array.isArray(row.state) ? row.state.filter((s): s is string => typeof s === 'string') : [];
-    return {
-      address,
-      ...(typeof row.lladdr === 'string' ? { lladdr: row.lladdr } : {}),
-      managed: 'managed' in row,
-      states,
-    };
-  });
-}
-
-/** Parses `ip -j route get ADDR oif DEV`: the next hop is the gateway, else ADDR itself. */
-export function parseRouteGet(text: string, address: string): { nexthop: string; dev: string } {
-  const rows = parseJsonArray(text, `ip -j route get ${address}`);
-  const row = rows[0];
-  if (!isRecord(row) || typeof row.dev !== 'string') {
-    throw new NeighbourError(`ip -j route get ${address}: no route with a device: ${JSON.stringify(text.slice(0, 200))}`);
-  }
-  const gw = typeof row.gateway === 'string' ? row.gateway : undefined;
-  return { nexthop: canonicalOrThrow(gw ?? address, `ip -j route get ${address}`), dev: row.dev };
-}
-
 /** The model's spelling (model/ip.ts), so the kernel's text and ours compare equal. */
-function canonicalOrThrow(address: string, what: string): string {
+export function canonicalOrThrow(address: string, what: string): string {
   const c = canonicalAddress(address);
   if (c === null) throw new NeighbourError(`${what}: not an IP address: ${JSON.stringify(address)}`);
   return c;

@@ -4,41 +4,65 @@
 // them otherwise: XLVS_DROP_NO_NEIGH). Each next hop gets a "managed" neighbour entry, which
 // the kernel resolves at once and keeps re-probing by itself (see neighbour-plan.ts); this
 // class only makes sure the entries exist: at apply (refresh) and periodically (start).
+// It talks to the kernel over netlink (src/host/), never through `ip`.
 
-import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
-import { XlvsError } from '../errors.js';
-import { NeighbourError, parseNeighbours, parseRouteGet, planNeighbours, type NeighbourTarget } from './neighbour-plan.js';
+import { Netlink } from '../host/netlink.js';
+import { linkByName } from '../host/links.js';
+import { deleteNeighbour, listNeighbours, replaceManagedNeighbour } from '../host/neighbours.js';
+import { routeGet } from '../host/routes.js';
+import { NeighbourError, planNeighbours, type NeighbourEntry, type NeighbourTarget } from './neighbour-plan.js';
 
 export type { NeighbourTarget } from './neighbour-plan.js';
 
-/** Runs argv (no shell) and resolves with its stdout; the lab passes one that enters a netns. */
-export type Exec = (argv: string[]) => Promise<string>;
+/** What neighbour upkeep needs of the host; netlinkNeighbours() is the real one. */
+export interface NeighbourHost {
+  /** The next hop (gateway, or the address itself) and the device of the route to `address` out of `dev`. */
+  routeGet(address: string, dev: string): { nexthop: string; dev: string };
+  /** The device's neighbour entries, both families. */
+  list(dev: string): NeighbourEntry[];
+  /** `ip neigh replace ADDRESS dev DEV managed [use]`. */
+  replaceManaged(address: string, dev: string, use: boolean): void;
+  /** `ip neigh del ADDRESS dev DEV`. */
+  remove(address: string, dev: string): void;
+  close?(): void;
+}
+
+/**
+ * The host over a netlink socket, in the socket's network namespace (the lab opens one inside
+ * the router's with inNetns()). The device is looked up on each call: it may be re-created.
+ */
+export function netlinkNeighbours(nl: Netlink): NeighbourHost {
+  return {
+    routeGet: (address, dev) => {
+      const r = routeGet(nl, address, linkByName(nl, dev));
+      return { nexthop: r.nexthop, dev: r.dev };
+    },
+    list: (dev) => listNeighbours(nl, dev),
+    replaceManaged: (address, dev, use) => replaceManagedNeighbour(nl, address, dev, { use }),
+    remove: (address, dev) => deleteNeighbour(nl, address, dev),
+    close: () => nl.close(),
+  };
+}
 
 export interface NeighboursOptions {
   /** The private interface, where the reals (or their gateways) are. */
   dev: string;
   log: Logger;
-  /** Default: run `ip` directly, 5 s limit per command. */
-  exec?: Exec;
+  /** Default: netlink in the calling thread's namespace, opened at the first refresh. */
+  host?: NeighbourHost;
 }
 
 /** Default period of start(): well inside the kernel's own reachable time (~30 s). */
 export const DEFAULT_NEIGHBOUR_INTERVAL_MS = 10_000;
-const COMMAND_TIMEOUT_MS = 5_000;
 
-export const execIp: Exec = (argv) =>
-  new Promise((resolve, reject) => {
-    const [file, ...args] = argv;
-    execFile(file!, args, { timeout: COMMAND_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new NeighbourError(`${argv.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }));
-      else resolve(stdout);
-    });
-  });
+/** Host failures keep the E_NEIGHBOUR code neighbour upkeep always logged; the cause says more. */
+function asNeighbourError(err: unknown, what: string): NeighbourError {
+  if (err instanceof NeighbourError) return err;
+  return new NeighbourError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
 
-const codeOf = (err: unknown): string | undefined => (err instanceof XlvsError ? err.code : undefined);
-
-/** What a refresh changed: only the commands that succeeded. */
+/** What a refresh changed: only the changes that succeeded. */
 export interface RefreshResult {
   added: string[];
   kicked: string[];
@@ -46,7 +70,9 @@ export interface RefreshResult {
 }
 
 export class Neighbours {
-  private readonly exec: Exec;
+  /** Ours when not given: opened at the first refresh, closed by stop(). */
+  private host: NeighbourHost | undefined;
+  private readonly ownsHost: boolean;
   private targets: NeighbourTarget[] = [];
   /** Entries this instance made managed: the only ones it ever deletes. */
   private readonly ours = new Set<string>();
@@ -54,7 +80,8 @@ export class Neighbours {
   private running: Promise<RefreshResult> | undefined;
 
   constructor(private readonly opts: NeighboursOptions) {
-    this.exec = opts.exec ?? execIp;
+    this.host = opts.host;
+    this.ownsHost = opts.host === undefined;
   }
 
   /**
@@ -76,16 +103,19 @@ export class Neighbours {
 
   private async refreshOnce(reals: NeighbourTarget[]): Promise<RefreshResult> {
     const { dev, log } = this.opts;
+    this.host ??= netlinkNeighbours(Netlink.open());
+    const host = this.host;
     const nexthops = new Set<string>();
     // One real whose route cannot be read must not cost the others their neighbours.
     let allRouted = true;
     for (const r of reals) {
       let route: { nexthop: string; dev: string };
       try {
-        route = parseRouteGet(await this.exec(['ip', '-j', `-${r.family}`, 'route', 'get', r.address, 'oif', dev]), r.address);
+        route = host.routeGet(r.address, dev);
       } catch (err) {
         allRouted = false;
-        log.error({ err, code: codeOf(err), real: r.address, dev }, 'no route to a real found; its next hop is not resolved this time');
+        const e = asNeighbourError(err, `route to ${r.address} out of ${dev}`);
+        log.error({ err: e, code: e.code, real: r.address, dev }, 'no route to a real found; its next hop is not resolved this time');
         continue;
       }
       if (route.dev !== dev) {
@@ -94,19 +124,21 @@ export class Neighbours {
       }
       nexthops.add(route.nexthop);
     }
-    const current = [
-      ...parseNeighbours(await this.exec(['ip', '-j', '-4', 'neigh', 'show', 'dev', dev])),
-      ...parseNeighbours(await this.exec(['ip', '-j', '-6', 'neigh', 'show', 'dev', dev])),
-    ];
+    let current: NeighbourEntry[];
+    try {
+      current = host.list(dev);
+    } catch (err) {
+      throw asNeighbourError(err, `listing the neighbours of ${dev}`);
+    }
     const plan = planNeighbours(nexthops, current, this.ours);
     // A next hop of a real whose route failed is not in `nexthops`: dropping now could delete
     // an entry that real still needs, so drops wait for a run that saw every route.
     const drop = allRouted ? plan.drop : [];
-    const added = await this.eachAddress(plan.add, (a) => ['ip', 'neigh', 'replace', a, 'dev', dev, 'managed']);
+    const added = this.eachAddress(plan.add, (a) => host.replaceManaged(a, dev, false));
     for (const a of added) this.ours.add(a);
     // A managed entry stuck in FAILED is re-probed by the kernel anyway; NTF_USE asks now.
-    const kicked = await this.eachAddress(plan.kick, (a) => ['ip', 'neigh', 'replace', a, 'dev', dev, 'managed', 'use']);
-    const dropped = await this.eachAddress(drop, (a) => ['ip', 'neigh', 'del', a, 'dev', dev]);
+    const kicked = this.eachAddress(plan.kick, (a) => host.replaceManaged(a, dev, true));
+    const dropped = this.eachAddress(drop, (a) => host.remove(a, dev));
     for (const a of dropped) this.ours.delete(a);
     const result: RefreshResult = { added, kicked, dropped };
     if (result.added.length + result.kicked.length + result.dropped.length > 0) log.info({ dev, ...result }, 'neighbour entries updated');
@@ -114,17 +146,18 @@ export class Neighbours {
   }
 
   /**
-   * Runs one command per address, each on its own: one address the kernel refuses is logged
-   * and does not stop the others. Returns the addresses whose command succeeded.
+   * Runs one change per address, each on its own: one address the kernel refuses is logged
+   * and does not stop the others. Returns the addresses whose change succeeded.
    */
-  private async eachAddress(addresses: string[], argv: (address: string) => string[]): Promise<string[]> {
+  private eachAddress(addresses: string[], change: (address: string) => void): string[] {
     const done: string[] = [];
     for (const a of addresses) {
       try {
-        await this.exec(argv(a));
+        change(a);
         done.push(a);
       } catch (err) {
-        this.opts.log.error({ err, code: codeOf(err), nexthop: a, dev: this.opts.dev }, 'neighbour entry update failed');
+        const e = asNeighbourError(err, `neighbour ${a} on ${this.opts.dev}`);
+        this.opts.log.error({ err: e, code: e.code, nexthop: a, dev: this.opts.dev }, 'neighbour entry update failed');
       }
     }
     return done;
@@ -141,11 +174,18 @@ export class Neighbours {
     tick();
   }
 
-  /** Stops the periodic runs and waits for one in progress. Entries stay (the kernel keeps them). */
+  /**
+   * Stops the periodic runs and waits for one in progress. Entries stay (the kernel keeps them).
+   * Closes our own netlink socket (a later refresh opens another); a given host stays open.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+    if (this.ownsHost) {
+      this.host?.close?.();
+      this.host = undefined;
+    }
   }
 
   /** Next hops this instance has made managed entries for. */

@@ -8,13 +8,16 @@
 //   ip route replace VIP/32 via REAL dev PRIVATE onlink table M
 //
 // The real answers from the VIP, a local address of the router: accept_local=1 (and rp_filter 0)
-// on the private interface let that reply in. Changes happen when the config does (ip and sysctl
-// shell-outs), never per probe. Rules at our preference are ours: the first sync removes any left
-// by an earlier run, so a restart converges.
+// on the private interface let that reply in. Changes happen when the config does (netlink and
+// /proc/sys, src/host/; no `ip` or `sysctl` processes), never per probe. Rules at our preference
+// are ours: the first sync removes any left by an earlier run, so a restart converges.
 
-import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
-import { XlvsError } from '../errors.js';
+import { CapacityError } from '../errors.js';
+import { Netlink } from '../host/netlink.js';
+import { addRule, deleteRule, listRules } from '../host/rules.js';
+import { flushTable, replaceRoute } from '../host/routes.js';
+import { interfaceSysctl, writeSysctl } from '../host/sysctl.js';
 
 /** Rule preference of our rules: after `local` (0), before `main` (32766). */
 export const VIP_RULE_PREF = 30806;
@@ -29,28 +32,26 @@ export interface VipPair {
 
 const keyOf = (p: VipPair): string => `${p.vip} ${p.real}`;
 
-/** Runs a command; returns its stdout; throws XlvsError E_HEALTH_ROUTE naming it on failure. */
-export type Runner = (cmd: string, args: string[]) => string;
-
-const runCommand: Runner = (cmd, args) => {
-  try {
-    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000, encoding: 'utf8' });
-  } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new XlvsError('E_HEALTH_ROUTE', `${cmd} ${args.join(' ')} failed: ${stderr || (e as Error).message}`, { cause: e });
-  }
-};
-
 export class VipRoutes {
   private readonly marks = new Map<string, number>();
   private cleaned = false;
   private sysctlsSet = false;
+  /** Ours when not given: opened at the first sync, in the calling thread's namespace. */
+  private nl: Netlink | undefined;
+  private readonly ownsNetlink: boolean;
 
+  /**
+   * `netlink`: a socket in the namespace to work on (default: one opened here). The sysctls are
+   * written in the calling thread's namespace either way (/proc/sys/net is per namespace).
+   */
   constructor(
     readonly device: string,
     private readonly log: Pick<Logger, 'info' | 'warn'>,
-    private readonly run: Runner = runCommand,
-  ) {}
+    netlink?: Netlink,
+  ) {
+    this.nl = netlink;
+    this.ownsNetlink = netlink === undefined;
+  }
 
   /** The mark of a pair that sync() installed. */
   markOf(p: VipPair): number | undefined {
@@ -59,18 +60,21 @@ export class VipRoutes {
 
   /** Installs exactly these pairs' rules and routes. */
   sync(pairs: readonly VipPair[]): void {
+    this.nl ??= Netlink.open();
+    const nl = this.nl;
     if (!this.cleaned) {
-      this.removeAllRules();
+      this.removeAllRules(nl);
       this.cleaned = true;
     }
     const want = new Map(pairs.map((p) => [keyOf(p), p]));
     for (const [k, mark] of this.marks) {
       if (want.has(k)) continue;
-      this.run('ip', ['rule', 'del', 'pref', String(VIP_RULE_PREF), 'fwmark', hex(mark), 'lookup', String(mark)]);
-      this.run('ip', ['route', 'flush', 'table', String(mark)]);
+      deleteRule(nl, ruleOf(mark));
+      flushTable(nl, 4, mark);
       this.marks.delete(k);
     }
-    if (want.size > MAX_PAIRS) throw new XlvsError('E_CAPACITY', `at most ${MAX_PAIRS} (VIP, real) pairs can be checked at the VIP (got ${want.size})`);
+    // A CapacityError: an AddReal or reload that needs more is refused as RESOURCE_EXHAUSTED.
+    if (want.size > MAX_PAIRS) throw new CapacityError('(VIP, real) pairs checked at the VIP', MAX_PAIRS, want.size);
     const used = new Set(this.marks.values());
     let next = 1;
     for (const [k, p] of want) {
@@ -78,39 +82,52 @@ export class VipRoutes {
       while (used.has(VIP_MARK_BASE | next)) next++;
       const mark = VIP_MARK_BASE | next;
       used.add(mark);
-      this.run('ip', ['route', 'replace', `${p.vip}/32`, 'via', p.real, 'dev', this.device, 'onlink', 'table', String(mark)]);
-      this.run('ip', ['rule', 'add', 'pref', String(VIP_RULE_PREF), 'fwmark', hex(mark), 'lookup', String(mark)]);
+      replaceRoute(nl, { dst: `${p.vip}/32`, gateway: p.real, dev: this.device, onlink: true, table: mark });
+      addRule(nl, ruleOf(mark));
       this.marks.set(k, mark);
     }
     if (want.size > 0 && !this.sysctlsSet) {
       // The real's answer comes from the VIP, a local address: let it in on the private side.
-      for (const [name, value] of [[`net.ipv4.conf.${this.device}.accept_local`, '1'], [`net.ipv4.conf.${this.device}.rp_filter`, '0'], ['net.ipv4.conf.all.rp_filter', '0']] as const) {
-        this.run('sysctl', ['-q', '-w', `${name}=${value}`]);
+      for (const [name, value] of [[interfaceSysctl(4, this.device, 'accept_local'), '1'], [interfaceSysctl(4, this.device, 'rp_filter'), '0'], ['net.ipv4.conf.all.rp_filter', '0']] as const) {
+        writeSysctl(name, value);
       }
       this.log.info({ device: this.device }, 'VIP checks: accept_local=1 and rp_filter=0 on the private interface (and all.rp_filter=0)');
       this.sysctlsSet = true;
     }
   }
 
+  /** Closes our netlink socket (a given one stays open); a later sync opens another. */
+  close(): void {
+    if (!this.ownsNetlink) return;
+    this.nl?.close();
+    this.nl = undefined;
+  }
+
   /** Removes every rule at our preference (ours, from this or an earlier run). */
-  private removeAllRules(): void {
-    const left = removeVipRoutes(this.run);
+  private removeAllRules(nl: Netlink): void {
+    const left = removeVipRoutes(nl);
     if (left > 0) this.log.info({ pref: VIP_RULE_PREF, rules: left }, 'VIP check rules of an earlier run removed');
   }
 }
 
 /**
  * Removes every rule at our preference and flushes the table each looked up (xlvsd --teardown,
- * and the first sync of a daemon). Returns how many rules there were.
+ * and the first sync of a daemon). Returns how many rules there were. Without a socket, one is
+ * opened (and closed) in the calling thread's namespace.
  */
-export function removeVipRoutes(run: Runner = runCommand): number {
-  const rules = run('ip', ['rule', 'show', 'pref', String(VIP_RULE_PREF)]).split('\n').filter((l) => l.trim() !== '');
-  for (const line of rules) {
-    run('ip', ['rule', 'del', 'pref', String(VIP_RULE_PREF)]);
-    const table = /lookup (\S+)/.exec(line)?.[1];
-    if (table !== undefined) run('ip', ['route', 'flush', 'table', table]);
+export function removeVipRoutes(netlink?: Netlink): number {
+  const nl = netlink ?? Netlink.open();
+  try {
+    const rules = listRules(nl, 4, VIP_RULE_PREF);
+    for (const r of rules) {
+      // Deleted by all it matches on, so exactly this rule goes whatever else shares the preference.
+      deleteRule(nl, { family: 4, priority: VIP_RULE_PREF, fwmark: r.fwmark ?? 0, table: r.table });
+      flushTable(nl, 4, r.table);
+    }
+    return rules.length;
+  } finally {
+    if (netlink === undefined) nl.close();
   }
-  return rules.length;
 }
 
-const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+const ruleOf = (mark: number) => ({ family: 4 as const, priority: VIP_RULE_PREF, fwmark: mark, table: mark });

@@ -11,7 +11,9 @@ import { Lab } from '../../lab/lab.js';
 import { addLabV6, type LabV6Addresses } from '../../lab/lab-v6.js';
 import { DataplaneFixture, type FixtureIds, type Method } from '../../lab/dataplane-fixture.js';
 import { decapCounters, echoAnswers, METHOD_LAB, prepareMethodLab, removeDecapPins } from '../../lab/method-reals.js';
-import { Neighbours } from '../../src/dataplane/neighbours.js';
+import { Neighbours, netlinkNeighbours } from '../../src/dataplane/neighbours.js';
+import { Netlink } from '../../src/host/netlink.js';
+import { inNetns } from '../../src/kernel/test-run.js';
 import { XLVS_DROP_NO_NEIGH, XLVS_DROP_ENCAP, XLVS_DROP_NO_PORT } from '../../src/gen/abi.js';
 
 const { local4: LOCAL4, local6: LOCAL6 } = METHOD_LAB;
@@ -38,9 +40,11 @@ before(async () => {
   }
   ids.fullnat4 = dp.addService({ vip: lab.addr.vip, port: PORT.fullnat, reals: [2, 3].map((i) => ({ address: r4[i]!, method: 'fullnat' })) });
 
-  // What the daemon will do at apply: managed neighbour entries for every real.
-  const neigh = new Neighbours({ dev: lab.ifaces.private, log: lab.log, exec: async (argv) => (await lab.exec(router, argv)).stdout });
-  const added = await neigh.refresh([...r4.map((address) => ({ address, family: 4 as const })), ...v6.reals.slice(0, 2).map((address) => ({ address, family: 6 as const }))]);
+  // What the daemon will do at apply: managed neighbour entries for every real (over a netlink
+  // socket opened inside the router's namespace, as the daemon's is there).
+  const nl = inNetns(lab.nsPath(router), () => Netlink.open());
+  const neigh = new Neighbours({ dev: lab.ifaces.private, log: lab.log, host: netlinkNeighbours(nl) });
+  const added = await neigh.refresh([...r4.map((address) => ({ address, family: 4 as const })), ...v6.reals.slice(0, 2).map((address) => ({ address, family: 6 as const }))]).finally(() => nl.close());
   assert.equal(added.added.length, 6);
   await waitResolved([...r4, ...v6.reals.slice(0, 2)]);
 });

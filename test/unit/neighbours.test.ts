@@ -1,12 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 // Neighbour upkeep: parsing iproute2's JSON (samples captured from `ip -j` on this kernel),
-// the add/kick/drop plan, and the Neighbours class driving a scripted `ip`.
+// the add/kick/drop plan, and the Neighbours class driving a scripted host that answers as
+// `ip` would (its JSON, read by the same parsers) and records each call in ip's words. The real
+// host, netlink, is tested against `ip` in test/integration/host-neighbours.test.ts.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { isResolved, NeighbourError, parseNeighbours, parseRouteGet, planNeighbours } from '../../src/dataplane/neighbour-plan.js';
-import { Neighbours } from '../../src/dataplane/neighbours.js';
+import { isResolved, NeighbourError, planNeighbours } from '../../src/dataplane/neighbour-plan.js';
+import { parseNeighbours, parseRouteGet } from '../../testing/ip-json.js';
+import { Neighbours, type NeighbourHost } from '../../src/dataplane/neighbours.js';
+import { familyOf } from '../../src/model/ip.js';
+
+/** A host whose answers come from `answer(argv)`, given the `ip` command each call stands for. */
+function scriptedHost(answer: (argv: string[]) => string): NeighbourHost {
+  return {
+    routeGet: (address, dev) => parseRouteGet(answer(['ip', '-j', `-${familyOf(address)}`, 'route', 'get', address, 'oif', dev]), address),
+    list: (dev) => [...parseNeighbours(answer(['ip', '-j', '-4', 'neigh', 'show', 'dev', dev])), ...parseNeighbours(answer(['ip', '-j', '-6', 'neigh', 'show', 'dev', dev]))],
+    replaceManaged: (address, dev, use) => void answer(['ip', 'neigh', 'replace', address, 'dev', dev, 'managed', ...(use ? ['use'] : [])]),
+    remove: (address, dev) => void answer(['ip', 'neigh', 'del', address, 'dev', dev]),
+  };
+}
 
 // Captured from `ip -j neigh show dev v0` (iproute2 6.1, kernel 6.18).
 const NEIGH_SAMPLE =
@@ -63,7 +77,7 @@ test('planNeighbours adds missing ones, kicks unresolved managed, drops only its
 test('Neighbours.refresh runs the planned ip commands, remembers its entries and drops them when unneeded', async () => {
   const ran: string[] = [];
   let neigh4 = '[]';
-  const exec = async (argv: string[]): Promise<string> => {
+  const exec = (argv: string[]): string => {
     const cmd = argv.join(' ');
     ran.push(cmd);
     if (cmd.startsWith('ip -j -4 route get')) return `[{"dst":"${argv[5]}","dev":"priv0"}]`;
@@ -72,7 +86,7 @@ test('Neighbours.refresh runs the planned ip commands, remembers its entries and
     if (cmd === 'ip -j -6 neigh show dev priv0') return '';
     return '';
   };
-  const n = new Neighbours({ dev: 'priv0', log: pino({ level: 'silent' }), exec });
+  const n = new Neighbours({ dev: 'priv0', log: pino({ level: 'silent' }), host: scriptedHost(exec) });
   const r1 = await n.refresh([{ address: '10.77.0.11', family: 4 }, { address: '2001:db8:9::1', family: 6 }]);
   assert.deepEqual(r1, { added: ['10.77.0.11', 'fd00:77::fe'], kicked: [], dropped: [] });
   assert.ok(ran.includes('ip neigh replace 10.77.0.11 dev priv0 managed'));
@@ -89,8 +103,8 @@ test('Neighbours.refresh runs the planned ip commands, remembers its entries and
 test('Neighbours skips a real routed out of another interface and says so', async () => {
   const lines: string[] = [];
   const log = pino({ level: 'warn' }, { write: (s: string) => void lines.push(s) });
-  const exec = async (argv: string[]): Promise<string> => (argv.includes('route') ? '[{"dst":"192.0.2.5","gateway":"203.0.113.254","dev":"pub0"}]' : '[]');
-  const n = new Neighbours({ dev: 'priv0', log, exec });
+  const exec = (argv: string[]): string => (argv.includes('route') ? '[{"dst":"192.0.2.5","gateway":"203.0.113.254","dev":"pub0"}]' : '[]');
+  const n = new Neighbours({ dev: 'priv0', log, host: scriptedHost(exec) });
   assert.deepEqual(await n.refresh([{ address: '192.0.2.5', family: 4 }]), { added: [], kicked: [], dropped: [] });
   assert.match(lines.join(''), /real is not reached through the private interface/);
 });
@@ -113,7 +127,7 @@ test('planNeighbours leaves resolved entries that are not managed alone; an unre
 
 /** A scripted `ip`: routes on priv0 except for the addresses in `noRoute`, neighbours from `neigh4`. */
 function scriptedIp(state: { neigh4: string; noRoute: Set<string>; refuse: Set<string>; ran: string[] }) {
-  return async (argv: string[]): Promise<string> => {
+  return (argv: string[]): string => {
     const cmd = argv.join(' ');
     state.ran.push(cmd);
     if (cmd.startsWith('ip -j -4 route get')) {
@@ -136,7 +150,7 @@ const records = (lines: string[]) => lines.map((l) => JSON.parse(l) as Record<st
 test('Neighbours: a real whose route lookup fails is logged by address; the others are resolved; nothing is dropped that run', async () => {
   const state = { neigh4: '[]', noRoute: new Set<string>(), refuse: new Set<string>(), ran: [] as string[] };
   const { lines, log } = captureLog();
-  const n = new Neighbours({ dev: 'priv0', log, exec: scriptedIp(state) });
+  const n = new Neighbours({ dev: 'priv0', log, host: scriptedHost(scriptedIp(state)) });
   const all = ['10.77.0.11', '10.77.0.12', '10.77.0.13'].map((address) => ({ address, family: 4 as const }));
   assert.deepEqual((await n.refresh(all)).added, ['10.77.0.11', '10.77.0.12', '10.77.0.13']);
   state.neigh4 = JSON.stringify(all.map((r) => ({ dst: r.address, lladdr: '02:00:00:00:00:01', managed: null, state: ['REACHABLE'] })));
@@ -158,7 +172,7 @@ test('Neighbours: a real whose route lookup fails is logged by address; the othe
 test('Neighbours: one refused neighbour command does not stop the others', async () => {
   const state = { neigh4: '[]', noRoute: new Set<string>(), refuse: new Set(['10.77.0.11']), ran: [] as string[] };
   const { lines, log } = captureLog();
-  const n = new Neighbours({ dev: 'priv0', log, exec: scriptedIp(state) });
+  const n = new Neighbours({ dev: 'priv0', log, host: scriptedHost(scriptedIp(state)) });
   const r = await n.refresh(['10.77.0.11', '10.77.0.12'].map((address) => ({ address, family: 4 as const })));
   assert.deepEqual(r.added, ['10.77.0.12']);
   assert.deepEqual(n.managed(), ['10.77.0.12'], 'a refused entry is not counted as ours');
@@ -168,7 +182,7 @@ test('Neighbours: one refused neighbour command does not stop the others', async
 
 test('Neighbours leaves an operator\'s static entry alone and never deletes it', async () => {
   const state = { neigh4: OPERATOR_SAMPLE, noRoute: new Set<string>(), refuse: new Set<string>(), ran: [] as string[] };
-  const n = new Neighbours({ dev: 'priv0', log: pino({ level: 'silent' }), exec: scriptedIp(state) });
+  const n = new Neighbours({ dev: 'priv0', log: pino({ level: 'silent' }), host: scriptedHost(scriptedIp(state)) });
   const r = await n.refresh([{ address: '10.9.0.20', family: 4 }, { address: '10.9.0.21', family: 4 }]);
   assert.deepEqual(r, { added: [], kicked: [], dropped: [] });
   await n.refresh([]);

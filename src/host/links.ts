@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// Interfaces by name and by index, asked over the netlink socket rather than if_nametoindex():
+// the socket's namespace is the one that counts, and the thread may be elsewhere.
+
+import { NetlinkError } from '../errors.js';
+import type { Netlink } from './netlink.js';
+import type { Request } from './netlink-codec.js';
+import * as msg from './rtnl-messages.js';
+import type { Dev } from './rtnl-messages.js';
+
+export type { Dev } from './rtnl-messages.js';
+
+const ENODEV = 19;
+
+/** The device called `name`; NetlinkError ENODEV naming it when there is none. */
+export function linkByName(nl: Netlink, name: string): Dev {
+  return { index: oneLink(nl, msg.getLinkByName(name)).index, name };
+}
+
+/** The name of the device with this index; NetlinkError ENODEV when there is none. */
+export function linkName(nl: Netlink, index: number): string {
+  return oneLink(nl, msg.getLinkByIndex(index)).name;
+}
+
+/** The kernel answers a missing link with ENODEV; an ack without the link is treated alike. */
+function oneLink(nl: Netlink, req: Request): msg.LinkRow {
+  const [m] = nl.get(req);
+  if (m === undefined) throw new NetlinkError(`${req.what} (RTM_GETLINK)`, ENODEV, 'no link in the answer');
+  return msg.decodeLink(m);
+}
+
+/** A device given by name (looked up now) or already resolved. */
+export const resolveDev = (nl: Netlink, dev: string | Dev): Dev => (typeof dev === 'string' ? linkByName(nl, dev) : dev);
