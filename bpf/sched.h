@@ -31,12 +31,8 @@
 #include "sched_scan.h"
 #include "sched_locality.h"
 
-/* How many ring slots a new flow may skip past unavailable reals. */
-#define XLVS_RING_TRIES 16
-/* sh/mh with XLVS_SVC_F_HASH_FALLBACK: how many slots (first choice and
- * rehashes) a new flow may try before it gives up. IPVS tries the whole
- * table; a bound keeps the program's cost fixed. */
-#define XLVS_HASH_TRIES 16
+/* XLVS_RING_TRIES and XLVS_HASH_TRIES, the bounds of the searches below, are in
+ * xlvs_abi.h (enum xlvs_sched_tries) so the TypeScript reference shares them. */
 
 /* Slot `slot` of a service's table (an inner map of svc_tables), or
  * XLVS_NO_REAL. */

@@ -62,6 +62,15 @@ enum xlvs_sched {
 	XLVS_SCHED_OVF = 12,  /* overflow: highest weight with active < weight */
 };
 
+/* Bounds of a new flow's search for an available real (sched.h); the TypeScript
+ * reference schedulers (src/sched/reference.ts) read them from BTF too. */
+enum xlvs_sched_tries {
+	XLVS_RING_TRIES = 16, /* ring slots a new flow may skip past unavailable reals */
+	XLVS_HASH_TRIES = 16, /* sh/mh with XLVS_SVC_F_HASH_FALLBACK: slots (first choice
+	                       * and rehashes) tried before giving up. IPVS tries the
+	                       * whole table; a bound keeps the program's cost fixed. */
+};
+
 /* Flags on xlvs_svc.flags. */
 enum xlvs_svc_flags {
 	XLVS_SVC_F_PERSIST = 1,      /* persistence templates (persist_ns, persist_plen) */
@@ -370,6 +379,7 @@ struct xlvs_abi_enums {
 	enum xlvs_limits limits;
 	enum xlvs_family family;
 	enum xlvs_sched sched;
+	enum xlvs_sched_tries sched_tries;
 	enum xlvs_svc_flags svc_flags;
 	enum xlvs_method method;
 	enum xlvs_drop drop;

@@ -7,18 +7,20 @@
 
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isIP } from 'node:net';
-import koffi from 'koffi';
 import { BpfObject } from '../src/kernel/object.js';
 import { ensureBpffs } from '../src/kernel/bpffs.js';
 import { check, lib } from '../src/kernel/libbpf.js';
 import { libc } from '../src/kernel/libc.js';
+import { bpfMapCreateOpts, libbpfOpts } from '../src/kernel/structs.js';
 import { u32, u64 } from '../src/kernel/codec.js';
 import type { BpfMap, PerCpuMap } from '../src/kernel/map.js';
-import { parseIPv6 } from '../testing/ip6.js';
+import { addressBytes, familyOf } from '../src/model/ip.js';
+import type { ForwardMethod, Protocol } from '../src/model/types.js';
+import { IPPROTO } from '../testing/frame-spec.js';
 import {
   XlvsCfg, XlvsCounters, XlvsReal, XlvsSvc, XlvsVip, XlvsVipKey, XLVS_AF_INET, XLVS_AF_INET6, XLVS_MAX_SVC_REALS,
-  XLVS_DROP, XLVS_EVENT, XLVS_REAL_F_USED, XLVS_SCHED_RR, type XlvsCounters as Counters,
+  XLVS_DROP, XLVS_EVENT, XLVS_METHOD_DR, XLVS_METHOD_FULLNAT, XLVS_METHOD_NAT, XLVS_METHOD_TUN, XLVS_REAL_F_USED,
+  XLVS_SCHED_RR, type XlvsCounters as Counters,
 } from '../src/gen/abi.js';
 import { LabError } from './errors.js';
 import type { Lab } from './lab.js';
@@ -29,35 +31,24 @@ export const XLVS_OBJECT = resolve(REPO_ROOT, 'build/xlvs.bpf.o');
 const BPF_MAP_TYPE_ARRAY = 2;
 /** The inner-map template in maps.h has it; an inner map's flags must equal the template's. */
 const BPF_F_INNER_MAP = 1 << 12;
-const IPPROTO = { tcp: 6, udp: 17 } as const;
+const PROTO_NUMBER: Record<Protocol, number> = { tcp: IPPROTO.TCP, udp: IPPROTO.UDP };
 const SEC = 1_000_000_000n;
 
-// bpf_map_create is not in the daemon's binding (it has no use for it yet).
-const mapCreate = koffi
-  .load('libbpf.so.1')
-  .func('int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)');
-
-export type Method = 'nat' | 'dr' | 'tun' | 'fullnat';
-const METHODS: Record<Method, number> = { nat: 0, dr: 1, tun: 2, fullnat: 3 };
+export type Method = ForwardMethod;
+const METHOD_CODE: Record<Method, number> = { nat: XLVS_METHOD_NAT, dr: XLVS_METHOD_DR, tun: XLVS_METHOD_TUN, fullnat: XLVS_METHOD_FULLNAT };
 
 /** An address in ABI form: 16 bytes, IPv4 in the first 4. */
-export function abiAddr(text: string): Buffer {
-  const b = Buffer.alloc(16);
-  if (isIP(text) === 4) {
-    text.split('.').forEach((o, i) => b.writeUInt8(Number(o), i));
-    return b;
-  }
-  const v6 = isIP(text) === 6 ? parseIPv6(text) : null;
-  if (v6 === null) throw new LabError(`not an IP address: ${JSON.stringify(text)}`);
-  return v6;
+function abiAddr(text: string): Buffer {
+  if (familyOf(text) === null) throw new LabError(`not an IP address: ${JSON.stringify(text)}`);
+  return addressBytes(text);
 }
 
-const familyOf = (text: string): number => (isIP(text) === 6 ? XLVS_AF_INET6 : XLVS_AF_INET);
+const abiFamily = (text: string): number => (familyOf(text) === 6 ? XLVS_AF_INET6 : XLVS_AF_INET);
 
 export interface FixtureService {
   vip: string;
   port: number;
-  protocol?: 'tcp' | 'udp';
+  protocol?: Protocol;
   reals: Array<{ address: string; port?: number; method: Method }>;
 }
 
@@ -132,22 +123,20 @@ export class DataplaneFixture {
 
   /** Writes a complete rr service (reals, table, then the vips entries that make it reachable). */
   addService(s: FixtureService): FixtureIds {
-    const family = familyOf(s.vip);
-    const proto = IPPROTO[s.protocol ?? 'tcp'];
+    const family = abiFamily(s.vip);
+    const proto = PROTO_NUMBER[s.protocol ?? 'tcp'];
     const svc = this.nextSvc++;
     const ids = s.reals.map(() => this.nextReal++);
     s.reals.forEach((r, i) => {
-      if (familyOf(r.address) !== family) throw new LabError(`real ${r.address} is not of the VIP's family (${s.vip})`);
+      if (abiFamily(r.address) !== family) throw new LabError(`real ${r.address} is not of the VIP's family (${s.vip})`);
       this.m.reals.update(ids[i]!, {
-        addr: abiAddr(r.address), port: r.port ?? 0, method: METHODS[r.method], flags: XLVS_REAL_F_USED, family,
+        addr: abiAddr(r.address), port: r.port ?? 0, method: METHOD_CODE[r.method], flags: XLVS_REAL_F_USED, family,
         svc_id: svc, weight: 1, u_threshold: 0, l_threshold: 0,
       });
       this.m.svcReals.update(svc * XLVS_MAX_SVC_REALS + i, ids[i]!);
     });
-    const opts = Buffer.alloc(48); // struct bpf_map_create_opts, libbpf 1.1
-    opts.writeBigUInt64LE(48n, 0); // sz
-    opts.writeUInt32LE(BPF_F_INNER_MAP, 28); // map_flags
-    const fd = check('bpf_map_create svc table', mapCreate(BPF_MAP_TYPE_ARRAY, `xt_svc${svc}`, 4, 4, ids.length, opts) as number);
+    const opts = libbpfOpts(bpfMapCreateOpts, { map_flags: BPF_F_INNER_MAP });
+    const fd = check('bpf_map_create svc table', lib.map_create(BPF_MAP_TYPE_ARRAY, `xt_svc${svc}`, 4, 4, ids.length, opts) as number);
     try {
       const key = Buffer.alloc(4);
       const val = Buffer.alloc(4);

@@ -3,8 +3,7 @@
 // bad value throws InvalidArgumentError naming its path in the spec (e.g. "l3.l4.sport").
 
 import { InvalidArgumentError } from '../src/errors.js';
-import { parseIPv4 } from '../src/config/ipv4.js';
-import { parseIPv6 } from './ip6.js';
+import { parseIPv4, parseIPv6 } from '../src/model/ip.js';
 import { finish, pseudoSumOf, sum16 } from './frame-checksum.js';
 import {
   ETH_P_IP, ETH_P_IPV6, ICMP, ICMPV6, IPPROTO, TCP_FLAGS,

@@ -3,8 +3,7 @@
 // parsed is reported as raw bytes with a note, so the parser can look at any output of a fuzzed
 // program. Checksums are verified independently of what the builder wrote.
 
-import { formatIPv4 } from '../src/config/ipv4.js';
-import { formatIPv6 } from './ip6.js';
+import { formatIPv4, formatIPv6 } from '../src/model/ip.js';
 import { pseudoSum, sum16, verifies } from './frame-checksum.js';
 import { ETH_P_IP, ETH_P_IPV6, ICMP, ICMPV6, IPPROTO, TCP_FLAGS } from './frame-spec.js';
 import type {
@@ -112,7 +111,7 @@ function parseIpv6(b: Buffer, off: number, limit: number): { packet: ParsedIpv6 
   l4 ??= parseL4(b, pos, end, next, ctx);
   const packet: ParsedIpv6 = {
     kind: 'ipv6', version, trafficClass: (w >>> 20) & 0xff, flowLabel: w & 0xfffff, payloadLength, nextHeader: b[off + 6]!,
-    hopLimit: b[off + 7]!, src: formatIPv6(b, off + 8), dst: formatIPv6(b, off + 24), ext, truncated: stated > limit, l4,
+    hopLimit: b[off + 7]!, src: formatIPv6(b.subarray(off + 8, off + 24)), dst: formatIPv6(b.subarray(off + 24, off + 40)), ext, truncated: stated > limit, l4,
   };
   return { packet, end };
 }

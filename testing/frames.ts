@@ -7,4 +7,5 @@ export type * from './frame-parsed.js';
 export { buildFrame, buildPacket, protoOf } from './frame-build.js';
 export { parseFrame, parsePacket } from './frame-parse.js';
 export { checksums, badChecksums, type ChecksumResult } from './frame-checks.js';
-export { parseIPv6, formatIPv6, isIPv6 } from './ip6.js';
+// IPv6 text <-> bytes: the model's codec (RFC 5952 output), so parsed addresses compare as strings.
+export { parseIPv6, formatIPv6 } from '../src/model/ip.js';

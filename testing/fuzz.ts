@@ -5,7 +5,7 @@
 // from the seed (no Math.random): a failure names seed and frame index, and replay() rebuilds
 // that exact frame. Frames are written into one reused buffer; a million take a few seconds.
 
-import { buildFrame, parseFrame, ETH_P_IP, ETH_P_IPV6, ICMP, ICMPV6, ICMP_CODE, type FrameSpec, type Ipv4Spec, type L4Spec, type ParsedIpv6 } from './frames.js';
+import { buildFrame, parseFrame, ETH_P_IP, ETH_P_IPV6, ICMP, ICMPV6, ICMP_CODE, IPPROTO, type FrameSpec, type Ipv4Spec, type L4Spec, type ParsedIpv6 } from './frames.js';
 import { finish, sum16 } from './frame-checksum.js';
 
 /** sfc32 seeded through splitmix32: fast, 32-bit, good enough for fuzzing. */
@@ -227,7 +227,7 @@ export function defaultTemplates(vip = '203.0.113.100', client = '203.0.113.2'):
     v4({ kind: 'udp', sport: 1, dport: 5353, checksum: 'zero' }),
     v4(tcp(80, 'SYN'), { options: Buffer.from('01010100', 'hex'), ttl: 1 }),
     v4(tcp(80, 'SYN'), { mf: true }),
-    v4({ kind: 'raw', proto: 6, data: Buffer.alloc(40, 1) }, { fragOffset: 1480 }),
+    v4({ kind: 'raw', proto: IPPROTO.TCP, data: Buffer.alloc(40, 1) }, { fragOffset: 1480 }),
     v4({ kind: 'icmp', type: ICMP.ECHO_REQUEST, id: 1, seq: 2, payload: Buffer.alloc(32) }),
     v4({ kind: 'icmp', type: ICMP.DEST_UNREACH, code: ICMP_CODE.FRAG_NEEDED, mtu: 1400, original: { kind: 'ipv4', src: vip, dst: client, l4: { kind: 'tcp', sport: 80, dport: 40000 } } }),
     v4({ kind: 'icmp', type: ICMP.TIME_EXCEEDED, original: { kind: 'ipv4', src: vip, dst: client, l4: { kind: 'udp', sport: 5353, dport: 40001 } } }),

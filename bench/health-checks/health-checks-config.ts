@@ -8,6 +8,8 @@
 // reals of one service are distinct.
 
 import { InvalidArgumentError } from '../../src/errors.js';
+import { XLVS_MAX_SVCS } from '../../src/gen/abi.js';
+import { MAX_REALS_PER_SERVICE } from '../../src/model/types.js';
 import { PORTS, vipOf } from '../control-plane/control-plane-config.js';
 
 /**
@@ -45,10 +47,11 @@ export const checkCount = (w: HealthWorkload): number => (w.kind === 'none' ? 0 
 
 function validate(w: HealthWorkload): void {
   if (!CHECK_KINDS.includes(w.kind)) throw new InvalidArgumentError('kind', w.kind, `must be one of ${CHECK_KINDS.join(', ')}`);
-  if (!Number.isInteger(w.services) || w.services < 1 || w.services > 16_384) throw new InvalidArgumentError('services', w.services, 'must be an integer 1..16384');
+  if (!Number.isInteger(w.services) || w.services < 1 || w.services > XLVS_MAX_SVCS) throw new InvalidArgumentError('services', w.services, `must be an integer 1..${XLVS_MAX_SVCS}`);
   if (!Number.isInteger(w.addresses) || w.addresses < 1 || w.addresses > MAX_TARGET_ADDRESSES) throw new InvalidArgumentError('addresses', w.addresses, `must be an integer 1..${MAX_TARGET_ADDRESSES}`);
-  if (!Number.isInteger(w.realsPerService) || w.realsPerService < 1 || w.realsPerService > Math.min(256, w.addresses)) {
-    throw new InvalidArgumentError('realsPerService', w.realsPerService, `must be an integer 1..${Math.min(256, w.addresses)} (distinct target addresses per service)`);
+  const maxReals = Math.min(MAX_REALS_PER_SERVICE, w.addresses);
+  if (!Number.isInteger(w.realsPerService) || w.realsPerService < 1 || w.realsPerService > maxReals) {
+    throw new InvalidArgumentError('realsPerService', w.realsPerService, `must be an integer 1..${maxReals} (distinct target addresses per service)`);
   }
   if (!Number.isInteger(w.ports) || w.ports < 1 || PORT_BASE + w.ports > 65_536) throw new InvalidArgumentError('ports', w.ports, `must be an integer 1..${65_536 - PORT_BASE}`);
   if (w.addresses * w.ports < realCount(w)) throw new InvalidArgumentError('ports', w.ports, `× ${w.addresses} addresses gives fewer destinations than ${realCount(w)} reals`);

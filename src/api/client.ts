@@ -5,39 +5,24 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { XlvsError } from '../errors.js';
-import type { ControlApi, RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
+import type { ControlApi } from './control-api.js';
+import type { RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
 import { dropsFromWire, realToWire, serviceKeyToWire, serviceStatusFromWire } from './convert.js';
 import { healthEventFromWire, healthReportFromWire } from './convert-health.js';
 import { capabilitiesFromWire } from './convert-capabilities.js';
 import type { CapabilityReport } from '../host/capabilities.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
+import type { GetCapabilitiesResponse__Output } from '../gen/proto/xlvs/v1/GetCapabilitiesResponse.js';
+import type { GetDropsResponse__Output } from '../gen/proto/xlvs/v1/GetDropsResponse.js';
+import type { HealthEvent__Output } from '../gen/proto/xlvs/v1/HealthEvent.js';
+import type { ListHealthResponse__Output } from '../gen/proto/xlvs/v1/ListHealthResponse.js';
+import type { ListServicesResponse__Output } from '../gen/proto/xlvs/v1/ListServicesResponse.js';
 import { loadXlvsProto } from './proto.js';
 import { ERROR_CODE_METADATA_KEY } from './status.js';
-import type {
-  ListHealthRequest,
-  ListHealthResponse,
-  GetCapabilitiesRequest,
-  GetCapabilitiesResponse,
-  WatchHealthRequest,
-  WireHealthEvent,
-  AddRealRequest,
-  AddRealResponse,
-  GetDropsRequest,
-  GetDropsResponse,
-  ListServicesRequest,
-  ListServicesResponse,
-  RemoveRealRequest,
-  RemoveRealResponse,
-} from './wire.js';
-
-/** xlvs code when the daemon cannot be reached at all. */
-export const UNREACHABLE_ERROR_CODE = 'E_API_UNREACHABLE';
-/** xlvs code when the daemon's answer cannot be turned into model types (version skew?). */
-export const BAD_RESPONSE_ERROR_CODE = 'E_API_RESPONSE';
 
 /**
  * A call failed. `code` is the daemon's xlvs code (from the `xlvs-error-code` trailer) when it
- * sent one, otherwise "E_GRPC_<STATUS>" or one of the codes above; `grpcCode` is the gRPC status.
+ * sent one, otherwise "E_GRPC_<STATUS>" or that of a subclass below; `grpcCode` is the gRPC status.
  */
 export class ApiCallError extends XlvsError {
   constructor(
@@ -47,6 +32,20 @@ export class ApiCallError extends XlvsError {
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
+  }
+}
+
+/** xlvsd cannot be reached at all, or the connection to it ended. */
+export class ApiUnreachableError extends ApiCallError {
+  constructor(readonly address: string, message: string, options?: { cause?: unknown }) {
+    super(grpc.status.UNAVAILABLE, 'E_API_UNREACHABLE', message, options);
+  }
+}
+
+/** xlvsd's answer to `method` cannot be turned into model types (a different version?). */
+export class ApiResponseError extends ApiCallError {
+  constructor(readonly method: string, message: string, options?: { cause?: unknown }) {
+    super(grpc.status.INTERNAL, 'E_API_RESPONSE', message, options);
   }
 }
 
@@ -70,14 +69,8 @@ export interface ConnectOptions {
   callTimeoutMs?: number;
 }
 
-type StreamMethod<Req, Res> = (req: Req, metadata: grpc.Metadata) => grpc.ClientReadableStream<Res>;
-
-type UnaryMethod<Req, Res> = (
-  req: Req,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  callback: (err: grpc.ServiceError | null, res?: Res) => void,
-) => grpc.ClientUnaryCall;
+/** Starts one unary call of the generated client with the metadata, options and callback given. */
+type StartCall<Res> = (metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
 function fromServiceError(address: string, err: grpc.ServiceError): ApiCallError {
   const sent = err.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
@@ -85,9 +78,7 @@ function fromServiceError(address: string, err: grpc.ServiceError): ApiCallError
   // UNAVAILABLE without our trailer means the transport failed, not the daemon. (A missed
   // deadline is not the same thing: the daemon may be alive but slow, so it keeps its gRPC code.)
   if (err.code === grpc.status.UNAVAILABLE) {
-    return new ApiCallError(err.code, UNREACHABLE_ERROR_CODE, `cannot reach xlvsd at ${address}: ${err.details}`, {
-      cause: err,
-    });
+    return new ApiUnreachableError(address, `cannot reach xlvsd at ${address}: ${err.details}`, { cause: err });
   }
   return new ApiCallError(err.code, `E_GRPC_${grpc.status[err.code]}`, err.details, { cause: err });
 }
@@ -97,9 +88,7 @@ function decode<T>(method: string, f: () => T): T {
     return f();
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    throw new ApiCallError(grpc.status.INTERNAL, BAD_RESPONSE_ERROR_CODE, `malformed ${method} response: ${msg}`, {
-      cause: err,
-    });
+    throw new ApiResponseError(method, `malformed ${method} response: ${msg}`, { cause: err });
   }
 }
 
@@ -142,17 +131,15 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
   } catch (err) {
     client.close();
     const msg = err instanceof Error ? err.message : String(err);
-    throw new ApiCallError(grpc.status.UNAVAILABLE, UNREACHABLE_ERROR_CODE, `cannot reach xlvsd at ${address}: ${msg}`, {
-      cause: err,
-    });
+    throw new ApiUnreachableError(address, `cannot reach xlvsd at ${address}: ${msg}`, { cause: err });
   }
 
-  function call<Req, Res>(method: string, req: Req): Promise<Res> {
-    const fn = client[method] as UnaryMethod<Req, Res>;
+  // Res is given at each call; the generated client checks it against the method's answer type.
+  function call<Res>(method: string, start: StartCall<Res>): Promise<Res> {
     return new Promise((resolve, reject) => {
-      fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + callTimeoutMs }, (err, res) => {
+      start(new grpc.Metadata(), { deadline: Date.now() + callTimeoutMs }, (err, res) => {
         if (err) reject(fromServiceError(address, err));
-        else if (res === undefined) reject(new ApiCallError(grpc.status.INTERNAL, BAD_RESPONSE_ERROR_CODE, `empty ${method} response`));
+        else if (res === undefined) reject(new ApiResponseError(method, `empty ${method} response`));
         else resolve(res);
       });
     });
@@ -163,38 +150,40 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
     close: () => client.close(),
 
     async listServices(): Promise<ServiceStatus[]> {
-      const res = await call<ListServicesRequest, ListServicesResponse>('ListServices', {});
+      const res = await call<ListServicesResponse__Output>('ListServices', (m, o, cb) => client.ListServices({}, m, o, cb));
       return decode('ListServices', () => res.services.map((s, i) => serviceStatusFromWire(s, `services[${i}]`)));
     },
 
     async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
-      await call<AddRealRequest, AddRealResponse>('AddReal', { service: serviceKeyToWire(svc), real: realToWire(real) });
+      const req = { service: serviceKeyToWire(svc), real: realToWire(real) };
+      await call('AddReal', (m, o, cb) => client.AddReal(req, m, o, cb));
     },
 
     async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
-      await call<RemoveRealRequest, RemoveRealResponse>('RemoveReal', { service: serviceKeyToWire(svc), address, port });
+      const req = { service: serviceKeyToWire(svc), address, port };
+      await call('RemoveReal', (m, o, cb) => client.RemoveReal(req, m, o, cb));
     },
 
     async drops(): Promise<Record<string, bigint>> {
-      const res = await call<GetDropsRequest, GetDropsResponse>('GetDrops', {});
+      const res = await call<GetDropsResponse__Output>('GetDrops', (m, o, cb) => client.GetDrops({}, m, o, cb));
       return decode('GetDrops', () => dropsFromWire(res.drops));
     },
 
     async listHealth(): Promise<HealthReport> {
-      const res = await call<ListHealthRequest, ListHealthResponse>('ListHealth', {});
+      const res = await call<ListHealthResponse__Output>('ListHealth', (m, o, cb) => client.ListHealth({}, m, o, cb));
       return decode('ListHealth', () => healthReportFromWire(res));
     },
 
     async getCapabilities(): Promise<CapabilityReport> {
-      const res = await call<GetCapabilitiesRequest, GetCapabilitiesResponse>('GetCapabilities', {});
+      const res = await call<GetCapabilitiesResponse__Output>('GetCapabilities', (m, o, cb) => client.GetCapabilities({}, m, o, cb));
       return decode('GetCapabilities', () => capabilitiesFromWire(res));
     },
 
     watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void {
       // A stream, so no call deadline: it lasts until the returned function cancels it.
-      const stream = (client.WatchHealth as StreamMethod<WatchHealthRequest, WireHealthEvent>).call(client, {}, new grpc.Metadata());
+      const stream = client.WatchHealth({}, new grpc.Metadata());
       let cancelled = false;
-      stream.on('data', (w: WireHealthEvent) => {
+      stream.on('data', (w: HealthEvent__Output) => {
         let e: HealthEvent;
         try {
           e = decode('WatchHealth', () => healthEventFromWire(w));
@@ -211,7 +200,7 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
         else throw mapped;
       });
       stream.on('end', () => {
-        if (!cancelled) onError?.(new ApiCallError(grpc.status.UNAVAILABLE, UNREACHABLE_ERROR_CODE, `health watch ended by xlvsd at ${address}`));
+        if (!cancelled) onError?.(new ApiUnreachableError(address, `health watch ended by xlvsd at ${address}`));
       });
       return () => {
         cancelled = true;

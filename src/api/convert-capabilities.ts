@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// GetCapabilities between the model (host/capabilities.ts) and the wire (wire.ts), and its
-// rendering for `xlvsctl capabilities`. The client decodes strictly: a field that does not fit
-// is an error naming it.
+// GetCapabilities between the model (host/capabilities.ts) and the wire (the generated types),
+// and its rendering for `xlvsctl capabilities`. The client decodes strictly: a field that does
+// not fit is an error naming it.
 
 import { InvalidArgumentError } from '../errors.js';
 import { CAPABILITY_NAMES, type CapabilityName, type CapabilityReport } from '../host/capabilities.js';
-import type { GetCapabilitiesResponse } from './wire.js';
+import type { GetCapabilitiesResponse__Output } from '../gen/proto/xlvs/v1/GetCapabilitiesResponse.js';
+import type { Received } from './received.js';
 
-export function capabilitiesToWire(r: CapabilityReport): GetCapabilitiesResponse {
+export function capabilitiesToWire(r: CapabilityReport): GetCapabilitiesResponse__Output {
   return {
     kernel: r.kernel,
     capabilities: r.list.map((c) => ({ name: c.name, available: c.available, detail: c.detail, needed_by: c.neededBy })),
@@ -24,7 +25,7 @@ function nameFromWire(field: string, v: unknown): CapabilityName {
   return v as CapabilityName;
 }
 
-export function capabilitiesFromWire(w: GetCapabilitiesResponse): CapabilityReport {
+export function capabilitiesFromWire(w: Received<GetCapabilitiesResponse__Output>): CapabilityReport {
   return {
     kernel: w.kernel,
     list: w.capabilities.map((c, i) => ({ name: nameFromWire(`capabilities[${i}].name`, c.name), available: c.available === true, detail: c.detail, neededBy: c.needed_by })),

@@ -1,27 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 // Health reports and events (ListHealth, WatchHealth) between the model (health/report.ts) and
-// the wire (wire.ts). The client decodes with the same strictness as requests: a field that
+// the wire (types generated from the proto). The client decodes with the same strictness as requests: a field that
 // does not fit is an error naming it, never a silently wrong value.
 
 import { InvalidArgumentError } from '../errors.js';
+import type { HealthCheck__Output } from '../gen/proto/xlvs/v1/HealthCheck.js';
+import type { HealthEvent__Output } from '../gen/proto/xlvs/v1/HealthEvent.js';
+import type { HealthStatus__Output } from '../gen/proto/xlvs/v1/HealthStatus.js';
+import type { HealthTotals__Output } from '../gen/proto/xlvs/v1/HealthTotals.js';
+import type { ListHealthResponse__Output } from '../gen/proto/xlvs/v1/ListHealthResponse.js';
 import { CHECK_TYPES, type CheckType } from '../health/spec.js';
 import { PROBE_METHODS, type HealthEvent, type HealthReport, type HealthTotals, type ProbeMethod, type TargetStatus } from '../health/report.js';
 import { realId, serviceId } from '../model/types.js';
 import { HEALTH_TO_WIRE, countFromWire, enumFromWire, serviceKeyFromWire, serviceKeyToWire, uint64FromWire } from './convert.js';
+import type { Received } from './received.js';
 import { checkAddress, checkRealPort, checkWeight } from './validate.js';
-import type { ListHealthResponse, WireHealthCheck, WireHealthEvent, WireHealthStatus, WireHealthTotals } from './wire.js';
 
 /** A check's status: the up/down half of a real's health (a check always has one). */
-const STATUS_TO_WIRE: Record<'up' | 'down', WireHealthStatus> = { up: HEALTH_TO_WIRE.up, down: HEALTH_TO_WIRE.down };
+const STATUS_TO_WIRE: Record<'up' | 'down', HealthStatus__Output> = { up: HEALTH_TO_WIRE.up, down: HEALTH_TO_WIRE.down };
 
 const TOTAL_KEYS = ['checks', 'up', 'down', 'probes_started', 'probes_ok', 'probes_failed', 'timed_out', 'skipped', 'in_flight', 'transitions'] as const;
 
-function totalsToWire(t: HealthTotals): WireHealthTotals {
+function totalsToWire(t: HealthTotals): HealthTotals__Output {
   const model: Record<(typeof TOTAL_KEYS)[number], number> = { ...t, checks: t.targets };
-  return Object.fromEntries(TOTAL_KEYS.map((k) => [k, String(model[k])])) as unknown as WireHealthTotals;
+  return Object.fromEntries(TOTAL_KEYS.map((k) => [k, String(model[k])])) as unknown as HealthTotals__Output;
 }
 
-function checkToWire(c: TargetStatus): WireHealthCheck {
+function checkToWire(c: TargetStatus): HealthCheck__Output {
   return {
     service: serviceKeyToWire(c.service_key),
     real_address: c.real_address,
@@ -47,7 +52,7 @@ function checkToWire(c: TargetStatus): WireHealthCheck {
   };
 }
 
-export function healthReportToWire(r: HealthReport): ListHealthResponse {
+export function healthReportToWire(r: HealthReport): ListHealthResponse__Output {
   return {
     checks: r.checks.map(checkToWire),
     services: r.services.map((s) => ({
@@ -60,7 +65,7 @@ export function healthReportToWire(r: HealthReport): ListHealthResponse {
   };
 }
 
-export function healthEventToWire(e: HealthEvent): WireHealthEvent {
+export function healthEventToWire(e: HealthEvent): HealthEvent__Output {
   return {
     at_ms: String(Math.round(e.at)),
     service: serviceKeyToWire(e.service_key),
@@ -98,7 +103,7 @@ function optionalWeight(field: string, v: unknown): number | undefined {
   return v === undefined || v === null ? undefined : checkWeight(field, v);
 }
 
-function checkFromWire(w: WireHealthCheck, field: string): TargetStatus {
+function checkFromWire(w: Received<HealthCheck__Output>, field: string): TargetStatus {
   const key = serviceKeyFromWire(w.service, `${field}.service`);
   const real = { address: checkAddress(`${field}.real_address`, w.real_address), port: checkRealPort(`${field}.real_port`, w.real_port) };
   const since = countFromWire(`${field}.since_ms`, w.since_ms);
@@ -130,7 +135,7 @@ function checkFromWire(w: WireHealthCheck, field: string): TargetStatus {
   };
 }
 
-export function healthReportFromWire(w: ListHealthResponse): HealthReport {
+export function healthReportFromWire(w: Received<ListHealthResponse__Output>): HealthReport {
   if (!w.totals) throw new InvalidArgumentError('totals', w.totals, 'is required');
   const t = Object.fromEntries(TOTAL_KEYS.map((k) => [k, countFromWire(`totals.${k}`, w.totals![k])])) as Record<(typeof TOTAL_KEYS)[number], number>;
   const { checks, ...rest } = t;
@@ -152,7 +157,7 @@ export function healthReportFromWire(w: ListHealthResponse): HealthReport {
   };
 }
 
-export function healthEventFromWire(w: WireHealthEvent): HealthEvent {
+export function healthEventFromWire(w: Received<HealthEvent__Output>): HealthEvent {
   const key = serviceKeyFromWire(w.service, 'event.service');
   const real = { address: checkAddress('event.real_address', w.real_address), port: checkRealPort('event.real_port', w.real_port) };
   return {

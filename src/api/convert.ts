@@ -1,12 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
-// Mapping between wire messages (wire.ts) and model types (model/types.ts), both ways.
+// Mapping between wire messages (generated from the proto into src/gen/proto/) and model types
+// (model/types.ts), both ways.
 //
 // Wire → model conversion is also where requests are validated: each *FromWire function
 // returns a fully checked model value or throws InvalidArgumentError naming the field path
 // (e.g. "real.address") and value, and never returns a half-checked result. The server
 // converts a whole request before calling ControlApi, so a bad field means nothing changed.
+// The *ToWire functions build complete messages, typed as what the peer decodes (`__Output`),
+// so no field can be left out.
 
 import { InvalidArgumentError } from '../errors.js';
+import type { AddRealRequest__Output } from '../gen/proto/xlvs/v1/AddRealRequest.js';
+import type { AddressFamily__Output } from '../gen/proto/xlvs/v1/AddressFamily.js';
+import type { Counters__Output } from '../gen/proto/xlvs/v1/Counters.js';
+import type { ForwardMethod__Output } from '../gen/proto/xlvs/v1/ForwardMethod.js';
+import type { Frontend__Output } from '../gen/proto/xlvs/v1/Frontend.js';
+import type { HashOptions__Output } from '../gen/proto/xlvs/v1/HashOptions.js';
+import type { HealthStatus__Output } from '../gen/proto/xlvs/v1/HealthStatus.js';
+import type { Persistence__Output } from '../gen/proto/xlvs/v1/Persistence.js';
+import type { Protocol__Output } from '../gen/proto/xlvs/v1/Protocol.js';
+import type { Real__Output } from '../gen/proto/xlvs/v1/Real.js';
+import type { RealStatus__Output } from '../gen/proto/xlvs/v1/RealStatus.js';
+import type { RemoveRealRequest__Output } from '../gen/proto/xlvs/v1/RemoveRealRequest.js';
+import type { Scheduler__Output } from '../gen/proto/xlvs/v1/Scheduler.js';
+import type { ServiceKey__Output } from '../gen/proto/xlvs/v1/ServiceKey.js';
+import type { ServiceStatus__Output } from '../gen/proto/xlvs/v1/ServiceStatus.js';
 import { familyOf, maxPrefix } from '../model/ip.js';
 import { mhTableSizeProblem } from '../model/rules.js';
 import {
@@ -24,39 +42,22 @@ import {
   type ServiceKey,
   type ServiceStatus,
 } from '../model/types.js';
+import type { Received } from './received.js';
 import { checkAddress, checkRealPort, checkServicePort, checkThreshold, checkThresholds, checkWeight } from './validate.js';
-import type {
-  WireHealthStatus,
-  AddRealRequest,
-  RemoveRealRequest,
-  WireAddressFamily,
-  WireCounters,
-  WireEnum,
-  WireForwardMethod,
-  WireFrontend,
-  WireHashOptions,
-  WirePersistence,
-  WireProtocol,
-  WireReal,
-  WireRealStatus,
-  WireScheduler,
-  WireServiceKey,
-  WireServiceStatus,
-} from './wire.js';
 
 // Enum tables. UNSPECIFIED is deliberately absent: it means "not set" and is rejected.
-const PROTOCOL_TO_WIRE: Record<Protocol, WireProtocol> = { tcp: 'PROTOCOL_TCP', udp: 'PROTOCOL_UDP' };
-const SCHEDULER_TO_WIRE: Record<SchedulerName, WireScheduler> = {
+const PROTOCOL_TO_WIRE: Record<Protocol, Protocol__Output> = { tcp: 'PROTOCOL_TCP', udp: 'PROTOCOL_UDP' };
+const SCHEDULER_TO_WIRE: Record<SchedulerName, Scheduler__Output> = {
   rr: 'SCHEDULER_RR', wrr: 'SCHEDULER_WRR', lc: 'SCHEDULER_LC', wlc: 'SCHEDULER_WLC', lblc: 'SCHEDULER_LBLC',
   lblcr: 'SCHEDULER_LBLCR', dh: 'SCHEDULER_DH', sh: 'SCHEDULER_SH', sed: 'SCHEDULER_SED', nq: 'SCHEDULER_NQ',
   mh: 'SCHEDULER_MH', fo: 'SCHEDULER_FO', ovf: 'SCHEDULER_OVF',
 };
-const METHOD_TO_WIRE: Record<ForwardMethod, WireForwardMethod> = {
+const METHOD_TO_WIRE: Record<ForwardMethod, ForwardMethod__Output> = {
   nat: 'FORWARD_METHOD_NAT', dr: 'FORWARD_METHOD_DR', tun: 'FORWARD_METHOD_TUN', fullnat: 'FORWARD_METHOD_FULLNAT',
 };
-const FAMILY_TO_WIRE: Record<`${Family}`, WireAddressFamily> = { 4: 'ADDRESS_FAMILY_IPV4', 6: 'ADDRESS_FAMILY_IPV6' };
+const FAMILY_TO_WIRE: Record<`${Family}`, AddressFamily__Output> = { 4: 'ADDRESS_FAMILY_IPV4', 6: 'ADDRESS_FAMILY_IPV6' };
 /** A real's health; a real without a check is UNSPECIFIED on the wire. */
-export const HEALTH_TO_WIRE: Record<RealStatus['health'], WireHealthStatus> = {
+export const HEALTH_TO_WIRE: Record<RealStatus['health'], HealthStatus__Output> = {
   up: 'HEALTH_STATUS_UP', down: 'HEALTH_STATUS_DOWN', unchecked: 'HEALTH_STATUS_UNSPECIFIED',
 };
 
@@ -74,7 +75,7 @@ function required<T>(field: string, value: T | null | undefined): T {
 
 // ---- requests: wire → model (validating) ----
 
-export function serviceKeyFromWire(w: WireServiceKey | null | undefined, field = 'service'): ServiceKey {
+export function serviceKeyFromWire(w: Received<ServiceKey__Output> | null | undefined, field = 'service'): ServiceKey {
   const k = required(field, w);
   return {
     vip: checkAddress(`${field}.vip`, k.vip),
@@ -83,7 +84,7 @@ export function serviceKeyFromWire(w: WireServiceKey | null | undefined, field =
   };
 }
 
-export function realFromWire(w: WireReal | null | undefined, field = 'real'): RealSpec {
+export function realFromWire(w: Received<Real__Output> | null | undefined, field = 'real'): RealSpec {
   const r = required(field, w);
   if (r.weight === undefined || r.weight === null) {
     // proto3 would otherwise read a forgotten weight as 0 and quiesce the real.
@@ -106,7 +107,7 @@ export function realFromWire(w: WireReal | null | undefined, field = 'real'): Re
  * service's VIP included); those that need the whole service and the router's local addresses
  * (dr/tun port, tun/fullnat local address) are the daemon's, with checkRealFitsService.
  */
-export function addRealFromWire(req: AddRealRequest): { service: ServiceKey; real: RealSpec } {
+export function addRealFromWire(req: Received<AddRealRequest__Output>): { service: ServiceKey; real: RealSpec } {
   const service = serviceKeyFromWire(req.service);
   const real = realFromWire(req.real);
   const family = familyOf(service.vip);
@@ -116,7 +117,7 @@ export function addRealFromWire(req: AddRealRequest): { service: ServiceKey; rea
   return { service, real };
 }
 
-export function removeRealFromWire(req: RemoveRealRequest): { service: ServiceKey; address: string; port: number } {
+export function removeRealFromWire(req: Received<RemoveRealRequest__Output>): { service: ServiceKey; address: string; port: number } {
   return {
     service: serviceKeyFromWire(req.service),
     address: checkAddress('address', req.address),
@@ -126,11 +127,11 @@ export function removeRealFromWire(req: RemoveRealRequest): { service: ServiceKe
 
 // ---- model → wire ----
 
-export function serviceKeyToWire(k: ServiceKey): WireServiceKey {
+export function serviceKeyToWire(k: ServiceKey): ServiceKey__Output {
   return { vip: k.vip, port: k.port, protocol: PROTOCOL_TO_WIRE[k.protocol] };
 }
 
-export function realToWire(r: RealSpec): WireReal {
+export function realToWire(r: RealSpec): Real__Output {
   return {
     address: r.address,
     port: r.port,
@@ -141,11 +142,11 @@ export function realToWire(r: RealSpec): WireReal {
   };
 }
 
-function frontendToWire(f: Frontend): WireFrontend {
+function frontendToWire(f: Frontend): Frontend__Output {
   return { vip: f.vip, port: f.port, protocol: PROTOCOL_TO_WIRE[f.protocol] };
 }
 
-export function countersToWire(c: Counters): WireCounters {
+export function countersToWire(c: Counters): Counters__Output {
   return {
     packets_in: c.packets_in.toString(),
     bytes_in: c.bytes_in.toString(),
@@ -155,12 +156,12 @@ export function countersToWire(c: Counters): WireCounters {
   };
 }
 
-export function serviceStatusToWire(s: ServiceStatus): WireServiceStatus {
+export function serviceStatusToWire(s: ServiceStatus): ServiceStatus__Output {
   return {
     key: serviceKeyToWire(s),
     scheduler: SCHEDULER_TO_WIRE[s.scheduler],
     reals: s.reals.map(
-      (r): WireRealStatus => ({
+      (r): RealStatus__Output => ({
         real: realToWire(r),
         counters: countersToWire(r.counters),
         active_conns: String(r.active_conns),
@@ -197,7 +198,7 @@ export function uint64FromWire(field: string, value: unknown): bigint {
   return BigInt(value);
 }
 
-export function countersFromWire(w: WireCounters | null | undefined, field: string): Counters {
+export function countersFromWire(w: Received<Counters__Output> | null | undefined, field: string): Counters {
   const c = required(field, w);
   return {
     packets_in: uint64FromWire(`${field}.packets_in`, c.packets_in),
@@ -215,7 +216,7 @@ export function countFromWire(field: string, value: unknown): number {
   return Number(n);
 }
 
-function frontendFromWire(w: WireFrontend, field: string): Frontend {
+function frontendFromWire(w: Received<Frontend__Output>, field: string): Frontend {
   return {
     vip: checkAddress(`${field}.vip`, w.vip),
     port: checkServicePort(`${field}.port`, w.port),
@@ -223,7 +224,7 @@ function frontendFromWire(w: WireFrontend, field: string): Frontend {
   };
 }
 
-function persistenceFromWire(w: WirePersistence, field: string, family: Family): Persistence {
+function persistenceFromWire(w: Received<Persistence__Output>, field: string, family: Family): Persistence {
   const range = (f: string, v: unknown, max: number): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < (f === 'timeout' ? 1 : 0) || v > max) {
       throw new InvalidArgumentError(`${field}.${f}`, v, `must be an integer ${f === 'timeout' ? 1 : 0}..${max}`);
@@ -233,7 +234,7 @@ function persistenceFromWire(w: WirePersistence, field: string, family: Family):
   return { timeout: range('timeout', w.timeout, MAX_TIMEOUT_S), netmask: range('netmask', w.netmask, maxPrefix(family)) };
 }
 
-function hashFromWire(w: WireHashOptions | null, field: string): HashOptions {
+function hashFromWire(w: Received<HashOptions__Output> | null, field: string): HashOptions {
   const h = required(field, w);
   if (typeof h.fallback !== 'boolean' || typeof h.port !== 'boolean') {
     throw new InvalidArgumentError(field, h, 'must have boolean fallback and port');
@@ -241,7 +242,7 @@ function hashFromWire(w: WireHashOptions | null, field: string): HashOptions {
   return { fallback: h.fallback, port: h.port };
 }
 
-export function serviceStatusFromWire(w: WireServiceStatus, field: string): ServiceStatus {
+export function serviceStatusFromWire(w: Received<ServiceStatus__Output>, field: string): ServiceStatus {
   const reals = w.reals.map((r, i): RealStatus => {
     const f = `${field}.reals[${i}]`;
     return {

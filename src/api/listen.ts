@@ -11,8 +11,12 @@ import { InvalidArgumentError, XlvsError } from '../errors.js';
 
 export type ListenTarget = { kind: 'unix'; path: string } | { kind: 'tcp'; hostPort: string };
 
-/** Code of errors preparing or binding the listen address. */
-export const LISTEN_ERROR_CODE = 'E_API_LISTEN';
+/** The listen address cannot be prepared or bound; `address` is the path or address concerned. */
+export class ListenError extends XlvsError {
+  constructor(readonly address: string, message: string, options?: { cause?: unknown }) {
+    super('E_API_LISTEN', message, options);
+  }
+}
 
 /**
  * Accepts the forms grpc-js resolves: "unix:PATH" and "unix:///ABSOLUTE/PATH", or
@@ -72,10 +76,10 @@ export async function prepareUnixSocket(path: string): Promise<void> {
     throw err;
   }
   if (!isSocket) {
-    throw new XlvsError(LISTEN_ERROR_CODE, `${path} exists and is not a socket; refusing to remove it`);
+    throw new ListenError(path, `${path} exists and is not a socket; refusing to remove it`);
   }
   if (await socketIsLive(path)) {
-    throw new XlvsError(LISTEN_ERROR_CODE, `${path} is in use by another process (is xlvsd already running?)`);
+    throw new ListenError(path, `${path} is in use by another process (is xlvsd already running?)`);
   }
   await rm(path, { force: true });
 }

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads proto/xlvs/v1/xlvs.proto at runtime (no generated code to keep in sync) for both the
-// server and the client, with one fixed set of loader options that wire.ts is written against.
+// Loads proto/xlvs/v1/xlvs.proto at run time for both the server and the client, with one fixed
+// set of loader options. The message types in src/gen/proto/ are generated from the same file
+// with the same options (Makefile, PROTO_GEN_FLAGS), so they describe exactly what this loader
+// hands over.
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fromRoot } from '../paths.js';
+import type { ProtoGrpcType } from '../gen/proto/xlvs.js';
 
 /**
  * The repo's proto/ directory. This file runs as dist/src/api/proto.js, so the repo root is
@@ -13,7 +16,7 @@ import { fromRoot } from '../paths.js';
 export const PROTO_ROOT = fromRoot('proto');
 export const PROTO_FILE = 'xlvs/v1/xlvs.proto';
 
-/** Decoding options wire.ts relies on. Changing one changes every message shape. */
+/** Decoding options; changing one changes every message shape: change PROTO_GEN_FLAGS with it. */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true, // field names as in the .proto (snake_case), matching the model's counters
   longs: String, // uint64 counters exceed 2^53; strings stay exact and map to bigint
@@ -23,11 +26,13 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
+type XlvsConstructor = ProtoGrpcType['xlvs']['v1']['Xlvs'];
+
 export interface XlvsProto {
   /** The service definition a grpc.Server registers handlers against. */
-  service: grpc.ServiceDefinition;
-  /** The generic client constructor for xlvs.v1.Xlvs. */
-  Client: grpc.ServiceClientConstructor;
+  service: XlvsConstructor['service'];
+  /** The typed client constructor for xlvs.v1.Xlvs. */
+  Client: XlvsConstructor;
 }
 
 let cached: XlvsProto | undefined;
@@ -35,9 +40,9 @@ let cached: XlvsProto | undefined;
 /** Parses the proto once per process; both server and client share the result. */
 export function loadXlvsProto(): XlvsProto {
   if (cached === undefined) {
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS));
-    const v1 = (pkg.xlvs as grpc.GrpcObject).v1 as grpc.GrpcObject;
-    const Client = v1.Xlvs as grpc.ServiceClientConstructor;
+    // The generated ProtoGrpcType is the shape loadPackageDefinition returns for this proto.
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS)) as unknown as ProtoGrpcType;
+    const Client = pkg.xlvs.v1.Xlvs;
     cached = { service: Client.service, Client };
   }
   return cached;

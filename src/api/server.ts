@@ -7,29 +7,17 @@ import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { XlvsError } from '../errors.js';
-import { type ControlApi, realId, serviceId } from '../model/types.js';
+import type { ControlApi } from './control-api.js';
+import { realId, serviceId } from '../model/types.js';
 import { addRealFromWire, dropsToWire, removeRealFromWire, serviceStatusToWire } from './convert.js';
 import { healthEventToWire, healthReportToWire } from './convert-health.js';
 import { capabilitiesToWire } from './convert-capabilities.js';
-import { isLoopbackHostPort, LISTEN_ERROR_CODE, parseListenAddress, prepareUnixSocket } from './listen.js';
+import type { HealthEvent } from '../gen/proto/xlvs/v1/HealthEvent.js';
+import type { WatchHealthRequest__Output } from '../gen/proto/xlvs/v1/WatchHealthRequest.js';
+import type { XlvsHandlers } from '../gen/proto/xlvs/v1/Xlvs.js';
+import { isLoopbackHostPort, ListenError, parseListenAddress, prepareUnixSocket } from './listen.js';
 import { loadXlvsProto } from './proto.js';
 import { errorToStatus, toServiceError } from './status.js';
-import type {
-  AddRealRequest,
-  AddRealResponse,
-  GetCapabilitiesRequest,
-  GetCapabilitiesResponse,
-  GetDropsRequest,
-  GetDropsResponse,
-  ListHealthRequest,
-  ListHealthResponse,
-  ListServicesRequest,
-  WatchHealthRequest,
-  WireHealthEvent,
-  ListServicesResponse,
-  RemoveRealRequest,
-  RemoveRealResponse,
-} from './wire.js';
 
 export interface ApiServer {
   /** The bound address: `listen` as given, except that a TCP port 0 is replaced by the real port. */
@@ -78,12 +66,13 @@ function unary<Req, Res>(
   };
 }
 
-function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritableStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
+/** Each handler's request and answer types come from XlvsHandlers (generated from the proto). */
+function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritableStream<unknown, unknown>>): XlvsHandlers {
   return {
-    ListServices: unary<ListServicesRequest, ListServicesResponse>(log, 'ListServices', async () => ({
+    ListServices: unary(log, 'ListServices', async () => ({
       services: (await api.listServices()).map(serviceStatusToWire),
     })),
-    AddReal: unary<AddRealRequest, AddRealResponse>(log, 'AddReal', async (req) => {
+    AddReal: unary(log, 'AddReal', async (req) => {
       const { service, real } = addRealFromWire(req);
       await api.addReal(service, real);
       log.info(
@@ -92,18 +81,18 @@ function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritable
       );
       return {};
     }),
-    RemoveReal: unary<RemoveRealRequest, RemoveRealResponse>(log, 'RemoveReal', async (req) => {
+    RemoveReal: unary(log, 'RemoveReal', async (req) => {
       const { service, address, port } = removeRealFromWire(req);
       await api.removeReal(service, address, port);
       log.info({ method: 'RemoveReal', service: serviceId(service), real: realId({ address, port }) }, 'real removed');
       return {};
     }),
-    GetDrops: unary<GetDropsRequest, GetDropsResponse>(log, 'GetDrops', async () => ({
+    GetDrops: unary(log, 'GetDrops', async () => ({
       drops: dropsToWire(await api.drops()),
     })),
-    ListHealth: unary<ListHealthRequest, ListHealthResponse>(log, 'ListHealth', async () => healthReportToWire(await api.listHealth())),
+    ListHealth: unary(log, 'ListHealth', async () => healthReportToWire(await api.listHealth())),
     WatchHealth: watchHealth(api, log, streams),
-    GetCapabilities: unary<GetCapabilitiesRequest, GetCapabilitiesResponse>(log, 'GetCapabilities', async () => capabilitiesToWire(await api.getCapabilities())),
+    GetCapabilities: unary(log, 'GetCapabilities', async () => capabilitiesToWire(await api.getCapabilities())),
   };
 }
 
@@ -115,7 +104,7 @@ function watchHealth(
   api: ControlApi,
   log: Logger,
   streams: Set<grpc.ServerWritableStream<unknown, unknown>>,
-): grpc.handleServerStreamingCall<WatchHealthRequest, WireHealthEvent> {
+): grpc.handleServerStreamingCall<WatchHealthRequest__Output, HealthEvent> {
   return (call) => {
     streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
     const stop = api.watchHealth((e) => {
@@ -139,7 +128,7 @@ function watchHealth(
 function bind(server: grpc.Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err) reject(new XlvsError(LISTEN_ERROR_CODE, `cannot listen on ${address}: ${err.message}`, { cause: err }));
+      if (err) reject(new ListenError(address, `cannot listen on ${address}: ${err.message}`, { cause: err }));
       else resolve(port);
     });
   });
@@ -147,7 +136,7 @@ function bind(server: grpc.Server, address: string): Promise<number> {
 
 /**
  * Starts serving `api` on `listen` ("unix:/run/xlvs/xlvsd.sock", "127.0.0.1:50051", ...).
- * Rejects with InvalidArgumentError for a malformed address and XlvsError E_API_LISTEN when
+ * Rejects with InvalidArgumentError for a malformed address and ListenError (E_API_LISTEN) when
  * the address cannot be prepared or bound.
  */
 export async function startApiServer(api: ControlApi, listen: string, log: Logger): Promise<ApiServer> {
@@ -160,7 +149,7 @@ export async function startApiServer(api: ControlApi, listen: string, log: Logge
     } catch (err) {
       if (err instanceof XlvsError) throw err;
       const msg = err instanceof Error ? err.message : String(err);
-      throw new XlvsError(LISTEN_ERROR_CODE, `cannot prepare unix socket ${target.path}: ${msg}`, { cause: err });
+      throw new ListenError(target.path, `cannot prepare unix socket ${target.path}: ${msg}`, { cause: err });
     }
   } else if (!isLoopbackHostPort(target.hostPort)) {
     // The API has no authentication; on a reachable address anyone can reconfigure the LB.

@@ -18,23 +18,22 @@ export interface MappedStatus {
   details: string;
 }
 
+/**
+ * The gRPC status of each error class a caller can act on. Every other XlvsError (BpfError,
+ * VerifierError, StateFileError, ...) is the daemon's or the kernel's failure: INTERNAL.
+ */
+const STATUS_OF: readonly [new (...args: never[]) => XlvsError, grpc.status][] = [
+  [InvalidArgumentError, grpc.status.INVALID_ARGUMENT],
+  [NotFoundError, grpc.status.NOT_FOUND],
+  [CapacityError, grpc.status.RESOURCE_EXHAUSTED],
+  // The request was fine but the daemon's own configuration stops it from acting.
+  [ConfigError, grpc.status.FAILED_PRECONDITION],
+];
+
 export function errorToStatus(err: unknown): MappedStatus {
-  if (err instanceof InvalidArgumentError) {
-    return { code: grpc.status.INVALID_ARGUMENT, xlvsCode: err.code, details: err.message };
-  }
-  if (err instanceof NotFoundError) {
-    return { code: grpc.status.NOT_FOUND, xlvsCode: err.code, details: err.message };
-  }
-  if (err instanceof CapacityError) {
-    return { code: grpc.status.RESOURCE_EXHAUSTED, xlvsCode: err.code, details: err.message };
-  }
-  if (err instanceof ConfigError) {
-    // The request was fine but the daemon's own configuration stops it from acting.
-    return { code: grpc.status.FAILED_PRECONDITION, xlvsCode: err.code, details: err.message };
-  }
   if (err instanceof XlvsError) {
-    // BpfError, VerifierError, AbiMismatchError, ...: the daemon or kernel failed, not the caller.
-    return { code: grpc.status.INTERNAL, xlvsCode: err.code, details: err.message };
+    const code = STATUS_OF.find(([cls]) => err instanceof cls)?.[1] ?? grpc.status.INTERNAL;
+    return { code, xlvsCode: err.code, details: err.message };
   }
   const message = err instanceof Error ? err.message : String(err);
   return { code: grpc.status.INTERNAL, xlvsCode: INTERNAL_ERROR_CODE, details: `internal error: ${message}` };

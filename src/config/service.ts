@@ -57,7 +57,7 @@ export interface FinishedService {
 
 const PORT_REASON = 'must be an integer 1..65535 or all';
 /** Every real at the largest weight: a larger quorum could never be met. */
-const MAX_QUORUM = 256 * MAX_WEIGHT;
+const MAX_QUORUM = MAX_REALS_PER_SERVICE * MAX_WEIGHT;
 const PROTOCOLS = ['tcp', 'udp'] as const;
 
 /** `port: 80` or `port: all` (0 = every port). */

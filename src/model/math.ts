@@ -11,6 +11,13 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
+/** The largest prime <= n (n >= 2): the biggest Maglev table a table of n slots can hold. */
+export function largestPrimeAtMost(n: number): number {
+  if (!Number.isInteger(n) || n < 2) throw new RangeError(`no prime <= ${n}`);
+  while (!isPrime(n)) n--;
+  return n;
+}
+
 /** Greatest common divisor of two non-negative integers (gcd(a, 0) = a). */
 export function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The desired state: what the data plane should do. Config files and the gRPC API both
-// produce it; the reconciler diffs it against the maps. Addresses are kept in one canonical
+// produce it; health applied to it is the applied state, which the reconciler writes into the
+// maps (state/pipeline.ts). Addresses are kept in one canonical
 // text form (model/ip.ts), so string equality is address equality.
 
+import { XLVS_MAX_SVC_REALS, XLVS_MAX_TABLE } from '../gen/abi.js';
 import { joinHostPort } from './ip.js';
-import type { CheckSpec } from '../health/spec.js';
-import type { HealthEvent, HealthReport } from '../health/report.js';
-import type { CapabilityReport } from '../host/capabilities.js';
+import { largestPrimeAtMost } from './math.js';
+import type { CheckSpec } from './check.js';
 
 export type Protocol = 'tcp' | 'udp';
 /** 4 or 6; a service, its frontends and its reals are all of one family. */
@@ -35,9 +36,10 @@ export const DEFAULT_PERSISTENCE_TIMEOUT = 300; // ipvsadm -p without a value
 export const MAX_TIMEOUT_S = 2147483;
 /** Default Maglev lookup table size: a prime well above any service's number of reals. */
 export const DEFAULT_MH_TABLE_SIZE = 65537;
-/** Largest mh table size: the largest prime below 2^20. */
-export const MAX_MH_TABLE_SIZE = 1048573;
-export const MAX_REALS_PER_SERVICE = 256;
+/** Largest mh table size: the largest prime the data plane's table (XLVS_MAX_TABLE slots) holds. */
+export const MAX_MH_TABLE_SIZE = largestPrimeAtMost(XLVS_MAX_TABLE);
+/** Reals a service can hold (with its sorry server): the data plane's svc_reals row. */
+export const MAX_REALS_PER_SERVICE = XLVS_MAX_SVC_REALS;
 export const MAX_U32 = 0xffffffff;
 
 /** One address:port/proto the service answers on. port 0 = every port of that VIP+protocol. */
@@ -64,10 +66,6 @@ export interface RealSpec {
   lower_threshold: number; // 0 = 3/4 of upper (IPVS); new flows resume below this
   /** This real's health check: absent = the service's `check`, null = none (config `check: none`). */
   check?: CheckSpec | null;
-  /** Set only in the state the health layer hands the reconciler: this real is the sorry server. */
-  sorry?: boolean;
-  /** Set by health checks (on_failure: remove): this real's existing flows are dropped or reset. */
-  evict?: 'drop' | 'reset';
 }
 
 /** Client affinity (ipvsadm -p/-M): a client's new flows go where its last one went. */
@@ -96,6 +94,28 @@ export interface ServiceSpec extends ServiceKey {
   sorry_server?: RealSpec;
   /** Minimum total weight of healthy reals (default 1: at least one healthy real). */
   quorum?: number;
+}
+
+/** A real as the data plane runs it: the weight health gives it, and what else health decided. */
+export interface AppliedReal extends RealSpec {
+  /** This real is the service's sorry server, in the pool while the quorum is lost. */
+  sorry?: boolean;
+  /** Health checks (on_failure: remove) end this real's existing flows: dropped or reset. */
+  evict?: 'drop' | 'reset';
+}
+
+/** A service as the data plane runs it: its spec with health applied to its reals. */
+export interface AppliedService extends Omit<ServiceSpec, 'reals'> {
+  reals: AppliedReal[];
+}
+
+/**
+ * What the data plane runs: the desired state (config and API changes merged) with health
+ * applied. The health overlay makes it, the reconciler writes it; nothing else does either.
+ * An unchanged service keeps the very object of the desired state it came from.
+ */
+export interface AppliedState extends Omit<DesiredState, 'services'> {
+  services: AppliedService[];
 }
 
 /** The router's own addresses: tunnel outer source (tun) and SNAT source (fullnat), per family. */
@@ -157,23 +177,4 @@ export interface RealStatus extends RealSpec {
 export interface ServiceStatus extends Omit<ServiceSpec, 'reals'> {
   reals: RealStatus[];
   counters: Counters;
-}
-
-/** What the gRPC API may ask of the daemon. Every call validates fully before it changes anything. */
-export interface ControlApi {
-  listServices(): Promise<ServiceStatus[]>;
-  /** Adds a real, or updates weight/method/thresholds of an existing one with the same address:port. */
-  addReal(svc: ServiceKey, real: RealSpec): Promise<void>;
-  removeReal(svc: ServiceKey, address: string, port: number): Promise<void>;
-  /** Drop counters by reason name (e.g. "no_real"). */
-  drops(): Promise<Record<string, bigint>>;
-  /** Every health check's state and counters, per-service quorum and sorry state, totals. */
-  listHealth(): Promise<HealthReport>;
-  /**
-   * Health transitions from now on, until the returned function is called. `onError` hears
-   * of a watch that broke (a client's lost connection); the daemon's own never does.
-   */
-  watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void;
-  /** What the kernel let the daemon do, found at its start, and whether SYN checks run. */
-  getCapabilities(): Promise<CapabilityReport>;
 }

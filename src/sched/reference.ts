@@ -5,6 +5,8 @@
 // candidate, then comparisons), not from the C, so the fixture tests compare two independent
 // readings. Reals are a service's reals in config order; a pick is an index into them, -1 none.
 
+// The bounds (XLVS_HASH_TRIES, XLVS_LBLCR_SET) are the data plane's numbers, from the ABI.
+import { XLVS_HASH_TRIES, XLVS_LBLCR_SET } from '../gen/abi.js';
 import { hashAddr } from './hash.js';
 
 /** What a scheduler sees of one real. */
@@ -19,10 +21,6 @@ export interface RealState {
 }
 
 export type LeastSched = 'lc' | 'wlc' | 'sed' | 'nq' | 'fo' | 'ovf';
-
-/** The data plane's fallback bound for sh/mh (XLVS_HASH_TRIES) and lblcr's set size (XLVS_LBLCR_SET). */
-export const HASH_TRIES = 16;
-export const LBLCR_SET = 8;
 
 /** May take a new flow: allocated, weight > 0, not over its threshold (real_available()). */
 export function available(r: RealState): boolean {
@@ -173,7 +171,7 @@ export function pickLblcr(
   if (pick < 0) return { pick, set };
   // Joining changes the set (and its time); a pick already in it changes nothing (IPVS).
   if (!members.includes(pick)) {
-    if (members.length >= LBLCR_SET) erase(members, max >= 0 ? max : members[0]!);
+    if (members.length >= XLVS_LBLCR_SET) erase(members, max >= 0 ? max : members[0]!);
     members.push(pick);
     set.modifiedNs = nowNs;
   }
@@ -193,7 +191,7 @@ export interface HashFlags {
   port: boolean;
 }
 
-/** sh/dh/mh: real = table[hash % len], rehashed up to HASH_TRIES times with fallback (sh, mh only). */
+/** sh/dh/mh: real = table[hash % len], rehashed up to XLVS_HASH_TRIES times with fallback (sh, mh only). */
 export function pickHashed(
   sched: 'sh' | 'dh' | 'mh', table: number[], reals: RealState[], k: HashKey, seed: number, flags: HashFlags,
 ): number {
@@ -201,7 +199,7 @@ export function pickHashed(
   const dh = sched === 'dh';
   const addr = dh ? k.dst : k.src;
   const port = !dh && flags.port ? k.sport : 0;
-  const tries = !dh && flags.fallback ? HASH_TRIES : 1;
+  const tries = !dh && flags.fallback ? XLVS_HASH_TRIES : 1;
   for (let i = 0; i < tries; i++) {
     const r = table[hashAddr(addr, k.family, port, seed, i) % table.length]!;
     if (available(reals[r]!)) return r;

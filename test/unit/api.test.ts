@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { BpfError, CapacityError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import { SCHEDULERS, type ServiceKey, type ServiceStatus, realId } from '../../src/model/types.js';
+import { MAX_REALS_PER_SERVICE, SCHEDULERS, type ServiceKey, type ServiceStatus, realId } from '../../src/model/types.js';
 import { ApiCallError, connectApi, type ApiClient } from '../../src/api/client.js';
 import {
   addRealFromWire,
@@ -30,7 +30,8 @@ import { parseRealString, parseServiceString } from '../../src/api/service-strin
 import { ERROR_CODE_METADATA_KEY, errorToStatus } from '../../src/api/status.js';
 import { formatDrops, formatServiceTable, toJson } from '../../src/api/table.js';
 import { checkPort, checkWeight, parseDecimal } from '../../src/api/validate.js';
-import type { AddRealRequest } from '../../src/api/wire.js';
+import type { Received } from '../../src/api/received.js';
+import type { AddRealRequest__Output } from '../../src/gen/proto/xlvs/v1/AddRealRequest.js';
 import type { HealthEvent } from '../../src/health/report.js';
 import { MemoryApi, U64_MAX, listed, service, spec } from './memory-api.js';
 
@@ -44,6 +45,9 @@ function throwsField(f: () => unknown, field: string, got: string): void {
     return true;
   });
 }
+
+/** An AddReal request as the server receives it (an unknown enum number included). */
+type AddRealRequest = Received<AddRealRequest__Output>;
 
 const goodAdd = (): AddRealRequest => ({
   service: { vip: '203.0.113.100', port: 80, protocol: 'PROTOCOL_TCP' },
@@ -540,6 +544,22 @@ describe('api server over a unix socket', () => {
       'E_NOT_FOUND',
       'tcp/203.0.113.100:81',
     );
+  });
+
+  it('answers a capacity limit as RESOURCE_EXHAUSTED with E_CAPACITY, changing nothing', async () => {
+    const before = structuredClone(api.services);
+    api.maxReals = api.services[0]!.reals.length;
+    try {
+      await rejectsWith(
+        client.addReal(SVC, spec('10.77.0.99', 80, { weight: 1 })),
+        grpc.status.RESOURCE_EXHAUSTED,
+        'E_CAPACITY',
+        'too many reals in service tcp/203.0.113.100:80',
+      );
+    } finally {
+      api.maxReals = MAX_REALS_PER_SERVICE;
+    }
+    assert.deepEqual(api.services, before);
   });
 
   it('refuses to take over a socket another server is using', async () => {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gcd, isPrime } from '../../src/model/math.js';
+import { gcd, isPrime, largestPrimeAtMost } from '../../src/model/math.js';
 import { MAX_MH_TABLE_SIZE } from '../../src/model/types.js';
 
 test('isPrime: small cases, the default and largest mh table sizes, squares of primes', () => {
@@ -26,4 +26,12 @@ test('gcd: coprime, common factors, zero, and as a reducer over weights', () => 
   assert.equal(gcd(0, 9), 9);
   assert.equal([400, 200, 600].reduce(gcd), 200);
   assert.equal([65535, 3].reduce(gcd), 3);
+});
+
+test('largestPrimeAtMost: the largest mh table size the data plane holds', () => {
+  assert.equal(largestPrimeAtMost(2), 2);
+  assert.equal(largestPrimeAtMost(30), 29);
+  assert.equal(largestPrimeAtMost(2 ** 20), 1048573);
+  assert.equal(MAX_MH_TABLE_SIZE, 1048573);
+  assert.throws(() => largestPrimeAtMost(1), RangeError);
 });

@@ -2,9 +2,10 @@
 // An in-memory ControlApi and the small fixture builders the API and xlvsctl tests share: the
 // real gRPC server and client run over it, so only the daemon behind them is replaced.
 
-import { NotFoundError } from '../../src/errors.js';
+import { CapacityError, NotFoundError } from '../../src/errors.js';
+import type { ControlApi } from '../../src/api/control-api.js';
 import {
-  type ControlApi,
+  MAX_REALS_PER_SERVICE,
   type Protocol,
   type RealSpec,
   type RealStatus,
@@ -36,6 +37,8 @@ export const service = (vip: string, port: number, protocol: Protocol, more: Par
 /** A ControlApi kept in memory, counting calls so tests can prove validation came first. */
 export class MemoryApi implements ControlApi {
   calls = { listServices: 0, addReal: 0, removeReal: 0, drops: 0, listHealth: 0 };
+  /** Reals a service takes before addReal throws CapacityError, as the data plane's limit does. */
+  maxReals = MAX_REALS_PER_SERVICE;
   services: ServiceStatus[] = [
     {
       ...service('203.0.113.100', 80, 'tcp'),
@@ -72,6 +75,7 @@ export class MemoryApi implements ControlApi {
     const s = this.find(svc);
     const existing = s.reals.find((r) => realId(r) === realId(real));
     if (existing) Object.assign(existing, real, { effective_weight: real.weight });
+    else if (s.reals.length >= this.maxReals) throw new CapacityError(`reals in service ${serviceId(svc)}`, this.maxReals);
     else s.reals.push({ ...real, counters: zero(), active_conns: 0, inactive_conns: 0, health: 'unchecked', effective_weight: real.weight, sorry: false });
   }
 

@@ -12,7 +12,7 @@
 import { XdpTestRunner, XDP } from '../../kernel/test-run.js';
 import { RawFrames } from '../../host/raw-frames.js';
 import { ABI_LAYOUT, XLVS_PROBE_BATCH, XLVS_PROBE_FRAME4, XLVS_PROBE_FRAME6, XLVS_PROBE_TX_IFINDEX } from '../../gen/abi.js';
-import { InvalidArgumentError, XlvsError } from '../../errors.js';
+import { InvalidArgumentError, ProbeBatchError } from '../../errors.js';
 
 /** struct xlvs_probe_batch as 32-bit word indexes (every member is a __u32 or an array of them). */
 const BATCH = (() => {
@@ -84,7 +84,7 @@ export class SynSender {
         notBuilt.push(slots[i]!);
       }
     }
-    if (b[BATCH.next] !== n) throw new XlvsError('E_PROBE_BATCH', `probe_batch: ${n} runs took ${b[BATCH.next]} slots; each run must take one`);
+    if (b[BATCH.next] !== n) throw new ProbeBatchError(n, b[BATCH.next]);
     beforeSend(built);
     const r = this.raw.send(lengths);
     return { sent: built.slice(0, r.sent), unsent: built.slice(r.sent), errno: r.errno, notBuilt };

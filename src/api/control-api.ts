@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the gRPC API asks of the daemon: the calls behind the service in proto/xlvs/v1, in the
+// model's terms. api/control.ts answers them in xlvsd; the client (api/client.ts) offers the
+// same calls to xlvsctl and tests. Here, in the API's folder, so that the model needs nothing
+// of health or the host.
+
+import type { HealthEvent, HealthReport } from '../health/report.js';
+import type { CapabilityReport } from '../host/capabilities.js';
+import type { RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
+
+/** What the gRPC API may ask of the daemon. Every call validates fully before it changes anything. */
+export interface ControlApi {
+  listServices(): Promise<ServiceStatus[]>;
+  /** Adds a real, or updates weight/method/thresholds of an existing one with the same address:port. */
+  addReal(svc: ServiceKey, real: RealSpec): Promise<void>;
+  removeReal(svc: ServiceKey, address: string, port: number): Promise<void>;
+  /** Drop counters by reason name (e.g. "no_real"). */
+  drops(): Promise<Record<string, bigint>>;
+  /** Every health check's state and counters, per-service quorum and sorry state, totals. */
+  listHealth(): Promise<HealthReport>;
+  /**
+   * Health transitions from now on, until the returned function is called. `onError` hears
+   * of a watch that broke (a client's lost connection); the daemon's own never does.
+   */
+  watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void;
+  /** What the kernel let the daemon do, found at its start, and whether SYN checks run. */
+  getCapabilities(): Promise<CapabilityReport>;
+}
