@@ -3,23 +3,22 @@
 // the config file would default, defaulted the same way, so a test names only what it cares about.
 
 import {
-  DEFAULT_MH_TABLE_SIZE, DEFAULT_TIMEOUTS, type DesiredState, type Protocol, type RealSpec, type SchedulerName,
-  type ServiceSpec,
+  DEFAULT_MH_TABLE_SIZE, DEFAULT_TIMEOUTS, type AppliedReal, type AppliedService, type AppliedState, type Protocol, type SchedulerName,
 } from '../src/model/types.js';
 
-export interface RealInput extends Partial<RealSpec> {
+export interface RealInput extends Partial<AppliedReal> {
   address: string;
   port: number;
 }
 
-export function real(r: RealInput): RealSpec {
+export function real(r: RealInput): AppliedReal {
   return { weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...r };
 }
 
 export function service(
   vip: string, port: number, protocol: Protocol, scheduler: SchedulerName, reals: RealInput[],
-  extra: Partial<Omit<ServiceSpec, 'vip' | 'port' | 'protocol' | 'scheduler' | 'reals'>> = {},
-): ServiceSpec {
+  extra: Partial<Omit<AppliedService, 'vip' | 'port' | 'protocol' | 'scheduler' | 'reals'>> = {},
+): AppliedService {
   return {
     vip, port, protocol, scheduler,
     family: vip.includes(':') ? 6 : 4,
@@ -31,6 +30,6 @@ export function service(
   };
 }
 
-export function desired(services: ServiceSpec[], extra: Partial<Omit<DesiredState, 'services'>> = {}): DesiredState {
+export function desired(services: AppliedService[], extra: Partial<Omit<AppliedState, 'services'>> = {}): AppliedState {
   return { services, timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {}, ...extra };
 }

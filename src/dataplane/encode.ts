@@ -9,7 +9,7 @@ import {
   type XlvsCfg, type XlvsCounters, type XlvsVipKey, type XlvsReal, type XlvsSvc, type XlvsRealConns,
 } from '../gen/abi.js';
 import type {
-  Family, ForwardMethod, Frontend, LocalAddresses, Protocol, RealSpec, SchedulerName, ServiceSpec, Timeouts,
+  AppliedReal, AppliedService, Family, ForwardMethod, Frontend, LocalAddresses, Protocol, SchedulerName, Timeouts,
 } from '../model/types.js';
 
 export const PROTO: Record<Protocol, number> = { tcp: 6, udp: 17 };
@@ -21,11 +21,11 @@ const methodCode = (m: ForwardMethod): number => XLVS_METHOD[m.toUpperCase() as 
 
 /** RealSpec.evict as the reals entry's flag bit: the data plane ends the real's existing flows
  * at their next packet (dropped, or a TCP client reset) instead of letting them run on. */
-const EVICT_FLAG: Record<NonNullable<RealSpec['evict']>, number> = { drop: XLVS_REAL_F_EVICT_DROP, reset: XLVS_REAL_F_EVICT_RESET };
-const realFlags = (r: RealSpec): number => XLVS_REAL_F_USED | (r.evict ? EVICT_FLAG[r.evict] : 0);
+const EVICT_FLAG: Record<NonNullable<AppliedReal['evict']>, number> = { drop: XLVS_REAL_F_EVICT_DROP, reset: XLVS_REAL_F_EVICT_RESET };
+const realFlags = (r: AppliedReal): number => XLVS_REAL_F_USED | (r.evict ? EVICT_FLAG[r.evict] : 0);
 
 /** The evict a reals entry's flags say, for adoption; RESET wins if both were ever set. */
-export function evictOf(flags: number): RealSpec['evict'] {
+export function evictOf(flags: number): AppliedReal['evict'] {
   if (flags & XLVS_REAL_F_EVICT_RESET) return 'reset';
   if (flags & XLVS_REAL_F_EVICT_DROP) return 'drop';
   return undefined;
@@ -62,7 +62,7 @@ export const keyString = (k: XlvsVipKey): string => `${k.family}/${k.addr.toStri
 export const busy = (c: XlvsRealConns | undefined): boolean => c !== undefined && (c.active !== 0 || c.inactive !== 0);
 
 /** The reals entry of r, a real of the service in slot svcId. */
-export function realEntry(r: RealSpec, svcId: number): XlvsReal {
+export function realEntry(r: AppliedReal, svcId: number): XlvsReal {
   return {
     addr: addressBytes(r.address), port: r.port, method: methodCode(r.method), flags: realFlags(r),
     family: familyOfAddr(r.address), svc_id: svcId, weight: r.weight,
@@ -71,7 +71,7 @@ export function realEntry(r: RealSpec, svcId: number): XlvsReal {
 }
 
 /** A used reals entry as the real it describes (adoption after a restart). */
-export function realFromEntry(r: XlvsReal): RealSpec {
+export function realFromEntry(r: XlvsReal): AppliedReal {
   const evict = evictOf(r.flags);
   return {
     address: addressFromBytes(r.addr, r.family as Family), port: r.port, weight: r.weight,
@@ -95,7 +95,7 @@ export function cfgEntry(t: Timeouts, local: LocalAddresses): XlvsCfg {
 }
 
 /** The svcs entry of a service with nReals reals and a table of tableLen slots. */
-export function svcEntry(s: Omit<ServiceSpec, 'reals'>, nReals: number, tableLen: number, seed: number): XlvsSvc {
+export function svcEntry(s: Omit<AppliedService, 'reals'>, nReals: number, tableLen: number, seed: number): XlvsSvc {
   let flags = 0;
   if (s.persistence) flags |= XLVS_SVC_F_PERSIST;
   if (s.hash.fallback) flags |= XLVS_SVC_F_HASH_FALLBACK;
@@ -113,7 +113,7 @@ export function svcEntry(s: Omit<ServiceSpec, 'reals'>, nReals: number, tableLen
 }
 
 /** Same reals entry: a change of any written field (evict alone too) rewrites it. */
-export function sameReal(a: RealSpec, b: RealSpec): boolean {
+export function sameReal(a: AppliedReal, b: AppliedReal): boolean {
   return a.weight === b.weight && a.method === b.method && a.upper_threshold === b.upper_threshold &&
     a.lower_threshold === b.lower_threshold && a.evict === b.evict;
 }

@@ -18,7 +18,7 @@
 import { buildTable, tableSlots } from '../sched/table.js';
 import { CapacityError } from '../errors.js';
 import { XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_MAX_SVC_REALS, XLVS_MAX_VIPS, XLVS_MAX_TABLE, type XlvsCounters, type XlvsVipKey } from '../gen/abi.js';
-import { serviceId, realId, type DesiredState, type ServiceSpec } from '../model/types.js';
+import { serviceId, realId, type AppliedService, type AppliedState } from '../model/types.js';
 import {
   EMPTY_REAL, EMPTY_SVC, HASHED, addrKeyOf, cfgEntry, frontKeyOf, keyString, realEntry, sameReal, svcEntry, zeroCounters,
 } from './encode.js';
@@ -31,7 +31,7 @@ export const TABLE_BATCH = 512;
 
 export interface PlanInput {
   /** What the data plane is to run. */
-  state: DesiredState;
+  state: AppliedState;
   /** What the maps hold now (not changed by planning). */
   index: SlotIndex;
   /** Possible CPUs: per-CPU counters are written zeroed for each. */
@@ -59,8 +59,8 @@ interface SvcPlan {
 }
 
 /** vips keys of each spec object's frontends, computed once per object. */
-const frontKeyMemo = new WeakMap<ServiceSpec, Array<{ ks: string; key: XlvsVipKey }>>();
-function frontKeys(s: ServiceSpec): Array<{ ks: string; key: XlvsVipKey }> {
+const frontKeyMemo = new WeakMap<AppliedService, Array<{ ks: string; key: XlvsVipKey }>>();
+function frontKeys(s: AppliedService): Array<{ ks: string; key: XlvsVipKey }> {
   let keys = frontKeyMemo.get(s);
   if (!keys) {
     keys = s.frontends.map((f) => {
@@ -78,7 +78,7 @@ export function planApply(input: PlanInput): WritePlan {
 }
 
 class Planner {
-  private readonly d: DesiredState;
+  private readonly d: AppliedState;
   private readonly next: SlotIndex;
   private readonly w = new PlanRecorder();
   private readonly zeros: XlvsCounters[];
@@ -101,7 +101,7 @@ class Planner {
     const tables: Array<{ slot: SvcSlot; plan: SvcPlan }> = [];
     const freed: number[] = [];
     const fresh = new Set<number>(); // added now: counted as added, not changed
-    const diffed: Array<[SvcSlot, ServiceSpec]> = [];
+    const diffed: Array<[SvcSlot, AppliedService]> = [];
     // 1. Every new or changed real (and the slots and counters of new services).
     for (const [id, spec] of want) {
       const plan = plans.get(id)!;
@@ -144,7 +144,7 @@ class Planner {
   }
 
   /** Adopted slots take the name of the desired service that has one of their frontends first. */
-  private claimAdopted(want: Map<string, ServiceSpec>): void {
+  private claimAdopted(want: Map<string, AppliedService>): void {
     const next = this.next;
     if (next.adopted.size === 0) return;
     const claimed = new Set<SvcSlot>();
@@ -163,11 +163,11 @@ class Planner {
 
   /** Checks capacity at the peak of the change (services and reals are added before old ones
    * go, frontends written before old ones are deleted) and builds every changed table. */
-  private diff(want: Map<string, ServiceSpec>): Map<string, SvcPlan> {
+  private diff(want: Map<string, AppliedService>): Map<string, SvcPlan> {
     const { next, d } = this;
     const newSvcs = [...want.keys()].filter((id) => !next.svcs.has(id)).length;
     if (next.svcIds.size + newSvcs > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS, next.svcIds.size + newSvcs);
-    const same = (id: string, s: ServiceSpec): boolean => {
+    const same = (id: string, s: AppliedService): boolean => {
       const slot = next.svcs.get(id);
       return slot?.applied === s && slot.appliedSeed === d.hash_seed;
     };
@@ -203,7 +203,7 @@ class Planner {
   }
 
   /** A new service's slot, its counters and round-robin cursor from zero. */
-  private addService(id: string, spec: ServiceSpec): SvcSlot {
+  private addService(id: string, spec: AppliedService): SvcSlot {
     const svcId = this.next.svcIds.alloc();
     const { reals: _r, ...head } = spec;
     const slot: SvcSlot = { id: svcId, spec: head, reals: new Map(), tableKey: '', tableLen: 0 };
@@ -228,7 +228,7 @@ class Planner {
 
   /** Writes every wanted frontend whose service differs (new, or moved), then deletes the
    * frontends no service wants. Returns the service slots whose frontends changed. */
-  private syncFrontends(want: Map<string, ServiceSpec>): Set<number> {
+  private syncFrontends(want: Map<string, AppliedService>): Set<number> {
     const fronts = this.next.fronts;
     const wanted = new Map<string, { key: XlvsVipKey; svc: number }>();
     for (const [id, spec] of want) {
@@ -272,7 +272,7 @@ class Planner {
   }
 
   /** Queues new and changed reals; returns ids of removed ones, to free once the table is rewritten. */
-  private syncReals(slot: SvcSlot, spec: ServiceSpec): { freed: number[]; written: number } {
+  private syncReals(slot: SvcSlot, spec: AppliedService): { freed: number[]; written: number } {
     const want = new Map(spec.reals.map((r) => [realId(r), r]));
     const freed: number[] = [];
     let written = 0;

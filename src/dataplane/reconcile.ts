@@ -14,7 +14,7 @@ import { busy, EMPTY_REAL } from './encode.js';
 import { planApply } from './planner.js';
 import { SlotIndex, type RealRef } from './slots.js';
 import { PlanWriter } from './writer.js';
-import type { DesiredState } from '../model/types.js';
+import type { AppliedState } from '../model/types.js';
 
 /** What apply() did: services added, removed, changed, and entries written per map. */
 export interface ApplyResult {
@@ -47,7 +47,7 @@ export class Reconciler {
 
   /** Applies a state. Everything that can be refused (capacity, at the peak of the change;
    * tables that cannot be built) is refused before the first write. */
-  apply(state: DesiredState): ApplyResult {
+  apply(state: AppliedState): ApplyResult {
     const plan = planApply({ state, index: this.index, ncpus: this.ncpus, busy: () => this.busySlots() });
     let writes: Record<string, number>;
     try {

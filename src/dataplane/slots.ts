@@ -8,15 +8,15 @@
 import type { XlvsReal, XlvsSvc, XlvsVip, XlvsVipKey } from '../gen/abi.js';
 import { XLVS_MAX_REALS, XLVS_MAX_SVCS, XLVS_REAL_F_USED } from '../gen/abi.js';
 import { addressFromBytes } from '../model/ip.js';
-import { realId, serviceId, type Family, type Frontend, type RealSpec, type ServiceSpec } from '../model/types.js';
+import { realId, serviceId, type AppliedReal, type AppliedService, type Family, type Frontend } from '../model/types.js';
 import { IdAllocator } from './ids.js';
 import { PROTO_NAME, SCHED_NAME, keyString, realFromEntry } from './encode.js';
 
-export interface RealSlot extends RealSpec {
+export interface RealSlot extends AppliedReal {
   id: number;
 }
 
-export type SvcHead = Omit<ServiceSpec, 'reals'>;
+export type SvcHead = Omit<AppliedService, 'reals'>;
 
 export interface SvcSlot {
   id: number;
@@ -26,7 +26,7 @@ export interface SvcSlot {
   tableLen: number; // slots of the table in force
   /** The spec object last applied in full, and the seed then: the same object again (the
    * desired state is never mutated) means nothing of this service changed. */
-  applied?: ServiceSpec;
+  applied?: AppliedService;
   appliedSeed?: number;
 }
 

@@ -10,7 +10,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { realId, serviceId, type DesiredState, type ServiceKey, type ServiceSpec } from '../model/types.js';
+import { realId, serviceId, type AppliedState, type DesiredState, type ServiceKey, type ServiceSpec } from '../model/types.js';
 import { CheckScheduler, systemClock, type TimerClock } from './scheduler.js';
 import { checkDestination, checkKey, type CheckSpec } from './spec.js';
 import type { HealthState, HealthStatus, Transition } from './state.js';
@@ -146,7 +146,7 @@ export class HealthManager {
   }
 
   /** The state to program: `d` with every checked service's health applied. */
-  overlay(d: DesiredState): DesiredState {
+  overlay(d: DesiredState): AppliedState {
     const now = this.clock.now();
     const live = new Set<string>();
     const services = d.services.map((s) => {

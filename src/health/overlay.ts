@@ -2,10 +2,11 @@
 // What health does to one service (pure): a down real gets weight 0 (quiesce) and, with
 // on_failure: remove, its flows evicted; a real that came back ramps up (slow start) or runs at
 // the weight its exec check reported; when the healthy reals' weight is below the quorum the
-// sorry server takes the new flows. The result is a new ServiceSpec for the reconciler; the
-// configured one is never changed.
+// sorry server takes the new flows. The result is the service as the data plane runs it
+// (AppliedService); the configured one is never changed, and is returned as it is when health
+// changes nothing of it.
 
-import type { RealSpec, ServiceSpec } from '../model/types.js';
+import type { AppliedReal, AppliedService, RealSpec, ServiceSpec } from '../model/types.js';
 import { effectiveWeight } from './slow-start.js';
 import type { CheckSpec } from './spec.js';
 import type { HealthStatus } from './state.js';
@@ -32,7 +33,7 @@ export interface ServiceHealth {
 }
 
 export interface Overlaid {
-  spec: ServiceSpec;
+  spec: AppliedService;
   health: ServiceHealth;
 }
 
@@ -48,7 +49,7 @@ export function checkOf(s: ServiceSpec, r: RealSpec): CheckSpec | undefined {
 export function overlayService(s: ServiceSpec, healthOf: (i: number) => RealHealth | undefined, now: number): Overlaid {
   let healthyWeight = 0;
   let ramping = false;
-  const reals = s.reals.map((r, i): RealSpec => {
+  const reals = s.reals.map((r, i): AppliedReal => {
     const h = healthOf(i);
     if (h === undefined) {
       healthyWeight += r.weight;
@@ -73,7 +74,7 @@ export function overlayService(s: ServiceSpec, healthOf: (i: number) => RealHeal
   if (s.sorry_server !== undefined && !sorryIsReal) {
     // While the sorry server serves, the reals left take no new flows (their flows continue);
     // afterwards it stays at weight 0 so its own flows finish.
-    const sorry: RealSpec = { ...s.sorry_server, weight: sorryActive ? Math.max(1, s.sorry_server.weight) : 0, sorry: true };
+    const sorry: AppliedReal = { ...s.sorry_server, weight: sorryActive ? Math.max(1, s.sorry_server.weight) : 0, sorry: true };
     const kept = sorryActive ? reals.map((r) => (r.weight === 0 ? r : { ...r, weight: 0 })) : reals;
     kept.push(sorry);
     return { spec: { ...s, reals: kept }, health: { healthyWeight, quorum, sorryActive, ramping } };

@@ -1,38 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// A configured health check (issue 5): the type, the behaviour options shared by every type
-// (types.ts), where it goes, and the type's own options, already validated. The config file
-// produces these (config/check.ts); the health manager turns each into one probe per real.
+// What a configured health check (model/check.ts) means for one real: its identity across
+// reloads, where its probes go, and whether it can check that real at all. The config file
+// produces the checks (config/check.ts); the health manager turns each into one probe per real.
 
-import type { CheckOptions } from './types.js';
 import { familyOf } from '../model/ip.js';
+import type { CheckSpec } from '../model/check.js';
 
-export type CheckType = 'tcp' | 'udp' | 'http' | 'https' | 'exec';
-export const CHECK_TYPES: readonly CheckType[] = ['tcp', 'udp', 'http', 'https', 'exec'];
-
-/** on_failure: remove — what happens to the real's existing flows. */
-export type RemoveFlows = 'drop' | 'reset';
-
-export interface CheckSpec {
-  type: CheckType;
-  options: CheckOptions;
-  /** Only used with options.on_failure 'remove'. */
-  remove_flows: RemoveFlows;
-  /** Check this address instead of the real's (same family as the service). */
-  address?: string;
-  /**
-   * `address: vip`: check the service's VIP on the real (a dr real serves the VIP): the probe
-   * leaves by the private interface marked for that real, and policy routing sends it there.
-   */
-  vip?: true;
-  /** Check this port instead of the real's; required when the real keeps the client's port. */
-  port?: number;
-  /**
-   * The type's own options in the form its probe takes (camelCase), validated at load:
-   * tcp { send?, expect? }; udp { send?, expect?, noReply? }; http/https: see probes/http.ts;
-   * exec: see probes/exec.ts. timeoutMs is not here: it is options.timeout_ms.
-   */
-  params: Readonly<Record<string, unknown>>;
-}
+export { CHECK_TYPES, type CheckSpec, type CheckType, type RemoveFlows } from '../model/check.js';
 
 /** A stable text of a check, to tell whether a reload changed it (then its state starts over). */
 export function checkKey(c: CheckSpec): string {

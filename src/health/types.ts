@@ -4,21 +4,9 @@
 // same inputs with the same field-naming errors.
 
 import { InvalidArgumentError } from '../errors.js';
+import type { CheckOptions } from '../model/check.js';
 
-export type InitialState = 'up' | 'down';
-export type OnFailure = 'quiesce' | 'remove';
-
-export interface CheckOptions {
-  interval_ms: number; // time between the starts of two probes of one target
-  timeout_ms: number; // hard deadline of one probe; <= interval_ms so probes never overlap
-  rise: number; // consecutive successes that bring a down target up
-  fall: number; // consecutive failures that take an up target down
-  initial: InitialState; // state before the first probe: trusted (up) or down until proven
-  jitter: number; // 0..1, fraction of interval_ms by which a target's probes are shifted
-  reentry_ms: number; // a target that went down is not up again before this long since
-  slow_start_ms: number; // after coming up, weight ramps to the configured one over this long
-  on_failure: OnFailure; // quiesce: weight 0, flows continue; remove: the real is taken out
-}
+export type { CheckOptions, InitialState, OnFailure } from '../model/check.js';
 
 export interface ProbeResult {
   ok: boolean;

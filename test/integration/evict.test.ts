@@ -2,7 +2,7 @@
 // Evicted reals (health checks, on_failure: remove) through the real xlvs_public / xlvs_private
 // programs (BPF_PROG_TEST_RUN) in a namespace made here (routes and permanent neighbours, so
 // bpf_fib_lookup answers SUCCESS). The Reconciler is the control plane: a real gets weight 0 and
-// RealSpec.evict, as the health layer will set them. A flow of an evicted real ends at its next
+// AppliedReal.evict, as the health layer will set them. A flow of an evicted real ends at its next
 // packet: dropped (drop reason `evicted`), or the client's segment answered with a TCP RST
 // (event evict_rst); a UDP datagram or a SYN is scheduled afresh on a healthy real; the real's
 // connection count goes down exactly once.
@@ -26,7 +26,7 @@ import {
   type ParsedUdp,
 } from '../../testing/frames.js';
 import { XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_DROP, XLVS_EVENT, XLVS_FLOW_TCP_EST } from '../../src/gen/abi.js';
-import type { RealSpec, ServiceSpec } from '../../src/model/types.js';
+import type { AppliedReal, ServiceSpec } from '../../src/model/types.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const log = pino({ level: 'warn' }, pino.destination(2));
@@ -61,7 +61,7 @@ const inNs = (...args: string[]): void => {
 /** Services: tcp VIP:80 and udp VIP:5353 over A and B, tcp VIP:443 persistent over A and B,
  * tcp [VIP6]:80 over A6 and B6; rr everywhere. `down` maps a real's address to its health
  * layer settings (weight 0 and evict); the others are healthy. */
-function state(down: Record<string, Pick<RealSpec, 'weight' | 'evict'>> = {}): ReturnType<typeof desired> {
+function state(down: Record<string, Pick<AppliedReal, 'weight' | 'evict'>> = {}): ReturnType<typeof desired> {
   const reals = (addrs: string[], port: number) => addrs.map((address) => ({ address, port, ...(down[address] ?? {}) }));
   const svcs: ServiceSpec[] = [
     service(VIP, 80, 'tcp', 'rr', reals([A, B], RPORT)),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// RealSpec.evict (health checks, on_failure: remove) through the reconciler into a real loaded
+// AppliedReal.evict (health checks, on_failure: remove) through the reconciler into a real loaded
 // data plane's reals map (temporary pin dir, nothing attached): the flag bit it becomes, a change
 // of evict alone rewriting exactly that real's entry in its slot, and a restarted daemon (a new
 // Reconciler adopting the pinned maps) reading it back so that nothing is rewritten needlessly.
@@ -13,7 +13,7 @@ import pino from 'pino';
 import { TestDataplane } from '../../testing/fixture.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
 import { desired, service } from '../../testing/desired.js';
-import type { RealSpec } from '../../src/model/types.js';
+import type { AppliedReal } from '../../src/model/types.js';
 import { XLVS_REAL_F_USED, XLVS_REAL_F_EVICT_DROP, XLVS_REAL_F_EVICT_RESET } from '../../src/gen/abi.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,7 +27,7 @@ before(() => {
 after(() => dp?.close());
 
 /** Two reals; the first one's weight and evict as given (a health layer sets both). */
-const state = (weight: number, evict?: RealSpec['evict']) => desired([
+const state = (weight: number, evict?: AppliedReal['evict']) => desired([
   service('203.0.113.100', 80, 'tcp', 'rr', [
     { address: '10.77.0.11', port: 8080, weight, ...(evict ? { evict } : {}) },
     { address: '10.77.0.12', port: 8080 },

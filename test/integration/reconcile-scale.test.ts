@@ -13,7 +13,7 @@ import pino from 'pino';
 import { TestDataplane } from '../../testing/fixture.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
 import { desired, service } from '../../testing/desired.js';
-import { applyOverrides } from '../../src/daemon/overrides.js';
+import { applyOverrides } from '../../src/state/overrides.js';
 import { XLVS_REAL_F_USED, XLVS_SCHED_MH, XLVS_SCHED_WRR } from '../../src/gen/abi.js';
 import type { SchedulerName, ServiceSpec } from '../../src/model/types.js';
 

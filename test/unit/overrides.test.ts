@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Run-time overrides (src/daemon/overrides.ts): how they stack on the config's
+// Run-time overrides (src/state/overrides.ts): how they stack on the config's
 // desired state, and how they persist in the state dir.
 
 import { test, after } from 'node:test';
@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Overrides, applyOverrides, overlayOverrides, type Override } from '../../src/daemon/overrides.js';
+import { Overrides, applyOverrides, overlayOverrides, type Override } from '../../src/state/overrides.js';
 import { XlvsError } from '../../src/errors.js';
 import { DEFAULT_TIMEOUTS, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../../src/model/types.js';
 

@@ -10,7 +10,7 @@ import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey, t
 import { realCountProblem, realViolation } from '../model/rules.js';
 import { checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight } from '../api/validate.js';
 import { parseServiceString } from '../api/service-string.js';
-import { InvalidArgumentError, XlvsError } from '../errors.js';
+import { InvalidArgumentError, StateFileError } from '../errors.js';
 
 export type Override =
   | { op: 'set'; service: string; real: RealSpec }
@@ -34,7 +34,7 @@ export class Overrides {
       try {
         data = JSON.parse(text);
       } catch (e) {
-        throw new XlvsError('E_STATE', `${this.file}: not valid JSON: ${(e as Error).message}`);
+        throw new StateFileError(this.file, `: not valid JSON: ${(e as Error).message}`);
       }
       this.list = checkOverrides(this.file, data);
     }
@@ -67,14 +67,14 @@ export class Overrides {
  */
 function checkOverrides(file: string, data: unknown): Override[] {
   const fail = (where: string, value: unknown, reason: string): never => {
-    throw new XlvsError('E_STATE', `${file}${where}: ${reason} (got ${JSON.stringify(value)})`);
+    throw new StateFileError(file, `${where}: ${reason} (got ${JSON.stringify(value)})`);
   };
   // The API's own field checks, so a saved override obeys what AddReal accepted.
   const read = <T>(where: string, value: unknown, check: (field: string, v: unknown) => T): T => {
     try {
       return check(where, value);
     } catch (e) {
-      if (e instanceof InvalidArgumentError) throw new XlvsError('E_STATE', `${file}${e.message}`, { cause: e });
+      if (e instanceof InvalidArgumentError) throw new StateFileError(file, e.message, { cause: e });
       throw e;
     }
   };

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the gRPC API's calls do (ControlApi): reads join the desired state, the applied state,
+// the maps and health; a change is an API override (state/overrides.ts) that goes through the
+// state pipeline like any other source, and is saved only once the data plane took it.
+
+import type { Logger } from 'pino';
+import type { Maps } from '../dataplane/handles.js';
+import type { Reconciler } from '../dataplane/reconcile.js';
+import { readDrops } from '../dataplane/stats.js';
+import type { HealthManager } from '../health/manager.js';
+import type { HealthEvent, HealthReport } from '../health/report.js';
+import type { CapabilityReport } from '../host/capabilities.js';
+import { NotFoundError } from '../errors.js';
+import type { ControlApi } from './control-api.js';
+import { realId, serviceId, type RealSpec, type ServiceKey, type ServiceSpec, type ServiceStatus } from '../model/types.js';
+import type { StatePipeline } from '../state/pipeline.js';
+import type { Override, Overrides } from '../state/overrides.js';
+import { checkRealFitsHealth } from '../state/health-fit.js';
+import { checkRealFitsService } from './validate.js';
+import { serviceStatuses } from './service-status.js';
+
+export interface ControlOptions {
+  pipeline: StatePipeline;
+  /** The API source's saved overrides. */
+  overrides: Overrides;
+  maps: Maps;
+  reconciler: Reconciler;
+  health: HealthManager;
+  capabilities: CapabilityReport;
+  log: Logger;
+}
+
+export class Control implements ControlApi {
+  constructor(private readonly o: ControlOptions) {}
+
+  private service(svc: ServiceKey): ServiceSpec {
+    const s = this.o.pipeline.desired.services.find((x) => serviceId(x) === serviceId(svc));
+    if (!s) throw new NotFoundError('service', serviceId(svc));
+    return s;
+  }
+
+  async listServices(): Promise<ServiceStatus[]> {
+    const { pipeline, maps, reconciler, health } = this.o;
+    return serviceStatuses({
+      desired: pipeline.desired, applied: pipeline.applied, maps,
+      slotsOf: (id) => reconciler.slotsOf(id), healthOf: (svc, real) => health.statusOf(svc, real),
+    });
+  }
+
+  async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
+    const s = this.service(svc);
+    checkRealFitsService('real', real, s, this.o.pipeline.desired.local);
+    checkRealFitsHealth(real, s, this.o.capabilities.synChecks);
+    this.commitOverride(this.o.overrides.with(svc, { real }));
+    this.o.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
+  }
+
+  async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
+    const s = this.service(svc);
+    if (!s.reals.some((r) => realId(r) === realId({ address, port }))) throw new NotFoundError('real', `${realId({ address, port })} in ${serviceId(svc)}`);
+    this.commitOverride(this.o.overrides.with(svc, { address, port }));
+    this.o.log.info({ service: serviceId(svc), real: realId({ address, port }) }, 'real removed over the API');
+  }
+
+  /** Applies, then saves; if saving fails the maps are put back as they were. */
+  private commitOverride(next: Override[]): void {
+    const { pipeline, overrides } = this.o;
+    const before = overrides.entries;
+    pipeline.change('api', { overrides: next });
+    try {
+      overrides.commit(next);
+    } catch (e) {
+      pipeline.change('api', { overrides: before });
+      throw e;
+    }
+  }
+
+  async drops(): Promise<Record<string, bigint>> {
+    return readDrops(this.o.maps);
+  }
+
+  async listHealth(): Promise<HealthReport> {
+    return this.o.health.report(this.o.pipeline.desired);
+  }
+
+  watchHealth(listener: (e: HealthEvent) => void): () => void {
+    return this.o.health.watch(listener);
+  }
+
+  async getCapabilities(): Promise<CapabilityReport> {
+    return this.o.capabilities;
+  }
+}
