@@ -27,6 +27,11 @@ export interface XlvsdOptions {
    * CapabilityBoundingSet would.
    */
   wrapper?: string[];
+  /**
+   * Another instance's pin dir (default: the lab's own), for a second daemon on one data plane.
+   * A failed start then leaves that data plane alone instead of tearing it down.
+   */
+  pinDir?: string;
 }
 
 export class XlvsdProcess {
@@ -62,13 +67,15 @@ export class XlvsdProcess {
 
   static async start(lab: Lab, opts: XlvsdOptions): Promise<XlvsdProcess> {
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
-    const p = new XlvsdProcess(lab, dir, `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS, opts.wrapper ?? []);
+    const p = new XlvsdProcess(lab, dir, opts.pinDir ?? `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS, opts.wrapper ?? []);
     writeFileSync(p.configPath, opts.config);
     try {
       await p.launch();
     } catch (e) {
-      // A daemon that died during start may have pinned maps already: leave nothing behind.
-      await p.destroy().catch((err: unknown) => {
+      // A daemon that died during start may have pinned maps already: leave nothing behind
+      // (but a shared pin dir belongs to the instance that made it).
+      const cleanup = opts.pinDir === undefined ? p.destroy() : p.stop().then(() => rmSync(dir, { recursive: true, force: true }));
+      await cleanup.catch((err: unknown) => {
         throw new AggregateError([e, err], `xlvsd failed to start, and removing its data plane failed too`);
       });
       throw e;

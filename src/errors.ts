@@ -107,6 +107,16 @@ export class StateFileError extends XlvsError {
   }
 }
 
+/**
+ * A state file is damaged and so is the version before it (`<file>.prev`): nothing saved can be
+ * trusted, and starting empty would silently drop it. The message is the file's own error first.
+ */
+export class StateFileDamagedError extends XlvsError {
+  constructor(readonly file: string, readonly current: Error, readonly previous: Error) {
+    super('E_STATE', `${current.message}; its previous version is damaged too: ${previous.message}`, { cause: current });
+  }
+}
+
 /** A map of a BPF object was sized after the object was loaded (a bug: sizes come first). */
 export class AlreadyLoadedError extends XlvsError {
   constructor(readonly map: string, readonly object: string) {
@@ -125,6 +135,27 @@ export class NotLoadedError extends XlvsError {
 export class BpffsError extends XlvsError {
   constructor(readonly dir: string, readonly mounts: readonly string[]) {
     super('E_BPFFS', `pin dir ${dir} is not under a bpffs mount (mounted: ${mounts.join(', ') || 'none'})`);
+  }
+}
+
+/**
+ * Another process (an xlvsd, or an `xlvsd --teardown`) holds the pin dir's lock: one daemon owns
+ * a data plane. `pid` is undefined when the kernel does not show the holder to us.
+ */
+export class PinDirOwnedError extends XlvsError {
+  constructor(readonly dir: string, readonly pid: number | undefined, action = 'refusing to start') {
+    const who = pid === undefined ? 'another process (PID not visible here)' : `PID ${pid}`;
+    super('E_PIN_DIR_OWNED', `pin-dir: ${dir} is owned by ${who}; ${action}: one xlvsd per pin dir, stop that one first (got ${JSON.stringify(dir)})`);
+  }
+}
+
+/**
+ * The bpffs under the pin dir belongs to a private mount namespace (`ip netns exec` remounts
+ * /sys): every pin would vanish, and XDP detach, when the daemon exits.
+ */
+export class PrivateBpffsError extends XlvsError {
+  constructor(readonly dir: string, readonly mount: string, readonly device: string) {
+    super('E_BPFFS_PRIVATE', `pin-dir: ${dir} is on a bpffs (${mount}, device ${device}) that PID 1's mount namespace does not have, so the data plane would be detached when xlvsd exits (\`ip netns exec\` remounts /sys: run xlvsd with \`nsenter --net=/run/netns/NAME\` instead, or pass --allow-private-bpffs to accept it) (got ${JSON.stringify(dir)})`);
   }
 }
 

@@ -11,10 +11,17 @@ import { Dataplane, DEFAULT_PIN_DIR } from '../dataplane/handles.js';
 import { loadConfig } from '../config/index.js';
 import { removeVipRoutes } from '../health/vip-routes.js';
 import { fromRoot } from '../paths.js';
+import { checkConfigOnHost } from './xlvsd-check.js';
+import { groupId, parseListenAddress } from '../api/listen.js';
+import { PinDirLock } from '../kernel/pin-dir-lock.js';
 
-const USAGE = `usage: xlvsd --config FILE [--listen ADDR] [--pin-dir DIR] [--state-dir DIR] [--object FILE]
-       xlvsd --config FILE --check       validate the config and exit
-       xlvsd --teardown [--pin-dir DIR]  detach the XDP programs, remove all pinned state and the VIP check rules`;
+const USAGE = `usage: xlvsd --config FILE [--listen ADDR] [--socket-group GROUP] [--pin-dir DIR] [--state-dir DIR] [--object FILE] [--allow-private-bpffs]
+       xlvsd --config FILE --check [--pin-dir DIR]
+                                         validate the config against this host as a start would
+                                         (interfaces, capacity, a pinned table's size) and exit
+       xlvsd --teardown [--pin-dir DIR]  detach the XDP programs, remove all pinned state and the VIP check rules
+  --socket-group GROUP  the group (name or id) whose members may use the API's unix socket
+                        (mode 0660 whatever the umask; default: root's group)`;
 
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info', base: { svc: 'xlvsd' } });
 
@@ -25,12 +32,14 @@ async function main(): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         listen: { type: 'string', default: process.env.XLVS_SOCKET ?? 'unix:/run/xlvs/xlvsd.sock' },
+        'socket-group': { type: 'string' },
         'pin-dir': { type: 'string', default: DEFAULT_PIN_DIR },
         'state-dir': { type: 'string', default: '/var/lib/xlvs' },
         object: { type: 'string', default: fromRoot('build/xlvs.bpf.o') },
         'reap-interval-ms': { type: 'string', default: '5000' },
         check: { type: 'boolean', default: false },
         teardown: { type: 'boolean', default: false },
+        'allow-private-bpffs': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -44,7 +53,13 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args.teardown) {
-    Dataplane.teardown(args['pin-dir']!, log);
+    // Never from under a running daemon: it owns the pin dir (E_PIN_DIR_OWNED names its PID).
+    const lock = PinDirLock.acquire(args['pin-dir']!, { create: false, action: 'refusing to tear it down' });
+    try {
+      Dataplane.teardown(args['pin-dir']!, log);
+    } finally {
+      lock?.release();
+    }
     const rules = removeVipRoutes();
     if (rules > 0) log.info({ rules }, 'VIP check routing rules removed');
     return 0;
@@ -63,9 +78,18 @@ async function main(): Promise<number> {
     process.stderr.write(`xlvsd: --reap-interval-ms must be an integer >= 10 (got ${JSON.stringify(args['reap-interval-ms'])})\n`);
     return 2;
   }
+  let socketGroup: number | undefined;
+  if (args['socket-group'] !== undefined) {
+    const target = parseListenAddress(args.listen!);
+    if (target.kind !== 'unix') {
+      process.stderr.write(`xlvsd: --socket-group needs a unix: --listen address (got ${JSON.stringify(args.listen)})\n`);
+      return 2;
+    }
+    socketGroup = await groupId(args['socket-group']);
+  }
   const daemon = await Daemon.start({
     configPath: args.config, objectPath: args.object!, pinDir: args['pin-dir']!, stateDir: args['state-dir']!,
-    listen: args.listen!, reapIntervalMs: reap, log,
+    listen: args.listen!, reapIntervalMs: reap, log, allowPrivateBpffs: args['allow-private-bpffs']!, socketGroup,
   });
   process.on('SIGHUP', () => void daemon.reload());
   await new Promise<void>((resolve) => {

@@ -20,10 +20,14 @@ import { UnreachableLog } from '../health/probes/udp.js';
 import { VipRoutes } from '../health/vip-routes.js';
 import type { SynProber } from '../health/probes/syn.js';
 import { Overrides } from '../state/overrides.js';
+import { describeOverride, settleOverrides } from '../state/override-rules.js';
 import { DesiredStore } from '../state/desired-store.js';
 import { StatePipeline } from '../state/pipeline.js';
 import { ConfigSource } from '../state/config-source.js';
 import { startSynChecks } from './syn-checks.js';
+import { claimPinDir } from './pin-dir.js';
+import { warnIfStateLost } from '../state/state-dir.js';
+import type { PinDirLock } from '../kernel/pin-dir-lock.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -33,9 +37,16 @@ export interface DaemonOptions {
   listen: string;
   reapIntervalMs: number;
   log: pino.Logger;
+  /** Start even when the pin dir's bpffs is private to this mount namespace (pins die with xlvsd). */
+  allowPrivateBpffs?: boolean;
+  /** Group id given the API's unix socket (mode 0660); default the daemon's own. */
+  socketGroup?: number;
 }
 
 export class Daemon {
+  /** The pin dir's owner lock, held from the first thing start() does until stop(). */
+  private lock: PinDirLock | undefined;
+
   private constructor(
     private readonly log: pino.Logger,
     private readonly dp: Dataplane,
@@ -44,21 +55,41 @@ export class Daemon {
     private readonly synProber: SynProber | undefined,
     private readonly reaper: Reaper,
     private readonly neighbours: Neighbours,
+    private readonly nextHops: NextHopMisses,
     private readonly config: ConfigSource,
     private readonly api: ApiServer,
+    private readonly pipeline: StatePipeline,
+    private readonly reconciler: Reconciler,
   ) {}
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
+    // One daemon owns a pin dir: checked before anything reads or writes a map.
+    const lock = claimPinDir(opts.pinDir, opts.allowPrivateBpffs ?? false, opts.log);
+    try {
+      const daemon = await Daemon.startOwned(opts);
+      daemon.lock = lock;
+      return daemon;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  private static async startOwned(opts: DaemonOptions): Promise<Daemon> {
     const { log } = opts;
     const config = await loadConfig(opts.configPath);
-    const overrides = new Overrides(opts.stateDir);
+    const stateDirFound = existsSync(opts.stateDir);
+    const overrides = new Overrides(opts.stateDir, log);
     const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, config.flowEntries, log);
+    warnIfStateLost({ stateDir: opts.stateDir, found: stateDirFound, adopted: dp.adopted, pinDir: opts.pinDir }, log);
     const reconciler = new Reconciler(dp.maps, log);
     if (dp.adopted) reconciler.adopt();
     const reaper = new Reaper(dp.reapFd, opts.reapIntervalMs, log);
     // dr/tun/fullnat packets cannot be handed to the kernel while a next hop is unresolved, so
     // the reals' neighbours are kept resolved (managed entries) rather than learnt on demand.
     const neighbours = new Neighbours({ dev: config.interfaces.private, log });
+    // Every other next hop the data plane finds unresolved (the clients' side) is resolved when it reports it.
+    const nextHops = new NextHopMisses({ ringFd: dp.nhMissesFd, log });
     const healthLog = log.child({ part: 'health' });
     const syn = startSynChecks(opts.objectPath, config, dp, log, healthLog);
     const synState = syn.capabilities.synChecks;
@@ -100,8 +131,25 @@ export class Daemon {
     this.synProber?.close();
     this.reaper.stop();
     await this.neighbours.stop();
+    this.nextHops.stop();
     await this.api.close();
+    // A change under way finishes (the maps stay consistent); tables still to drop stay for the next start.
+    await this.pipeline.idle();
+    await this.reconciler.stop();
     this.dp.close();
+    this.lock?.release();
     this.log.info('xlvsd stopped; data plane left running');
   }
+}
+
+/**
+ * The first change: the config with the saved API overrides that still change something on top
+ * of it (override-rules.ts); each one in force is logged, so a restart says what beats the file.
+ */
+async function takeSavedOverrides(pipeline: StatePipeline, config: Config, overrides: Overrides, log: pino.Logger): Promise<void> {
+  const { kept, dropped } = settleOverrides(config.desired, overrides.entries);
+  await pipeline.change('config', { config, overrides: kept });
+  for (const d of dropped) log.info({ service: d.override.service, override: describeOverride(d.override), why: d.why }, `saved override not kept: ${d.why}`);
+  if (dropped.length > 0) overrides.commit(kept);
+  for (const o of kept) log.info({ service: o.service, override: describeOverride(o) }, 'API override in force over the config file');
 }

@@ -4,10 +4,12 @@
 // not taken out for `initial: down` while its first probes run. A saved state only applies to
 // the same check of the same real (its key); anything else starts from the check's `initial`.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { HealthStatus } from './state.js';
+import { DurableFile } from '../state/durable-file.js';
+import { StateFileError } from '../errors.js';
 
 /** Writes are coalesced: a burst of transitions is one file write. */
 export const STORE_WRITE_DELAY_MS = 200;
@@ -18,13 +20,14 @@ interface Saved {
 }
 
 export class HealthStore {
-  private readonly file: string;
+  /** health.json, written durably with its previous version kept (state/durable-file.ts). */
+  private readonly file: DurableFile<Map<string, Saved>>;
   private readonly saved = new Map<string, Saved>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(stateDir: string, private readonly log: Pick<Logger, 'error' | 'warn'>) {
     mkdirSync(stateDir, { recursive: true });
-    this.file = join(stateDir, 'health.json');
+    this.file = new DurableFile(join(stateDir, 'health.json'), parseSaved, log);
     this.load();
   }
 
@@ -68,35 +71,40 @@ export class HealthStore {
   }
 
   private write(): void {
-    const tmp = `${this.file}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify({ version: 1, targets: Object.fromEntries(this.saved) }));
-      renameSync(tmp, this.file);
+      this.file.write(JSON.stringify({ version: 1, targets: Object.fromEntries(this.saved) }));
     } catch (err) {
       // Health keeps working without the file; a restart then starts checks from `initial`.
-      this.log.error({ err, file: this.file }, 'saving health states failed');
+      this.log.error({ err, file: this.file.file }, 'saving health states failed');
     }
   }
 
-  /** A damaged file is reported and ignored: every check then proves itself again. */
+  /**
+   * A damaged file falls back to health.json.prev (a warning). Both damaged, it is reported and
+   * ignored, unlike overrides.json: these are a cache of what probes will find again, and every
+   * check then proves itself from its `initial` state.
+   */
   private load(): void {
-    let text: string;
     try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error({ err: e, file: this.file }, 'reading saved health states failed; checks start from their initial state');
-      return;
-    }
-    try {
-      const data = JSON.parse(text) as { version?: unknown; targets?: Record<string, Partial<Saved>> };
-      if (data.version !== 1 || typeof data.targets !== 'object' || data.targets === null) throw new Error('not a version 1 health state file');
-      for (const [id, s] of Object.entries(data.targets)) {
-        if (typeof s?.key !== 'string' || (s.status !== 'up' && s.status !== 'down')) throw new Error(`targets[${JSON.stringify(id)}]: needs key and status up|down`);
-        this.saved.set(id, { key: s.key, status: s.status });
-      }
+      for (const [id, s] of this.file.read() ?? []) this.saved.set(id, s);
     } catch (err) {
-      this.saved.clear();
-      this.log.error({ err, file: this.file }, 'saved health states are damaged; checks start from their initial state');
+      this.log.error({ err, file: this.file.file }, 'saved health states are damaged; checks start from their initial state');
     }
   }
+}
+
+function parseSaved(text: string, file: string): Map<string, Saved> {
+  const saved = new Map<string, Saved>();
+  let data: { version?: unknown; targets?: Record<string, Partial<Saved>> };
+  try {
+    data = JSON.parse(text) as typeof data;
+  } catch (e) {
+    throw new StateFileError(file, `: not valid JSON: ${(e as Error).message}`);
+  }
+  if (data?.version !== 1 || typeof data.targets !== 'object' || data.targets === null) throw new StateFileError(file, ': not a version 1 health state file');
+  for (const [id, s] of Object.entries(data.targets)) {
+    if (typeof s?.key !== 'string' || (s.status !== 'up' && s.status !== 'down')) throw new StateFileError(file, `.targets[${JSON.stringify(id)}]: needs key and status up|down (got ${JSON.stringify(s)})`);
+    saved.set(id, { key: s.key, status: s.status });
+  }
+  return saved;
 }

@@ -19,6 +19,8 @@ export const libc = {
   munmap: c.func('int munmap(void *addr, size_t len)'),
   getpagesize: c.func('int getpagesize()'),
   setns: c.func('int setns(int fd, int nstype)'),
+  // The pin dir's owner lock (src/kernel/pin-dir-lock.ts): held by the open file, so it dies with the process.
+  flock: c.func('int flock(int fd, int operation)'),
   // Netlink (src/host/netlink.ts): requests go to the kernel, the socket's default peer.
   send: c.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
   recv: c.func('intptr_t recv(int fd, void *buf, size_t len, int flags)'),

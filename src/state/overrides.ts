@@ -3,7 +3,7 @@
 // top of the config file and are saved to the state dir, so they survive a
 // restart of the daemon and a reload of the config.
 
-import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { realId, serviceId, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../model/types.js';
@@ -11,6 +11,7 @@ import { realCountProblem, realViolation } from '../model/rules.js';
 import { checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight } from '../api/validate.js';
 import { parseServiceString } from '../api/service-string.js';
 import { InvalidArgumentError, StateFileError } from '../errors.js';
+import { DurableFile } from './durable-file.js';
 
 export type Override =
   | { op: 'set'; service: string; real: RealSpec }
@@ -18,26 +19,14 @@ export type Override =
 
 export class Overrides {
   private list: Override[] = [];
-  private readonly file: string;
+  /** overrides.json, written durably with its previous version kept (durable-file.ts). */
+  private readonly file: DurableFile<Override[]>;
 
-  constructor(stateDir: string) {
+  /** A damaged file falls back to overrides.json.prev with a warning; both damaged: E_STATE naming both. */
+  constructor(stateDir: string, log: Pick<Logger, 'warn'> = fallbackLog) {
     mkdirSync(stateDir, { recursive: true });
-    this.file = join(stateDir, 'overrides.json');
-    let text: string | undefined;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    if (text !== undefined) {
-      let data: unknown;
-      try {
-        data = JSON.parse(text);
-      } catch (e) {
-        throw new StateFileError(this.file, `: not valid JSON: ${(e as Error).message}`);
-      }
-      this.list = checkOverrides(this.file, data);
-    }
+    this.file = new DurableFile(join(stateDir, 'overrides.json'), parseOverrides, log);
+    this.list = this.file.read() ?? [];
   }
 
   get entries(): readonly Override[] {
@@ -53,11 +42,19 @@ export class Overrides {
   }
 
   commit(list: Override[]): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(list, null, 1));
-    renameSync(tmp, this.file);
+    this.file.write(JSON.stringify(list, null, 1));
     this.list = list;
   }
+}
+
+function parseOverrides(text: string, file: string): Override[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new StateFileError(file, `: not valid JSON: ${(e as Error).message}`);
+  }
+  return checkOverrides(file, data);
 }
 
 /**
