@@ -12,24 +12,76 @@ export class XlvsError extends Error {
   }
 }
 
+/** The most of a value (characters of its JSON) that an error message or log line quotes. */
+export const QUOTE_MAX_CHARS = 200;
+
+/** A value's JSON; String() for what JSON cannot write (a bigint, a cycle). */
+function json(value: unknown): string {
+  try {
+    return String(JSON.stringify(value));
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * A value as errors and logs quote it: its JSON, cut after QUOTE_MAX_CHARS with the whole
+ * value's size, e.g. `"aaaa"… (102400 bytes)`. A 100 KB address must not become a 100 KB gRPC
+ * trailer, nor a 50 MB config string a 50 MB message and log line.
+ */
+export function quote(value: unknown): string {
+  if (typeof value === 'string' && isQuote(value)) return value;
+  // A long string is cut before it is escaped: its JSON would be as long again.
+  if (typeof value === 'string' && value.length > QUOTE_MAX_CHARS) {
+    return `${json(value.slice(0, QUOTE_MAX_CHARS))}… (${Buffer.byteLength(value)} bytes)`;
+  }
+  const text = json(value);
+  return text.length <= QUOTE_MAX_CHARS ? text : `${text.slice(0, QUOTE_MAX_CHARS)}… (${Buffer.byteLength(text)} bytes of JSON)`;
+}
+
+/**
+ * A cut quote, as quote() makes it: quoting it again changes nothing, so an error rebuilt from
+ * another's fields (a config loaded on a worker thread) says the same.
+ */
+function isQuote(s: string): boolean {
+  return s.length <= 6 * QUOTE_MAX_CHARS + 40 && /… \(\d+ bytes( of JSON)?\)$/.test(s);
+}
+
+/**
+ * The value an error keeps (as its `value`, which loggers print whole): the value itself, or when
+ * its quote had to be cut, that quote.
+ */
+export function boundedValue(value: unknown): unknown {
+  if (typeof value === 'string') return value.length > QUOTE_MAX_CHARS ? quote(value) : value;
+  if (value === null || typeof value !== 'object') return value;
+  const q = quote(value);
+  return q.length > QUOTE_MAX_CHARS ? q : value;
+}
+
 /** A config file (or config-shaped input) is wrong; names the field, value and position. */
 export class ConfigError extends XlvsError {
+  /** The value as given, or its cut quote when it is long (quote()). */
+  readonly value: unknown;
   constructor(
     readonly file: string,
     readonly line: number,
     readonly column: number,
     readonly field: string,
-    readonly value: unknown,
+    value: unknown,
     readonly reason: string,
   ) {
-    super('E_CONFIG', `${file}:${line}:${column}: ${field}: ${reason} (got ${JSON.stringify(value)})`);
+    super('E_CONFIG', `${file}:${line}:${column}: ${field}: ${reason} (got ${quote(value)})`);
+    this.value = boundedValue(value);
   }
 }
 
 /** Input over the API or CLI is wrong; names the field and value. Nothing was changed. */
 export class InvalidArgumentError extends XlvsError {
-  constructor(readonly field: string, readonly value: unknown, readonly reason: string) {
-    super('E_INVALID_ARGUMENT', `${field}: ${reason} (got ${JSON.stringify(value)})`);
+  /** The value as given, or its cut quote when it is long (quote()). */
+  readonly value: unknown;
+  constructor(readonly field: string, value: unknown, readonly reason: string) {
+    super('E_INVALID_ARGUMENT', `${field}: ${reason} (got ${quote(value)})`);
+    this.value = boundedValue(value);
   }
 }
 
@@ -64,7 +116,7 @@ export class AbiMismatchError extends XlvsError {
 /** A map handed to the ring-buffer consumer (src/kernel/ringbuf.ts) is not a BPF_MAP_TYPE_RINGBUF. */
 export class RingBufTypeError extends XlvsError {
   constructor(readonly fd: number, readonly mapName: string, readonly mapType: number) {
-    super('E_RINGBUF_TYPE', `fd: map ${JSON.stringify(mapName)} is of map type ${mapType}, not BPF_MAP_TYPE_RINGBUF (27) (got ${fd})`);
+    super('E_RINGBUF_TYPE', `fd: map ${quote(mapName)} is of map type ${mapType}, not BPF_MAP_TYPE_RINGBUF (27) (got ${fd})`);
   }
 }
 
@@ -84,7 +136,7 @@ export class RingBufClosedError extends XlvsError {
 
 /** A capacity of the data plane (services, reals) would be exceeded. */
 export class CapacityError extends XlvsError {
-  constructor(what: string, limit: number, requested?: number) {
+  constructor(readonly what: string, readonly limit: number, readonly requested?: number) {
     const asked = requested === undefined ? '' : ` (the change needs ${requested})`;
     super('E_CAPACITY', `too many ${what}: the data plane holds at most ${limit}${asked}`);
   }
@@ -94,6 +146,13 @@ export class CapacityError extends XlvsError {
 export class FlowTableSizeError extends XlvsError {
   constructor(readonly pinned: number, readonly configured: number) {
     super('E_FLOW_TABLE_SIZE', `flow_entries: the pinned connection table has ${pinned} entries and cannot be resized while it holds connections; set flow_entries: ${pinned}, or run xlvsd --teardown (drops every connection) to start with ${configured} (got ${configured})`);
+  }
+}
+
+/** An interface the config names does not exist in this network namespace (xlvsd --check). */
+export class InterfaceNotFoundError extends XlvsError {
+  constructor(readonly field: string, readonly ifname: string) {
+    super('E_NO_INTERFACE', `${field}: no interface of that name in this network namespace (got ${quote(ifname)})`);
   }
 }
 
@@ -186,7 +245,7 @@ export class NetlinkError extends XlvsError {
 /** Reading or writing a sysctl under /proc/sys failed; names the sysctl and the value. */
 export class SysctlError extends XlvsError {
   constructor(readonly sysctl: string, readonly errno: number, readonly value?: string, options?: { cause?: unknown }) {
-    super('E_SYSCTL', `${value === undefined ? 'reading' : `writing ${JSON.stringify(value)} to`} sysctl ${sysctl} failed: ${errnoText(errno)}`, options);
+    super('E_SYSCTL', `${value === undefined ? 'reading' : `writing ${quote(value)} to`} sysctl ${sysctl} failed: ${errnoText(errno)}`, options);
   }
 }
 

@@ -69,7 +69,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.check) {
-    await loadConfig(args.config);
+    await checkConfigOnHost(await loadConfig(args.config), args['pin-dir']!);
     process.stdout.write(`${args.config}: ok\n`);
     return 0;
   }

@@ -68,12 +68,15 @@
 // - `hash` only with sh/mh, `mh_table_size` only with mh; persistence netmask within the family;
 // - reals (model/rules.ts): no repeated address:port, at most 256; dr/tun cannot change the port
 //   (port 0 or the service's single port); tun/fullnat need local_addresses of their family;
-//   lower_threshold needs upper_threshold > 0 and must not exceed it.
+//   lower_threshold needs upper_threshold > 0 and must not exceed it;
+// - at most 16384 services and 131072 reals in all (the data plane's capacity; xlvsd --check and
+//   the daemon check frontends, VIP addresses and tables too); no value longer than 1 MiB as
+//   written (config/load.ts).
 
 import { DEFAULT_TIMEOUTS, MAX_TIMEOUT_S, MAX_U32 } from '../model/types.js';
 import type { DesiredState, LocalAddresses, Timeouts } from '../model/types.js';
 import { isScalar } from 'yaml';
-import { XLVS_MAX_FLOWS } from '../gen/abi.js';
+import { XLVS_MAX_FLOWS, XLVS_MAX_REALS, XLVS_MAX_SVCS } from '../gen/abi.js';
 import type { Node } from 'yaml';
 import { readAddress } from './address.js';
 import { checkFrontendOverlap } from './overlap.js';
@@ -141,7 +144,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
       hash_seed: (n, p) => (hashSeed = w.int(n, p, 0, MAX_U32)),
       flow_entries: (n, p) => (flowEntries = w.int(n, p, MIN_FLOW_ENTRIES, MAX_FLOW_ENTRIES)),
       local_addresses: (n, p) => (local = readLocal(w, n, p)),
-      services: (n, p) => (raw = w.seq(n, p, true).map(({ node }, i) => readService(w, node, itemPath(p, i)))),
+      services: (n, p) => (raw = readServices(w, n, p)),
       health: (n, p) => (health = readHealth(w, n, p)),
     },
     ['interfaces'],
@@ -152,6 +155,28 @@ export function readConfig(w: Walker, root: Node | null): Config {
   const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local };
   // fields() threw if the required `interfaces` was missing.
   return { interfaces: interfaces as XdpConfig, health, flowEntries, desired };
+}
+
+/**
+ * The services, stopping at the first one the data plane cannot hold (XLVS_MAX_SVCS services,
+ * XLVS_MAX_REALS reals in all; the daemon checks the rest before it writes anything). Aliases let
+ * a short file name millions of reals (`reals: *r` in 16,000 services); reading stops at what
+ * could ever be loaded instead of building them all.
+ */
+function readServices(w: Walker, node: Node, path: string): RawService[] {
+  const out: RawService[] = [];
+  let reals = 0;
+  for (const [i, { node: item, site }] of w.seq(node, path, true).entries()) {
+    const p = itemPath(path, i);
+    if (i >= XLVS_MAX_SVCS) w.fail(site, p, i + 1, `too many services: the data plane holds at most ${XLVS_MAX_SVCS}`);
+    const s = readService(w, item, p);
+    reals += s.reals.length;
+    if (reals > XLVS_MAX_REALS) {
+      w.fail(site, p, reals, `too many reals in all services: the data plane holds at most ${XLVS_MAX_REALS}`);
+    }
+    out.push(s);
+  }
+  return out;
 }
 
 function readHealth(w: Walker, node: Node, path: string): HealthConfig {

@@ -6,8 +6,8 @@
 // and the rules themselves stay free of YAML-node bookkeeping. Every check throws at once:
 // the rules walk the document in source order, so the first throw is the first problem.
 
-import { Scalar, isAlias, isMap, isScalar, isSeq } from 'yaml';
-import type { Document, LineCounter, Node, YAMLMap, YAMLSeq } from 'yaml';
+import { Scalar, isAlias, isMap, isScalar, isSeq, visit } from 'yaml';
+import type { Alias, Document, LineCounter, Node, YAMLMap, YAMLSeq } from 'yaml';
 import { ConfigError } from '../errors.js';
 
 /** Handles the value of one known key; `path` is the field path of that key. */
@@ -24,7 +24,13 @@ export function itemPath(path: string, index: number): string {
 
 const DECIMAL_INT = /^[-+]?[0-9]+$/;
 
+/** Aliases one describe() expands at most, as yaml's toJS bounds them (an alias bomb is not expanded). */
+const DESCRIBE_MAX_ALIASES = 100;
+
 export class Walker {
+  /** Every alias's anchored node, found in one pass over the document on first use. */
+  private anchored: Map<Alias, Node | undefined> | undefined;
+
   constructor(
     readonly file: string,
     private readonly doc: Document,
@@ -49,20 +55,70 @@ export class Walker {
    */
   resolve(node: Node, path: string): Node {
     if (!isAlias(node)) return node;
-    const target = node.resolve(this.doc);
+    const target = this.anchorOf(node);
     // yaml does not report an alias without a matching anchor; we must.
     if (target === undefined) this.fail(node, path, `*${node.source}`, 'alias refers to no anchor');
     return target;
   }
 
-  /** The node as plain data, for the `value` of an error report. */
+  /**
+   * The node an alias refers to: the last node with its anchor before it in document order, as
+   * yaml's Alias.resolve finds it. That walks the whole document on every call (thousands of
+   * `reals: *r` took quadratic time), so every alias is looked up once, here, in one pass.
+   */
+  private anchorOf(alias: Alias): Node | undefined {
+    if (this.anchored === undefined) {
+      const latest = new Map<string, Node>();
+      const anchored = new Map<Alias, Node | undefined>();
+      visit(this.doc, {
+        Node: (_key, n) => {
+          if (isAlias(n)) anchored.set(n, latest.get(n.source));
+          if (n.anchor) latest.set(n.anchor, n);
+        },
+      });
+      this.anchored = anchored;
+    }
+    return this.anchored.get(alias);
+  }
+
+  /** The node as plain data (as yaml's toJS gives it), for check options and error reports. */
   describe(node: Node): unknown {
     if (isScalar(node)) return node.value;
     try {
-      return node.toJS(this.doc);
+      return this.plain(node, new Set(), { aliases: 0 });
     } catch {
       return String(node);
     }
+  }
+
+  /**
+   * toJS with aliases looked up through anchorOf (toJS resolves each through yaml's whole-document
+   * walk). `open` holds the collections being converted, so an alias to its own ancestor throws.
+   */
+  private plain(node: Node, open: Set<Node>, seen: { aliases: number }): unknown {
+    if (isScalar(node)) return node.value;
+    if (isAlias(node)) {
+      const target = this.anchorOf(node);
+      if (target === undefined || ++seen.aliases > DESCRIBE_MAX_ALIASES) throw new Error(`cannot expand *${node.source}`);
+      return this.plain(target, open, seen);
+    }
+    if (open.has(node)) throw new Error('recursive alias');
+    open.add(node);
+    let out: unknown;
+    if (isSeq(node)) out = (node.items as Node[]).map((n) => this.plain(n, open, seen));
+    else if (isMap(node)) {
+      const obj: Record<string, unknown> = {};
+      for (const pair of node.items) {
+        const key = pair.key === null ? null : this.plain(pair.key as Node, open, seen);
+        const name = key === null ? '' : typeof key === 'object' ? JSON.stringify(key) : String(key);
+        const value = pair.value === null ? null : this.plain(pair.value as Node, open, seen);
+        // defineProperty: a key named __proto__ is data, as toJS makes it; a repeated key's last value wins.
+        Object.defineProperty(obj, name, { value, writable: true, enumerable: true, configurable: true });
+      }
+      out = obj;
+    } else out = String(node);
+    open.delete(node);
+    return out;
   }
 
   map(node: Node, path: string): YAMLMap {

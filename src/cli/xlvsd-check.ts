@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// What `xlvsd --check` holds a config to beyond the file itself: what the daemon's start would
+// refuse on this host, found without loading, attaching or writing anything. The systemd unit
+// runs it as ExecStartPre, so a config that passes here does not fail the start for these:
+//  - the pinned connection table, if there is one, has the configured flow_entries (the daemon
+//    cannot resize it: FlowTableSizeError, as Dataplane.load);
+//  - both interfaces exist in this network namespace;
+//  - the data plane holds the state: the planner (pure) plans it onto empty maps, which throws
+//    CapacityError before it plans anything (services, reals, frontends plus VIP addresses,
+//    tables), and the table builders' errors.
+// Not checked here: the API's saved overrides (state dir) and what the kernel lets SYN checks do.
+
+import { join } from 'node:path';
+import { BpfError, FlowTableSizeError, InterfaceNotFoundError } from '../errors.js';
+import type { Config } from '../config/index.js';
+import { planApply } from '../dataplane/planner.js';
+import { SlotIndex } from '../dataplane/slots.js';
+import { overlayService } from '../health/overlay.js';
+import { pinExists } from '../kernel/bpffs.js';
+import { ifindexOf } from '../kernel/link.js';
+import { pinnedMapInfo } from '../kernel/map-info.js';
+import type { AppliedState } from '../model/types.js';
+
+/** Throws the error the daemon's start would for `config` on this host (pin dir `pinDir`). */
+export async function checkConfigOnHost(config: Config, pinDir: string): Promise<void> {
+  checkPinnedFlows(pinDir, config.flowEntries);
+  checkInterfaces(config);
+  await checkCapacity(config);
+}
+
+function checkPinnedFlows(pinDir: string, flowEntries: number): void {
+  const pin = join(pinDir, 'maps', 'flows');
+  if (!pinExists(pin)) return;
+  const pinned = pinnedMapInfo(pin).maxEntries;
+  if (pinned !== flowEntries) throw new FlowTableSizeError(pinned, flowEntries);
+}
+
+function checkInterfaces(config: Config): void {
+  for (const role of ['public', 'private'] as const) {
+    try {
+      ifindexOf(config.interfaces[role]);
+    } catch (e) {
+      if (e instanceof BpfError && e.errno === 19) throw new InterfaceNotFoundError(`interfaces.${role}`, config.interfaces[role]);
+      throw e;
+    }
+  }
+}
+
+/** Every real healthy (a sorry server is in the applied state at weight 0): what start plans. */
+async function checkCapacity(config: Config): Promise<void> {
+  const now = Date.now();
+  const state: AppliedState = {
+    ...config.desired,
+    services: config.desired.services.map((s) => overlayService(s, () => undefined, now).spec),
+  };
+  await planApply({ state, index: new SlotIndex(), ncpus: 1, busy: async () => new Set<number>() });
+}
