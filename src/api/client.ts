@@ -10,6 +10,10 @@ import type { RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
 import { dropsFromWire, realToWire, serviceKeyToWire, serviceStatusFromWire } from './convert.js';
 import { healthEventFromWire, healthReportFromWire } from './convert-health.js';
 import { capabilitiesFromWire } from './convert-capabilities.js';
+import { overridesFromWire } from './convert-overrides.js';
+import type { OverrideStatus } from '../state/override-rules.js';
+import type { ClearOverridesResponse__Output } from '../gen/proto/xlvs/v1/ClearOverridesResponse.js';
+import type { ListOverridesResponse__Output } from '../gen/proto/xlvs/v1/ListOverridesResponse.js';
 import type { CapabilityReport } from '../host/capabilities.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import type { GetCapabilitiesResponse__Output } from '../gen/proto/xlvs/v1/GetCapabilitiesResponse.js';
@@ -177,6 +181,17 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
     async getCapabilities(): Promise<CapabilityReport> {
       const res = await call<GetCapabilitiesResponse__Output>('GetCapabilities', (m, o, cb) => client.GetCapabilities({}, m, o, cb));
       return decode('GetCapabilities', () => capabilitiesFromWire(res));
+    },
+
+    async listOverrides(): Promise<OverrideStatus[]> {
+      const res = await call<ListOverridesResponse__Output>('ListOverrides', (m, o, cb) => client.ListOverrides({}, m, o, cb));
+      return decode('ListOverrides', () => overridesFromWire(res.overrides, 'overrides'));
+    },
+
+    async clearOverrides(svc?: ServiceKey): Promise<OverrideStatus[]> {
+      const req = svc === undefined ? {} : { service: serviceKeyToWire(svc) };
+      const res = await call<ClearOverridesResponse__Output>('ClearOverrides', (m, o, cb) => client.ClearOverrides(req, m, o, cb));
+      return decode('ClearOverrides', () => overridesFromWire(res.cleared, 'cleared'));
     },
 
     watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void {

@@ -7,6 +7,7 @@
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import type { CapabilityReport } from '../host/capabilities.js';
 import type { RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
+import type { OverrideStatus } from '../state/override-rules.js';
 
 /** What the gRPC API may ask of the daemon. Every call validates fully before it changes anything. */
 export interface ControlApi {
@@ -14,6 +15,14 @@ export interface ControlApi {
   /** Adds a real, or updates weight/method/thresholds of an existing one with the same address:port. */
   addReal(svc: ServiceKey, real: RealSpec): Promise<void>;
   removeReal(svc: ServiceKey, address: string, port: number): Promise<void>;
+  /** The API's changes in force on top of the config file, each with the file's real beside it. */
+  listOverrides(): Promise<OverrideStatus[]>;
+  /**
+   * Removes the API's changes of one service (every service when none is given): the config
+   * file's reals apply again. Returns what it removed; NotFoundError for a service neither the
+   * config nor an override knows.
+   */
+  clearOverrides(svc?: ServiceKey): Promise<OverrideStatus[]>;
   /** Drop counters by reason name (e.g. "no_real"). */
   drops(): Promise<Record<string, bigint>>;
   /** Every health check's state and counters, per-service quorum and sorry state, totals. */

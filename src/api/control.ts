@@ -15,6 +15,7 @@ import type { ControlApi } from './control-api.js';
 import { realId, serviceId, type RealSpec, type ServiceKey, type ServiceSpec, type ServiceStatus } from '../model/types.js';
 import type { StatePipeline } from '../state/pipeline.js';
 import type { Override, Overrides } from '../state/overrides.js';
+import { describeOverride, overrideStatuses, settleOverrides, type OverrideStatus } from '../state/override-rules.js';
 import { checkRealFitsHealth } from '../state/health-fit.js';
 import { checkRealFitsService } from './validate.js';
 import { serviceStatuses } from './service-status.js';
@@ -48,31 +49,66 @@ export class Control implements ControlApi {
   }
 
   async addReal(svc: ServiceKey, real: RealSpec): Promise<void> {
-    const s = this.service(svc);
-    checkRealFitsService('real', real, s, this.o.pipeline.desired.local);
-    checkRealFitsHealth(real, s, this.o.capabilities.synChecks);
-    this.commitOverride(this.o.overrides.with(svc, { real }));
+    await this.commitOverride(() => {
+      const s = this.service(svc);
+      checkRealFitsService('real', real, s, this.o.pipeline.desired.local);
+      checkRealFitsHealth(real, s, this.o.capabilities.synChecks);
+      return this.o.overrides.with(svc, { real });
+    });
     this.o.log.info({ service: serviceId(svc), real: realId(real), weight: real.weight }, 'real set over the API');
   }
 
   async removeReal(svc: ServiceKey, address: string, port: number): Promise<void> {
-    const s = this.service(svc);
-    if (!s.reals.some((r) => realId(r) === realId({ address, port }))) throw new NotFoundError('real', `${realId({ address, port })} in ${serviceId(svc)}`);
-    this.commitOverride(this.o.overrides.with(svc, { address, port }));
+    await this.commitOverride(() => {
+      const s = this.service(svc);
+      if (!s.reals.some((r) => realId(r) === realId({ address, port }))) throw new NotFoundError('real', `${realId({ address, port })} in ${serviceId(svc)}`);
+      return this.o.overrides.with(svc, { address, port });
+    });
     this.o.log.info({ service: serviceId(svc), real: realId({ address, port }) }, 'real removed over the API');
   }
 
-  /** Applies, then saves; if saving fails the maps are put back as they were. */
-  private commitOverride(next: Override[]): void {
-    const { pipeline, overrides } = this.o;
-    const before = overrides.entries;
-    pipeline.change('api', { overrides: next });
-    try {
-      overrides.commit(next);
-    } catch (e) {
-      pipeline.change('api', { overrides: before });
-      throw e;
-    }
+  async listOverrides(): Promise<OverrideStatus[]> {
+    return overrideStatuses(this.o.pipeline.config.desired, this.o.overrides.entries);
+  }
+
+  async clearOverrides(svc?: ServiceKey): Promise<OverrideStatus[]> {
+    let cleared: Override[] = [];
+    await this.commitOverride(() => {
+      const all = this.o.overrides.entries;
+      if (svc === undefined) {
+        cleared = [...all];
+        return [];
+      }
+      const id = serviceId(svc);
+      cleared = all.filter((o) => o.service === id);
+      // A typo is an error; a service of the config without overrides just has none to clear.
+      if (cleared.length === 0 && !this.o.pipeline.desired.services.some((s) => serviceId(s) === id)) throw new NotFoundError('service', id);
+      return all.filter((o) => o.service !== id);
+    });
+    for (const o of cleared) this.o.log.info({ service: o.service, override: describeOverride(o) }, 'API override cleared; the config file has its say');
+    return overrideStatuses(this.o.pipeline.config.desired, cleared);
+  }
+
+  /**
+   * In one exclusive section of the pipeline: checks and makes the new override list against the
+   * state as it is then (no concurrent change is lost), keeps of it only what changes something
+   * on top of the config file (override-rules.ts), applies that, then saves it; if saving fails
+   * the maps are put back as they were.
+   */
+  private commitOverride(make: () => Override[]): Promise<void> {
+    const { pipeline, overrides, log } = this.o;
+    return pipeline.exclusive(async (tx) => {
+      const before = overrides.entries;
+      const { kept, dropped } = settleOverrides(pipeline.config.desired, make());
+      await tx.change('api', { overrides: kept });
+      try {
+        overrides.commit(kept);
+      } catch (e) {
+        await tx.change('api', { overrides: before });
+        throw e;
+      }
+      for (const d of dropped) log.info({ service: d.override.service, override: describeOverride(d.override), why: d.why }, `override not kept: ${d.why}`);
+    });
   }
 
   async drops(): Promise<Record<string, bigint>> {

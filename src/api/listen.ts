@@ -4,7 +4,7 @@
 // the parent dir may not exist yet (/run is a tmpfs) and a daemon that died leaves its socket
 // file behind, which would make bind fail with EADDRINUSE.
 
-import { lstat, mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, XlvsError } from '../errors.js';
@@ -43,6 +43,49 @@ export function parseListenAddress(listen: string): ListenTarget {
 export function isLoopbackHostPort(hostPort: string): boolean {
   const host = hostPort.slice(0, hostPort.lastIndexOf(':'));
   return host === 'localhost' || host === '[::1]' || /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(host);
+}
+
+/**
+ * The unix socket's mode: its owner (root) and group may connect, nobody else. Set explicitly:
+ * the process's umask (000 under some service managers) must not decide who can add reals.
+ */
+export const SOCKET_MODE = 0o660;
+
+/** Umask bits added while binding: others get no access from the socket's first moment. */
+const BIND_UMASK = 0o007;
+
+/**
+ * Runs `bind` (which creates the socket at `path`) under a umask that keeps others out, then
+ * gives the socket SOCKET_MODE and, if given, the group `gid` (default: the daemon's, root's).
+ */
+export async function bindUnixSocket<T>(path: string, bind: () => Promise<T>, gid?: number): Promise<T> {
+  const old = process.umask(BIND_UMASK);
+  process.umask(old | BIND_UMASK);
+  let bound: T;
+  try {
+    bound = await bind();
+  } finally {
+    process.umask(old);
+  }
+  await setSocketAccess(path, gid);
+  return bound;
+}
+
+/** Group (when given), then mode SOCKET_MODE, of the socket at `path`. */
+export async function setSocketAccess(path: string, gid?: number): Promise<void> {
+  if (gid !== undefined) await chown(path, -1, gid);
+  await chmod(path, SOCKET_MODE);
+}
+
+/** The id of group `name` (from /etc/group), or of a numeric id as given. */
+export async function groupId(name: string, field = '--socket-group'): Promise<number> {
+  if (/^[0-9]{1,10}$/.test(name) && Number(name) < 0xffffffff) return Number(name);
+  const groups = await readFile('/etc/group', 'utf8');
+  for (const line of groups.split('\n')) {
+    const [group, , gid] = line.split(':');
+    if (group === name && gid !== undefined && /^[0-9]+$/.test(gid)) return Number(gid);
+  }
+  throw new InvalidArgumentError(field, name, 'no such group in /etc/group');
 }
 
 /** Resolves true if something accepts connections on the socket, false on ECONNREFUSED. */

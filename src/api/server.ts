@@ -6,18 +6,20 @@
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { XlvsError } from '../errors.js';
+import { XlvsError, boundedValue } from '../errors.js';
 import type { ControlApi } from './control-api.js';
 import { realId, serviceId } from '../model/types.js';
 import { addRealFromWire, dropsToWire, removeRealFromWire, serviceStatusToWire } from './convert.js';
 import { healthEventToWire, healthReportToWire } from './convert-health.js';
 import { capabilitiesToWire } from './convert-capabilities.js';
+import { clearOverridesFromWire, overrideToWire } from './convert-overrides.js';
 import type { HealthEvent } from '../gen/proto/xlvs/v1/HealthEvent.js';
 import type { WatchHealthRequest__Output } from '../gen/proto/xlvs/v1/WatchHealthRequest.js';
 import type { XlvsHandlers } from '../gen/proto/xlvs/v1/Xlvs.js';
-import { isLoopbackHostPort, ListenError, parseListenAddress, prepareUnixSocket } from './listen.js';
+import { bindUnixSocket, isLoopbackHostPort, ListenError, parseListenAddress, prepareUnixSocket } from './listen.js';
 import { loadXlvsProto } from './proto.js';
 import { errorToStatus, toServiceError } from './status.js';
+import { checkedService, UndecodableRequest } from './wire-check.js';
 
 export interface ApiServer {
   /** The bound address: `listen` as given, except that a TCP port 0 is replaced by the real port. */
@@ -42,6 +44,8 @@ function unary<Req, Res>(
     const run = async (): Promise<void> => {
       let res: Res;
       try {
+        // A request that failed the wire check (wire-check.ts) is refused like a bad field.
+        if ((call.request as unknown) instanceof UndecodableRequest) throw (call.request as unknown as UndecodableRequest).error;
         res = await handle(call.request);
       } catch (err) {
         const mapped = errorToStatus(err);
@@ -50,7 +54,7 @@ function unary<Req, Res>(
           grpcCode: grpc.status[mapped.code],
           code: mapped.xlvsCode,
           details: mapped.details,
-          request: call.request, // small, and says what was attempted
+          request: loggedRequest(call.request), // says what was attempted
         };
         if (mapped.code === grpc.status.INTERNAL) log.error({ ...fields, err }, 'api call failed');
         else log.warn(fields, 'api call rejected');
@@ -64,6 +68,18 @@ function unary<Req, Res>(
       log.error({ method, err }, 'api call could not be answered');
     });
   };
+}
+
+/**
+ * A request as a log line shows it: long strings in it cut to their quote (errors.ts), so a
+ * 100 KB address is not a 100 KB log line; an undecodable one as the error says it.
+ */
+function loggedRequest(request: unknown): unknown {
+  if (request instanceof UndecodableRequest) return '(not decoded)';
+  if (typeof request === 'string') return boundedValue(request);
+  if (request === null || typeof request !== 'object') return request;
+  if (Array.isArray(request)) return request.map(loggedRequest);
+  return Object.fromEntries(Object.entries(request).map(([k, v]) => [k, loggedRequest(v)]));
 }
 
 /** Each handler's request and answer types come from XlvsHandlers (generated from the proto). */
@@ -93,6 +109,8 @@ function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritable
     ListHealth: unary(log, 'ListHealth', async () => healthReportToWire(await api.listHealth())),
     WatchHealth: watchHealth(api, log, streams),
     GetCapabilities: unary(log, 'GetCapabilities', async () => capabilitiesToWire(await api.getCapabilities())),
+    ListOverrides: unary(log, 'ListOverrides', async () => ({ overrides: (await api.listOverrides()).map(overrideToWire) })),
+    ClearOverrides: unary(log, 'ClearOverrides', async (req) => ({ cleared: (await api.clearOverrides(clearOverridesFromWire(req))).map(overrideToWire) })),
   };
 }
 
@@ -106,6 +124,12 @@ function watchHealth(
   streams: Set<grpc.ServerWritableStream<unknown, unknown>>,
 ): grpc.handleServerStreamingCall<WatchHealthRequest__Output, HealthEvent> {
   return (call) => {
+    if ((call.request as unknown) instanceof UndecodableRequest) {
+      const mapped = errorToStatus((call.request as unknown as UndecodableRequest).error);
+      log.warn({ method: 'WatchHealth', grpcCode: grpc.status[mapped.code], code: mapped.xlvsCode, details: mapped.details }, 'api call rejected');
+      call.emit('error', toServiceError(mapped));
+      return;
+    }
     streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
     const stop = api.watchHealth((e) => {
       call.write(healthEventToWire(e));
@@ -134,12 +158,17 @@ function bind(server: grpc.Server, address: string): Promise<number> {
   });
 }
 
+export interface ApiServerOptions {
+  /** Group id of a unix socket (mode 0660 whatever the umask); default the daemon's own (root's). */
+  socketGroup?: number;
+}
+
 /**
  * Starts serving `api` on `listen` ("unix:/run/xlvs/xlvsd.sock", "127.0.0.1:50051", ...).
  * Rejects with InvalidArgumentError for a malformed address and ListenError (E_API_LISTEN) when
  * the address cannot be prepared or bound.
  */
-export async function startApiServer(api: ControlApi, listen: string, log: Logger): Promise<ApiServer> {
+export async function startApiServer(api: ControlApi, listen: string, log: Logger, opts: ApiServerOptions = {}): Promise<ApiServer> {
   const target = parseListenAddress(listen);
   const { service } = loadXlvsProto();
 
@@ -159,8 +188,18 @@ export async function startApiServer(api: ControlApi, listen: string, log: Logge
   const server = new grpc.Server();
   // Open watch streams: ended at close(), or shutdown would wait out its grace period for them.
   const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  server.addService(service, handlers(api, log, streams));
-  const port = await bind(server, listen);
+  server.addService(checkedService(service), handlers(api, log, streams));
+  let port: number;
+  try {
+    port = target.kind === 'unix' ? await bindUnixSocket(target.path, () => bind(server, listen), opts.socketGroup) : await bind(server, listen);
+  } catch (err) {
+    server.forceShutdown();
+    if (err instanceof XlvsError) throw err; // bind's ListenError
+    // Bound, but its mode or group could not be set: not served, and not left behind.
+    if (target.kind === 'unix') await rm(target.path, { force: true });
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new ListenError(listen, `cannot set the mode or group of ${listen}: ${msg}`, { cause: err });
+  }
   const address = target.kind === 'tcp' ? listen.replace(/:[0-9]+$/, `:${port}`) : listen;
   log.info({ listen: address }, 'api server listening');
 

@@ -3,18 +3,36 @@
 // Each check either returns the value in model form or throws InvalidArgumentError naming
 // the field and the value, so callers can validate a whole request before acting on it.
 
-import { InvalidArgumentError } from '../errors.js';
+import { CapacityError, InvalidArgumentError } from '../errors.js';
 import { canonicalAddress } from '../model/ip.js';
 import {
-  addressProblem, realCountProblem, realViolation, thresholdViolation, type RealContext, type RealCountContext,
+  addressProblem, realCapacity, realCountProblem, realViolation, thresholdViolation, type RealContext, type RealCountContext,
 } from '../model/rules.js';
-import { MAX_U32, METHODS, realId, type ForwardMethod, type LocalAddresses, type Protocol, type RealSpec } from '../model/types.js';
+import {
+  MAX_REALS_PER_SERVICE, MAX_U32, METHODS, realId, serviceId,
+  type ForwardMethod, type LocalAddresses, type Protocol, type RealSpec, type ServiceKey,
+} from '../model/types.js';
+
+/**
+ * The longest address text taken: INET6_ADDRSTRLEN - 1, as
+ * "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255". The proto documents it on each address field.
+ */
+export const MAX_ADDRESS_CHARS = 45;
+
+/**
+ * A string field's length, checked before anything parses it: a longer value is refused at
+ * once, and quoted only in part (errors.ts quote()).
+ */
+export function checkLength(field: string, value: unknown, max: number): void {
+  if (typeof value === 'string' && value.length > max) throw new InvalidArgumentError(field, value, `must be at most ${max} characters`);
+}
 
 /**
  * An IPv4 (strict dotted quad) or IPv6 address, returned in the model's canonical form
  * (RFC 5952), so "2001:DB8::0001" names the same real as "2001:db8::1".
  */
 export function checkAddress(field: string, value: unknown): string {
+  checkLength(field, value, MAX_ADDRESS_CHARS);
   const canonical = canonicalAddress(value);
   if (canonical === null) {
     throw new InvalidArgumentError(field, value, 'must be an IPv4 address like 10.0.0.1 or an IPv6 address like fd00::1');
@@ -58,7 +76,7 @@ export function checkThresholds(field: string, upper: number, lower: number): vo
 }
 
 /** What checkRealFitsService needs of the service a real joins (a ServiceSpec has it all). */
-export interface ServiceFacts extends RealContext, RealCountContext {
+export interface ServiceFacts extends ServiceKey, RealContext, RealCountContext {
   reals: readonly { address: string; port: number }[];
 }
 
@@ -74,8 +92,12 @@ export function checkRealFitsService(field: string, real: RealSpec, svc: Service
   if (v !== undefined) throw new InvalidArgumentError(`${field}.${v.field}`, v.value, v.reason);
   const id = realId(real);
   if (svc.reals.some((r) => realId(r) === id)) return;
-  const problem = realCountProblem(svc, svc.reals.length + 1);
-  if (problem !== undefined) throw new InvalidArgumentError(field, id, problem);
+  // A capacity, not a bad argument: the proto promises RESOURCE_EXHAUSTED for it.
+  const count = svc.reals.length + 1;
+  if (realCountProblem(svc, count) !== undefined) {
+    const table = svc.scheduler === 'mh' && realCapacity(svc) < MAX_REALS_PER_SERVICE ? ` (mh_table_size ${svc.mh_table_size})` : '';
+    throw new CapacityError(`reals in service ${serviceId(svc)}${table}`, realCapacity(svc), count);
+  }
 }
 
 /** A real's weight, 0..65535; 0 quiesces the real. */

@@ -15,6 +15,7 @@ import { parseRealString, parseServiceString } from '../api/service-string.js';
 import { formatDrops, formatServiceTable, type TableView, toJson, toJsonLine } from '../api/table.js';
 import { formatHealthEvent, formatHealthTable } from '../api/health-table.js';
 import { formatCapabilities } from '../api/convert-capabilities.js';
+import { formatOverrides, overridesToJson } from '../api/convert-overrides.js';
 import {
   checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight, parseDecimal,
 } from '../api/validate.js';
@@ -41,6 +42,13 @@ commands:
   capabilities [--json]
                     what this host's kernel lets xlvsd do (found at its start), what needs
                     each, and whether SYN health checks run
+  overrides [--json]
+                    the real add/remove changes in force on top of the config file, each
+                    beside what the file says (an override equal to the file is dropped;
+                    one that stays wins over later edits of the file)
+  overrides clear [SERVICE]
+                    remove the overrides of SERVICE (of every service without one): the
+                    config file's reals apply again
 
   SERVICE is PROTOCOL/VIP:PORT: tcp/203.0.113.100:80, tcp/[2001:db8::1]:80, or
   tcp/203.0.113.100:* for a service on every port. ADDR[:PORT] is 10.77.0.11:80 or
@@ -87,6 +95,8 @@ type Command =
   | { kind: 'health'; json: boolean }
   | { kind: 'health-watch'; json: boolean }
   | { kind: 'capabilities'; json: boolean }
+  | { kind: 'overrides'; json: boolean }
+  | { kind: 'overrides-clear'; service: ServiceKey | undefined }
   | ({ kind: 'real-add'; real: Omit<RealSpec, 'address' | 'port'> } & RealTarget)
   | ({ kind: 'real-remove' } & RealTarget)
   | ({ kind: 'real-set-weight'; weight: number } & RealTarget);
@@ -99,6 +109,8 @@ const ALLOWED: Record<string, readonly OptionName[]> = {
   health: ['json'],
   'health watch': ['json'],
   capabilities: ['json'],
+  overrides: ['json'],
+  'overrides clear': [],
   'real add': ['service', 'address', 'port', 'weight', 'method', 'upper', 'lower'],
   'real remove': ['service', 'address', 'port'],
   'real set-weight': ['service', 'address', 'port', 'weight'],
@@ -131,15 +143,19 @@ function parseCommand(words: string[], values: Values): Command {
   if (words[0] === 'health' && words[1] !== undefined && words[1] !== 'watch') {
     throw new InvalidArgumentError('health subcommand', words[1], 'unknown (watch)');
   }
-  const name = words[0] === 'real' || words[0] === 'health' ? words.slice(0, 2).join(' ') : words[0]!;
+  if (words[0] === 'overrides' && words[1] !== undefined && words[1] !== 'clear') {
+    throw new InvalidArgumentError('overrides subcommand', words[1], 'unknown (clear)');
+  }
+  const name = words[0] === 'real' || words[0] === 'health' || words[0] === 'overrides' ? words.slice(0, 2).join(' ') : words[0]!;
   const allowed = ALLOWED[name];
   if (allowed === undefined) {
-    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health, capabilities)');
+    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health, capabilities, overrides)');
     if (words[1] === undefined) throw new InvalidArgumentError('real', undefined, 'needs a subcommand (add, remove, set-weight)');
     throw new InvalidArgumentError('real subcommand', words[1], 'unknown (add, remove, set-weight)');
   }
   const extra = words.slice(name.split(' ').length);
-  if (extra.length > 0 && !name.startsWith('real ')) throw new InvalidArgumentError(name, extra[0], 'unexpected argument');
+  const takesArgs = name.startsWith('real ') || name === 'overrides clear';
+  if (extra.length > 0 && !takesArgs) throw new InvalidArgumentError(name, extra[0], 'unexpected argument');
   for (const opt of Object.keys(values) as OptionName[]) {
     if (opt !== 'socket' && !allowed.includes(opt)) {
       throw new InvalidArgumentError(`--${opt}`, values[opt], `does not apply to "${name}"`);
@@ -160,6 +176,11 @@ function parseCommand(words: string[], values: Values): Command {
       return { kind: 'health-watch', json: values.json === true };
     case 'capabilities':
       return { kind: 'capabilities', json: values.json === true };
+    case 'overrides':
+      return { kind: 'overrides', json: values.json === true };
+    case 'overrides clear':
+      if (extra.length > 1) throw new InvalidArgumentError('overrides clear', extra[1], 'unexpected argument (at most one SERVICE)');
+      return { kind: 'overrides-clear', service: extra[0] === undefined ? undefined : parseServiceString(extra[0], 'SERVICE') };
     case 'real add': {
       const upper = values.upper === undefined ? 0 : parseDecimal('--upper', values.upper, checkThreshold);
       const lower = values.lower === undefined ? 0 : parseDecimal('--lower', values.lower, checkThreshold);
@@ -281,6 +302,17 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Pro
       case 'capabilities': {
         const caps = await api.getCapabilities();
         process.stdout.write(cmd.json ? toJson(caps) : formatCapabilities(caps));
+        return;
+      }
+      case 'overrides': {
+        const list = await api.listOverrides();
+        process.stdout.write(cmd.json ? toJson(overridesToJson(list)) : formatOverrides(list));
+        return;
+      }
+      case 'overrides-clear': {
+        const cleared = await api.clearOverrides(cmd.service);
+        const where = cmd.service === undefined ? 'every service' : serviceId(cmd.service);
+        process.stdout.write(`${cleared.length} override${cleared.length === 1 ? '' : 's'} of ${where} cleared; the config file applies\n`);
         return;
       }
       case 'real-add': {

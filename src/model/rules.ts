@@ -115,6 +115,11 @@ export interface RealCountContext {
   mh_table_size: number;
 }
 
+/** How many reals a service can hold: the data plane's per-service limit; for mh, fewer than its table's slots. */
+export function realCapacity(svc: RealCountContext): number {
+  return svc.scheduler === 'mh' ? Math.min(MAX_REALS_PER_SERVICE, svc.mh_table_size - 1) : MAX_REALS_PER_SERVICE;
+}
+
 /**
  * Why a service cannot hold `count` reals (undefined = it can): the data plane's per-service
  * limit, and for mh a table larger than the number of reals. Checked before anything is written,

@@ -3,31 +3,45 @@
 // that does not load, or that changes what only a restart can (the interfaces, the connection
 // table's size), is refused whole and logged, and the running state is kept; health limits
 // that only a restart applies are taken with a warning. The rest goes through the pipeline.
+// The file is parsed on a worker thread: the API keeps answering while a big one loads.
+// The API's overrides are settled against the new file (override-rules.ts): those it makes
+// pointless go, and each one that keeps a change of the file from taking effect is reported.
 
 import type { Logger } from 'pino';
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { loadConfigOffThread } from '../config/load-off-thread.js';
+import { Yielder } from '../model/yielder.js';
 import { FlowTableSizeError } from '../errors.js';
 import type { StatePipeline } from './pipeline.js';
 import type { DesiredStore } from './desired-store.js';
+import type { Override, Overrides } from './overrides.js';
+import { describeOverride, describeShadow, settleOverrides, shadowedChanges } from './override-rules.js';
 
 export class ConfigSource {
   constructor(
     private readonly path: string,
     private readonly store: DesiredStore,
     private readonly pipeline: StatePipeline,
+    private readonly overrides: Overrides,
     private readonly log: Logger,
   ) {}
 
   /** Re-reads the file; a bad file is logged and the running state kept. Resolves whether it applied. */
   async reload(): Promise<boolean> {
-    const { log } = this;
     let config: Config;
     try {
-      config = await loadConfig(this.path);
+      config = await loadConfigOffThread(this.path);
     } catch (e) {
-      log.error({ err: e, code: (e as { code?: string }).code }, 'config rejected; keeping the running state');
+      this.log.error({ err: e, code: (e as { code?: string }).code }, 'config rejected; keeping the running state');
       return false;
     }
+    // Compared with the running config, and applied, in one section: another reload or an API
+    // change cannot come between.
+    return this.pipeline.exclusive((tx) => this.take(config, (value) => tx.change('config', value)));
+  }
+
+  private async take(config: Config, change: (v: { config: Config; overrides: readonly Override[] }) => Promise<void>): Promise<boolean> {
+    const { log } = this;
     const running = this.store.committed.config;
     if (config.interfaces.public !== running.interfaces.public || config.interfaces.private !== running.interfaces.private || config.interfaces.mode !== running.interfaces.mode) {
       log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
@@ -41,14 +55,29 @@ export class ConfigSource {
       log.error({ err, code: err.code }, 'config rejected; keeping the running state');
       return false;
     }
+    const y = new Yielder();
+    const { kept, dropped } = settleOverrides(config.desired, this.overrides.entries);
+    if (y.due()) await y.pause();
+    const shadows = shadowedChanges(running.desired, config.desired, kept);
+    if (y.due()) await y.pause();
     try {
-      this.pipeline.change('config', { config });
+      await change({ config, overrides: kept });
     } catch (e) {
       // Checked before any write (capacity, checks that cannot run): the maps hold the old state.
       log.error({ err: e, code: (e as { code?: string }).code }, 'config rejected; keeping the running state');
       return false;
     }
-    log.info({ config: this.path }, 'config reloaded');
+    if (dropped.length > 0) {
+      for (const d of dropped) log.info({ service: d.override.service, override: describeOverride(d.override), why: d.why }, `override not kept: ${d.why}`);
+      try {
+        this.overrides.commit(kept);
+      } catch (e) {
+        // What runs is right; the dropped ones would come back at a restart, and go again then.
+        log.error({ err: e, code: (e as { code?: string }).code }, 'saving the overrides the reload dropped failed; they change nothing now');
+      }
+    }
+    for (const sh of shadows) log.warn({ service: sh.override.service, override: describeOverride(sh.override) }, describeShadow(sh));
+    log.info({ config: this.path, overrides: kept.length, shadowed: shadows.length }, 'config reloaded');
     return true;
   }
 }

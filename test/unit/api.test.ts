@@ -765,6 +765,35 @@ describe('xlvsctl', () => {
     assert.match(down.stderr, /cannot reach xlvsd at unix:/);
   });
 
+  it('lists overrides beside the file, as a table and as JSON, and clears them per service or all', async () => {
+    const table = await xlvsctl(['--socket', address, 'overrides']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(
+      table.stdout,
+      'SERVICE               REAL           API           FILE\n' +
+        'tcp/203.0.113.100:80  10.77.0.11:80  weight 5 nat  weight 1 nat\n' +
+        'tcp/[2001:db8::1]:80  [fd00::12]:0   removed       weight 1 dr\n',
+    );
+    const json = await xlvsctl(['--socket', address, 'overrides', '--json']);
+    assert.deepEqual(JSON.parse(json.stdout), [
+      { op: 'set', service: 'tcp/203.0.113.100:80', real: spec('10.77.0.11', 80, { weight: 5 }), file: spec('10.77.0.11', 80) },
+      { op: 'remove', service: 'tcp/[2001:db8::1]:80', address: 'fd00::12', port: 0, file: spec('fd00::12', 0, { method: 'dr' }) },
+    ]);
+    const bad = await xlvsctl(['--socket', address, 'overrides', 'clear', 'tcp/203.0.113.100']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /SERVICE: .*must be PROTOCOL\/VIP:PORT/);
+    const extra = await xlvsctl(['--socket', address, 'overrides', 'clear', 'tcp/203.0.113.100:80', 'x']);
+    assert.equal(extra.code, 2);
+    assert.match(extra.stderr, /at most one SERVICE/);
+    assert.equal((await xlvsctl(['--socket', address, 'overrides', 'drop'])).code, 2);
+    const one = await xlvsctl(['--socket', address, 'overrides', 'clear', 'tcp/[2001:db8::1]:80']);
+    assert.equal(one.stdout, '1 override of tcp/[2001:db8::1]:80 cleared; the config file applies\n');
+    assert.deepEqual(api.overrides.map((o) => o.override.service), ['tcp/203.0.113.100:80']);
+    const all = await xlvsctl(['--socket', address, 'overrides', 'clear']);
+    assert.equal(all.stdout, '1 override of every service cleared; the config file applies\n');
+    assert.equal((await xlvsctl(['--socket', address, 'overrides'])).stdout, 'no API overrides: the config file applies as written\n');
+  });
+
   it('prints drops', async () => {
     const r = await xlvsctl(['--socket', address, 'drops']);
     assert.equal(r.code, 0, r.stderr);

@@ -16,6 +16,7 @@ import {
 } from '../../src/model/types.js';
 import type { HealthEvent, HealthReport } from '../../src/health/report.js';
 import type { CapabilityReport } from '../../src/host/capabilities.js';
+import type { OverrideStatus } from '../../src/state/override-rules.js';
 
 export const U64_MAX = 2n ** 64n - 1n;
 export const zero = () => ({ packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n, conns: 0n });
@@ -133,5 +134,23 @@ export class MemoryApi implements ControlApi {
 
   async getCapabilities(): Promise<CapabilityReport> {
     return structuredClone(this.capabilities);
+  }
+
+  /** The overrides listOverrides reports; clearOverrides removes from them. */
+  overrides: OverrideStatus[] = [
+    { override: { op: 'set', service: 'tcp/203.0.113.100:80', real: spec('10.77.0.11', 80, { weight: 5 }) }, file: spec('10.77.0.11', 80) },
+    { override: { op: 'remove', service: 'tcp/[2001:db8::1]:80', address: 'fd00::12', port: 0 }, file: spec('fd00::12', 0, { method: 'dr' }) },
+  ];
+
+  async listOverrides(): Promise<OverrideStatus[]> {
+    return structuredClone(this.overrides);
+  }
+
+  async clearOverrides(svc?: ServiceKey): Promise<OverrideStatus[]> {
+    if (svc !== undefined) this.find(svc);
+    const goes = (o: OverrideStatus): boolean => svc === undefined || o.override.service === serviceId(svc);
+    const cleared = this.overrides.filter(goes);
+    this.overrides = this.overrides.filter((o) => !goes(o));
+    return cleared;
   }
 }

@@ -4,7 +4,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -138,7 +138,7 @@ test('committed overrides survive a new Overrides on the same dir', () => {
   a.commit(list);
   list = a.with(DNS, { address: '10.77.0.12', port: 53 });
   a.commit(list);
-  assert.deepEqual(readdirSync(dir), ['overrides.json'], 'no temp file left behind');
+  assert.deepEqual(readdirSync(dir).sort(), ['overrides.json', 'overrides.json.prev'], 'no temp file left behind');
 
   const b = new Overrides(dir);
   assert.deepEqual(b.entries, list);
@@ -187,6 +187,39 @@ test('a corrupt overrides.json is an E_STATE XlvsError naming the file', () => {
       `content ${JSON.stringify(text)}`,
     );
   }
+});
+
+test('overrides.json cut short or empty (a crash mid-write) falls back to overrides.json.prev, with a warning', () => {
+  for (const cut of [(f: string) => truncateSync(f, Math.floor(readFileSync(f).length / 2)), (f: string) => truncateSync(f, 0)]) {
+    const dir = stateDir();
+    const file = join(dir, 'overrides.json');
+    const o = new Overrides(dir);
+    const first = o.with(WEB, { real: real('10.77.0.13', 80, 2) });
+    o.commit(first);
+    o.commit(o.with(WEB, { real: real('10.77.0.13', 80, 5) }));
+    cut(file);
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void warnings.push((JSON.parse(l) as { msg: string }).msg) });
+    assert.deepEqual(new Overrides(dir, log).entries, first, 'the version before the last commit');
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0]!.startsWith(`${file}: `) && warnings[0]!.includes(`using the previous version ${file}.prev`), warnings[0]);
+  }
+});
+
+test('overrides.json and overrides.json.prev both damaged: E_STATE naming both, never an empty start', () => {
+  const dir = stateDir();
+  const file = join(dir, 'overrides.json');
+  const o = new Overrides(dir);
+  o.commit(o.with(WEB, { real: real('10.77.0.13', 80, 2) }));
+  o.commit(o.with(WEB, { real: real('10.77.0.13', 80, 5) }));
+  writeFileSync(file, '[{"op":"set"');
+  writeFileSync(`${file}.prev`, '[{"op":"set","service":"tcp/1.2.3.4:80","real":{"address":"10.0.0.300","port":80,"weight":1,"method":"nat"}}]');
+  assert.throws(() => new Overrides(dir), (e: unknown) => {
+    assert.ok(e instanceof XlvsError && e.code === 'E_STATE', String(e));
+    assert.ok(e.message.startsWith(`${file}: not valid JSON`), e.message);
+    assert.ok(e.message.includes(`; its previous version is damaged too: ${file}.prev[0].real.address: must be an IPv4 address`), e.message);
+    return true;
+  });
 });
 
 /** Writes `list` as a state dir's overrides.json, as a person or an older xlvsd might have. */
