@@ -72,7 +72,7 @@ export class FlowScaleEnv implements FlowEnv {
       const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
       const dp = TestDataplane.load(objectPath, `/sys/fs/bpf/xlvs-test-${id}`, flowEntries);
       try {
-        new Reconciler(dp.maps, log).apply(desired([
+        await new Reconciler(dp.maps, log).apply(desired([
           service(VIP, NEW_PORT, 'tcp', 'wlc', NEW_REALS.map((address) => ({ address, port: NEW_REAL_PORT }))),
           service(VIP, EST_PORT, 'tcp', 'wlc', EST_REALS.map((address) => ({ address, port: EST_REAL_PORT }))),
         ]));

@@ -77,7 +77,7 @@ export class ForwardingEnv {
       const pinDir = `/sys/fs/bpf/xlvs-test-${id}`;
       const dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), pinDir);
       undo.push(() => dp.close());
-      new Reconciler(dp.maps, log).apply(desired([service(VIP, UDP_PORT, 'udp', 'rr', REALS.map((address) => ({ address, port: UDP_PORT })))]));
+      await new Reconciler(dp.maps, log).apply(desired([service(VIP, UDP_PORT, 'udp', 'rr', REALS.map((address) => ({ address, port: UDP_PORT })))]));
 
       const fwdPin = `${pinDir}-fwd`;
       ensureBpffs(fwdPin);

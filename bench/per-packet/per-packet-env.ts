@@ -67,7 +67,7 @@ export class PerPacketEnv {
       const dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), pinBase);
       undo.push(() => dp.close());
       const reals = REALS.map((address) => ({ address, port: REAL_PORT }));
-      new Reconciler(dp.maps, log).apply(desired(SCHED_PORTS.map(({ scheduler, port }) => service(VIP, port, 'tcp', scheduler, reals))));
+      await new Reconciler(dp.maps, log).apply(desired(SCHED_PORTS.map(({ scheduler, port }) => service(VIP, port, 'tcp', scheduler, reals))));
 
       const floorPin = `${pinBase}-floor`;
       ensureBpffs(floorPin);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The data plane's planner: from the state to run and the slot index of what the maps hold, an
-// ordered write plan and the index the maps will hold once it is written. Pure: no kernel, no
-// clock; the caller passes what it read (which real slots still count connections). The writer
-// (writer.ts) carries the plan out; reconcile.ts ties the two together.
+// ordered write plan and the index the maps will hold once it is written. Pure: no kernel; the
+// caller passes what it read (which real slots still count connections). It gives the event loop
+// a turn every few milliseconds (model/yielder.ts): planning 5,000 services took 690 ms, during
+// which the API could not answer. The writer (writer.ts) carries the plan out; reconcile.ts ties
+// the two together.
 //
 // Write order keeps every intermediate state valid for packets in flight: a new service is fully
 // written (reals, its reals list, its table, its entry) before a frontend makes it reachable;
@@ -23,7 +25,8 @@ import {
   EMPTY_REAL, EMPTY_SVC, HASHED, addrKeyOf, cfgEntry, frontKeyOf, keyString, realEntry, sameReal, svcEntry, zeroCounters,
 } from './encode.js';
 import { SlotIndex, type RealSlot, type SvcSlot } from './slots.js';
-import { PlanRecorder, type WriteStep } from './write-plan.js';
+import { Yielder } from '../model/yielder.js';
+import { PlanRecorder, type TableWrite, type WriteStep } from './write-plan.js';
 
 /** Inner maps created, filled and swapped in per step: bounds the fds held open at once
  * (the default soft limit is 1024) while paying one RCU wait of svc_tables per step. */
@@ -36,8 +39,8 @@ export interface PlanInput {
   index: SlotIndex;
   /** Possible CPUs: per-CPU counters are written zeroed for each. */
   ncpus: number;
-  /** Real slots whose connection counts are not zero (read once, only if a real is added). */
-  busy: () => ReadonlySet<number>;
+  /** Real slots whose connection counts are not zero (read once, only if a service changed). */
+  busy: () => Promise<ReadonlySet<number>>;
 }
 
 export interface WritePlan {
@@ -72,8 +75,8 @@ function frontKeys(s: AppliedService): Array<{ ks: string; key: XlvsVipKey }> {
   return keys;
 }
 
-/** The plan for `state`. Throws CapacityError or the table builder's error, having planned nothing. */
-export function planApply(input: PlanInput): WritePlan {
+/** The plan for `state`. Rejects with CapacityError or the table builder's error, having planned nothing. */
+export function planApply(input: PlanInput): Promise<WritePlan> {
   return new Planner(input).run();
 }
 
@@ -83,6 +86,7 @@ class Planner {
   private readonly w = new PlanRecorder();
   private readonly zeros: XlvsCounters[];
   private busySet: ReadonlySet<number> | undefined;
+  private readonly y = new Yielder();
 
   constructor(private readonly input: PlanInput) {
     this.d = input.state;
@@ -90,11 +94,11 @@ class Planner {
     this.zeros = Array.from({ length: input.ncpus }, zeroCounters);
   }
 
-  run(): WritePlan {
+  async run(): Promise<WritePlan> {
     const next = this.next;
     const want = new Map(this.d.services.map((s) => [serviceId(s), s]));
     this.claimAdopted(want);
-    const plans = this.diff(want);
+    const plans = await this.diff(want);
     this.w.write('cfg', 0, cfgEntry(this.d.timeouts, this.d.local));
     let added = 0;
     const changed = new Set<number>();
@@ -102,10 +106,12 @@ class Planner {
     const freed: number[] = [];
     const fresh = new Set<number>(); // added now: counted as added, not changed
     const diffed: Array<[SvcSlot, AppliedService]> = [];
+    if ([...plans.values()].some((p) => !p.same)) this.busySet = await this.input.busy();
     // 1. Every new or changed real (and the slots and counters of new services).
     for (const [id, spec] of want) {
       const plan = plans.get(id)!;
       if (plan.same) continue;
+      if (this.y.due()) await this.y.pause();
       const isNew = !next.svcs.has(id);
       let slot: SvcSlot;
       if (isNew) {
@@ -125,17 +131,23 @@ class Planner {
     }
     for (const m of ['real_stats', 'reals', 'svc_stats', 'svc_rr'] as const) this.w.flush(m);
     // 2. Tables, once their reals are in place.
-    for (let i = 0; i < tables.length; i += TABLE_BATCH) this.writeTables(tables.slice(i, i + TABLE_BATCH));
+    for (let i = 0; i < tables.length; i += TABLE_BATCH) {
+      if (this.y.due()) await this.y.pause();
+      await this.writeTables(tables.slice(i, i + TABLE_BATCH));
+    }
+    if (this.y.due()) await this.y.pause();
     // 3. Reals no table points at any more.
     this.freeReals(freed);
     // 4. Frontends once, over every service: a frontend that moves from one service to another
     // is overwritten in place (no gap), and only keys no service wants are deleted.
-    for (const svc of this.syncFrontends(want)) if (!fresh.has(svc)) changed.add(svc);
+    for (const svc of await this.syncFrontends(want)) if (!fresh.has(svc)) changed.add(svc);
+    if (this.y.due()) await this.y.pause();
     // 5. Services no frontend leads to any more.
     const gone = [...next.svcs].filter(([id]) => !want.has(id));
     for (const [, slot] of gone) changed.delete(slot.id);
     this.removeServices(gone);
-    this.syncAddresses();
+    if (this.y.due()) await this.y.pause();
+    await this.syncAddresses();
     for (const [slot, spec] of diffed) {
       slot.applied = spec;
       slot.appliedSeed = this.d.hash_seed;
@@ -163,7 +175,7 @@ class Planner {
 
   /** Checks capacity at the peak of the change (services and reals are added before old ones
    * go, frontends written before old ones are deleted) and builds every changed table. */
-  private diff(want: Map<string, AppliedService>): Map<string, SvcPlan> {
+  private async diff(want: Map<string, AppliedService>): Promise<Map<string, SvcPlan>> {
     const { next, d } = this;
     const newSvcs = [...want.keys()].filter((id) => !next.svcs.has(id)).length;
     if (next.svcIds.size + newSvcs > XLVS_MAX_SVCS) throw new CapacityError('services', XLVS_MAX_SVCS, next.svcIds.size + newSvcs);
@@ -174,14 +186,20 @@ class Planner {
     let newReals = 0;
     for (const [id, s] of want) {
       if (same(id, s)) continue;
+      if (this.y.due()) await this.y.pause();
       if (s.reals.length > XLVS_MAX_SVC_REALS) throw new CapacityError(`reals in service ${id}`, XLVS_MAX_SVC_REALS, s.reals.length);
       if (s.scheduler === 'mh' && s.mh_table_size > XLVS_MAX_TABLE) throw new CapacityError(`mh table of ${id}`, XLVS_MAX_TABLE, s.mh_table_size);
       const have = next.svcs.get(id)?.reals;
       newReals += s.reals.filter((r) => !have?.has(realId(r))).length;
     }
     if (next.realIds.size + newReals > XLVS_MAX_REALS) throw new CapacityError('reals', XLVS_MAX_REALS, next.realIds.size + newReals);
-    const keys = new Set(d.services.flatMap((s) => frontKeys(s).map((f) => f.ks)));
-    const vips = new Set(d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
+    const keys = new Set<string>();
+    const vips = new Set<string>();
+    for (const s of d.services) {
+      if (this.y.due()) await this.y.pause();
+      for (const f of frontKeys(s)) keys.add(f.ks);
+      for (const f of s.frontends) vips.add(f.vip);
+    }
     const peak = new Set([...keys, ...next.fronts.keys()]).size + new Set([...vips, ...next.addrs]).size;
     if (peak > XLVS_MAX_VIPS) throw new CapacityError('frontends plus VIP addresses', XLVS_MAX_VIPS, peak);
 
@@ -191,6 +209,7 @@ class Planner {
         plans.set(id, { tableKey: next.svcs.get(id)!.tableKey, table: undefined, same: true });
         continue;
       }
+      if (this.y.due()) await this.y.pause();
       const seed = HASHED.has(s.scheduler) ? d.hash_seed : 0;
       const tableKey = JSON.stringify([s.scheduler, s.persistence, s.hash, s.mh_table_size, s.family, seed,
         s.reals.map((r) => [r.address, r.port, r.weight])]);
@@ -228,15 +247,17 @@ class Planner {
 
   /** Writes every wanted frontend whose service differs (new, or moved), then deletes the
    * frontends no service wants. Returns the service slots whose frontends changed. */
-  private syncFrontends(want: Map<string, AppliedService>): Set<number> {
+  private async syncFrontends(want: Map<string, AppliedService>): Promise<Set<number>> {
     const fronts = this.next.fronts;
     const wanted = new Map<string, { key: XlvsVipKey; svc: number }>();
     for (const [id, spec] of want) {
+      if (this.y.due()) await this.y.pause();
       const svc = this.next.svcs.get(id)!.id;
       for (const { ks, key } of frontKeys(spec)) wanted.set(ks, { key, svc });
     }
     const changed = new Set<number>();
     for (const [ks, w] of wanted) {
+      if (this.y.due()) await this.y.pause();
       const have = fronts.get(ks);
       if (have?.svc === w.svc) continue;
       this.w.queue('vips', w.key, { svc_id: w.svc, flags: 0 });
@@ -246,6 +267,7 @@ class Planner {
     }
     this.w.flush('vips');
     for (const [ks, have] of [...fronts]) {
+      if (this.y.due()) await this.y.pause();
       if (wanted.has(ks)) continue;
       this.w.delete('vips', have.key);
       fronts.delete(ks);
@@ -255,16 +277,18 @@ class Planner {
   }
 
   /** One address entry per VIP address in use; entries of addresses no longer used go last. */
-  private syncAddresses(): void {
+  private async syncAddresses(): Promise<void> {
     const addrs = this.next.addrs;
     const want = new Set(this.d.services.flatMap((s) => s.frontends.map((f) => f.vip)));
     for (const vip of want) {
+      if (this.y.due()) await this.y.pause();
       if (addrs.has(vip)) continue;
       this.w.queue('vips', addrKeyOf(vip), { svc_id: 0, flags: 0 });
       addrs.add(vip);
     }
     this.w.flush('vips');
     for (const vip of [...addrs]) {
+      if (this.y.due()) await this.y.pause();
       if (want.has(vip)) continue;
       this.w.delete('vips', addrKeyOf(vip));
       addrs.delete(vip);
@@ -302,7 +326,7 @@ class Planner {
   }
 
   private busy(): ReadonlySet<number> {
-    this.busySet ??= this.input.busy();
+    if (this.busySet === undefined) throw new Error('busy real slots not read before a service changed');
     return this.busySet;
   }
 
@@ -316,9 +340,10 @@ class Planner {
    * service: reals list, then (when the table shrinks) the entry, the table swap, then (when it
    * grows) the entry: the entry's table_len and the table are two writes, and a packet in
    * between must never index past the table it finds. */
-  private writeTables(batch: Array<{ slot: SvcSlot; plan: SvcPlan }>): void {
+  private async writeTables(batch: Array<{ slot: SvcSlot; plan: SvcPlan }>): Promise<void> {
     const after: Array<[number, ReturnType<typeof svcEntry>]> = [];
     for (const { slot, plan } of batch) {
+      if (this.y.due()) await this.y.pause();
       const reals = [...slot.reals.values()];
       const base = slot.id * XLVS_MAX_SVC_REALS;
       reals.forEach((r, i) => this.w.queue('svc_reals', base + i, r.id));
@@ -328,7 +353,12 @@ class Planner {
     }
     this.w.flush('svc_reals');
     this.w.flush('svcs');
-    this.w.tables(batch.map(({ slot, plan }) => ({ svc: slot.id, realIds: tableSlots(plan.table!, [...slot.reals.values()].map((r) => r.id)) })));
+    const built: TableWrite[] = [];
+    for (const { slot, plan } of batch) {
+      if (this.y.due()) await this.y.pause();
+      built.push({ svc: slot.id, realIds: tableSlots(plan.table!, [...slot.reals.values()].map((r) => r.id)) });
+    }
+    this.w.tables(built);
     for (const [id, entry] of after) this.w.queue('svcs', id, entry);
     this.w.flush('svcs');
     for (const { slot, plan } of batch) {

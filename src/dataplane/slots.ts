@@ -10,7 +10,7 @@ import { XLVS_MAX_REALS, XLVS_MAX_SVCS, XLVS_REAL_F_USED } from '../gen/abi.js';
 import { addressFromBytes } from '../model/ip.js';
 import { realId, serviceId, type AppliedReal, type AppliedService, type Family, type Frontend } from '../model/types.js';
 import { IdAllocator } from './ids.js';
-import { PROTO_NAME, SCHED_NAME, keyString, realFromEntry } from './encode.js';
+import { EMPTY_SVC, PROTO_NAME, SCHED_NAME, keyString, realFromEntry } from './encode.js';
 
 export interface RealSlot extends AppliedReal {
   id: number;
@@ -46,7 +46,19 @@ export interface RealRef {
 export interface AdoptionSource {
   reals: Iterable<[number, XlvsReal]>;
   vips: Iterable<[XlvsVipKey, XlvsVip]>;
-  svc(id: number): XlvsSvc | undefined;
+  svcs: Iterable<[number, XlvsSvc]>;
+  /** The service slots svc_tables holds a table for. */
+  tables: Iterable<number>;
+}
+
+/** What the maps hold that no frontend leads to: left by a crash between writes. */
+export interface Orphans {
+  /** Real slots whose service is gone. */
+  reals: number[];
+  /** Service slots with an entry in svcs but no frontend. */
+  svcs: number[];
+  /** Service slots with a table but no frontend. */
+  tables: number[];
 }
 
 export class SlotIndex {
@@ -120,11 +132,12 @@ export class SlotIndex {
   }
 
   /**
-   * The index of what the pinned maps hold (after a restart). Returns the real slots whose
-   * service is gone (a crash between writes): the caller frees them in the map.
+   * The index of what the pinned maps hold (after a restart), and what no frontend leads to (a
+   * crash between writes: a service is written whole before its frontend): the caller frees it.
    */
-  static adopt(src: AdoptionSource): { index: SlotIndex; stale: number[] } {
+  static adopt(src: AdoptionSource): { index: SlotIndex; orphans: Orphans } {
     const index = new SlotIndex();
+    const svcs = new Map(src.svcs);
     const reals = new Map<number, RealSlot & { svc: number }>();
     for (const [id, r] of src.reals) {
       if (!(r.flags & XLVS_REAL_F_USED)) continue;
@@ -139,7 +152,7 @@ export class SlotIndex {
       }
       let slot = byId.get(v.svc_id);
       if (!slot) {
-        const svc = src.svc(v.svc_id)!;
+        const svc = svcs.get(v.svc_id) ?? EMPTY_SVC;
         const head: SvcHead = {
           vip, port: k.port, protocol: PROTO_NAME[k.proto]!, family: k.family as Family, frontends: [],
           scheduler: SCHED_NAME[svc.sched] ?? 'wlc', hash: { fallback: false, port: false }, mh_table_size: 0,
@@ -153,17 +166,20 @@ export class SlotIndex {
       index.fronts.set(keyString(k), { key: k, svc: slot.id });
       index.adopted.set(serviceId(front), slot);
     }
-    const stale: number[] = [];
+    const orphans: Orphans = { reals: [], svcs: [], tables: [] };
     for (const r of reals.values()) {
       const svc = byId.get(r.svc);
       if (!svc) {
-        stale.push(r.id);
+        orphans.reals.push(r.id);
         continue;
       }
       index.realIds.take(r.id);
       const { svc: _svc, ...slot } = r;
       svc.reals.set(realId(slot), slot);
     }
-    return { index, stale };
+    // Every service has a family: an entry with none is a free slot.
+    for (const [id, s] of svcs) if (s.family !== 0 && !byId.has(id)) orphans.svcs.push(id);
+    for (const id of src.tables) if (!byId.has(id)) orphans.tables.push(id);
+    return { index, orphans };
   }
 }

@@ -17,6 +17,7 @@ import type { HealthState, HealthStatus, Transition } from './state.js';
 import { checkOf, overlayService, type Overlaid, type RealHealth } from './overlay.js';
 import { makeProbe, type ProbeDeps } from './probe-factory.js';
 import { HealthStore } from './store.js';
+import { Yielder } from '../model/yielder.js';
 import type { ProbeResult } from './types.js';
 import type { HealthEvent, HealthReport, HealthTotals, ProbeMethod, TargetCounters, TargetStatus } from './report.js';
 
@@ -145,15 +146,18 @@ export class HealthManager {
     this.store.retain(new Set(this.targets.keys()));
   }
 
-  /** The state to program: `d` with every checked service's health applied. */
-  overlay(d: DesiredState): AppliedState {
+  /** The state to program: `d` with every checked service's health applied (gives the loop turns). */
+  async overlay(d: DesiredState): Promise<AppliedState> {
     const now = this.clock.now();
     const live = new Set<string>();
-    const services = d.services.map((s) => {
+    const y = new Yielder();
+    const services: AppliedState['services'] = [];
+    for (const s of d.services) {
+      if (y.due()) await y.pause();
       const id = serviceId(s);
       live.add(id);
-      return this.overlaid(id, s, now).spec;
-    });
+      services.push(this.overlaid(id, s, now).spec);
+    }
     for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
     return { ...d, services };
   }

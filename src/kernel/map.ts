@@ -52,6 +52,30 @@ abstract class MapBase<K, V> {
   /** Writes many entries in one syscall (all or, on error, a reported prefix). */
   updateBatch(entries: [K, V][]): void {
     if (entries.length === 0) return;
+    const { keys, vals, count } = this.encodeBatch(entries);
+    const rc = lib.map_update_batch(this.fd, keys, vals, count, null);
+    if (rc < 0) throw new BpfError(`update_batch ${this.name}`, -rc, `${count.readUInt32LE()} of ${entries.length} written`);
+  }
+
+  /**
+   * updateBatch on libuv's thread pool: for a map-of-maps, whose update waits for an RCU grace
+   * period in the kernel, so the event loop does not wait with it. The caller must not change
+   * the same keys meanwhile.
+   */
+  updateBatchAsync(entries: [K, V][]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    const { keys, vals, count } = this.encodeBatch(entries);
+    return new Promise((resolve, reject) => {
+      // The buffers stay referenced by this closure until the call is done.
+      lib.map_update_batch.async(this.fd, keys, vals, count, null, (err: unknown, rc: number) => {
+        if (err) reject(err);
+        else if (rc < 0) reject(new BpfError(`update_batch ${this.name}`, -rc, `${count.readUInt32LE()} of ${entries.length} written`));
+        else resolve();
+      });
+    });
+  }
+
+  private encodeBatch(entries: [K, V][]): { keys: Buffer; vals: Buffer; count: Buffer } {
     const keys = Buffer.alloc(this.key.size * entries.length);
     const vals = Buffer.alloc(this.slot * entries.length);
     entries.forEach(([k, v], i) => {
@@ -60,8 +84,7 @@ abstract class MapBase<K, V> {
     });
     const count = Buffer.alloc(4);
     count.writeUInt32LE(entries.length);
-    const rc = lib.map_update_batch(this.fd, keys, vals, count, null);
-    if (rc < 0) throw new BpfError(`update_batch ${this.name}`, -rc, `${count.readUInt32LE()} of ${entries.length} written`);
+    return { keys, vals, count };
   }
 
   /** Every entry, read in batches of `chunk` (one syscall each). Safe against concurrent updates:

@@ -176,6 +176,8 @@ test('a full apply, a reload and two API changes write exactly the maps recorded
   xlvsd.writeConfig(config(1));
   xlvsd.reload();
   await untilLogged(/"msg":"config reloaded"/, 'the reload');
+  // The reload removed services: their tables are dropped in the background, then logged.
+  await untilLogged(/"msg":"scheduling tables of removed services dropped"/, 'the removed services\' tables dropped');
   got['reload'] = snapshot();
   // service 12 (nat) gets a real; service 8 (nat) loses its only one
   await xlvsd.api.addReal({ vip: '198.18.0.12', port: 80, protocol: 'tcp' }, { address: '10.77.3.250', port: 8001, weight: 3, method: 'nat', upper_threshold: 0, lower_threshold: 0 });

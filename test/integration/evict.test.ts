@@ -73,7 +73,7 @@ function state(down: Record<string, Pick<AppliedReal, 'weight' | 'evict'>> = {})
 }
 const evicted = (addr: string, evict: 'drop' | 'reset') => state({ [addr]: { weight: 0, evict } });
 
-before(() => {
+before(async () => {
   removeStaleFixtures('xlvs-evict', 'xlvs-test-evict');
   execFileSync('ip', ['netns', 'add', ns]);
   for (const k of ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']) execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `${k}=1`]);
@@ -95,12 +95,12 @@ before(() => {
 
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), pinDir);
   rec = new Reconciler(dp.maps, log);
-  rec.apply(state());
+  await rec.apply(state());
   pub = new XdpTestRunner(dp.progFd('xlvs_public'));
   priv = new XdpTestRunner(dp.progFd('xlvs_private'));
 });
 
-after(() => {
+after(async () => {
   for (const [what, step] of [['data plane', () => dp?.close()], ['namespace', () => execFileSync('ip', ['netns', 'del', ns])]] as const) {
     try {
       step();
@@ -111,8 +111,8 @@ after(() => {
 });
 
 /** Every test starts healthy, with no flow and zero connection counts. */
-beforeEach(() => {
-  rec.apply(state());
+beforeEach(async () => {
+  await rec.apply(state());
   const m = dp!.maps;
   for (const [k] of [...m.flows.entries()]) m.flows.delete(k);
   for (const [id] of m.realConns.entries()) m.realConns.update(id, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
@@ -206,14 +206,14 @@ const total = (m: PerCpuMap<number, bigint>, i: number): bigint => (m.lookup(i) 
 const dropsOf = (reason: keyof typeof XLVS_DROP): bigint => total(dp!.maps.drops, XLVS_DROP[reason]);
 const eventsOf = (ev: keyof typeof XLVS_EVENT): bigint => total(dp!.maps.events, XLVS_EVENT[ev]);
 
-test('evict=drop: the next client segment of a flow to the evicted real is dropped (evicted), both entries go, its count goes down once; a healthy real\'s flow is unaffected', () => {
+test('evict=drop: the next client segment of a flow to the evicted real is dropped (evicted), both entries go, its count goes down once; a healthy real\'s flow is unaffected', async () => {
   const pa = openOn(VIP, 80, A, 40000);
   const pb = openOn(VIP, 80, B, 40010);
   const a = realSlot(VIP, 'tcp', 80, A);
   const b = realSlot(VIP, 'tcp', 80, B);
   assert.deepEqual([counts(a), counts(b)], [[1, 0], [1, 0]]);
 
-  rec.apply(evicted(A, 'drop'));
+  await rec.apply(evicted(A, 'drop'));
   const ev0 = dropsOf('EVICTED');
   const r = send('client', tcpFromClient(VIP, 80, pa, { flags: 'ACK', seq: 100, ack: 200, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') }));
   assert.equal(r.verdict, 'XDP_DROP');
@@ -235,14 +235,14 @@ test('evict=drop: the next client segment of a flow to the evicted real is dropp
   assert.deepEqual(counts(b), [1, 0]);
 });
 
-test('a SYN on a flow of an evicted real is scheduled afresh on a healthy one (drop and reset alike)', () => {
+test('a SYN on a flow of an evicted real is scheduled afresh on a healthy one (drop and reset alike)', async () => {
   for (const mode of ['drop', 'reset'] as const) {
-    rec.apply(state());
+    await rec.apply(state());
     const p = openOn(VIP, 80, A, mode === 'drop' ? 40100 : 40110);
     const a = realSlot(VIP, 'tcp', 80, A);
     const b = realSlot(VIP, 'tcp', 80, B);
     const [a0, b0] = [counts(a), counts(b)];
-    rec.apply(evicted(A, mode));
+    await rec.apply(evicted(A, mode));
     const ev0 = [dropsOf('EVICTED'), eventsOf('EVICT_RST')];
     assert.equal(dstOf(send('client', tcpFromClient(VIP, 80, p, { flags: 'SYN' }))), B, `${mode}: the SYN goes to B`);
     assert.equal(flowOf(p)?.fw?.real_id, b, 'the 4-tuple\'s flow is now B\'s');
@@ -252,11 +252,11 @@ test('a SYN on a flow of an evicted real is scheduled afresh on a healthy one (d
   }
 });
 
-test('a UDP datagram of a flow to an evicted real goes to another real (reset acts as drop for UDP)', () => {
+test('a UDP datagram of a flow to an evicted real goes to another real (reset acts as drop for UDP)', async () => {
   const a = realSlot(VIP, 'udp', 5353, A);
   const b = realSlot(VIP, 'udp', 5353, B);
   for (const mode of ['drop', 'reset'] as const) {
-    rec.apply(state());
+    await rec.apply(state());
     let port = 0;
     for (let p = 41000 + (mode === 'drop' ? 0 : 10); p < 41014 + (mode === 'drop' ? 0 : 10) && !port; p++) {
       if (dstOf(send('client', udpFromClient(p))) === A) port = p;
@@ -264,7 +264,7 @@ test('a UDP datagram of a flow to an evicted real goes to another real (reset ac
     assert.ok(port, 'a datagram landed on A');
     assert.equal(dstOf(send('client', udpFromClient(port))), A, 'and its flow stays on A while A is healthy');
     const ina = counts(a)[1];
-    rec.apply(evicted(A, mode));
+    await rec.apply(evicted(A, mode));
     const s = send('client', udpFromClient(port));
     assert.equal(dstOf(s), B, `${mode}: the datagram goes to B`);
     assert.equal(((s.out.l3 as ParsedIpv4).l4 as ParsedUdp).dport, 5353);
@@ -300,11 +300,11 @@ function assertRst(s: Sent, vip: string, cport: number, want: { flags: string; s
 for (const vip of [VIP, VIP6]) {
   const real = v6(vip) ? A6 : A;
   const fam = v6(vip) ? 'IPv6' : 'IPv4';
-  test(`evict=reset, ${fam}: a client segment is answered with a TCP RST (RFC 793 seq/ack), the flow deleted and counted down; a client RST gets none`, () => {
+  test(`evict=reset, ${fam}: a client segment is answered with a TCP RST (RFC 793 seq/ack), the flow deleted and counted down; a client RST gets none`, async () => {
     const a = realSlot(vip, 'tcp', 80, real);
     // With ACK: <SEQ=SEG.ACK><CTL=RST>.
     const p1 = openOn(vip, 80, real, 42000);
-    rec.apply(evicted(real, 'reset'));
+    await rec.apply(evicted(real, 'reset'));
     const rst0 = eventsOf('EVICT_RST');
     assertRst(send('client', tcpFromClient(vip, 80, p1, { flags: 'PSH,ACK', seq: 1000, ack: 0xfffffff0, payload: Buffer.alloc(100, 0x61) })), vip, p1,
       { flags: 'RST', seq: 0xfffffff0, ack: 0 });
@@ -314,9 +314,9 @@ for (const vip of [VIP, VIP6]) {
 
     // Without ACK: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, FIN counting one (and, IPv6,
     // behind a destination-options header the RST leaves out).
-    rec.apply(state());
+    await rec.apply(state());
     const p2 = openOn(vip, 80, real, 42010);
-    rec.apply(evicted(real, 'reset'));
+    await rec.apply(evicted(real, 'reset'));
     const ext: Ipv6Ext[] | undefined = v6(vip) ? [{ kind: 'dest-opts' }] : undefined;
     assertRst(send('client', tcpFromClient(vip, 80, p2, { flags: 'FIN', seq: 0xfffffffe, payload: Buffer.from('bye'), ext })), vip, p2,
       { flags: 'RST,ACK', seq: 0, ack: (0xfffffffe + 3 + 1) % 2 ** 32 });
@@ -325,9 +325,9 @@ for (const vip of [VIP, VIP6]) {
     assert.deepEqual(counts(a), [0, 0]);
 
     // A client's RST on an evicted flow: no RST back (RFC 793), dropped as evicted.
-    rec.apply(state());
+    await rec.apply(state());
     const p3 = openOn(vip, 80, real, 42020);
-    rec.apply(evicted(real, 'reset'));
+    await rec.apply(evicted(real, 'reset'));
     const ev0 = dropsOf('EVICTED');
     assert.equal(send('client', tcpFromClient(vip, 80, p3, { flags: 'RST', seq: 5 })).verdict, 'XDP_DROP');
     assert.equal(dropsOf('EVICTED'), ev0 + 1n);
@@ -337,13 +337,13 @@ for (const vip of [VIP, VIP6]) {
   });
 }
 
-test('a packet from the evicted real (reply direction) is dropped and its flow deleted, in both modes', () => {
+test('a packet from the evicted real (reply direction) is dropped and its flow deleted, in both modes', async () => {
   const a = realSlot(VIP, 'tcp', 80, A);
   for (const mode of ['drop', 'reset'] as const) {
-    rec.apply(state());
+    await rec.apply(state());
     const p = openOn(VIP, 80, A, mode === 'drop' ? 43000 : 43010);
     assert.equal(send('real', tcpFromReal(A, p, 'ACK')).verdict, 'XDP_REDIRECT', 'replies flow while A is healthy');
-    rec.apply(evicted(A, mode));
+    await rec.apply(evicted(A, mode));
     const ev0 = [dropsOf('EVICTED'), eventsOf('EVICT_RST')];
     assert.equal(send('real', tcpFromReal(A, p, 'PSH,ACK')).verdict, 'XDP_DROP', mode);
     assert.deepEqual([dropsOf('EVICTED'), eventsOf('EVICT_RST')], [ev0[0]! + 1n, ev0[1]], 'counted as evicted, no RST toward the real');
@@ -352,13 +352,13 @@ test('a packet from the evicted real (reply direction) is dropped and its flow d
   }
 });
 
-test('evict cleared: the real\'s flows run as before, nothing is dropped or reset', () => {
-  rec.apply(evicted(A, 'reset'));
-  rec.apply(state({ [A]: { weight: 0 } })); // evict cleared, still quiesced: existing flows continue
-  rec.apply(state());
+test('evict cleared: the real\'s flows run as before, nothing is dropped or reset', async () => {
+  await rec.apply(evicted(A, 'reset'));
+  await rec.apply(state({ [A]: { weight: 0 } })); // evict cleared, still quiesced: existing flows continue
+  await rec.apply(state());
   const a = realSlot(VIP, 'tcp', 80, A);
   const p = openOn(VIP, 80, A, 44000);
-  rec.apply(state({ [A]: { weight: 0 } }));
+  await rec.apply(state({ [A]: { weight: 0 } }));
   const before = [dropsOf('EVICTED'), eventsOf('EVICT_RST')];
   for (let i = 0; i < 3; i++) {
     assert.equal(dstOf(send('client', tcpFromClient(VIP, 80, p, { flags: 'ACK', seq: 1 + i }))), A, 'quiesced, not evicted: the flow stays on A');
@@ -369,13 +369,13 @@ test('evict cleared: the real\'s flows run as before, nothing is dropped or rese
   assert.equal(flowOf(p)?.fw?.real_id, a);
 });
 
-test('persistence: an evicted real keeps no persistent client; the client\'s next flow goes to a healthy real and the template follows it', () => {
+test('persistence: an evicted real keeps no persistent client; the client\'s next flow goes to a healthy real and the template follows it', async () => {
   const a = realSlot(VIP, 'tcp', 443, A);
   const b = realSlot(VIP, 'tcp', 443, B);
   const p = openOn(VIP, 443, A, 45000);
   // The template sends this client's next flows to A while A is healthy (even past rr's turn).
   for (const q of [45010, 45011]) assert.equal(dstOf(send('client', tcpFromClient(VIP, 443, q, { flags: 'SYN' }))), A, 'persistent on A');
-  rec.apply(evicted(A, 'drop'));
+  await rec.apply(evicted(A, 'drop'));
   assert.equal(dstOf(send('client', tcpFromClient(VIP, 443, 45020, { flags: 'SYN' }))), B, 'a new flow of the client leaves A');
   assert.equal(dstOf(send('client', tcpFromClient(VIP, 443, 45021, { flags: 'SYN' }))), B, 'and the template now says B');
   assert.equal(send('client', tcpFromClient(VIP, 443, p, { flags: 'ACK' })).verdict, 'XDP_DROP', 'the old flow to A ends');

@@ -42,7 +42,7 @@ before(async () => {
   const rs1Mac = (JSON.parse(execFileSync('ip', ['-n', lab.ns.reals[0]!, '-j', 'link', 'show', 'dev', 'eth0'], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address;
   execFileSync('ip', ['-n', lab.ns.router, 'neigh', 'replace', REAL, 'lladdr', rs1Mac, 'dev', 'priv0', 'nud', 'permanent']);
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${process.pid}-${randomBytes(4).toString('hex')}`);
-  new Reconciler(dp.maps, pino({ level: 'warn' }, pino.destination(2))).apply(desired([
+  await new Reconciler(dp.maps, pino({ level: 'warn' }, pino.destination(2))).apply(desired([
     service(VIP, 80, 'tcp', 'rr', [{ address: REAL, port: 8080 }]),
     service(VIP, 5353, 'udp', 'rr', [{ address: REAL, port: 5353 }]),
   ]));
@@ -98,7 +98,7 @@ function ipv4HeaderValid(b: Buffer, len: number): boolean {
   return hl >= 20 && 14 + hl <= len && verifies(sum16(b, 14, 14 + hl));
 }
 
-test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP frames, checksums and the program's own counters`, (t) => {
+test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP frames, checksums and the program's own counters`, async (t) => {
   const opts: FuzzOptions = { seed: 0x1f00d5, targets: [VIP] };
   const fuzz = new FrameFuzzer(opts);
   const runner = new XdpTestRunner(dp.progFd('xlvs_public'));

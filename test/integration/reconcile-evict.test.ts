@@ -21,7 +21,7 @@ const log = pino({ level: 'warn' }, pino.destination(2));
 const SVC = 'tcp/203.0.113.100:80';
 let dp: TestDataplane;
 
-before(() => {
+before(async () => {
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${process.pid}-${randomBytes(4).toString('hex')}`);
 });
 after(() => dp?.close());
@@ -42,60 +42,60 @@ function written(res: { writes: Record<string, number> }): Record<string, number
   return rest;
 }
 
-test('evict becomes the reals entry\'s flag bit; a change of evict alone rewrites that one entry, in its slot', () => {
+test('evict becomes the reals entry\'s flag bit; a change of evict alone rewrites that one entry, in its slot', async () => {
   const r = new Reconciler(dp.maps, log);
-  r.apply(state(1));
+  await r.apply(state(1));
   const a = slotOf(r, '10.77.0.11');
   const b = slotOf(r, '10.77.0.12');
   assert.equal(flagsOf(a), XLVS_REAL_F_USED);
 
   // The health layer's on_failure: remove: weight 0 and evict, in one change.
-  let res = r.apply(state(0, 'drop'));
+  let res = await r.apply(state(0, 'drop'));
   assert.equal(flagsOf(a), XLVS_REAL_F_USED | XLVS_REAL_F_EVICT_DROP);
   assert.equal(dp.maps.reals.lookup(a)!.weight, 0);
   assert.equal(flagsOf(b), XLVS_REAL_F_USED, 'the other real is untouched');
 
   // evict alone changes: the entry is rewritten (one write), the table is not.
-  res = r.apply(state(0, 'reset'));
+  res = await r.apply(state(0, 'reset'));
   assert.equal(flagsOf(a), XLVS_REAL_F_USED | XLVS_REAL_F_EVICT_RESET);
   assert.equal(res.changed, 1);
   assert.deepEqual(written(res), { reals: 1 }, `only the reals entry is written: ${JSON.stringify(res.writes)}`);
   assert.equal(slotOf(r, '10.77.0.11'), a, 'the real keeps its slot (its flows point at it)');
 
-  res = r.apply(state(0, 'drop'));
+  res = await r.apply(state(0, 'drop'));
   assert.equal(flagsOf(a), XLVS_REAL_F_USED | XLVS_REAL_F_EVICT_DROP);
   assert.deepEqual(written(res), { reals: 1 });
 
   // Cleared (the real recovered): back to a plain entry, same slot.
-  res = r.apply(state(0));
+  res = await r.apply(state(0));
   assert.equal(flagsOf(a), XLVS_REAL_F_USED);
   assert.deepEqual(written(res), { reals: 1 });
   assert.equal(slotOf(r, '10.77.0.11'), a);
 
   // The same evict again writes nothing.
-  res = r.apply(state(0));
+  res = await r.apply(state(0));
   assert.equal(res.changed, 0);
   assert.deepEqual(written(res), {});
-  r.apply(desired([]));
+  await r.apply(desired([]));
 });
 
-test('a restarted daemon reads evict back from the pinned reals map: the same state writes nothing, another one rewrites the entry', () => {
+test('a restarted daemon reads evict back from the pinned reals map: the same state writes nothing, another one rewrites the entry', async () => {
   const first = new Reconciler(dp.maps, log);
-  first.apply(state(0, 'reset'));
+  await first.apply(state(0, 'reset'));
   const a = slotOf(first, '10.77.0.11');
   assert.equal(flagsOf(a), XLVS_REAL_F_USED | XLVS_REAL_F_EVICT_RESET);
 
   const second = new Reconciler(dp.maps, log);
   second.adopt();
   // A fresh desired-state object: the reconciler diffs it real by real against what it adopted.
-  let res = second.apply(state(0, 'reset'));
+  let res = await second.apply(state(0, 'reset'));
   assert.equal(res.writes.reals ?? 0, 0, `evict was adopted, nothing to rewrite: ${JSON.stringify(res.writes)}`);
   assert.equal(flagsOf(a), XLVS_REAL_F_USED | XLVS_REAL_F_EVICT_RESET);
 
   const third = new Reconciler(dp.maps, log);
   third.adopt();
-  res = third.apply(state(0));
+  res = await third.apply(state(0));
   assert.equal(res.writes.reals, 1, 'evict cleared over a restart: the entry is rewritten');
   assert.equal(flagsOf(a), XLVS_REAL_F_USED);
-  third.apply(desired([]));
+  await third.apply(desired([]));
 });

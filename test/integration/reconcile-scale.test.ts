@@ -22,7 +22,7 @@ const log = pino({ level: 'warn' }, pino.destination(2));
 let dp: TestDataplane;
 
 // A fresh data plane per test: each test's reconciler starts from empty maps.
-beforeEach(() => {
+beforeEach(async () => {
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${process.pid}-${randomBytes(4).toString('hex')}`);
 });
 afterEach(() => dp?.close());
@@ -38,10 +38,10 @@ function specs(n = N): ServiceSpec[] {
 
 const usedReals = (): number => [...dp.maps.reals.entries()].filter(([, r]) => (r.flags & XLVS_REAL_F_USED) !== 0).length;
 
-test('batched apply of 600 services x 8: counted writes match the maps; the same objects again write only cfg', () => {
+test('batched apply of 600 services x 8: counted writes match the maps; the same objects again write only cfg', async () => {
   const r = new Reconciler(dp.maps, log);
   const d = desired(specs(), { hash_seed: 5 });
-  const first = r.apply(d);
+  const first = await r.apply(d);
   assert.equal(first.added, N);
   assert.equal(first.changed, 0, 'new services count as added only');
   assert.deepEqual(
@@ -54,34 +54,37 @@ test('batched apply of 600 services x 8: counted writes match the maps; the same
   assert.equal(dp.maps.svcs.lookup(mhId)!.sched, XLVS_SCHED_MH);
   assert.equal(dp.maps.svcs.lookup(mhId)!.table_len, 251);
 
-  assert.deepEqual(r.apply(d).writes, { cfg: 1 }, 'same objects: nothing to diff');
-  assert.deepEqual(r.apply(desired(specs(), { hash_seed: 5 })).writes, { cfg: 1 }, 'equal copies: nothing changed');
+  assert.deepEqual((await r.apply(d)).writes, { cfg: 1 }, 'same objects: nothing to diff');
+  assert.deepEqual((await r.apply(desired(specs(), { hash_seed: 5 }))).writes, { cfg: 1 }, 'equal copies: nothing changed');
 
   // One weight through the overrides: only that service is a new object.
   const o = applyOverrides(d, [{ op: 'set', service: 'tcp/198.18.1.44:80', real: { address: '10.77.3.44', port: 8001, weight: 9, method: 'nat', upper_threshold: 0, lower_threshold: 0 } }]);
   assert.equal(o.services.filter((s, i) => s !== d.services[i]).length, 1, 'overrides copy only the service they touch');
-  const one = r.apply(o);
+  const one = await r.apply(o);
   assert.equal(one.changed, 1);
   assert.equal(one.writes.reals, 1);
   assert.equal(one.writes.svc_tables, 1);
   assert.equal(one.writes.vips, undefined);
 });
 
-test('a changed scheduler reaches the service entry; removing services frees their reals and tables', () => {
-  // Few services: each removal still waits an RCU grace period (svc_tables has no batch delete here).
+test('a changed scheduler reaches the service entry; removing services frees their reals and tables', async () => {
+  // A removed service's table is dropped in the background (each delete waits an RCU grace
+  // period, and svc_tables has no batch delete here): settled() waits for that.
   const M = 40;
   const r = new Reconciler(dp.maps, log);
-  r.apply(desired(specs(M), { hash_seed: 5 }));
+  await r.apply(desired(specs(M), { hash_seed: 5 }));
   const next = specs(M);
   next[0] = { ...next[0]!, scheduler: 'wrr' }; // was wlc
-  r.apply(desired(next, { hash_seed: 5 }));
+  await r.apply(desired(next, { hash_seed: 5 }));
   assert.equal(dp.maps.svcs.lookup(r.slotsOf('tcp/198.18.0.0:80')!.id)!.sched, XLVS_SCHED_WRR);
 
-  const gone = r.apply(desired(next.slice(0, M - 20), { hash_seed: 5 }));
+  const gone = await r.apply(desired(next.slice(0, M - 20), { hash_seed: 5 }));
   assert.equal(gone.removed, 20);
   assert.equal(usedReals(), (M - 20) * 8);
+  await r.settled();
   assert.equal([...dp.maps.svcTables.entries()].length, M - 20);
-  r.apply(desired([]));
+  await r.apply(desired([]));
   assert.equal(usedReals(), 0);
+  await r.settled();
   assert.equal([...dp.maps.svcTables.entries()].length, 0);
 });

@@ -51,7 +51,7 @@ before(async () => {
 
   const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
   dp = TestDataplane.load(join(ROOT, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-${id}`);
-  new Reconciler(dp.maps, log).apply(desired([
+  await new Reconciler(dp.maps, log).apply(desired([
     service(VIP, 80, 'tcp', 'rr', [{ address: REAL, port: 8080 }]),
     service(VIP, 5353, 'udp', 'rr', [{ address: REAL, port: 5353 }]),
   ]));
@@ -77,7 +77,7 @@ const toVip = (l4: Extract<FrameSpec['l3'], { kind: 'ipv4' }>['l4'], extra: obje
   l3: { kind: 'ipv4', src: CLIENT, dst: VIP, id: 7, df: true, ttl: 64, l4, ...extra },
 });
 
-test('xlvs_pass: XDP_PASS with the frame unchanged; repeat gives an average duration; bad input is refused', () => {
+test('xlvs_pass: XDP_PASS with the frame unchanged; repeat gives an average duration; bad input is refused', async () => {
   const fd = pass.programFd('xlvs_pass');
   const frame = buildFrame(toVip({ kind: 'tcp', sport: 1000, dport: 80, flags: 'SYN' }));
   const r = runXdp(fd, frame, { repeat: 10_000 });
@@ -94,7 +94,7 @@ test('xlvs_pass: XDP_PASS with the frame unchanged; repeat gives an average dura
   assert.deepEqual(inNetns(rtr, () => runXdp(fd, frame, { ingressIfindex: pub0 }).ctx), { ingressIfindex: pub0, rxQueueIndex: 0 });
 });
 
-test('fixtures on xlvs_public/xlvs_private: non-VIP traffic passes untouched; VIP traffic is NATed and redirected with FIB MACs', () => {
+test('fixtures on xlvs_public/xlvs_private: non-VIP traffic passes untouched; VIP traffic is NATed and redirected with FIB MACs', async () => {
   const runner = new FixtureRunner({ xlvs_public: dp.progFd('xlvs_public'), xlvs_private: dp.progFd('xlvs_private') }, { netns: rtr });
   const pub = (name: string, input: FrameSpec, expect: Fixture['expect']): Fixture => ({ name, prog: 'xlvs_public', ingress: 'pub0', input, expect });
   const unchanged = { verdict: 'XDP_PASS', frame: 'unchanged' } as const;
@@ -154,7 +154,7 @@ test('fixtures on xlvs_public/xlvs_private: non-VIP traffic passes untouched; VI
   assert.equal(results.length, 13);
 });
 
-test('a fixture whose expectation is wrong fails with a readable, field-by-field report', () => {
+test('a fixture whose expectation is wrong fails with a readable, field-by-field report', async () => {
   const runner = new FixtureRunner({ xlvs_public: dp.progFd('xlvs_public') }, { netns: rtr });
   const input = toVip({ kind: 'tcp', sport: 1003, dport: 80, flags: 'SYN' });
   assert.throws(
@@ -187,7 +187,7 @@ function sameBytes(a: Buffer, b: Buffer, n: number): boolean {
   return true;
 }
 
-test('fuzz smoke: 200,000 frames through xlvs_public; every verdict is PASS/DROP/TX/REDIRECT and non-VIP frames pass unchanged', (t) => {
+test('fuzz smoke: 200,000 frames through xlvs_public; every verdict is PASS/DROP/TX/REDIRECT and non-VIP frames pass unchanged', async (t) => {
   const seed = 0x5eed0001;
   const fuzz = new FrameFuzzer({ seed, targets: [VIP] });
   const runner = new XdpTestRunner(dp.progFd('xlvs_public'));
