@@ -119,6 +119,39 @@ static __always_inline enum fwd_verdict fwd_verdict(long rc, int may_pass)
 	}
 }
 
+/* After a lookup answered NO_NEIGH (fib holds the next hop and its device):
+ * tells the daemon, which asks the kernel to resolve it. At most once per
+ * XLVS_NH_ASK_MS per next hop; a full ring loses the record (the next packet
+ * after that period reports again). */
+static __always_inline void fwd_nh_miss(long rc, const struct bpf_fib_lookup *fib, __u64 now)
+{
+	struct xlvs_nh nh = {};
+	struct xlvs_nh *rec;
+	__u64 *last;
+
+	if (rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return;
+	nh.ifindex = fib->ifindex;
+	if (fib->family == AF_INET) {
+		nh.family = XLVS_AF_INET;
+		nh.addr[0] = fib->ipv4_dst;
+	} else {
+		nh.family = XLVS_AF_INET6;
+		__builtin_memcpy(nh.addr, fib->ipv6_dst, 16);
+	}
+	last = bpf_map_lookup_elem(&nh_asked, &nh);
+	if (last && now - *last < XLVS_NH_ASK_MS * 1000000ull)
+		return;
+	if (bpf_map_update_elem(&nh_asked, &nh, &now, BPF_ANY))
+		return;
+	rec = bpf_ringbuf_reserve(&nh_misses, sizeof(*rec), 0);
+	if (!rec)
+		return;
+	*rec = nh;
+	/* Nobody waits on the ring: the daemon polls it (ringbuf-poller.ts). */
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
 /* The packet would be dropped by the next router for its TTL. */
 static __always_inline int fwd_ttl_expired(const struct pkt *p)
 {

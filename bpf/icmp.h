@@ -292,6 +292,7 @@ static __always_inline void icmp_xlate(struct pkt *p, struct icmp_quote *q, cons
 static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const __be32 *dst, int as_router, int may_pass)
 {
 	struct bpf_fib_lookup fib;
+	long rc;
 
 	if (as_router && fwd_ttl_expired(p)) {
 		if (!may_pass)
@@ -300,13 +301,15 @@ static __always_inline int icmp_forward(struct xdp_md *ctx, struct pkt *p, const
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS;
 	}
-	switch (fwd_verdict(fwd_lookup(ctx, p, p->saddr, dst, 0, &fib), may_pass)) {
+	rc = fwd_lookup(ctx, p, p->saddr, dst, 0, &fib);
+	switch (fwd_verdict(rc, may_pass)) {
 	case FWD_OK:
 		break;
 	case FWD_KERNEL:
 		stats_event(XLVS_EV_FWD_KERNEL);
 		return XDP_PASS; /* translated: the kernel resolves the next hop */
 	case FWD_DROP_NO_NEIGH:
+		fwd_nh_miss(rc, &fib, xlvs_now());
 		return drop(XLVS_DROP_NO_NEIGH);
 	case FWD_TOO_BIG:
 		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
@@ -336,6 +339,7 @@ static __always_inline int icmp_forward_tun(struct xdp_md *ctx, struct pkt *p, c
 	case FWD_TOO_BIG:
 		return drop(XLVS_DROP_TOO_BIG); /* never an error about an error */
 	case FWD_DROP_NO_NEIGH:
+		fwd_nh_miss(rc, &fib, xlvs_now());
 		/* Unlike xmit(), this path has always counted the lookup's other
 		 * answers (not forwarded, forwarding disabled) as fib. */
 		return drop(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? XLVS_DROP_NO_NEIGH : XLVS_DROP_FIB);

@@ -165,6 +165,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cfg SEC(".maps");
 
+/* Next hops reported unresolved lately (fwd.h fwd_nh_miss): when, to report
+ * each at most once per XLVS_NH_ASK_MS. Not pinned: a restart may ask again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLVS_MAX_NH_ASKED);
+	__type(key, struct xlvs_nh);
+	__type(value, __u64);
+} nh_asked SEC(".maps");
+
+/* Unresolved next hops for the daemon to have resolved (struct xlvs_nh). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XLVS_NH_RING_BYTES);
+} nh_misses SEC(".maps");
+
 /* Per-CPU scratch space for a new flow's entries: the verifier allows 512
  * bytes of stack over all calls and the programs need most of it. Not shared
  * with the control plane, not pinned. */

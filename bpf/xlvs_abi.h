@@ -374,6 +374,23 @@ struct xlvs_probe_batch {
 	__u32 slots[XLVS_PROBE_BATCH];
 };
 
+/* A next hop bpf_fib_lookup found no resolved neighbour for (NO_NEIGH): the
+ * key of nh_asked and the record of the nh_misses ring. XDP traffic neither
+ * uses nor confirms neighbour entries, so the kernel never resolves such a
+ * next hop by itself (one its GC removed, or one in FAILED); the daemon asks
+ * it to (nexthop-misses.ts), at most once per XLVS_NH_ASK_MS per next hop. */
+struct xlvs_nh {
+	__u32 ifindex;  /* the device the FIB chose */
+	__u32 family;   /* enum xlvs_family */
+	__be32 addr[4]; /* the next hop (gateway, or the destination on link) */
+};
+
+enum xlvs_nh_limits {
+	XLVS_NH_ASK_MS = 1000,        /* one record per next hop per this */
+	XLVS_MAX_NH_ASKED = 4096,     /* next hops remembered for that */
+	XLVS_NH_RING_BYTES = 65536,   /* nh_misses ring size */
+};
+
 /* Not a map value: keeps every enum above in BTF for the TS generator. */
 struct xlvs_abi_enums {
 	enum xlvs_limits limits;
@@ -391,6 +408,7 @@ struct xlvs_abi_enums {
 	enum xlvs_probe_limits probe_limits;
 	enum xlvs_probe_result probe_result;
 	enum xlvs_probe_via probe_via;
+	enum xlvs_nh_limits nh_limits;
 };
 
 #endif /* XLVS_ABI_H */

@@ -52,6 +52,7 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, struct xlvs_f
 	const __be32 *src, *dst;
 	struct bpf_fib_lookup fib;
 	__u32 extra = 0;
+	long rc;
 
 	/* Where the packet goes after its rewrites; pointers, not copies (into
 	 * the flow entry, the cfg map or the packet itself). */
@@ -70,12 +71,14 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, struct xlvs_f
 		return xmit_kernel(p, f); /* the kernel sends the time exceeded */
 	}
 
-	switch (fwd_verdict(fwd_lookup_flow(ctx, p, src, dst, extra, &fib, f, now), kernel_ok)) {
+	rc = fwd_lookup_flow(ctx, p, src, dst, extra, &fib, f, now);
+	switch (fwd_verdict(rc, kernel_ok)) {
 	case FWD_OK:
 		break;
 	case FWD_KERNEL:
 		return xmit_kernel(p, f);
 	case FWD_DROP_NO_NEIGH:
+		fwd_nh_miss(rc, &fib, now);
 		return drop(XLVS_DROP_NO_NEIGH);
 	case FWD_TOO_BIG:
 		/* IPv4 without DF may be fragmented: the kernel does that for NAT. */

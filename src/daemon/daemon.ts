@@ -6,12 +6,14 @@
 //  - upkeep: the reaper, the reals' neighbours;
 //  - the gRPC API over api/control.ts.
 
+import { existsSync } from 'node:fs';
 import type pino from 'pino';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type Config } from '../config/index.js';
 import { Dataplane } from '../dataplane/handles.js';
 import { Reconciler } from '../dataplane/reconcile.js';
 import { Reaper } from '../dataplane/reaper.js';
 import { Neighbours } from '../dataplane/neighbours.js';
+import { NextHopMisses } from '../dataplane/nexthop-misses.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { Control } from '../api/control.js';
 import { HealthManager } from '../health/manager.js';
@@ -109,14 +111,15 @@ export class Daemon {
       store, health, reconciler, syn: synState, log,
       refreshNeighbours: (targets) => neighbours.refresh(targets),
     });
-    pipeline.change('config', { config, overrides: overrides.entries });
+    await takeSavedOverrides(pipeline, config, overrides, log);
     reaper.start();
     neighbours.start();
+    nextHops.start();
     health.start();
     const control = new Control({ pipeline, overrides, maps: dp.maps, reconciler, health, capabilities: syn.capabilities, log });
-    const api = await startApiServer(control, opts.listen, log);
+    const api = await startApiServer(control, opts.listen, log, opts.socketGroup === undefined ? {} : { socketGroup: opts.socketGroup });
     log.info({ listen: api.address, config: opts.configPath }, 'xlvsd ready');
-    return new Daemon(log, dp, health, vipRoutes, syn.prober, reaper, neighbours, new ConfigSource(opts.configPath, store, pipeline, log), api);
+    return new Daemon(log, dp, health, vipRoutes, syn.prober, reaper, neighbours, nextHops, new ConfigSource(opts.configPath, store, pipeline, overrides, log), api, pipeline, reconciler);
   }
 
   /** Re-reads the config file (SIGHUP); a bad file is logged and the running state kept. */

@@ -64,6 +64,8 @@ export class Dataplane {
     /** xlvs_private, which also builds health probes' SYNs when test-run on a frame from the
      * loopback device (bpf/probe.h) */
     readonly probeTxFd: number,
+    /** nh_misses: the next hops the programs found unresolved (nexthop-misses.ts) */
+    readonly nhMissesFd: number,
   ) {}
 
   /** Loads the object (adopting pinned maps when present), pins its programs
@@ -89,7 +91,7 @@ export class Dataplane {
         attachRole(obj.programFd(prog), ifaces[role], ifaces.mode, join(pinDir, 'links', role), log);
       }
       log.info({ pinDir, adopted, public: ifaces.public, private: ifaces.private, mode: ifaces.mode }, 'data plane loaded');
-      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_private'));
+      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_private'), obj.mapFd('nh_misses'));
     } catch (e) {
       obj.close();
       throw e;

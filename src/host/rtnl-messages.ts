@@ -74,6 +74,30 @@ export function replaceManagedNeighbour(address: string, dev: Dev, use: boolean)
   };
 }
 
+/**
+ * `ip neigh replace ADDR dev DEV nud none use`: asks the kernel to resolve ADDR now, as its own
+ * traffic would (an entry is created if missing; a FAILED or STALE one is probed). The entry
+ * stays an ordinary one: the kernel ages and collects it as it does any other.
+ */
+export function useNeighbour(address: string, dev: Dev): Request {
+  const a = addressBytes(address);
+  return {
+    what: `ip neigh replace ${address} dev ${dev.name} nud none use`, type: RTM_NEWNEIGH, flags: NLM_F_CREATE | NLM_F_REPLACE,
+    header: encodeStruct(ndmsg, { ndm_family: afOf(a.family), ndm_ifindex: dev.index, ndm_state: NUD_NONE, ndm_flags: NTF_USE, ndm_type: 0 }),
+    attrs: [attr.bytes(NDA_DST, a.bytes)],
+  };
+}
+
+/** `ip neigh get ADDR dev DEV`: the one entry; the kernel answers ENOENT when there is none. */
+export function getNeighbour(address: string, dev: Dev): Request {
+  const a = addressBytes(address);
+  return {
+    what: `ip neigh get ${address} dev ${dev.name}`, type: RTM_GETNEIGH, flags: 0,
+    header: encodeStruct(ndmsg, { ndm_family: afOf(a.family), ndm_ifindex: dev.index, ndm_state: NUD_NONE, ndm_flags: 0, ndm_type: 0 }),
+    attrs: [attr.bytes(NDA_DST, a.bytes)],
+  };
+}
+
 /** `ip neigh del ADDR dev DEV` (the state is ignored by the kernel; ip sends PERMANENT). */
 export function deleteNeighbour(address: string, dev: Dev): Request {
   const a = addressBytes(address);

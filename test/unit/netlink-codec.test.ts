@@ -20,12 +20,18 @@ const a0 = { index: 3, name: 'a0' };
 /** Encodes as ip sent it: the request's own flags plus `extra` (REQUEST|ACK for changes). */
 const encoded = (req: Request, seq: number, extra = NLM_F_REQUEST | NLM_F_ACK): string => encodeRequest({ ...req, flags: req.flags | extra }, seq).toString('hex');
 
-test('neighbour requests: ip neigh replace ... managed [use], ip neigh del', () => {
+test('neighbour requests: ip neigh replace ... managed [use], ... nud none use, ip neigh get, ip neigh del', () => {
   //                    nlmsghdr: len      type flags seq      pid      | ndmsg: fam pad ifindex  state flags type | NDA_DST           | NDA_FLAGS_EXT: MANAGED
   const managed = hex('2c000000 1c00 0505 0762166b 00000000 02 00 0000 03000000 0000 00 00 0800 0100 0a090007 0800 0f00 01000000');
   assert.equal(encoded(msg.replaceManagedNeighbour('10.9.0.7', a0, false), 0x6b166207), managed.toString('hex'));
   const use = hex('2c000000 1c00 0505 0c62166b 00000000 02 00 0000 03000000 0000 01 00 0800 0100 0a090007 0800 0f00 01000000');
   assert.equal(encoded(msg.replaceManagedNeighbour('10.9.0.7', a0, true), 0x6b16620c), use.toString('hex'));
+  // ip neigh replace 10.9.0.7 dev a0 nud none use (a0 was ifindex 2 in that capture).
+  const kick = hex('24000000 1c00 0505 8f72166b 00000000 02 00 0000 02000000 0000 01 00 0800 0100 0a090007');
+  assert.equal(encoded(msg.useNeighbour('10.9.0.7', { index: 2, name: 'a0' }), 0x6b16728f), kick.toString('hex'));
+  // ip neigh get 10.9.0.7 dev a0: a GET of one entry, REQUEST only (ours adds ACK).
+  const get = hex('24000000 1e00 0100 e977166b 00000000 02 00 0000 03000000 0000 00 00 0800 0100 0a090007');
+  assert.equal(encoded(msg.getNeighbour('10.9.0.7', a0), 0x6b1677e9, NLM_F_REQUEST), get.toString('hex'));
   const del = hex('24000000 1d00 0500 8b63166b 00000000 02 00 0000 03000000 8000 00 00 0800 0100 0a090008');
   assert.equal(encoded(msg.deleteNeighbour('10.9.0.8', a0), 0x6b16638b), del.toString('hex'));
   // ip -4 neigh show dev a0: a dump filtered by NDA_IFINDEX.
