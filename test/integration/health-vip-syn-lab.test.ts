@@ -69,11 +69,20 @@ after(async () => {
   await lab?.destroy();
 });
 
+/** Failed results seen while waiting, by check: what a failed assertion on the counters shows. */
+const failuresSeen = new Map<string, string[]>();
+
 async function until(service: string, real: string, pred: (c: TargetStatus) => boolean, what: string, ms = 5000): Promise<TargetStatus> {
   const deadline = Date.now() + ms;
   for (;;) {
     const c = (await xlvsd!.api.listHealth()).checks.find((x) => x.service === service && x.real === real);
     assert.ok(c, `a check of ${real} in ${service}`);
+    if (c.last && !c.last.ok) {
+      const seen = failuresSeen.get(`${service} ${real}`) ?? [];
+      const line = `${c.last.reason} (${c.last.ms} ms, at ${c.last.at})`;
+      if (seen.at(-1) !== line) seen.push(line);
+      failuresSeen.set(`${service} ${real}`, seen);
+    }
     if (pred(c)) return c;
     if (Date.now() > deadline) throw new Error(`${real} of ${service}: ${what} not reached in ${ms} ms: ${JSON.stringify(c)}`);
     await sleep(50);
@@ -91,7 +100,7 @@ for (const method of ['dr', 'tun'] as const) {
       assert.equal(up.address, vip, 'the probe goes to the VIP');
       assert.equal(up.method, 'syn', 'a SYN from the data plane, not a socket');
       // not even the first probes failed: one that found rs1's MAC unresolved was sent again
-      assert.equal(up.counters.probes_failed, 0, `no probe of rs1 failed: ${JSON.stringify(up.last)}`);
+      assert.equal(up.counters.probes_failed, 0, `no probe of rs1 failed (${service}): seen ${JSON.stringify(failuresSeen.get(`${service} ${id(reals[0]!, 0)}`) ?? [])}`);
       assert.equal(up.port, PORT);
       // rs2 holds the VIP as well, but nothing listens there on the check port
       const down = await until(service, id(reals[1]!, 0), (c) => c.status === 'down', 'down');
