@@ -39,7 +39,8 @@ export function readAddressSets(maps: DecapMaps): AddressSets<string[]> {
 
 /** Replaces all three sets; every size is checked before anything is written. */
 export function writeAddressSets(maps: DecapMaps, sets: AddressSets<DecapAddress[]>): void {
-  const wanted = Object.fromEntries(SETS.map((s) => [s, new Map(sets[s].map((a) => [keyId(a.key), a.key]))])) as unknown as AddressSets<Map<string, XlvsDecapAddr>>;
+  const byKey = (l: DecapAddress[]): Map<string, XlvsDecapAddr> => new Map(l.map((a) => [keyId(a.key), a.key]));
+  const wanted: AddressSets<Map<string, XlvsDecapAddr>> = { allow: byKey(sets.allow), local: byKey(sets.local), vips: byKey(sets.vips) };
   for (const s of SETS) {
     const [what, max] = LIMITS[s];
     if (wanted[s].size > max) throw new CapacityError(what, max);
