@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * Pieces of xlvs_decap: its maps, the outer-header classification, the inner
- * header sanity check and the allow-list test. Parsing follows the contract of
+ * header sanity check and the address-set tests. Parsing follows the contract of
  * parse.h (cursor advanced on success). The classify_*() helpers return an
  * enum xlvs_decap_stat verdict, or DECAP_TUNNEL when the packet is a tunnel
  * packet to strip; then *outer tells how.
@@ -28,8 +28,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } decap_stats SEC(".maps");
 
-/* Outer source addresses allowed to tunnel to us (value unused, 1). Room for
- * two full lists: a replacement adds the new list before removing the old. */
+/* The three address sets a tunnel packet is checked against (value unused,
+ * 1). Each has room for two full lists: a replacement adds the new list
+ * before removing the old (src/decap/address-sets.ts). An empty set matches
+ * nothing: a fresh attachment decapsulates nothing until the CLI fills them. */
+
+/* Outer sources allowed to tunnel to us: the LVS routers' local addresses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2 * XLVS_DECAP_ALLOW_MAX);
@@ -38,15 +42,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } decap_allow SEC(".maps");
 
-/* Settings, one entry. Kept apart from decap_allow so that "is the list
- * enforced" is one atomic word, not "is the hash empty" (not O(1) in BPF). */
+/* Addresses of this host, read by the CLI at attach: the outer destinations
+ * that are ours. (bpf_fib_lookup() would know them without a copy, but it
+ * answers FWD_DISABLED on an interface without forwarding, as a real server's
+ * is.) */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct xlvs_decap_cfg);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * XLVS_DECAP_LOCAL_MAX);
+	__type(key, struct xlvs_decap_addr);
+	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} decap_cfg SEC(".maps");
+} decap_local SEC(".maps");
+
+/* The VIPs this real serves (held on lo): the inner destinations accepted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * XLVS_DECAP_VIP_MAX);
+	__type(key, struct xlvs_decap_addr);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} decap_vips SEC(".maps");
 
 /* Not a counter: "strip this packet's outer header". */
 #define DECAP_TUNNEL XLVS_DECAP_STAT_MAX
@@ -60,8 +75,18 @@ struct decap_outer {
 	__u32 len;                  /* bytes of outer IP header(s) to strip */
 	__u32 stat;                 /* counter on success: DECAP_V4 or DECAP_V6 (outer family) */
 	__u8 inner;                 /* IPPROTO_IPIP or IPPROTO_IPV6 */
-	struct xlvs_decap_addr src; /* outer source, allow-list key */
+	struct xlvs_decap_addr src; /* outer source, decap_allow key */
+	struct xlvs_decap_addr dst; /* outer destination, decap_local key */
 };
+
+/* IPv4 address (network order) as the IPv4-mapped key of the address sets. */
+static __always_inline void decap_addr4(struct xlvs_decap_addr *k, __be32 a)
+{
+	k->w0 = 0;
+	k->w1 = 0;
+	k->w2 = bpf_htonl(0xffff);
+	k->w3 = a;
+}
 
 static __always_inline void decap_count(__u32 stat)
 {
@@ -91,10 +116,8 @@ static __always_inline int classify_ipv4(struct cursor *c, struct decap_outer *o
 	o->len = c->pos - start;
 	o->stat = XLVS_DECAP_STAT_DECAP_V4;
 	o->inner = ip->protocol;
-	o->src.w0 = 0;
-	o->src.w1 = 0;
-	o->src.w2 = bpf_htonl(0xffff);
-	o->src.w3 = ip->saddr;
+	decap_addr4(&o->src, ip->saddr);
+	decap_addr4(&o->dst, ip->daddr);
 	return DECAP_TUNNEL;
 }
 
@@ -127,12 +150,14 @@ static __always_inline int classify_ipv6(struct cursor *c, struct decap_outer *o
 	o->stat = XLVS_DECAP_STAT_DECAP_V6;
 	o->inner = next;
 	__builtin_memcpy(&o->src, &ip6->saddr, sizeof(o->src));
+	__builtin_memcpy(&o->dst, &ip6->daddr, sizeof(o->dst));
 	return DECAP_TUNNEL;
 }
 
 /* 0 when the inner header at c fits, has the version the outer protocol
- * announced and a length that lies within the frame. */
-static __always_inline int inner_ok(struct cursor *c, __u8 inner)
+ * announced and a length that lies within the frame; *dst is then its
+ * destination, the decap_vips key. */
+static __always_inline int parse_inner(struct cursor *c, __u8 inner, struct xlvs_decap_addr *dst)
 {
 	if (inner == IPPROTO_IPIP) {
 		struct iphdr *ip;
@@ -142,6 +167,7 @@ static __always_inline int inner_ok(struct cursor *c, __u8 inner)
 			return -1;
 		if (bpf_ntohs(ip->tot_len) < c->pos - start || start + bpf_ntohs(ip->tot_len) > c->end)
 			return -1;
+		decap_addr4(dst, ip->daddr);
 		return 0;
 	}
 	{
@@ -151,18 +177,14 @@ static __always_inline int inner_ok(struct cursor *c, __u8 inner)
 			return -1;
 		if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
 			return -1;
+		__builtin_memcpy(dst, &ip6->daddr, sizeof(*dst));
 		return 0;
 	}
 }
 
-static __always_inline int source_allowed(const struct xlvs_decap_addr *src)
+static __always_inline int in_set(void *set, const struct xlvs_decap_addr *a)
 {
-	__u32 zero = 0;
-	struct xlvs_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
-
-	if (!cfg || !cfg->enforce_allow)
-		return 1;
-	return bpf_map_lookup_elem(&decap_allow, src) != 0;
+	return bpf_map_lookup_elem(set, a) != 0;
 }
 
 #endif /* XLVS_DECAP_H */

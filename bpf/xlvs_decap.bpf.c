@@ -7,8 +7,11 @@
  * type for the inner family and hands the inner packet to the kernel, which
  * delivers it to the VIP held on lo; the reply goes straight to the client.
  *
- * Non-tunnel packets and outer fragments pass untouched. Tunnel packets from
- * a source off an enforced allow-list, or with a broken inner header, are
+ * Only tunnel packets that are ours are stripped: addressed to this host
+ * (decap_local), from an LVS router (decap_allow) and carrying a packet to one
+ * of our VIPs (decap_vips). Non-tunnel packets, outer fragments and tunnel
+ * packets to another host pass untouched; tunnel packets from a source not
+ * allowed, with a broken inner header or to an address that is no VIP are
  * dropped. Every packet lands in exactly one decap_stats counter.
  */
 #include "decap.h"
@@ -46,6 +49,7 @@ int xlvs_decap(struct xdp_md *ctx)
 {
 	struct cursor c = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
 	struct decap_outer outer = {};
+	struct xlvs_decap_addr vip;
 	struct ethhdr *eth;
 	int verdict;
 
@@ -62,13 +66,25 @@ int xlvs_decap(struct xdp_md *ctx)
 		decap_count(verdict);
 		return XDP_PASS;
 	}
-	if (!source_allowed(&outer.src)) {
+	/* Routed through us, or meant for a tunnel device of the kernel's own:
+	 * the kernel decides, not us. */
+	if (!in_set(&decap_local, &outer.dst)) {
+		decap_count(XLVS_DECAP_STAT_NOT_LOCAL);
+		return XDP_PASS;
+	}
+	if (!in_set(&decap_allow, &outer.src)) {
 		decap_count(XLVS_DECAP_STAT_NOT_ALLOWED);
 		return XDP_DROP;
 	}
 	/* c now points at the inner header. */
-	if (inner_ok(&c, outer.inner)) {
+	if (parse_inner(&c, outer.inner, &vip)) {
 		decap_count(XLVS_DECAP_STAT_BAD_INNER);
+		return XDP_DROP;
+	}
+	/* An allowed router must not make us deliver to, or forward towards,
+	 * anything but the VIPs. */
+	if (!in_set(&decap_vips, &vip)) {
+		decap_count(XLVS_DECAP_STAT_NOT_VIP);
 		return XDP_DROP;
 	}
 	/* Cannot fail once the inner header is known to fit (the frame only

@@ -50,10 +50,12 @@ export async function dropDefaultRoutes(lab: Lab, real: number): Promise<void> {
 /** Pin dir of the decap attachment of real `i` (bpffs is shared by all namespaces). */
 export const decapPinDir = (lab: Lab, real: number): string => `/sys/fs/bpf/${lab.prefix}decap-rs${real + 1}`;
 
-/** tun: attaches xlvs_decap to the real's eth0, accepting tunnels only from `allow`. */
-export async function attachDecap(lab: Lab, real: number, allow: string[]): Promise<void> {
+/** tun: attaches xlvs_decap to the real's eth0, accepting tunnels only from `allow` (the
+ * router's local addresses) to `vips` (held on lo first: holdVips). */
+export async function attachDecap(lab: Lab, real: number, allow: string[], vips: string[]): Promise<void> {
   const ns = lab.ns.reals[real]!;
-  await steps(lab, ns, [[process.execPath, DECAP_CLI, '--pin-dir', decapPinDir(lab, real), 'attach', 'eth0', ...allow.flatMap((a) => ['--allow', a])]]);
+  await steps(lab, ns, [[process.execPath, DECAP_CLI, '--pin-dir', decapPinDir(lab, real), 'attach', 'eth0',
+    ...allow.flatMap((a) => ['--allow', a]), ...vips.flatMap((v) => ['--vip', v])]]);
 }
 
 /** xlvs_decap's counters on real `i` (xlvs-decap status --json), by name. */
@@ -121,7 +123,7 @@ export async function prepareMethodLab(lab: Lab, vips: string[]): Promise<void> 
   await lab.exec(lab.ns.router, ['ip', '-6', 'addr', 'add', `${local6}/64`, 'dev', lab.ifaces.private, 'nodad']);
   for (const i of [0, 1]) {
     await holdVips(lab, i, vips);
-    await attachDecap(lab, i, [local4, local6]);
+    await attachDecap(lab, i, [local4, local6], vips);
     await startEcho(lab, i, [ports.nat, ports.dr, ports.tun]);
   }
   for (const i of [2, 3]) {

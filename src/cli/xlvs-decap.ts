@@ -19,13 +19,17 @@ import { COUNTER_NAMES, readStatus, type DecapStatus } from '../decap/status.js'
 const USAGE = `usage: xlvs-decap [--pin-dir DIR] COMMAND
 
 commands:
-  attach DEV [--allow ADDR ...] [--mode native|generic]
-                     strip tunnel headers of packets arriving on DEV; with --allow (repeatable,
-                     IPv4 or IPv6) only from those outer sources, others are dropped. Again on
-                     an attached DEV: replaces the allow-list and the program, keeps counters.
-  detach DEV         remove the program from DEV, with its counters and allow-list
+  attach DEV --allow ADDR [--allow ADDR ...] --vip ADDR [--vip ADDR ...] [--mode native|generic]
+                     strip the tunnel header of packets arriving on DEV that are addressed to
+                     this host, come from an --allow'ed outer source (the LVS routers' local
+                     addresses; others are dropped) and carry a packet to a --vip (others are
+                     dropped); both options are required and repeatable, IPv4 or IPv6. Each VIP
+                     must be held by this host (on lo). The host's addresses are read now: run
+                     attach again after they change. Again on an attached DEV: replaces the
+                     lists and the program, keeps counters.
+  detach DEV         remove the program from DEV, with its counters and lists
   status [DEV] [--json]
-                     counters per reason, link, mode, allow-list; reasons:
+                     counters per reason, link, mode, lists; reasons:
                      ${COUNTER_NAMES.join(', ')}
 
 options:
@@ -40,6 +44,7 @@ const OPTIONS = {
   'pin-dir': { type: 'string' },
   object: { type: 'string' },
   allow: { type: 'string', multiple: true },
+  vip: { type: 'string', multiple: true },
   mode: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -48,14 +53,14 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 const ALLOWED: Record<string, readonly OptionName[]> = {
-  attach: ['allow', 'mode', 'object'],
+  attach: ['allow', 'vip', 'mode', 'object'],
   detach: [],
   status: ['json'],
 };
 
 type Command =
   | { kind: 'help' }
-  | { kind: 'attach'; dev: string; mode: XdpMode; allow: DecapAddress[]; objectPath: string }
+  | { kind: 'attach'; dev: string; mode: XdpMode; allow: DecapAddress[]; vips: DecapAddress[]; objectPath: string }
   | { kind: 'detach'; dev: string }
   | { kind: 'status'; dev?: string; json: boolean };
 
@@ -63,6 +68,7 @@ interface Values {
   'pin-dir'?: string;
   object?: string;
   allow?: string[];
+  vip?: string[];
   mode?: string;
   json?: boolean;
   help?: boolean;
@@ -72,6 +78,17 @@ function checkMode(value: string | undefined): XdpMode {
   if (value === undefined || value === 'native') return 'native';
   if (value === 'generic') return 'generic';
   throw new InvalidArgumentError('--mode', value, 'must be native or generic');
+}
+
+/** --allow and --vip: without them nothing would be decapsulated, so attach refuses. */
+function requiredList(field: '--allow' | '--vip', values: string[] | undefined): DecapAddress[] {
+  if (values === undefined || values.length === 0) {
+    const what = field === '--allow'
+      ? 'the outer source addresses allowed to tunnel to this server (the LVS routers\' local_addresses)'
+      : 'the VIPs this server holds on lo and serves';
+    throw new InvalidArgumentError(field, undefined, `is required: ${what}; without it nothing would be decapsulated`);
+  }
+  return values.map((a) => parseDecapAddress(field, a));
 }
 
 function parseCommand(words: string[], values: Values): Command {
@@ -93,7 +110,8 @@ function parseCommand(words: string[], values: Values): Command {
     kind: 'attach',
     dev,
     mode: checkMode(values.mode),
-    allow: (values.allow ?? []).map((a) => parseDecapAddress('--allow', a)),
+    allow: requiredList('--allow', values.allow),
+    vips: requiredList('--vip', values.vip),
     objectPath: values.object ?? DEFAULT_DECAP_OBJECT,
   };
 }
@@ -103,9 +121,9 @@ function formatStatus(list: DecapStatus[]): string {
   return list
     .map((s) => {
       const where = s.link === null ? 'no link pinned' : s.link.ifindex === 0 ? `link ${s.link.id} defunct (interface gone)` : `link ${s.link.id} prog ${s.link.progId} ifindex ${s.link.ifindex}`;
-      const allow = s.allowEnforced ? `allow-list: ${s.allow.join(', ')}` : 'allow-list: off (any source)';
+      const list = (l: string[]): string => (l.length === 0 ? 'none (nothing is decapsulated)' : l.join(', '));
       const counters = COUNTER_NAMES.map((n) => `${n} ${s.counters[n]}`).join('  ');
-      return `${s.dev}: ${s.mode ?? 'mode unknown here'}, ${where}\n  ${allow}\n  ${counters}\n`;
+      return `${s.dev}: ${s.mode ?? 'mode unknown here'}, ${where}\n  allow: ${list(s.allow)}\n  local: ${list(s.local)}\n  vips: ${list(s.vips)}\n  ${counters}\n`;
     })
     .join('');
 }
@@ -115,9 +133,9 @@ const toJson = (v: unknown): string => `${JSON.stringify(v, (_k, x: unknown) => 
 function run(cmd: Exclude<Command, { kind: 'help' }>, pinDir: string, log: pino.Logger): void {
   switch (cmd.kind) {
     case 'attach': {
-      attach({ dev: cmd.dev, mode: cmd.mode, allow: cmd.allow, pinDir, objectPath: cmd.objectPath, log });
-      const allow = cmd.allow.length === 0 ? 'from any source' : `from ${cmd.allow.map((a) => a.text).join(', ')} only`;
-      process.stdout.write(`xlvs-decap attached to ${cmd.dev} (${cmd.mode}): decapsulating ${allow}\n`);
+      const local = attach({ dev: cmd.dev, mode: cmd.mode, allow: cmd.allow, vips: cmd.vips, pinDir, objectPath: cmd.objectPath, log });
+      const text = (l: DecapAddress[]): string => l.map((a) => a.text).join(', ');
+      process.stdout.write(`xlvs-decap attached to ${cmd.dev} (${cmd.mode}): decapsulating tunnels from ${text(cmd.allow)} to ${text(local)}, for VIPs ${text(cmd.vips)}\n`);
       return;
     }
     case 'detach':

@@ -11,19 +11,21 @@ import { lib, check, checkLibc } from '../kernel/libbpf.js';
 import { libc } from '../kernel/libc.js';
 import { pinnedMapInfo } from '../kernel/map-info.js';
 import { AbiMismatchError } from '../errors.js';
-import { XlvsDecapAddr, XlvsDecapCfg } from '../gen/decap-abi.js';
+import { XlvsDecapAddr } from '../gen/decap-abi.js';
 
 export interface DecapMaps {
   stats: PerCpuMap<number, bigint>;
   allow: BpfMap<XlvsDecapAddr, number>;
-  cfg: BpfMap<number, XlvsDecapCfg>;
+  local: BpfMap<XlvsDecapAddr, number>;
+  vips: BpfMap<XlvsDecapAddr, number>;
 }
 
 export function objectMaps(obj: BpfObject): DecapMaps {
   return {
     stats: obj.percpuMap('decap_stats', u32, u64),
     allow: obj.map('decap_allow', XlvsDecapAddr, u32),
-    cfg: obj.map('decap_cfg', u32, XlvsDecapCfg),
+    local: obj.map('decap_local', XlvsDecapAddr, u32),
+    vips: obj.map('decap_vips', XlvsDecapAddr, u32),
   };
 }
 
@@ -52,10 +54,12 @@ export function pinnedMaps(mapsDir: string): PinnedDecapMaps {
       return fd;
     };
     const ncpus = check('num_possible_cpus', lib.num_possible_cpus());
+    const set = (name: string): BpfMap<XlvsDecapAddr, number> => new BpfMap(name, open(name, XlvsDecapAddr, u32.size), XlvsDecapAddr, u32);
     return {
       stats: new PerCpuMap('decap_stats', open('decap_stats', u32, u64.size), u32, u64, ncpus),
-      allow: new BpfMap('decap_allow', open('decap_allow', XlvsDecapAddr, u32.size), XlvsDecapAddr, u32),
-      cfg: new BpfMap('decap_cfg', open('decap_cfg', u32, XlvsDecapCfg.size), u32, XlvsDecapCfg),
+      allow: set('decap_allow'),
+      local: set('decap_local'),
+      vips: set('decap_vips'),
       close,
     };
   } catch (e) {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where xlvs-decap keeps its state: one bpffs directory per interface, so an attachment (and
-// its counters and allow-list) outlives the command that made it.
+// its counters and address sets) outlives the command that made it.
 //   <pin dir>/<ifname>/link         the XDP bpf_link (its pin keeps the program attached)
 //   <pin dir>/<ifname>/prog         the program
-//   <pin dir>/<ifname>/maps/<name>  decap_stats, decap_allow, decap_cfg (pinned by libbpf)
+//   <pin dir>/<ifname>/maps/<name>  decap_stats, decap_allow, decap_local, decap_vips (pinned by libbpf)
 
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What xlvs-decap has attached, read from its pins: the link, the mode, the allow-list and
-// the counters summed over CPUs, named after enum xlvs_decap_stat.
+// What xlvs-decap has attached, read from its pins: the link, the mode, the address sets
+// (allow-list, local addresses, VIPs) and the counters summed over CPUs, named after enum
+// xlvs_decap_stat.
 
 import { readdirSync } from 'node:fs';
 import type { XdpMode } from '../kernel/link.js';
@@ -9,7 +10,7 @@ import { lib } from '../kernel/libbpf.js';
 import { libc } from '../kernel/libc.js';
 import { pinExists } from '../kernel/bpffs.js';
 import { XLVS_DECAP_STAT } from '../gen/decap-abi.js';
-import { readAllowList } from './allow-list.js';
+import { readAddressSets } from './address-sets.js';
 import { DecapNotAttachedError } from './errors.js';
 import { pinnedMaps, type DecapMaps } from './maps.js';
 import { checkIfname, devPins } from './pins.js';
@@ -24,8 +25,12 @@ export interface DecapStatus {
   link: { id: number; progId: number; ifindex: number } | null;
   /** Mode the program runs in, when dev exists in this network namespace and runs it. */
   mode: XdpMode | null;
-  allowEnforced: boolean;
+  /** Outer sources allowed (empty: none, nothing is decapsulated). */
   allow: string[];
+  /** The host's addresses as of the last attach: the outer destinations taken as ours. */
+  local: string[];
+  /** Inner destinations accepted. */
+  vips: string[];
   counters: DecapCounters;
 }
 
@@ -60,8 +65,7 @@ function devStatus(pinDir: string, dev: string): DecapStatus {
   if (link && link.ifindex !== 0 && libc.if_nametoindex(dev) === link.ifindex) mode = modeOf(queryXdp(link.ifindex), link.progId);
   const maps = pinnedMaps(pins.maps);
   try {
-    const { enforced, addresses } = readAllowList(maps);
-    return { dev, link, mode, allowEnforced: enforced, allow: addresses, counters: readCounters(maps) };
+    return { dev, link, mode, ...readAddressSets(maps), counters: readCounters(maps) };
   } finally {
     maps.close();
   }

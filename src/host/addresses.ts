@@ -29,3 +29,8 @@ export function listAddresses(nl: Netlink, dev: string | Dev, family?: IpFamily)
   const d = resolveDev(nl, dev);
   return nl.dump(msg.dumpAddresses(family, d)).map(msg.decodeAddress).filter((a) => a.ifindex === d.index && (family === undefined || a.family === family));
 }
+
+/** Every address of every interface in the socket's namespace (`ip addr show`). */
+export function listAllAddresses(nl: Netlink, family?: IpFamily): msg.AddressRow[] {
+  return nl.dump(msg.dumpAddresses(family)).map(msg.decodeAddress).filter((a) => family === undefined || a.family === family);
+}

@@ -87,6 +87,9 @@ export const RT_TABLE_UNSPEC = 0;
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_BOOT = 3;
 export const RT_SCOPE_UNIVERSE = 0;
+/** Scopes of an address: reachable only on its link (fe80::/10), only inside the host (127/8, ::1). */
+export const RT_SCOPE_LINK = 253;
+export const RT_SCOPE_HOST = 254;
 export const RTN_UNICAST = 1;
 /** rtm_flags: the gateway is on the link, whether or not a route says so. */
 export const RTNH_F_ONLINK = 0x4;

@@ -308,9 +308,10 @@ export const addAddress = (a: InterfaceAddress): Request => addressRequest(a, tr
 /** `ip addr del ADDR/LEN dev DEV`. */
 export const deleteAddress = (a: InterfaceAddress): Request => addressRequest(a, false);
 
-export const dumpAddresses = (family: IpFamily | undefined, dev: Dev): Request => ({
-  what: `ip${family === undefined ? '' : ` -${family}`} addr show dev ${dev.name}`, type: RTM_GETADDR, flags: 0,
-  header: encodeStruct(ifaddrmsg, { ifa_family: family === undefined ? AF_UNSPEC : afOf(family), ifa_index: dev.index }),
+/** `ip addr show dev DEV`; without a device (index 0), `ip addr show`: every interface's. */
+export const dumpAddresses = (family: IpFamily | undefined, dev?: Dev): Request => ({
+  what: `ip${family === undefined ? '' : ` -${family}`} addr show${dev === undefined ? '' : ` dev ${dev.name}`}`, type: RTM_GETADDR, flags: 0,
+  header: encodeStruct(ifaddrmsg, { ifa_family: family === undefined ? AF_UNSPEC : afOf(family), ifa_index: dev?.index ?? 0 }),
 });
 
 export function decodeAddress(m: Message): AddressRow {

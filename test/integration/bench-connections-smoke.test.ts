@@ -15,7 +15,6 @@ import { InvalidArgumentError } from '../../src/errors.js';
 const log = pino({ level: 'warn' }, pino.destination(2));
 
 test('connections bench smoke: every peer completes connections without errors; figures agree with each other and the report shows them', async () => {
-  const t0 = Date.now();
   const s = await connections.run({ log, smoke: true });
   const r = s.data as ConnectionsResult & { summary: PeerSummary[] };
   assert.equal(s.id, 'connections');
@@ -55,7 +54,6 @@ test('connections bench smoke: every peer completes connections without errors; 
   const md = renderMarkdown({ date: 'd', machine: machineInfo(), command: 'bench-connections-smoke', sections: [s] });
   for (const p of PEERS) assert.match(md, new RegExp(`^\\| ${p} \\| [0-9,]+ \\|`, 'm'));
   assert.match(md, /Command: `node dist\/bench\/run.js --only connections`/);
-  assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
 });
 
 test('connections bench refuses bad options before building anything', async () => {

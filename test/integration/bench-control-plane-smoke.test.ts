@@ -33,7 +33,6 @@ test('control-plane workload: the YAML is a valid xlvsd config with the stated m
 });
 
 test('control-plane bench smoke: real daemon at 100 × 8, reload changes one real, restart keeps slots, nft loaded, Maglev timed', async () => {
-  const t0 = Date.now();
   const s = await controlPlane.run({ log, smoke: true });
   const r = s.data as ControlPlaneResult;
   const d = r.daemon;
@@ -65,5 +64,4 @@ test('control-plane bench smoke: real daemon at 100 × 8, reload changes one rea
   const md = renderMarkdown({ date: 'd', machine: machineInfo(), command: 'smoke', sections: [s] });
   assert.match(md, /Command: `node dist\/bench\/run.js --only control-plane`/);
   assert.match(md, /one weight changed, whole file reloaded/);
-  assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
 });

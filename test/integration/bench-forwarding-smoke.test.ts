@@ -19,7 +19,6 @@ const REALS = ['10.77.0.11', '10.77.0.12', '10.77.0.13', '10.77.0.14'].map((a) =
 const ourPins = (): string[] => readdirSync('/sys/fs/bpf').filter((n) => ['xlvs-bench-sink-', 'xlvs-bench-gen-', 'xlvs-test-'].some((p) => n.startsWith(`${p}${process.pid}-`)));
 
 test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads over the reals, the report shows it', async () => {
-  const t0 = Date.now();
   const s = await forwarding.run({ log, smoke: true });
   const r = s.data as ForwardingResult;
   assert.equal(s.id, 'forwarding');
@@ -29,12 +28,14 @@ test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads ove
     const what = `${t.peer} round ${t.round}`;
     assert.ok(t.delivered > 0 && t.delivered <= t.sent, `${what}: ${t.delivered} delivered of ${t.sent}`);
     assert.equal(t.lost, t.sent - t.delivered, what);
-    assert.ok(t.refused >= 0 && t.refused <= t.lost, `${what}: ${t.refused} refused of ${t.lost} lost`);
-    // /proc/stat counts in 10 ms ticks: a short smoke turn of a fast forwarder may see few.
-    assert.ok(t.cpuNsPerPacket >= 0 && t.pathNsPerPacket >= 0, `${what}: cpu ${t.cpuNsPerPacket} ns/packet, path ${t.pathNsPerPacket}`);
+    // refused is a difference of two readings of a counter: negative would mean a reset between them.
+    assert.ok(Number.isInteger(t.refused) && t.refused >= 0 && t.refused <= t.lost, `${what}: ${t.refused} refused of ${t.lost} lost`);
+    // /proc/stat counts in 10 ms ticks: a short smoke turn of a fast forwarder may see few (0).
+    assert.ok(Number.isFinite(t.cpuNsPerPacket) && t.cpuNsPerPacket >= 0 && Number.isFinite(t.pathNsPerPacket) && t.pathNsPerPacket >= 0, `${what}: cpu ${t.cpuNsPerPacket} ns/packet, path ${t.pathNsPerPacket}`);
     assert.equal(t.loopCpus.length, 1, `${what}: one seed, one CPU (${t.loopCpus})`);
-    // The loop's deadline is the turn's seconds, by the kernel clock.
-    assert.ok(t.elapsedNs >= r.config.seconds * 1e9 && t.elapsedNs < (r.config.seconds + 0.05) * 1e9, `${what}: ran ${t.elapsedNs} ns`);
+    // The loop's deadline is the turn's seconds, by the kernel clock: it never stops before (how
+    // late it stops on a loaded machine is timing, for `make bench`).
+    assert.ok(Number.isFinite(t.elapsedNs) && t.elapsedNs >= r.config.seconds * 1e9, `${what}: ran ${t.elapsedNs} ns`);
     assert.ok(Math.abs(t.pps - t.delivered / (t.elapsedNs / 1e9)) < 1e-6 * t.pps, what);
     const want = t.peer.startsWith('xlvs') || t.peer === 'nftables' ? REALS : t.peer === 'baseline' ? ['203.0.113.100:5353/17'] : [REALS[0]];
     assert.deepEqual(Object.keys(t.dsts).sort(), want, `${what}: destinations`);
@@ -43,13 +44,15 @@ test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads ove
     assert.ok(p.pps.median > 0 && p.pps.min <= p.pps.median && p.pps.median <= p.pps.max, p.peer);
     assert.ok(Number.isFinite(p.ratioToXlvs) && p.ratioToXlvs > 0, p.peer);
   }
-  assert.equal(r.peers.find((p) => p.peer === 'xlvs')!.ratioToXlvs, 1);
-  // The generator is named, its capacity is the baseline's rate, and every router is slower than it.
+  const xlvs = r.peers.find((p) => p.peer === 'xlvs')!;
+  assert.equal(xlvs.ratioToXlvs, 1);
+  // Each ratio is the peer's median rate over xlvs's (which peer is faster is for `make bench`).
+  for (const p of r.peers) assert.ok(Math.abs(p.ratioToXlvs - p.pps.median / xlvs.pps.median) < 1e-9, `${p.peer}: ratio ${p.ratioToXlvs}`);
+  // The generator is named and its capacity is the baseline's rate.
   const base = r.peers.find((p) => p.peer === 'baseline')!;
   assert.deepEqual([r.generator.name, r.generator.fan, r.generator.seeds], ['XDP packet loop, FAN 64, seeds 1', 64, 1]);
   assert.deepEqual(r.generator.capacityPps, base.pps);
   for (const p of r.peers.filter((q) => q.peer !== 'baseline')) {
-    assert.ok(p.pps.median < base.pps.median, `${p.peer}: ${p.pps.median} pps, generator alone ${base.pps.median}`);
     assert.ok(p.routerPps === undefined || Math.abs(p.routerPps - 1e9 / p.routerNsPerPacket) < 1e-6 * p.routerPps, p.peer);
   }
   // The run-time pass saw every program run: the router's (not for the baseline), the sink, the generator's two.
@@ -72,7 +75,6 @@ test('forwarding bench smoke: every peer delivers, counts agree, NAT spreads ove
     assert.ok(p.top.length > 0 && p.top.every((t) => t.pct > 0 && t.pct <= 100), p.peer);
   }
   assert.deepEqual(ourPins(), [], 'no pin left behind');
-  assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
 });
 
 test('forwarding bench refuses bad options before building anything', async () => {

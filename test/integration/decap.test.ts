@@ -2,6 +2,8 @@
 // xlvs_decap end to end: a "router" namespace sends LVS-TUN packets (IPIP, IPv6-in-IPv6,
 // IPv6-in-IPv4, IPv4-in-IPv6) over a veth to a "real" namespace that holds the VIPs on lo and
 // runs the program, attached with the xlvs-decap CLI. Real packets, real sockets, exact counts.
+// Only what is ours is stripped: tunnels to the real's own address, from an allowed router,
+// carrying a packet to a VIP; the rest is counted under its reason.
 //
 // The link is quiet apart from our packets: static neighbours, no DAD, no link-local
 // addresses, no router solicitations; so even the `pass` counter must match exactly.
@@ -31,6 +33,10 @@ const CLIENT4 = '198.51.100.7';
 const CLIENT6 = '2001:db8:c::7';
 const RTR = { v4: '10.99.0.1', v6: 'fd00:99::1', v4b: '10.99.0.3', v6b: 'fd00:99::3', mac: '02:00:0a:63:00:01', dev: 'to-real' };
 const REAL = { v4: '10.99.0.2', v6: 'fd00:99::2', mac: '02:00:0a:63:00:02', dev: 'eth0' };
+/** An address on the real's link that is not the real's: tunnels to it are not ours. */
+const OTHER = { v4: '10.99.0.9', v6: 'fd00:99::9' };
+/** Where a tunnelled packet must not be sent on to: neither a VIP nor anywhere near. */
+const ELSEWHERE = { v4: '192.0.2.77', v6: '2001:db8:e::77' };
 const UDP_PORT = 7000;
 const TCP_PORT = 8080;
 
@@ -260,8 +266,9 @@ interface Status {
   dev: string;
   link: { id: number; progId: number; ifindex: number } | null;
   mode: string | null;
-  allowEnforced: boolean;
   allow: string[];
+  local: string[];
+  vips: string[];
   counters: Record<string, string>;
 }
 
@@ -284,6 +291,9 @@ async function expectDelta(before: Counters, want: Partial<Record<string, number
   assert.deepEqual(delta, Object.fromEntries(NAMES.map((n) => [n, want[n] ?? 0])));
   return now;
 }
+
+/** What the real's admin types: the router's addresses allowed, the VIPs on lo. */
+const ATTACH = ['--allow', RTR.v4, '--allow', RTR.v6, '--vip', VIP4, '--vip', VIP6];
 
 const udp = (outer: 4 | 6, inner: 4 | 6, payload: string, osrc?: string): Packet => ({
   osrc: osrc ?? (outer === 4 ? RTR.v4 : RTR.v6),
@@ -375,11 +385,12 @@ after(async () => {
 // ---------------------------------------------------------------------------------------------
 
 test('attach: UDP in all four tunnel kinds reaches the VIP listener, each packet counted once', async () => {
-  const out = await decap('attach', REAL.dev);
-  assert.match(out.stdout, /attached to eth0 \(native\): decapsulating from any source/);
+  const out = await decap('attach', REAL.dev, ...ATTACH);
+  assert.equal(out.stdout, `xlvs-decap attached to eth0 (native): decapsulating tunnels from ${RTR.v4}, ${RTR.v6} to ${[REAL.v4, REAL.v6, VIP4, VIP6].sort().join(', ')}, for VIPs ${VIP4}, ${VIP6}\n`);
   const st = await status();
   assert.equal(st.mode, 'native');
-  assert.equal(st.allowEnforced, false);
+  // The local set is every address of the namespace but 127.0.0.1 and ::1 (lo holds both).
+  assert.deepEqual([st.allow, st.local, st.vips], [[RTR.v4, RTR.v6], [REAL.v4, VIP4, REAL.v6, VIP6].sort(), [VIP4, VIP6].sort()]);
   const c0 = await counters();
   assert.deepEqual(Object.values(c0), NAMES.map(() => 0n), 'a fresh attachment counts from zero');
 
@@ -455,11 +466,49 @@ test('outer fragments pass untouched; broken inner headers are dropped; dst opti
   await expectDelta(c0, { fragment: 2, bad_inner: 6, decap_v4: 1, decap_v6: 1 });
 });
 
+test('a tunnel to an address that is not this host\'s is not ours: passed to the kernel untouched, counted not_local', async () => {
+  const c0 = await counters();
+  // Allowed source, inner packet to a VIP, right MAC: only the outer destination is wrong.
+  const foreign: Packet[] = [
+    { ...udp(4, 4, 'not-local-4in4'), odst: OTHER.v4 },
+    { ...udp(6, 6, 'not-local-6in6'), odst: OTHER.v6 },
+    { ...udp(4, 6, 'not-local-6in4'), odst: OTHER.v4 },
+    { ...udp(6, 4, 'not-local-4in6'), odst: OTHER.v6 },
+  ];
+  const marker = udp(4, 4, 'local-ok'); // frames arrive in order: after it, all were seen
+  const from = server!.got.length;
+  await send('frame', [...foreign, marker]);
+  await server!.next(from, 1);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(server!.got.slice(from).map((d) => d.data), ['local-ok']);
+  await expectDelta(c0, { not_local: 4, decap_v4: 1 });
+});
+
+test('a tunnelled packet whose inner destination is not a VIP is dropped and counted not_vip', async () => {
+  const c0 = await counters();
+  // From the allowed router, to the real: only the inner destination is wrong. The real's own
+  // address is local, so without the check the kernel would take these; the others it would
+  // route on.
+  const notVip: Packet[] = [
+    { ...udp(4, 4, 'to-real-4in4'), idst: REAL.v4 },
+    { ...udp(6, 6, 'to-real-6in6'), idst: REAL.v6 },
+    { ...udp(4, 4, 'elsewhere-4in4'), idst: ELSEWHERE.v4 },
+    { ...udp(6, 6, 'elsewhere-6in6'), idst: ELSEWHERE.v6 },
+    { ...udp(6, 4, 'elsewhere-4in6'), idst: ELSEWHERE.v4 },
+  ];
+  const marker = udp(6, 6, 'vip-ok');
+  const from = server!.got.length;
+  await send('raw', [...notVip, marker]);
+  await server!.next(from, 1);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(server!.got.slice(from).map((d) => d.data), ['vip-ok']);
+  await expectDelta(c0, { not_vip: 5, decap_v6: 1 });
+});
+
 test('allow-list: listed outer sources are decapsulated, others dropped and counted; re-attach keeps counters', async () => {
   const linkBefore = (await status()).link!;
-  await decap('attach', REAL.dev, '--allow', RTR.v4, '--allow', 'FD00:99:0::1');
+  await decap('attach', REAL.dev, '--allow', RTR.v4, '--allow', 'FD00:99:0::1', '--vip', VIP4, '--vip', VIP6);
   const st = await status();
-  assert.equal(st.allowEnforced, true);
   assert.deepEqual(st.allow, [RTR.v4, RTR.v6].sort());
   assert.equal(st.link!.id, linkBefore.id, 'same link, program swapped in place');
   assert.notEqual(st.link!.progId, linkBefore.progId);
@@ -475,18 +524,21 @@ test('allow-list: listed outer sources are decapsulated, others dropped and coun
   assert.deepEqual(server!.got.slice(from).map((d) => d.data).sort(), ['ok-a', 'ok-b']);
   const c1 = await expectDelta(c0, { not_allowed: 3, decap_v4: 1, decap_v6: 1 });
 
-  // Attaching again without --allow turns the list off: the same source now gets through.
-  await decap('attach', REAL.dev);
-  assert.deepEqual([(await status()).allowEnforced, (await status()).allow], [false, []]);
+  // A new list replaces the old: the source added gets through, the one left out no longer.
+  await decap('attach', REAL.dev, '--allow', RTR.v4b, '--allow', RTR.v6, '--vip', VIP4, '--vip', VIP6);
+  assert.deepEqual((await status()).allow, [RTR.v4b, RTR.v6]);
   const f2 = server!.got.length;
-  await send('raw', [udp(4, 4, 'deny-a-now-ok', RTR.v4b)]);
-  assert.deepEqual((await server!.next(f2, 1)).map((d) => d.data), ['deny-a-now-ok']);
-  await expectDelta(c1, { decap_v4: 1 });
+  await send('raw', [udp(4, 4, 'dropped-now', RTR.v4), udp(4, 4, 'deny-a-now-ok', RTR.v4b)]);
+  await server!.next(f2, 1);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(server!.got.slice(f2).map((d) => d.data), ['deny-a-now-ok']);
+  await expectDelta(c1, { not_allowed: 1, decap_v4: 1 });
+  await decap('attach', REAL.dev, ...ATTACH);
 });
 
 test('generic mode: re-attaching with --mode generic replaces the link and still decapsulates', async () => {
   const before = await status();
-  await decap('attach', REAL.dev, '--mode', 'generic');
+  await decap('attach', REAL.dev, ...ATTACH, '--mode', 'generic');
   const st = await status();
   assert.equal(st.mode, 'generic');
   assert.notEqual(st.link!.id, before.link!.id, 'a mode change needs a new link');
@@ -519,9 +571,15 @@ test('detach removes the program and its pins; tunnelled packets no longer get t
 test('the CLI refuses bad input naming the argument, and never takes over a foreign XDP program', async () => {
   const cases: [string[], RegExp][] = [
     [['attach'], /DEV: is required/],
-    [['attach', 'nosuch0'], /DEV: no such interface in this network namespace \(got "nosuch0"\)/],
-    [['attach', REAL.dev, '--allow', '10.99.0.256'], /--allow: must be an IPv4 address .* \(got "10\.99\.0\.256"\)/],
-    [['attach', REAL.dev, '--mode', 'offload'], /--mode: must be native or generic \(got "offload"\)/],
+    [['attach', 'nosuch0', ...ATTACH], /DEV: no such interface in this network namespace \(got "nosuch0"\)/],
+    // Without an allow-list or VIPs nothing would be decapsulated: attach refuses.
+    [['attach', REAL.dev], /--allow: is required: the outer source addresses allowed to tunnel to this server \(the LVS routers' local_addresses\); without it nothing would be decapsulated/],
+    [['attach', REAL.dev, '--vip', VIP4], /--allow: is required/],
+    [['attach', REAL.dev, '--allow', RTR.v4], /--vip: is required: the VIPs this server holds on lo and serves; without it nothing would be decapsulated/],
+    [['attach', REAL.dev, '--allow', RTR.v4, '--vip', ELSEWHERE.v4], /--vip: is not an address of this host: put it on lo first \(ip addr add 192\.0\.2\.77\/32 dev lo\) \(got "192\.0\.2\.77"\)/],
+    [['attach', REAL.dev, '--allow', '10.99.0.256', '--vip', VIP4], /--allow: must be an IPv4 address .* \(got "10\.99\.0\.256"\)/],
+    [['attach', REAL.dev, '--allow', RTR.v4, '--vip', 'vip'], /--vip: must be an IPv4 address .* \(got "vip"\)/],
+    [['attach', REAL.dev, ...ATTACH, '--mode', 'offload'], /--mode: must be native or generic \(got "offload"\)/],
     [['attach', 'a/b'], /DEV: must be an interface name .* \(got "a\/b"\)/],
     [['detach', REAL.dev, 'extra'], /detach: unexpected argument \(got "extra"\)/],
     [['status', '--mode', 'native'], /--mode: does not apply to "status"/],
@@ -531,6 +589,7 @@ test('the CLI refuses bad input naming the argument, and never takes over a fore
     const r = await decapFails(...args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, re);
+    assert.equal(existsSync(`${pinDir}/${REAL.dev}`), false, `${args.join(' ')} left pins`);
   }
   const notAttached = await decapFails('detach', REAL.dev);
   assert.equal(notAttached.code, 1);
@@ -538,7 +597,7 @@ test('the CLI refuses bad input naming the argument, and never takes over a fore
 
   await inReal(['ip', 'link', 'set', 'dev', REAL.dev, 'xdpdrv', 'obj', PASS_OBJECT, 'sec', 'xdp']);
   try {
-    const busy = await decapFails('attach', REAL.dev);
+    const busy = await decapFails('attach', REAL.dev, ...ATTACH);
     assert.equal(busy.code, 1);
     assert.match(busy.stderr, /DEV: "eth0" already runs XDP program id \d+, not attached by xlvs-decap/);
     assert.equal(existsSync(`${pinDir}/${REAL.dev}`), false, 'a refused attach leaves no pins');

@@ -244,7 +244,7 @@ before(async () => {
   await lab.exec(lab.ns.router, ['ip', 'addr', 'add', `${LOCAL4}/24`, 'dev', lab.ifaces.private]);
   await lab.exec(lab.ns.router, ['ip', '-6', 'addr', 'add', `${LOCAL6}/64`, 'dev', lab.ifaces.private, 'nodad']);
   await holdVips(lab, 1, [lab.addr.vip, v6.vip]);
-  await attachDecap(lab, 1, [LOCAL4, LOCAL6]);
+  await attachDecap(lab, 1, [LOCAL4, LOCAL6], [lab.addr.vip, v6.vip]);
   await startReal(0, PORT.sink, REAL_PORT.echo, [lab.addr.reals[0]!, v6.reals[0]!]);
   await startReal(1, PORT.tun, PORT.tunEcho, [lab.addr.vip, v6.vip]);
   xlvsd = await XlvsdProcess.start(lab, { config: config() });
