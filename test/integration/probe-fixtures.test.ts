@@ -191,10 +191,10 @@ test('a RST or SYN-ACK with the probe\'s addresses and ports but a wrong ack is 
 test('the right ack from another MAC than the SYN went to is dropped as forged', () => {
   for (const flags of ['RST,ACK', 'SYN,ACK'] as const) {
     const f = send(REAL);
-    assert.equal(probes.lookup(f.slot)!.peer_mac.toString('hex'), MAC.real.replaceAll(':', ''), 'the slot holds the real\'s MAC');
     const r = run(answer(f, flags, { mac: MAC.attacker }));
     assert.equal(result(f), abi.XLVS_PROBE_SENT, `${flags} from ${MAC.attacker}: the slot is not answered`);
     assert.deepEqual([r.verdict, r.moved], ['XDP_DROP', ['drop:PROBE_FORGED +1']], flags);
+    assert.equal(probes.lookup(f.slot)!.peer_mac.toString('hex'), MAC.real.replaceAll(':', ''), 'the slot holds the real\'s MAC');
     done(f);
   }
 });
@@ -233,9 +233,9 @@ test('the genuine answers are taken: a RST is REFUSED and consumed, a SYN-ACK OP
 
 test('a routed real: the answer must come from the gateway the SYN went to', () => {
   const f = send(ROUTED);
-  assert.equal(probes.lookup(f.slot)!.peer_mac.toString('hex'), MAC.gw.replaceAll(':', ''), 'the slot holds the gateway\'s MAC');
   const forged = run(answer(f, 'RST,ACK', { mac: MAC.real }));
   assert.deepEqual([forged.verdict, forged.moved, result(f)], ['XDP_DROP', ['drop:PROBE_FORGED +1'], abi.XLVS_PROBE_SENT], 'from a LAN host, not the gateway');
+  assert.equal(probes.lookup(f.slot)!.peer_mac.toString('hex'), MAC.gw.replaceAll(':', ''), 'the slot holds the gateway\'s MAC');
   const r = run(answer(f, 'SYN,ACK', { mac: MAC.gw }));
   assert.deepEqual([r.verdict, r.moved, result(f)], ['XDP_TX', ['event:PROBE +1'], abi.XLVS_PROBE_OPEN]);
   done(f);
