@@ -19,9 +19,13 @@
  *    it out again, two synchronize_rcu() calls: 40-70 ms a run on a busy
  *    machine, which held the daemon's event loop. An attached program is in
  *    the dispatcher already.
- *  - Answers: xlvs_private recognises a SYN-ACK or RST to a probe port whose
- *    acknowledgement names a slot, and whose addresses and ports are that
- *    slot's; it records OPEN or REFUSED with the time. A SYN-ACK is answered
+ *  - Answers: xlvs_private recognises a SYN-ACK or RST to a probe port with
+ *    a slot's addresses and ports, whose acknowledgement is that slot's nonce
+ *    + 1 and whose source MAC is the one the SYN went to; it records OPEN or
+ *    REFUSED with the time. One with a slot's addresses and ports but not
+ *    its nonce or MAC is dropped (probe_forged): a host on the private LAN
+ *    that forges answers must guess the port (12 random bits) and the nonce
+ *    (32) and send from the real's MAC. A SYN-ACK is answered
  *    with a RST (as a half-open port scan does; through the tunnel for a tun
  *    real), so the real forgets the connection at once and no TIME_WAIT is
  *    left anywhere; a RST is consumed.
@@ -70,6 +74,7 @@ struct {
 _Static_assert(PROBE_FRAME4 == XLVS_PROBE_FRAME4, "XLVS_PROBE_FRAME4 is the IPv4 SYN's frame");
 _Static_assert(PROBE_FRAME6 == XLVS_PROBE_FRAME6, "XLVS_PROBE_FRAME6 is the IPv6 SYN's frame");
 #define TCP_FLAG_SYN_BIT 0x0002
+_Static_assert(XLVS_PROBE_PORTS * XLVS_PROBE_PORT_SLOTS == XLVS_MAX_PROBES, "a probe port names XLVS_PROBE_PORT_SLOTS slots");
 
 /* The SYN's TCP header and its checksum over the pseudo-header sum `sum`. */
 static __always_inline void probe_tcp(struct tcphdr *t, const struct xlvs_probe *pr, __u32 mss, __u64 sum)
@@ -225,6 +230,8 @@ static __always_inline int probe_send(struct xdp_md *ctx, struct xlvs_probe *pr,
 		pr->result = XLVS_PROBE_BAD;
 		return XDP_DROP;
 	}
+	/* Its answer must come from where it goes (probe_find). */
+	__builtin_memcpy(pr->peer_mac, fib.dmac, ETH_ALEN);
 	pr->answered_ns = 0;
 	pr->result = XLVS_PROBE_SENT;
 	return bpf_redirect(fib.ifindex, 0);
@@ -282,19 +289,13 @@ static __always_inline int probe_rst_tunnel(struct xdp_md *ctx, const struct pkt
 	return XDP_TX;
 }
 
-/*
- * The slot of a probe in flight whose SYN carried seq from saddr:sport to
- * daddr:dport, or NULL: an answer or ICMP error names its slot by the seq it
- * acknowledges or quotes, and must match the rest of what was sent.
- */
-static __always_inline struct xlvs_probe *probe_in_flight(__u32 seq, __u8 family, const __be32 *saddr,
-							  const __be32 *daddr, __be16 sport, __be16 dport)
+/* Whether slot pr is in flight from saddr:sport to daddr:dport. */
+static __always_inline int probe_tuple(const struct xlvs_probe *pr, __u8 family, const __be32 *saddr,
+				       const __be32 *daddr, __be16 sport, __be16 dport)
 {
-	__u32 slot = seq >> 16, i;
-	struct xlvs_probe *pr = bpf_map_lookup_elem(&probes, &slot);
+	__u32 i;
 
-	if (!pr || pr->seq != seq || pr->result != XLVS_PROBE_SENT || pr->family != family ||
-	    pr->sport != sport || pr->dport != dport)
+	if (pr->result != XLVS_PROBE_SENT || pr->family != family || pr->sport != sport || pr->dport != dport)
 		return 0;
 	if (pr->saddr[0] != saddr[0] || pr->daddr[0] != daddr[0])
 		return 0;
@@ -303,7 +304,57 @@ static __always_inline struct xlvs_probe *probe_in_flight(__u32 seq, __u8 family
 			if (pr->saddr[i] != saddr[i] || pr->daddr[i] != daddr[i])
 				return 0;
 	}
-	return pr;
+	return 1;
+}
+
+/* mac: the packet's, at an odd offset for a word compare (h_source is at 6). */
+static __always_inline int probe_mac_eq(const __u8 *slot, const __u8 *mac)
+{
+	__u8 diff = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < ETH_ALEN; i++)
+		diff |= slot[i] ^ mac[i];
+	return diff == 0;
+}
+
+/* What probe_find found. */
+enum probe_match {
+	PROBE_NONE = 0,   /* no probe in flight with these addresses and ports */
+	PROBE_FOUND = 1,  /* the answer of that probe */
+	PROBE_FORGED = 2, /* one in flight has them, but not this nonce or not from this MAC */
+};
+
+/*
+ * The probe in flight from saddr:sport to daddr:dport whose SYN carried seq
+ * and went to mac: an answer or ICMP error names it by the port it comes to
+ * (the slot fixes the port, so a port is XLVS_PROBE_PORT_SLOTS slots: a fixed
+ * number of lookups), by the nonce it acknowledges or quotes, and by the MAC
+ * it comes from. *m says which case it was; the slot is set for PROBE_FOUND.
+ */
+static __always_inline struct xlvs_probe *probe_find(__u32 seq, __u8 family, const __be32 *saddr, const __be32 *daddr,
+						     __be16 sport, __be16 dport, const __u8 *mac, enum probe_match *m)
+{
+	__u32 port = bpf_ntohs(sport) - XLVS_PROBE_PORT_MIN, b, slot;
+	struct xlvs_probe *pr;
+
+	*m = PROBE_NONE;
+	if (port >= XLVS_PROBE_PORTS)
+		return 0;
+	for (b = 0; b < XLVS_PROBE_PORT_SLOTS; b++) {
+		slot = b * XLVS_PROBE_PORTS + port;
+		pr = bpf_map_lookup_elem(&probes, &slot);
+		if (!pr || !probe_tuple(pr, family, saddr, daddr, sport, dport))
+			continue;
+		if (pr->seq == seq && probe_mac_eq(pr->peer_mac, mac)) {
+			*m = PROBE_FOUND;
+			return pr;
+		}
+		/* Another probe of the same target may share the port: look on. */
+		*m = PROBE_FORGED;
+	}
+	return 0;
 }
 
 /* A probe's outcome: the time first, as the daemon reads the result, then the time. */
@@ -322,12 +373,18 @@ static __always_inline void probe_record(struct xlvs_probe *pr, __u32 result)
 static __always_inline int probe_answer(struct xdp_md *ctx, const struct pkt *p)
 {
 	const struct tcphdr *t = p->l4hdr;
+	enum probe_match m;
 	struct xlvs_probe *pr;
 
+	/* A SYN-ACK, or a RST refusing the SYN: that one has ACK set too, with
+	 * ack = the SYN's seq + 1 (RFC 793, Reset Generation). */
 	if (!t || !t->ack || !(t->syn || t->rst))
 		return -1;
 	/* The answer comes the other way: its destination was the SYN's source. */
-	pr = probe_in_flight(bpf_ntohl(t->ack_seq) - 1, p->family, p->daddr, p->saddr, *p->l4.dport, *p->l4.sport);
+	pr = probe_find(bpf_ntohl(t->ack_seq) - 1, p->family, p->daddr, p->saddr, *p->l4.dport, *p->l4.sport,
+			p->eth->h_source, &m);
+	if (m == PROBE_FORGED)
+		return drop(XLVS_DROP_PROBE_FORGED);
 	if (!pr)
 		return -1;
 	probe_record(pr, t->rst ? XLVS_PROBE_REFUSED : XLVS_PROBE_OPEN);
@@ -354,6 +411,7 @@ static __always_inline int probe_answer(struct xdp_md *ctx, const struct pkt *p)
 static __always_inline int probe_icmp(struct xdp_md *ctx, const struct pkt *p)
 {
 	const struct icmp_hdr *ih = p->l4hdr;
+	enum probe_match m;
 	struct xlvs_probe *pr;
 	struct icmp_quote q;
 	__be32 *seqp;
@@ -365,8 +423,10 @@ static __always_inline int probe_icmp(struct xdp_md *ctx, const struct pkt *p)
 	seqp = (void *)q.sport + 4;
 	if ((void *)(seqp + 1) > (void *)(long)ctx->data_end)
 		return -1;
-	/* The quote is the SYN as sent. */
-	pr = probe_in_flight(bpf_ntohl(*seqp), p->family, q.saddr, q.daddr, *q.sport, *q.dport);
+	/* The quote is the SYN as sent; the error comes by the SYN's next hop. */
+	pr = probe_find(bpf_ntohl(*seqp), p->family, q.saddr, q.daddr, *q.sport, *q.dport, p->eth->h_source, &m);
+	if (m == PROBE_FORGED)
+		return drop(XLVS_DROP_PROBE_FORGED);
 	if (!pr)
 		return -1;
 	pr->icmp_type = ih->type;

@@ -103,7 +103,16 @@ enum xlvs_drop {
 				   * kernel cannot be handed these packets) */
 	XLVS_DROP_EVICTED = 11,   /* a packet of a flow whose real is evicted (XLVS_REAL_F_EVICT_*):
 				   * the flow was deleted with it */
-	XLVS_DROP_MAX = 12,
+	XLVS_DROP_RESERVED_12 = 12, /* placeholders for reasons other branches add */
+	XLVS_DROP_RESERVED_13 = 13,
+	XLVS_DROP_RESERVED_14 = 14,
+	XLVS_DROP_RESERVED_15 = 15,
+	XLVS_DROP_RESERVED_16 = 16,
+	XLVS_DROP_PROBE_FORGED = 17, /* a TCP answer or ICMP error with a probe in flight's addresses
+				      * and ports but not its nonce (ack != seq + 1) or not from the
+				      * MAC its SYN went to: forged, or the stale answer of an earlier
+				      * use of the slot (probe.h) */
+	XLVS_DROP_MAX = 18,
 };
 
 /* What happened to every packet that was not dropped (index into the events
@@ -311,11 +320,13 @@ struct xlvs_cfg {
  * or RST and resets the half-open connection. The daemon reads the outcome
  * from the mmapped probes map. */
 enum xlvs_probe_limits {
-	XLVS_MAX_PROBES = 65536,     /* probe slots; a probe's SYN carries seq = slot << 16 | generation */
+	XLVS_MAX_PROBES = 65536,     /* probe slots: slot = bucket * XLVS_PROBE_PORTS + port index */
 	XLVS_PROBE_BATCH = 1024,     /* slots of one batch the daemon builds and sends */
 	XLVS_PROBE_PORT_MIN = 61440, /* source ports of probes: 61440..65535, above the kernel's
 				      * default ephemeral range; full-NAT never picks them */
 	XLVS_PROBE_PORTS = 4096,
+	XLVS_PROBE_PORT_SLOTS = 16,  /* slots per source port (XLVS_MAX_PROBES / XLVS_PROBE_PORTS):
+				      * an answer's destination port names these, its ack the one */
 	XLVS_PROBE_FRAME4 = 58,      /* a probe's frame: Ethernet, IPv4, TCP with the MSS option */
 	XLVS_PROBE_FRAME6 = 78,      /* the same with IPv6 */
 	XLVS_PROBE_TX_IFINDEX = 1,   /* a building run's frame arrives on this device: loopback */
@@ -344,10 +355,18 @@ enum xlvs_probe_via {
 };
 
 /* One probe slot (probes map, mmapped by the daemon). The daemon writes the
- * target and seq and sets result IDLE; building the SYN writes saddr and
- * result (SENT before the frame leaves: an answer can come back before the
- * send call returns); the daemon writes sent_ns as it sends the frame; the
- * answer writes answered_ns, then result. */
+ * target, sport and seq and sets result IDLE; building the SYN writes saddr,
+ * peer_mac and result (SENT before the frame leaves: an answer can come back
+ * before the send call returns); the daemon writes sent_ns as it sends the
+ * frame; the answer writes answered_ns, then result.
+ *
+ * What an answer must show to be taken (a host on the private LAN must not be
+ * able to forge one): the slot's addresses and ports, ack = seq + 1 where seq
+ * is a random nonce the daemon draws for each use (crypto.randomFillSync), a
+ * destination port that is the slot's (the daemon takes a random free slot,
+ * and the slot fixes the port: XLVS_PROBE_PORT_MIN + slot % XLVS_PROBE_PORTS),
+ * and the source MAC the SYN was sent to (the real's, or the gateway's of a
+ * routed real). */
 struct xlvs_probe {
 	__be32 daddr[4];    /* the check address */
 	__be32 saddr[4];    /* the source address the FIB chose for it */
@@ -355,13 +374,16 @@ struct xlvs_probe {
 	__u64 sent_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns()) when sent */
 	__u64 answered_ns;  /* bpf_ktime_get_ns() when the answer came */
 	__be16 dport;       /* the check port */
-	__be16 sport;       /* in XLVS_PROBE_PORT_MIN .. + XLVS_PROBE_PORTS - 1 */
-	__u32 seq;          /* the SYN's sequence number (host order) */
+	__be16 sport;       /* XLVS_PROBE_PORT_MIN + slot % XLVS_PROBE_PORTS */
+	__u32 seq;          /* the SYN's sequence number (host order): a random nonce per use */
 	__u32 result;       /* enum xlvs_probe_result */
 	__u8 family;        /* enum xlvs_family */
 	__u8 via;           /* enum xlvs_probe_via */
 	__u8 icmp_type;     /* XLVS_PROBE_UNREACHABLE: the error's type and code */
 	__u8 icmp_code;
+	__u8 peer_mac[6];   /* the destination MAC of the SYN (the FIB's next hop): answers must
+			     * come from it */
+	__u8 pad[2];
 };
 
 /* The single entry of probe_batch: which slots the next runs of xlvs_private

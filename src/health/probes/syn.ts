@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // tcp checks without sockets: each probe is one SYN the data plane builds and sends, and its
 // answer (SYN-ACK: up; RST: down) is caught by xlvs_private, which resets the half-open
-// connection itself (bpf/probe.h). The daemon writes a 64-byte slot in shared memory per probe;
+// connection itself (bpf/probe.h). An answer is taken only on the slot's random port, with the
+// slot's random nonce acknowledged, from the MAC the SYN went to (syn-slots.ts): a host on the
+// private LAN cannot forge one. The daemon writes a small slot in shared memory per probe;
 // xlvs_private builds the frame in a test run and a batch goes out with one sendmmsg()
 // (syn-send.ts); the outcome is read from the same memory. A connect() check costs socket +
 // connect + close and the event loop's work for each: about 40 µs of a core per check, 40% of
@@ -183,7 +185,7 @@ export class SynProber {
   probe(target: SynTarget, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
     checkTimeout(timeoutMs);
     if (signal.aborted) return Promise.resolve({ ok: false, reason: 'aborted', ms: 0 });
-    const slot = this.closed ? -1 : this.slots.take();
+    const slot = this.closed ? -1 : this.slots.take((s) => this.collides(s, target));
     if (slot < 0) return this.fallBack(target, timeoutMs, signal, performance.now(), this.closed ? 'the SYN prober is closed' : 'no probe slot free');
     return new Promise<ProbeResult>((resolve) => {
       const started = performance.now();
@@ -209,6 +211,15 @@ export class SynProber {
     this.sender.close();
     this.probesMem.unmap();
     this.batchMem.unmap();
+  }
+
+  /** Whether a probe of t's address and port is out on the port slot would send from. */
+  private collides(slot: number, t: SynTarget): boolean {
+    for (let s = slot % XLVS_PROBE_PORTS; s < XLVS_MAX_PROBES; s += XLVS_PROBE_PORTS) {
+      const o = this.out[s];
+      if (o !== undefined && o.target.port === t.port && o.target.address === t.address) return true;
+    }
+    return false;
   }
 
   private write(slot: number, t: SynTarget): void {
