@@ -11,6 +11,10 @@
  *   cache   lblc, lblcr: dests[(svc, destination)] remembers the real(s);
  *           a miss or an overloaded real falls back to a wlc scan.
  *
+ * When the table finds no available real (rr/wrr: XLVS_RING_TRIES slots;
+ * sh/mh with fallback: XLVS_HASH_TRIES hashes) the service's reals are walked
+ * (sched_fallback.h), as IPVS walks its whole table.
+ *
  * The scan, the hash lookups and the locality caches are global functions:
  * the verifier checks each once, whatever path of the packet program reaches
  * it. The scan walks up to XLVS_MAX_SVC_REALS reals through bpf_loop() so it
@@ -30,6 +34,7 @@
 #include "hash.h"
 #include "sched_scan.h"
 #include "sched_locality.h"
+#include "sched_fallback.h"
 
 /* XLVS_RING_TRIES and XLVS_HASH_TRIES, the bounds of the searches below, are in
  * xlvs_abi.h (enum xlvs_sched_tries) so the TypeScript reference shares them. */
@@ -47,8 +52,11 @@ static __always_inline __u32 sched_table_slot(void *tbl, __u32 slot)
  * would produce (equal weights for rr, the gcd-stepped weighted order for
  * wrr) into the service's table, and every new flow takes the next slot. The
  * cursor is a global atomic so the order holds exactly across CPUs. A real
- * that is overloaded is skipped, as IPVS skips it. */
-static __always_inline __u32 sched_ring(__u32 svc_id, const struct xlvs_svc *svc)
+ * that is overloaded is skipped, as IPVS skips it; after XLVS_RING_TRIES
+ * slots in a row were, the walk of the reals decides. (The call sits here, at
+ * the loop's end: tested in sched_pick, the extra live value cost
+ * flow_create 8 more bytes of stack, which it does not have.) */
+static __always_inline __u32 sched_ring(__u32 svc_id, const struct xlvs_svc *svc, const struct xlvs_flow_key *k)
 {
 	__u32 *cursor, len = svc->table_len, real_id;
 	struct xlvs_real *r;
@@ -71,7 +79,7 @@ static __always_inline __u32 sched_ring(__u32 svc_id, const struct xlvs_svc *svc
 		if (real_available(real_id, svc_id, &r))
 			return real_id;
 	}
-	return XLVS_NO_REAL;
+	return sched_fallback(svc_id, k);
 }
 
 /* sh, dh, mh: real = table[hash % table_len]. sh and mh hash the client's
@@ -79,7 +87,10 @@ static __always_inline __u32 sched_ring(__u32 svc_id, const struct xlvs_svc *svc
  * the seed is the service's, so every router with the same config picks the
  * same real. An unavailable real means no real, unless sh/mh have
  * XLVS_SVC_F_HASH_FALLBACK: then, as IPVS does, the key is rehashed with the
- * try number until an available real turns up (dh never falls back). */
+ * try number until an available real turns up; when none did, sched_pick
+ * walks the reals. No real is XLVS_NO_REAL here whatever the cause: a
+ * distinct answer for "tries ran out" made the verifier's walk of this loop
+ * branch past its bound of 8192 pending states. */
 __noinline __u32 sched_hashed(__u32 svc_id, const struct xlvs_svc *svc, const struct xlvs_flow_key *k)
 {
 	__u32 len, tries = 1, slot, *real_id, i;
@@ -118,14 +129,22 @@ __noinline __u32 sched_hashed(__u32 svc_id, const struct xlvs_svc *svc, const st
 static __always_inline __u32 sched_pick(__u32 svc_id, const struct xlvs_svc *svc, const struct xlvs_flow_key *k,
 					__u64 now)
 {
+	__u32 real_id;
+
 	switch (svc->sched) {
 	case XLVS_SCHED_RR:
 	case XLVS_SCHED_WRR:
-		return sched_ring(svc_id, svc);
+		return sched_ring(svc_id, svc, k);
 	case XLVS_SCHED_SH:
 	case XLVS_SCHED_DH:
 	case XLVS_SCHED_MH:
-		return sched_hashed(svc_id, svc, k);
+		/* sched_fallback() answers none at once for dh and for sh/mh
+		 * without XLVS_SVC_F_HASH_FALLBACK; with it, any miss walks the
+		 * reals (a service without a table has none available). */
+		real_id = sched_hashed(svc_id, svc, k);
+		if (real_id == XLVS_NO_REAL)
+			real_id = sched_fallback(svc_id, k);
+		return real_id;
 	case XLVS_SCHED_LBLC:
 	case XLVS_SCHED_LBLCR:
 		return sched_locality(svc_id, svc, k, now);

@@ -65,10 +65,12 @@ enum xlvs_sched {
 /* Bounds of a new flow's search for an available real (sched.h); the TypeScript
  * reference schedulers (src/sched/reference.ts) read them from BTF too. */
 enum xlvs_sched_tries {
-	XLVS_RING_TRIES = 16, /* ring slots a new flow may skip past unavailable reals */
+	XLVS_RING_TRIES = 16, /* ring slots a new flow may skip past unavailable reals
+	                       * before the walk of the reals (sched_fallback.h) */
 	XLVS_HASH_TRIES = 16, /* sh/mh with XLVS_SVC_F_HASH_FALLBACK: slots (first choice
-	                       * and rehashes) tried before giving up. IPVS tries the
-	                       * whole table; a bound keeps the program's cost fixed. */
+	                       * and rehashes) tried before the walk of the reals.
+	                       * IPVS tries the whole table; the bounds keep the
+	                       * program's cost fixed. */
 };
 
 /* Flags on xlvs_svc.flags. */

@@ -5,8 +5,10 @@
 // candidate, then comparisons), not from the C, so the fixture tests compare two independent
 // readings. Reals are a service's reals in config order; a pick is an index into them, -1 none.
 
-// The bounds (XLVS_HASH_TRIES, XLVS_LBLCR_SET) are the data plane's numbers, from the ABI.
-import { XLVS_HASH_TRIES, XLVS_LBLCR_SET } from '../gen/abi.js';
+// The bounds (XLVS_RING_TRIES, XLVS_HASH_TRIES, XLVS_LBLCR_SET) are the data plane's numbers, from
+// the ABI.
+import { XLVS_HASH_TRIES, XLVS_LBLCR_SET, XLVS_RING_TRIES } from '../gen/abi.js';
+import { InvalidArgumentError } from '../errors.js';
 import { hashAddr } from './hash.js';
 
 /** What a scheduler sees of one real. */
@@ -18,6 +20,15 @@ export interface RealState {
   inactive: number;
   /** Over its upper connection threshold (the data plane's hysteresis flag). */
   overloaded?: boolean;
+  /** The real's address, for sh/mh's rendezvous fallback (pickRendezvous). */
+  addr?: RealAddr;
+}
+
+/** A real's address as the data plane holds it. */
+export interface RealAddr {
+  addr: Buffer; // 16 bytes, ABI form
+  family: number; // 4 | 6
+  port: number;
 }
 
 export type LeastSched = 'lc' | 'wlc' | 'sed' | 'nq' | 'fo' | 'ovf';
@@ -191,7 +202,65 @@ export interface HashFlags {
   port: boolean;
 }
 
-/** sh/dh/mh: real = table[hash % len], rehashed up to XLVS_HASH_TRIES times with fallback (sh, mh only). */
+/**
+ * rr/wrr once the ring gave no available real (IPVS walks on through its list; xlvs walks the
+ * reals): the available reals take turns in config order, one turn each (rr) or their weight's
+ * worth (wrr), and `ticket` says whose turn it is (ticket mod the sum of the turns).
+ */
+export function pickSpread(reals: RealState[], ticket: number, weighted: boolean): number {
+  const turns = reals.map((r) => (available(r) ? (weighted ? r.weight : 1) : 0));
+  const total = turns.reduce((a, b) => a + b, 0);
+  if (total === 0) return -1;
+  let turn = ticket % total;
+  return turns.findIndex((t) => {
+    if (turn < t) return true;
+    turn -= t;
+    return false;
+  });
+}
+
+/**
+ * rr/wrr through the ring from the service's cursor: the next XLVS_RING_TRIES slots, the first
+ * available real among them; failing that, pickSpread with the cursor (after the tries) in units
+ * of the tries as the ticket. Returns the pick and the cursor after it (32 bits, wrapping).
+ */
+export function pickRing(
+  ring: number[], reals: RealState[], cursor: number, weighted: boolean,
+): { pick: number; cursor: number } {
+  if (ring.length === 0) return { pick: -1, cursor };
+  for (let i = 0; i < XLVS_RING_TRIES; i++) {
+    const pos = (cursor + i) >>> 0;
+    const r = ring[pos % ring.length]!;
+    if (available(reals[r]!)) return { pick: r, cursor: (pos + 1) >>> 0 };
+  }
+  const after = (cursor + XLVS_RING_TRIES) >>> 0;
+  return { pick: pickSpread(reals, Math.floor(after / XLVS_RING_TRIES), weighted), cursor: after };
+}
+
+/**
+ * sh/mh once the table's tries gave no available real: rendezvous hashing. Every available real
+ * scores the hash of its address and port keyed by the client's hash; the highest score wins,
+ * the first in config order on a tie. Weights only decide availability.
+ */
+export function pickRendezvous(reals: RealState[], clientHash: number): number {
+  let best = -1;
+  let bestScore = -1;
+  reals.forEach((r, i) => {
+    if (!available(r)) return;
+    if (r.addr === undefined) throw new InvalidArgumentError(`reals[${i}].addr`, r.addr, 'is needed by the rendezvous fallback');
+    const score = hashAddr(r.addr.addr, r.addr.family, r.addr.port, clientHash, 0);
+    if (score > bestScore) {
+      best = i;
+      bestScore = score;
+    }
+  });
+  return best;
+}
+
+/**
+ * sh/dh/mh: real = table[hash % len], rehashed up to XLVS_HASH_TRIES times with fallback (sh, mh
+ * only), and then the rendezvous over all reals keyed by the first hash.
+ */
 export function pickHashed(
   sched: 'sh' | 'dh' | 'mh', table: number[], reals: RealState[], k: HashKey, seed: number, flags: HashFlags,
 ): number {
@@ -204,5 +273,5 @@ export function pickHashed(
     const r = table[hashAddr(addr, k.family, port, seed, i) % table.length]!;
     if (available(reals[r]!)) return r;
   }
-  return -1;
+  return !dh && flags.fallback ? pickRendezvous(reals, hashAddr(addr, k.family, port, seed, 0)) : -1;
 }

@@ -18,8 +18,9 @@ import { createU32Array, closeMap } from '../../src/kernel/inner-map.js';
 import { buildFrame, parseFrame, type ParsedIpv4 } from '../../testing/frames.js';
 import { buildTable } from '../../src/sched/table.js';
 import { buildRing } from '../../src/sched/ring.js';
+import { hashAddr } from '../../src/sched/hash.js';
 import {
-  pickLeast, pickLblc, pickLblcr, pickHashed, type RealState, type LeastSched, type LblcrSet,
+  pickLeast, pickLblc, pickLblcr, pickHashed, pickRing, type RealState, type LeastSched, type LblcrSet,
 } from '../../src/sched/reference.js';
 import * as abi from '../../src/gen/abi.js';
 import type { SchedulerName } from '../../src/model/types.js';
@@ -51,6 +52,8 @@ function v4(a: string): Buffer {
 }
 
 const realAddr = (i: number): string => `10.77.1.${i + 1}`;
+/** Real i's address as the data plane holds it (setService writes port 8080). */
+const addrOf = (i: number): RealState['addr'] => ({ addr: v4(realAddr(i)), family: abi.XLVS_AF_INET, port: 8080 });
 const maps = () => dp!.maps;
 
 const prng = mulberry32;
@@ -272,7 +275,7 @@ for (const sched of ['sh', 'dh', 'mh'] as const) {
     let none = 0;
     for (const [fallback, port] of [[false, false], [true, false], [false, true], [true, true]] as const) {
       const n = 3 + Math.floor(rnd() * 8);
-      const reals: RealState[] = Array.from({ length: n }, (_, i) => ({ weight: i === 1 ? 0 : 1 + Math.floor(rnd() * 4), active: 0, inactive: 0 }));
+      const reals: RealState[] = Array.from({ length: n }, (_, i) => ({ weight: i === 1 ? 0 : 1 + Math.floor(rnd() * 4), active: 0, inactive: 0, addr: addrOf(i) }));
       reals[n - 1]!.overloaded = true;
       const seed = Math.floor(rnd() * 2 ** 32);
       const flags = (fallback ? abi.XLVS_SVC_F_HASH_FALLBACK : 0) | (port ? abi.XLVS_SVC_F_HASH_PORT : 0);
@@ -292,6 +295,111 @@ for (const sched of ['sh', 'dh', 'mh'] as const) {
     if (sched === 'dh') assert.equal(fellBack, 0, 'dh never falls back');
     else assert.ok(fellBack > 0, 'the fallback path was exercised');
     assert.ok(none > 0, 'the no-real path was exercised');
+  });
+}
+
+/** n SYNs from n different client addresses (syn() varies the port more than the address). */
+function clients(n: number, net: number): Sent[] {
+  return Array.from({ length: n }, (_, i) => ({ ...syn(), src: `198.18.${net + (i >> 8)}.${i & 255}` }));
+}
+
+/** Every real available but those in `over`, which are over their upper threshold. */
+function overloadedExcept(weights: number[], over: (i: number) => boolean): RealState[] {
+  return weights.map((w, i) => ({ weight: w, active: over(i) ? 50 : 0, inactive: 0, overloaded: over(i), addr: addrOf(i) }));
+}
+
+test('wrr 100:1 with the heavy real over its upper threshold: all 30 SYNs go to the light real', () => {
+  // The ring is 100 slots of the heavy real and one of the light: 16 tries mostly see only the
+  // heavy one. IPVS walks on to the light real; so must the data plane.
+  setService('wrr', { weights: [100, 1] });
+  maps().reals.update(REAL_BASE, { ...maps().reals.lookup(REAL_BASE)!, u_threshold: 50 });
+  setCounts(overloadedExcept([100, 1], (i) => i === 0));
+  assert.deepEqual(send(Array.from({ length: 30 }, () => syn())), Array(30).fill(1));
+  assert.equal(maps().realConns.lookup(REAL_BASE + 1)!.inactive, 30, 'the light real counts the 30 flows');
+  assert.equal(maps().realConns.lookup(REAL_BASE)!.inactive, 0, 'the heavy real got none');
+  // rr the same: 20 reals, all but the last over their threshold
+  const weights = Array(20).fill(1);
+  setService('rr', { weights });
+  setCounts(overloadedExcept(weights, (i) => i < 19));
+  assert.deepEqual(send(Array.from({ length: 30 }, () => syn())), Array(30).fill(19));
+  // and with nothing available, nothing is picked
+  setCounts(overloadedExcept(weights, () => true));
+  assert.deepEqual(send([syn(), syn()]), [-1, -1]);
+});
+
+for (const sched of ['rr', 'wrr'] as const) {
+  test(`${sched}: past the ring's tries, the available reals take turns as the model says`, () => {
+    // wrr: the heavy real over its threshold, the light ones share by weight (3:1:2); rr: the
+    // first 37 of 40 over theirs, the other three take one turn each.
+    const weights = sched === 'wrr' ? [100, 3, 1, 2] : Array(MAX_N).fill(1);
+    const over = (i: number): boolean => (sched === 'wrr' ? i === 0 : i < MAX_N - 3);
+    const ring = setService(sched, { weights });
+    const reals = overloadedExcept(weights, over);
+    // the light reals' counts grow with every flow: thresholds high enough never to trip
+    setCounts(reals);
+    let cursor = 0;
+    let fellBack = 0;
+    const c = weights.map(() => 0);
+    for (let n = 0; n < 300; n++) {
+      const want = pickRing(ring, reals, cursor, sched === 'wrr');
+      const inRing = ring.slice(cursor % ring.length).concat(ring).slice(0, abi.XLVS_RING_TRIES);
+      if (!inRing.some((r) => !over(r))) fellBack++;
+      cursor = want.cursor;
+      const [got] = send([syn()]);
+      assert.equal(got, want.pick, `SYN ${n}, cursor ${cursor}`);
+      c[got!]!++;
+    }
+    assert.equal(maps().svcRr.lookup(SVC), cursor, 'the ring cursor moved as the model says');
+    assert.ok(fellBack > 100, `${fellBack} of 300 SYNs fell back past the ring`);
+    if (sched === 'wrr') {
+      assert.equal(c[0], 0);
+      // 3:1:2 within a turn or two
+      for (const [i, share] of [[1, 3], [2, 1], [3, 2]] as const) assert.ok(Math.abs(c[i]! - 50 * share) <= 6, `real ${i}: ${c[i]} of 300`);
+    } else {
+      for (const n of c.slice(MAX_N - 3)) assert.ok(Math.abs(n - 100) <= 6, `${c.slice(MAX_N - 3)} of 300`);
+    }
+  });
+}
+
+for (const sched of ['sh', 'mh'] as const) {
+  test(`${sched} with fallback: the hashed slots' reals all unavailable, the one real with room takes every SYN`, () => {
+    const weights = Array(MAX_N).fill(1);
+    setService(sched, { weights, seed: 99, flags: abi.XLVS_SVC_F_HASH_FALLBACK, mhTableSize: 4093 });
+    setCounts(overloadedExcept(weights, (i) => i !== 23));
+    assert.deepEqual(send(clients(60, 1)), Array(60).fill(23));
+    // without the flag a client whose slot is unavailable gets no real (IPVS), fallback or not
+    setService(sched, { weights, seed: 99, flags: 0, mhTableSize: 4093 });
+    setCounts(overloadedExcept(weights, (i) => i !== 23));
+    assert.ok(send(clients(20, 2)).filter((g) => g === -1).length > 10);
+  });
+
+  test(`${sched} fallback: each client keeps its real; when one real leaves, only its clients move`, () => {
+    const weights = Array(MAX_N).fill(1);
+    const seed = 0x5eed;
+    const flags = abi.XLVS_SVC_F_HASH_FALLBACK;
+    const table = setService(sched, { weights, seed, flags, mhTableSize: 4093 });
+    const room = [3, 11, 25, 38];
+    let reals = overloadedExcept(weights, (i) => !room.includes(i));
+    setCounts(reals);
+    const cs = clients(200, 3);
+    const model = (rs: RealState[]): number[] => cs.map((s) =>
+      pickHashed(sched, table, rs, { src: v4(s.src), dst: v4(VIPS[0]!), family: 4, sport: s.sport }, seed, { fallback: true, port: false }));
+    const want = model(reals);
+    const first = send(cs);
+    assert.deepEqual(first, want, 'the model');
+    const tries = (s: Sent): number[] => Array.from({ length: abi.XLVS_HASH_TRIES }, (_, i) => table[hashAddr(v4(s.src), 4, 0, seed, i) % table.length]!);
+    const fellBack = cs.filter((s) => !tries(s).some((r) => room.includes(r))).length;
+    assert.ok(fellBack >= 15, `${fellBack} of 200 clients fell back`);
+    assert.deepEqual(send(cs.map((s) => ({ ...s, sport: s.sport + 1 }))), first, 'the same clients again: the same reals');
+    // real 11 goes over its threshold: its clients move, nobody else does
+    reals = overloadedExcept(weights, (i) => !room.includes(i) || i === 11);
+    setCounts(reals);
+    const after = send(cs.map((s) => ({ ...s, sport: s.sport + 2 })));
+    assert.deepEqual(after, model(reals), 'the model, real 11 gone');
+    after.forEach((g, i) => {
+      if (first[i] === 11) assert.ok(g !== 11 && room.includes(g), `client ${i} moved to ${g}`);
+      else assert.equal(g, first[i], `client ${i} stays on ${first[i]}`);
+    });
   });
 }
 

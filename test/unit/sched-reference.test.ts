@@ -5,7 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pickLeast, pickLblc, pickLblcr, localityOverloaded, type RealState, type LblcrSet } from '../../src/sched/reference.js';
+import {
+  pickLeast, pickLblc, pickLblcr, localityOverloaded, pickSpread, pickRing, pickRendezvous, type RealState, type LblcrSet,
+} from '../../src/sched/reference.js';
 
 /** Reals from [weight, active, inactive] triples. */
 const R = (...rs: Array<[number, number, number]>): RealState[] => rs.map(([weight, active, inactive]) => ({ weight, active, inactive }));
@@ -126,4 +128,47 @@ test('lblcr: the set grows on overload, shrinks after shrink time, drops stale m
   assert.equal(full.members.length, 8);
   assert.ok(!full.members.includes(3), `the most loaded (3) left: ${full.members}`);
   assert.ok(full.members.includes(9));
+});
+
+test('pickSpread: past the ring, the available reals take turns in config order, by weight for wrr', () => {
+  const rs = R([100, 0, 0], [3, 0, 0], [1, 0, 0], [2, 0, 0]);
+  rs[0]!.overloaded = true;
+  // wrr: turns 3:1:2 -> tickets 0..5 go 1,1,1,2,3,3 and then again
+  assert.deepEqual(Array.from({ length: 8 }, (_, t) => pickSpread(rs, t, true)), [1, 1, 1, 2, 3, 3, 1, 1]);
+  // rr: one turn each
+  assert.deepEqual(Array.from({ length: 4 }, (_, t) => pickSpread(rs, t, false)), [1, 2, 3, 1]);
+  assert.equal(pickSpread(R([0, 0, 0], [0, 0, 0]), 5, true), -1, 'quiescent reals take no turn');
+});
+
+test('pickRing: the next available slot within XLVS_RING_TRIES, else a turn of the spread', () => {
+  const ring = [...Array(100).fill(0), 1];
+  const rs = R([100, 0, 0], [1, 0, 0]);
+  assert.deepEqual(pickRing(ring, rs, 0, true), { pick: 0, cursor: 1 });
+  rs[0]!.overloaded = true;
+  // slots 0..15 are all real 0: the spread decides, the cursor moved past the tries
+  assert.deepEqual(pickRing(ring, rs, 0, true), { pick: 1, cursor: 16 });
+  // slot 100 is within the tries from 90: taken from the ring
+  assert.deepEqual(pickRing(ring, rs, 90, true), { pick: 1, cursor: 101 });
+  assert.deepEqual(pickRing(ring, R([1, 0, 0]).map((r) => ({ ...r, overloaded: true })), 0, false).pick, -1);
+  // the cursor wraps at 32 bits
+  assert.equal(pickRing(ring, rs, 0xfffffff8, true).cursor, 8);
+});
+
+test('pickRendezvous: the highest score among the available reals; only the clients of a real that leaves move', () => {
+  const addr = (i: number): Buffer => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE((10 << 24) | i, 0);
+    return b;
+  };
+  const rs: RealState[] = Array.from({ length: 6 }, (_, i) => ({ weight: 1, active: 0, inactive: 0, addr: { addr: addr(i), family: 4, port: 80 } }));
+  const picks = Array.from({ length: 600 }, (_, h) => pickRendezvous(rs, h * 2654435761));
+  assert.equal(new Set(picks).size, 6, 'every real wins for some clients');
+  const down = rs.map((r, i) => (i === 2 ? { ...r, weight: 0 } : r));
+  picks.forEach((p, h) => {
+    const q = pickRendezvous(down, h * 2654435761);
+    if (p === 2) assert.notEqual(q, 2);
+    else assert.equal(q, p, `client ${h}`);
+  });
+  assert.throws(() => pickRendezvous([{ weight: 1, active: 0, inactive: 0 }], 1), /addr/);
+  assert.equal(pickRendezvous(R([0, 0, 0]), 1), -1);
 });
