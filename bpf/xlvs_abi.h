@@ -103,7 +103,15 @@ enum xlvs_drop {
 				   * kernel cannot be handed these packets) */
 	XLVS_DROP_EVICTED = 11,   /* a packet of a flow whose real is evicted (XLVS_REAL_F_EVICT_*):
 				   * the flow was deleted with it */
-	XLVS_DROP_MAX = 12,
+	/* 12..14: numbers other branches of issue 14 take (placeholders, replaced at the merge). */
+	XLVS_DROP_RESERVED_12 = 12,
+	XLVS_DROP_RESERVED_13 = 13,
+	XLVS_DROP_RESERVED_14 = 14,
+	XLVS_DROP_REPLY_FRAGMENT = 15, /* an IP fragment of a nat/fullnat real's reply: it would leave
+				   * with the real's address (xlvs does not reassemble or translate fragments) */
+	XLVS_DROP_NEED_FRAG = 16, /* IPv4 without DF over the next hop's MTU that the kernel cannot be
+				   * handed to fragment (all but nat toward a real): XDP cannot fragment */
+	XLVS_DROP_MAX = 17,
 };
 
 /* What happened to every packet that was not dropped (index into the events
@@ -119,7 +127,9 @@ enum xlvs_event {
 				   * XLVS_REAL_F_EVICT_RESET: answered with a RST (XDP_TX), flow deleted */
 	XLVS_EV_PROBE = 7,        /* the answer to a health probe's SYN (probe.h): recorded; a
 				   * SYN-ACK is answered with a RST (XDP_TX), a RST consumed */
-	XLVS_EV_MAX = 8,
+	XLVS_EV_ICMP_TIME_EXCEEDED = 8, /* TTL / hop limit ran out at the router: ICMP time exceeded
+				   * built from the untranslated packet and sent back (XDP_TX) */
+	XLVS_EV_MAX = 9,
 };
 
 /* Connection state of a flow entry; picks the timeout (xlvs_cfg, or flow.h's
