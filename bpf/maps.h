@@ -180,6 +180,28 @@ struct {
 	__uint(max_entries, XLVS_NH_RING_BYTES);
 } nh_misses SEC(".maps");
 
+/* Fragments of a nat/fullnat real's reply being dropped (frag.h): the first
+ * one, which carries the ports, names the datagram; the later ones, which
+ * carry none, are known by it. Not shared with the control plane, not
+ * pinned: a restart forgets a few milliseconds' worth. */
+struct frag_key {
+	__be32 src[4];
+	__be32 dst[4];
+	__be32 id;    /* IPv4: the 16-bit identification; IPv6: the fragment header's */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+#define XLVS_MAX_FRAG_DROPS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLVS_MAX_FRAG_DROPS);
+	__type(key, struct frag_key);
+	__type(value, __u64); /* xlvs_now() deadline */
+} frag_drops SEC(".maps");
+
 /* Per-CPU scratch space for a new flow's entries: the verifier allows 512
  * bytes of stack over all calls and the programs need most of it. Not shared
  * with the control plane, not pinned. */
