@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * ICMP and ICMPv6 at the VIP: echo requests answered, errors about tracked
- * flows translated to the other side, and "too big" errors generated for
- * packets the next hop cannot take (path MTU discovery through the router).
+ * flows translated to the other side, and "too big" / "time exceeded"
+ * errors generated, from the packet as it came in, for packets the next hop
+ * cannot take (path MTU discovery through the router) or whose TTL runs out
+ * here (traceroute through a VIP).
  *
  * Each entry point is a thin dispatcher to a *global* function that parses
  * the frame again from ctx: the verifier checks each of those once instead
@@ -10,7 +12,7 @@
  * inside them the family is a constant again, so v4 and v6 stay apart.
  *
  * Every packet ends in exactly one count: XLVS_EV_ICMP_ECHO / _XLATE /
- * _TOO_BIG, a drop reason, or pass().
+ * _TOO_BIG / _TIME_EXCEEDED, a drop reason, or pass().
  *
  * Decisions (see also the report of issue 3):
  *  - errors whose quoted packet we cannot read (truncated, not TCP/UDP, a
@@ -161,11 +163,13 @@ struct icmp_quote {
 };
 
 /* Finds the quoted TCP/UDP packet after the ICMP header. -1 when it is not
- * one we can read: truncated, another protocol, a non-first fragment, or
- * (IPv6) behind extension headers. */
+ * one we can read: truncated (by the frame or the error's IP length),
+ * another protocol, a non-first fragment, or (IPv6) behind extension
+ * headers. */
 static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt *p, struct icmp_quote *q)
 {
 	void *end = (void *)(long)ctx->data_end;
+	void *lim = p->end;
 	void *pos = p->l4hdr + sizeof(struct icmp_hdr);
 	struct ipv6hdr *ip6;
 	struct iphdr *ip;
@@ -175,7 +179,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 	q->ip4 = 0;
 	if (p->family == XLVS_AF_INET) {
 		ip = pos;
-		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
+		if ((void *)(ip + 1) > end || (void *)(ip + 1) > lim || ip->version != 4 || ip->ihl < 5)
 			return -1;
 		if (ipv4_is_later_fragment(ip))
 			return -1;
@@ -186,7 +190,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 		ports = pos + ip->ihl * 4;
 	} else {
 		ip6 = pos;
-		if ((void *)(ip6 + 1) > end || ip6->version != 6)
+		if ((void *)(ip6 + 1) > end || (void *)(ip6 + 1) > lim || ip6->version != 6)
 			return -1;
 		q->proto = ip6->nexthdr;
 		q->saddr = ip6->saddr.in6_u.u6_addr32;
@@ -195,7 +199,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 	}
 	if (q->proto != IPPROTO_TCP && q->proto != IPPROTO_UDP)
 		return -1;
-	if ((void *)(ports + 2) > end)
+	if ((void *)(ports + 2) > end || (void *)(ports + 2) > lim)
 		return -1;
 	q->sport = ports;
 	q->dport = ports + 1;
@@ -471,7 +475,16 @@ __noinline int icmp_private_any(struct xdp_md *ctx, __u64 now, __u32 fam)
 	return icmp_private_fam(ctx, now, XLVS_AF_INET6);
 }
 
-/* ---- too big ---- */
+/* ---- errors we originate: too big, time exceeded ---- */
+
+/* What an error built here says (icmp_error_any's kind). */
+enum icmp_err_kind {
+	ICMP_ERR_TOO_BIG = 1,       /* frag needed / packet too big; info: the MTU */
+	ICMP_ERR_TIME_EXCEEDED = 2, /* TTL / hop limit exceeded in transit */
+};
+/* Or'ed into kind: the error comes from *src, not from the packet's own
+ * destination (the VIP, toward a client). */
+#define ICMP_ERR_F_SRC 0x100
 
 /* RFC 1812 4.3.2.7 / RFC 4443 2.4(e): no error about an error, about a
  * fragment other than the first, or to a source that is not one host. */
@@ -495,62 +508,88 @@ static __always_inline int icmp_may_answer(const struct pkt *p)
 	return 1;
 }
 
-/* Frag needed: [eth][ip 20][icmp 8][quoted header + 8 bytes]. The frame
- * grows by 28 bytes at the head, which leaves the original IP header exactly
- * where the quote goes; the tail is then cut after the quote. */
-static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
+/* The reason counted when the error cannot be sent. */
+static __always_inline __u32 icmp_err_drop(__u32 kind)
 {
-	void *data, *end;
+	return (kind & 0xff) == ICMP_ERR_TOO_BIG ? XLVS_DROP_TOO_BIG : XLVS_DROP_FIB;
+}
+
+static __always_inline void icmp_err_header(struct icmp_hdr *ih, __u32 kind, __u32 info, const __u8 fam)
+{
+	ih->check = 0;
+	ih->un.unused = 0;
+	if ((kind & 0xff) == ICMP_ERR_TOO_BIG) {
+		ih->type = fam == XLVS_AF_INET ? ICMP4_DEST_UNREACH : ICMP6_PKT_TOOBIG;
+		ih->code = fam == XLVS_AF_INET ? ICMP4_FRAG_NEEDED : 0;
+		if (fam == XLVS_AF_INET)
+			ih->un.frag.mtu = bpf_htons(info);
+		else
+			ih->un.mtu6 = bpf_htonl(info);
+	} else {
+		/* Code 0 in both: TTL / hop limit exceeded in transit. */
+		ih->type = fam == XLVS_AF_INET ? ICMP4_TIME_EXCEEDED : ICMP6_TIME_EXCEED;
+		ih->code = 0;
+	}
+}
+
+/* IPv4: [eth][ip 20][icmp 8][quoted header + 8 bytes of data, RFC 792].
+ * The frame grows by 28 bytes at the head, which leaves the original IP
+ * header exactly where the quote goes; the tail is then cut after the
+ * quote. The source is what the sender wrote as destination (the VIP), so
+ * the sender accepts it as coming from the host it talks to, as with IPVS
+ * (the kernel's icmp_send answers from the local address a packet was
+ * sent to); or *src with ICMP_ERR_F_SRC. */
+static __always_inline int icmp_error4(struct xdp_md *ctx, __u32 kind, __u32 info, const __be32 *src)
+{
+	__u32 why = icmp_err_drop(kind), qlen, tot;
+	struct iphdr *ip, *quote;
 	struct ethhdr eth, *e;
 	struct icmp_hdr *ih;
-	struct iphdr *ip, *quote;
-	__be32 saddr, daddr;
-	__u32 qlen, ihl;
+	__be32 to, from;
+	void *data, *end;
 	struct pkt p;
-	__s64 sum;
+	__u64 sum;
 
 	if (parse_packet(ctx, &p, XLVS_AF_INET) || !icmp_may_answer(&p))
-		return drop(XLVS_DROP_TOO_BIG);
-	/* Without DF the sender asked to be fragmented, which XDP cannot do;
-	 * a frag-needed would be a lie (RFC 1191 sends it for DF only). */
-	if (!ipv4_df(p.ip4) || mtu < 68 || mtu > 0xffff)
-		return drop(XLVS_DROP_TOO_BIG);
+		return drop(why);
+	if ((kind & 0xff) == ICMP_ERR_TOO_BIG) {
+		/* Without DF the sender asked to be fragmented, which XDP cannot
+		 * do; a frag-needed would be a lie (RFC 1191 sends it for DF only). */
+		if (!ipv4_df(p.ip4))
+			return drop(XLVS_DROP_NEED_FRAG);
+		if (info < 68 || info > 0xffff)
+			return drop(why);
+	}
 	__builtin_memcpy(&eth, p.eth, sizeof(eth));
-	saddr = p.ip4->saddr;
-	daddr = p.ip4->daddr;
+	to = p.ip4->saddr;
+	from = (kind & ICMP_ERR_F_SRC) ? src[0] : p.ip4->daddr;
+	tot = bpf_ntohs(p.ip4->tot_len);
+	qlen = p.ip4->ihl * 4 + 8;
+	if (qlen > tot)
+		qlen = tot;
 
 	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + sizeof(struct icmp_hdr))))
-		return drop(XLVS_DROP_TOO_BIG);
+		return drop(why);
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	e = data;
-	ip = data + sizeof(*e);
+	ip = (void *)(e + 1);
 	ih = (void *)(ip + 1);
 	quote = (void *)(ih + 1);
-	/* The largest quote (60-byte header + 8) must lie in the frame, for the
-	 * verifier; a packet bigger than any MTU >= 68 always has it. */
-	if ((void *)quote + 60 + 8 > end)
-		return drop(XLVS_DROP_TOO_BIG);
-	ihl = quote->ihl;
-	if (ihl < 5)
-		return drop(XLVS_DROP_TOO_BIG);
-	qlen = ihl * 4 + 8;
+	if ((void *)(quote + 1) > end)
+		return drop(why);
 
 	__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
 	__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
 	e->h_proto = eth.h_proto;
 
-	ih->type = ICMP4_DEST_UNREACH;
-	ih->code = ICMP4_FRAG_NEEDED;
-	ih->check = 0;
-	ih->un.frag.unused = 0;
-	ih->un.frag.mtu = bpf_htons(mtu);
-	sum = bpf_csum_diff(0, 0, (__be32 *)ih, sizeof(*ih), 0);
-	sum = bpf_csum_diff(0, 0, (__be32 *)quote, qlen, sum);
-	ih->check = ~csum_fold64((__u64)sum);
+	icmp_err_header(ih, kind, info, XLVS_AF_INET);
+	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)ih, sizeof(*ih), 0);
+	/* qlen <= 60 + 8: one chunk and a few words at most. */
+	if (csum_pkt_bytes(quote, qlen & 0x7f, end, 1, &sum))
+		return drop(why);
+	ih->check = ~csum_fold64(sum);
 
-	/* The source is what the sender wrote as destination (the VIP), so the
-	 * sender accepts it as coming from the host it talks to, as with IPVS. */
 	*(__u16 *)ip = bpf_htons(0x4500 | 0xc0); /* version 4, ihl 5, tos internetwork control */
 	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*ih) + qlen);
 	ip->id = 0;
@@ -558,23 +597,24 @@ static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
 	ip->ttl = ICMP_TTL;
 	ip->protocol = IPPROTO_ICMP;
 	ip->check = 0;
-	ip->saddr = daddr;
-	ip->daddr = saddr;
+	ip->saddr = from;
+	ip->daddr = to;
 	ip->check = csum_ip4_hdr(ip);
 
-	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip) + sizeof(*ih) + qlen) - (int)(end - data)))
-		return drop(XLVS_DROP_TOO_BIG);
-	stats_event(XLVS_EV_ICMP_TOO_BIG);
+	/* The frame's length from before the head grew (p.len, a number): the
+	 * verifier refuses arithmetic on data_end. */
+	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + qlen) - (int)p.len))
+		return drop(why);
+	stats_event((kind & 0xff) == ICMP_ERR_TOO_BIG ? XLVS_EV_ICMP_TOO_BIG : XLVS_EV_ICMP_TIME_EXCEEDED);
 	return XDP_TX;
 }
 
-/* Packet too big: [eth][ip6 40][icmp6 8][the first ICMP6_QUOTE bytes of the
- * packet]. Any packet over an IPv6 MTU (>= 1280) has those bytes; a smaller
- * one (a link below the IPv6 minimum) is dropped. */
-static __always_inline int too_big6(struct xdp_md *ctx, __u32 mtu)
+/* IPv6: [eth][ip6 40][icmp6 8][as much of the packet as fits in 1280
+ * bytes, RFC 4443 2.4(c)]. Source as icmp_error4. */
+static __always_inline int icmp_error6(struct xdp_md *ctx, __u32 kind, __u32 info, const __be32 *src)
 {
-	const __u32 plen = sizeof(struct icmp_hdr) + ICMP6_QUOTE;
-	struct in6_addr saddr, daddr;
+	__u32 why = icmp_err_drop(kind), qlen, plen;
+	struct in6_addr to, from;
 	struct ethhdr eth, *e;
 	struct ipv6hdr *ip6;
 	struct icmp_hdr *ih;
@@ -583,22 +623,27 @@ static __always_inline int too_big6(struct xdp_md *ctx, __u32 mtu)
 	__u64 sum;
 
 	if (parse_packet(ctx, &p, XLVS_AF_INET6) || !icmp_may_answer(&p))
-		return drop(XLVS_DROP_TOO_BIG);
-	if ((void *)p.ip6 + ICMP6_QUOTE > (void *)(long)ctx->data_end)
-		return drop(XLVS_DROP_TOO_BIG);
+		return drop(why);
 	__builtin_memcpy(&eth, p.eth, sizeof(eth));
-	__builtin_memcpy(&saddr, &p.ip6->saddr, sizeof(saddr));
-	__builtin_memcpy(&daddr, &p.ip6->daddr, sizeof(daddr));
+	__builtin_memcpy(&to, &p.ip6->saddr, sizeof(to));
+	if (kind & ICMP_ERR_F_SRC)
+		__builtin_memcpy(&from, src, sizeof(from));
+	else
+		__builtin_memcpy(&from, &p.ip6->daddr, sizeof(from));
+	qlen = sizeof(struct ipv6hdr) + bpf_ntohs(p.ip6->payload_len);
+	if (qlen > ICMP6_QUOTE)
+		qlen = ICMP6_QUOTE;
+	plen = sizeof(struct icmp_hdr) + qlen;
 
 	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct ipv6hdr) + sizeof(struct icmp_hdr))))
-		return drop(XLVS_DROP_TOO_BIG);
+		return drop(why);
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	e = data;
-	ip6 = data + sizeof(*e);
+	ip6 = (void *)(e + 1);
 	ih = (void *)(ip6 + 1);
-	if ((void *)ih + plen > end)
-		return drop(XLVS_DROP_TOO_BIG);
+	if ((void *)(ih + 1) > end)
+		return drop(why);
 
 	__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
 	__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
@@ -608,34 +653,36 @@ static __always_inline int too_big6(struct xdp_md *ctx, __u32 mtu)
 	ip6->payload_len = bpf_htons(plen);
 	ip6->nexthdr = IPPROTO_ICMPV6;
 	ip6->hop_limit = ICMP_TTL;
-	ip6->saddr = daddr;
-	ip6->daddr = saddr;
+	ip6->saddr = from;
+	ip6->daddr = to;
 
-	ih->type = ICMP6_PKT_TOOBIG;
-	ih->code = 0;
-	ih->check = 0;
-	ih->un.mtu6 = bpf_htonl(mtu);
-	/* Pseudo-header (addresses, upper-layer length, next header), then the
-	 * message in chunks bpf_csum_diff accepts. */
+	icmp_err_header(ih, kind, info, XLVS_AF_INET6);
+	/* Pseudo-header (addresses, upper-layer length, next header), the
+	 * ICMPv6 header, then the quote (at most 1232 bytes: 19 chunks and a
+	 * few words). */
 	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)&ip6->saddr, 32, 0);
 	sum += bpf_htonl(plen);
 	sum += bpf_htonl(IPPROTO_ICMPV6);
-	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)ih, CSUM_CHUNK, 0);
-	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)((void *)ih + CSUM_CHUNK), CSUM_CHUNK, 0);
-	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)((void *)ih + 2 * CSUM_CHUNK), plen - 2 * CSUM_CHUNK, 0);
+	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)ih, sizeof(*ih), 0);
+	if (csum_pkt_bytes(ih + 1, qlen & 0x7ff, end, ICMP6_QUOTE / 64, &sum))
+		return drop(why);
 	ih->check = ~csum_fold64(sum);
 
-	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip6) + plen) - (int)(end - data)))
-		return drop(XLVS_DROP_TOO_BIG);
-	stats_event(XLVS_EV_ICMP_TOO_BIG);
+	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + qlen) - (int)p.len))
+		return drop(why);
+	stats_event((kind & 0xff) == ICMP_ERR_TOO_BIG ? XLVS_EV_ICMP_TOO_BIG : XLVS_EV_ICMP_TIME_EXCEEDED);
 	return XDP_TX;
 }
 
-__noinline int icmp_too_big_any(struct xdp_md *ctx, __u32 mtu, __u32 fam)
+/* Global: verified once, whatever inlines the callers below. src: an
+ * address of the family, read only with ICMP_ERR_F_SRC in kind. */
+__noinline int icmp_error_any(struct xdp_md *ctx, __u32 kind, __u32 info, const struct tun_addr *src, __u32 fam)
 {
+	if (!ctx || !src)
+		return drop(icmp_err_drop(kind));
 	if (fam == XLVS_AF_INET)
-		return too_big4(ctx, mtu);
-	return too_big6(ctx, mtu);
+		return icmp_error4(ctx, kind, info, src->a);
+	return icmp_error6(ctx, kind, info, src->a);
 }
 
 /* ---- what the programs call ---- */
@@ -657,7 +704,37 @@ static __always_inline int icmp_private(struct xdp_md *ctx, struct pkt *p, __u64
  * pointers are invalid afterwards. */
 static __always_inline int icmp_too_big(struct xdp_md *ctx, struct pkt *p, __u32 mtu)
 {
-	return icmp_too_big_any(ctx, mtu, p->family);
+	struct tun_addr none = {};
+
+	return icmp_error_any(ctx, ICMP_ERR_TOO_BIG, mtu, &none, p->family);
+}
+
+/* The packet's TTL / hop limit runs out here (the router is a hop on its
+ * way): answer its sender with time exceeded, quoting the packet as it came
+ * in, so that a traceroute through a VIP never shows a real's address.
+ * Toward a client the error comes from the VIP (what the kernel does for a
+ * local destination). Toward a real, whose reply has run out, it comes from
+ * the router's local address on the private side (cfg; the kernel's choice
+ * would be an address of that interface), else the VIP the reply entry puts
+ * back; a dr/tun reply without a local address is dropped (fib) as before.
+ * Packet pointers are invalid afterwards. */
+static __always_inline int icmp_time_exceeded(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f)
+{
+	struct tun_addr src = {};
+	__u32 kind = ICMP_ERR_TIME_EXCEEDED;
+	const __be32 *local;
+
+	if (f->dir == XLVS_DIR_REPLY) {
+		local = tun_local(p->family);
+		if (local)
+			addr_copy(src.a, local);
+		else if (f->flags & XLVS_FLOW_F_SNAT)
+			addr_copy(src.a, f->nat_src);
+		else
+			return drop(XLVS_DROP_FIB);
+		kind |= ICMP_ERR_F_SRC;
+	}
+	return icmp_error_any(ctx, kind, 0, &src, p->family);
 }
 
 #endif /* XLVS_ICMP_H */
