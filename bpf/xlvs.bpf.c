@@ -6,7 +6,7 @@
  *   xlvs_public  (public iface):  to a VIP -> flow or new flow (persistence,
  *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
  *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect;
- *                                 a fragment of a nat/fullnat reply is dropped (frag.h)
+ *                                 (a fragmented reply: each fragment, frag.h)
  *   (either: a flow of a real that health checks evicted ends: evict.h)
  *   xlvs_private also builds health probes' SYNs when the daemon runs it
  *                through BPF_PROG_TEST_RUN on a frame "from" the loopback
@@ -242,7 +242,7 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 		return pass();
 	now = xlvs_now();
 	if (p.frag)
-		return frag_private_any(ctx, now, fam);
+		return frag_private(ctx, &p, now);
 	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6) {
 		int v = probe_icmp(ctx, &p);
 

@@ -107,8 +107,9 @@ enum xlvs_drop {
 	XLVS_DROP_RESERVED_12 = 12,
 	XLVS_DROP_RESERVED_13 = 13,
 	XLVS_DROP_RESERVED_14 = 14,
-	XLVS_DROP_REPLY_FRAGMENT = 15, /* an IP fragment of a nat/fullnat real's reply: it would leave
-				   * with the real's address (xlvs does not reassemble or translate fragments) */
+	XLVS_DROP_REPLY_FRAGMENT = 15, /* a later fragment of a nat/fullnat real's reply whose flow
+				   * entry has gone since its first fragment: it cannot be translated
+				   * and would leave with the real's address */
 	XLVS_DROP_NEED_FRAG = 16, /* IPv4 without DF over the next hop's MTU that the kernel cannot be
 				   * handed to fragment (all but nat toward a real): XDP cannot fragment */
 	XLVS_DROP_MAX = 17,

@@ -2,8 +2,8 @@
 // The edges of a packet (issue 14) through the real xlvs_public / xlvs_private programs
 // (BPF_PROG_TEST_RUN), Katran style: input frame -> verdict, output frame and the one counter
 // that moved.
-//  - fragments of a nat/fullnat real's reply are dropped (reply_fragment), not leaked with the
-//    real's address; other fragments pass;
+//  - fragments of a nat/fullnat real's reply are translated (the later ones by their first
+//    fragment's flow), never passed with the real's address; other fragments pass;
 //  - TTL / hop limit 1 through the router: ICMP time exceeded built from the packet as it came
 //    in (from the VIP toward a client), never the kernel's error about the translated packet;
 //  - IPv4 without DF over the next hop's MTU: need_frag where the kernel cannot fragment it;
@@ -194,26 +194,41 @@ const priv = (name: string, input: FrameSpec, expect: Fixture['expect']): Fixtur
 const unchanged: Fixture['expect'] = { verdict: 'XDP_PASS', frame: 'unchanged' };
 const frag6 = (id: number, offset: number, more: boolean): Ipv6Ext => ({ kind: 'fragment', id, offset, more });
 
-test('fragments of a nat/fullnat real\'s reply are dropped (reply_fragment): the first by its flow, the later ones by its id', () => {
+test('fragments of a nat/fullnat real\'s reply are translated: the first by its flow, the later ones by the first; none leaves with the real\'s address', () => {
   putFlow({ src: REAL, sport: 5353, dst: CLIENT, dport: 40200, proto: 'udp', dir: 'reply', method: 'nat', snat: [VIP, 53] });
-  // A large DNS answer: the first fragment carries the ports, the second only data.
-  check(priv('first fragment of a nat reply', fromReal(v4(REAL, CLIENT, udp(5353, 40200, 1000), 64, { id: 0x7001, mf: true })), { verdict: 'XDP_DROP' }), 'drop:REPLY_FRAGMENT');
-  check(priv('its later fragment', fromReal(v4(REAL, CLIENT, rawUdp(300), 64, { id: 0x7001, fragOffset: 1008 })), { verdict: 'XDP_DROP' }), 'drop:REPLY_FRAGMENT');
+  // A large DNS answer: the first fragment carries the ports (and the datagram's checksum), the second only data.
+  const first = (src: string, sport: number, ttl: number): PacketSpec => v4(src, CLIENT, udp(sport, 40200, 1000), ttl, { id: 0x7001, mf: true });
+  const second = (src: string, ttl: number, id = 0x7001): PacketSpec => v4(src, CLIENT, rawUdp(300), ttl, { id, fragOffset: 1008 });
+  check(priv('first fragment of a nat reply', fromReal(first(REAL, 5353, 64)), { verdict: 'XDP_REDIRECT', frame: toClient(first(VIP, 53, 63)) }), 'event:FWD');
+  check(priv('its later fragment', fromReal(second(REAL, 64)), { verdict: 'XDP_REDIRECT', frame: toClient(second(VIP, 63)) }), 'event:FWD');
   // A later fragment of a datagram whose first fragment was not seen: nothing says it is ours.
-  check(priv('a later fragment of another datagram passes', fromReal(v4(REAL, CLIENT, rawUdp(300), 64, { id: 0x7002, fragOffset: 1008 })), unchanged), 'event:PASS');
+  check(priv('a later fragment of another datagram passes', fromReal(second(REAL, 64, 0x7002)), unchanged), 'event:PASS');
   // The router's own traffic and other hosts' fragments: not ours.
   check(priv('a first fragment no flow knows passes', fromReal(v4(REAL, '198.51.100.77', udp(123, 123, 1000), 64, { id: 0x7003, mf: true })), unchanged), 'event:PASS');
-  // dr/tun replies already come from the VIP: nothing to hide, the kernel decides.
+  // dr/tun replies already come from the VIP: nothing to translate, the kernel decides.
   putFlow({ src: VIP, sport: 53, dst: CLIENT, dport: 40201, proto: 'udp', dir: 'reply', method: 'dr' });
   check(priv('a dr reply\'s fragment passes', fromReal(v4(VIP, CLIENT, udp(53, 40201, 1000), 64, { id: 0x7004, mf: true })), unchanged), 'event:PASS');
 
   putFlow({ src: REAL, sport: 8080, dst: LOCAL, dport: 50200, proto: 'udp', dir: 'reply', method: 'fullnat', snat: [VIP, 53], dnat: [CLIENT, 40202] });
-  check(priv('first fragment of a fullnat reply', fromReal(v4(REAL, LOCAL, udp(8080, 50200, 1000), 64, { id: 0x7005, mf: true })), { verdict: 'XDP_DROP' }), 'drop:REPLY_FRAGMENT');
+  check(priv('first fragment of a fullnat reply: source and destination', fromReal(v4(REAL, LOCAL, udp(8080, 50200, 1000), 64, { id: 0x7005, mf: true })), {
+    verdict: 'XDP_REDIRECT', frame: toClient(v4(VIP, CLIENT, udp(53, 40202, 1000), 63, { id: 0x7005, mf: true })),
+  }), 'event:FWD');
+  check(priv('its later fragment', fromReal(v4(REAL, LOCAL, rawUdp(300), 64, { id: 0x7005, fragOffset: 1008 })), {
+    verdict: 'XDP_REDIRECT', frame: toClient(v4(VIP, CLIENT, rawUdp(300), 63, { id: 0x7005, fragOffset: 1008 })),
+  }), 'event:FWD');
+
+  // The flow ends between the fragments: the rest cannot be translated, and must not leak.
+  putFlow({ src: REAL, sport: 5353, dst: CLIENT, dport: 40203, proto: 'udp', dir: 'reply', method: 'nat', snat: [VIP, 53] });
+  check(priv('first fragment', fromReal(v4(REAL, CLIENT, udp(5353, 40203, 1000), 64, { id: 0x7006, mf: true })), { verdict: 'XDP_REDIRECT' }), 'event:FWD');
+  flows.delete({ src: addr(REAL), dst: addr(CLIENT), sport: 5353, dport: 40203, proto: 17, family: abi.XLVS_AF_INET });
+  check(priv('a later fragment after its flow ended', fromReal(v4(REAL, CLIENT, rawUdp(300), 64, { id: 0x7006, fragOffset: 1008 })), { verdict: 'XDP_DROP' }), 'drop:REPLY_FRAGMENT');
 
   putFlow({ src: REAL6, sport: 5353, dst: CLIENT6, dport: 40200, proto: 'udp', dir: 'reply', method: 'nat', snat: [VIP6, 53] });
-  check(priv('IPv6: first fragment of a nat reply', fromReal(v6(REAL6, CLIENT6, udp(5353, 40200, 1000), 64, { ext: [frag6(0x12345678, 0, true)] })), { verdict: 'XDP_DROP' }), 'drop:REPLY_FRAGMENT');
-  check(priv('IPv6: its later fragment', fromReal(v6(REAL6, CLIENT6, rawUdp(300), 64, { ext: [frag6(0x12345678, 1008, false)] })), { verdict: 'XDP_DROP' }), 'drop:REPLY_FRAGMENT');
-  check(priv('IPv6: a later fragment of another datagram passes', fromReal(v6(REAL6, CLIENT6, rawUdp(300), 64, { ext: [frag6(0x12345679, 1008, false)] })), unchanged), 'event:PASS');
+  const first6 = (src: string, sport: number, hop: number): PacketSpec => v6(src, CLIENT6, udp(sport, 40200, 1000), hop, { ext: [frag6(0x12345678, 0, true)] });
+  const second6 = (src: string, hop: number, id = 0x12345678): PacketSpec => v6(src, CLIENT6, rawUdp(300), hop, { ext: [frag6(id, 1008, false)] });
+  check(priv('IPv6: first fragment of a nat reply', fromReal(first6(REAL6, 5353, 64)), { verdict: 'XDP_REDIRECT', frame: toClient(first6(VIP6, 53, 63)) }), 'event:FWD');
+  check(priv('IPv6: its later fragment', fromReal(second6(REAL6, 64)), { verdict: 'XDP_REDIRECT', frame: toClient(second6(VIP6, 63)) }), 'event:FWD');
+  check(priv('IPv6: a later fragment of another datagram passes', fromReal(second6(REAL6, 64, 0x12345679)), unchanged), 'event:PASS');
 });
 
 test('TTL / hop limit 1 through the router: time exceeded from the VIP about the packet as the client sent it', () => {
