@@ -500,7 +500,7 @@ static __always_inline int icmp_may_answer(const struct pkt *p)
 		if (p->proto == IPPROTO_ICMP)
 			return ih && (ih->type == ICMP4_ECHO || ih->type == ICMP4_ECHO_REPLY);
 	} else {
-		if (p->frag)
+		if (p->frag_later)
 			return 0;
 		if (p->proto == IPPROTO_ICMPV6)
 			return ih && ih->type >= ICMP6_INFO_MIN;
@@ -699,41 +699,53 @@ static __always_inline int icmp_private(struct xdp_md *ctx, struct pkt *p, __u64
 	return icmp_private_any(ctx, now, p->family);
 }
 
-/* The packet (not yet rewritten) does not fit the next hop's MTU `mtu`:
- * answer its sender with fragmentation needed / packet too big. Packet
- * pointers are invalid afterwards. */
-static __always_inline int icmp_too_big(struct xdp_md *ctx, struct pkt *p, __u32 mtu)
+/* Where an error we send about the packet of flow entry f comes from:
+ * returns ICMP_ERR_F_SRC with the address in *src, or 0 for the packet's
+ * own destination. Toward a client (a forward entry) that is the VIP, what
+ * the kernel answers from for a local destination. Toward a real (its
+ * reply's error) the router speaks: its local address on the private side
+ * (cfg; the kernel would pick an address of that interface), else the VIP
+ * the reply entry puts back; a dr/tun reply without a local address keeps
+ * the packet's destination (the client), as before. */
+static __always_inline __u32 icmp_source(const struct pkt *p, const struct xlvs_flow *f, struct tun_addr *src)
 {
-	struct tun_addr none = {};
+	const __be32 *local;
 
-	return icmp_error_any(ctx, ICMP_ERR_TOO_BIG, mtu, &none, p->family);
+	if (f->dir != XLVS_DIR_REPLY)
+		return 0;
+	local = tun_local(p->family);
+	if (local) {
+		addr_copy(src->a, local);
+		return ICMP_ERR_F_SRC;
+	}
+	if (f->flags & XLVS_FLOW_F_SNAT) {
+		addr_copy(src->a, f->nat_src);
+		return ICMP_ERR_F_SRC;
+	}
+	return 0;
 }
 
-/* The packet's TTL / hop limit runs out here (the router is a hop on its
- * way): answer its sender with time exceeded, quoting the packet as it came
- * in, so that a traceroute through a VIP never shows a real's address.
- * Toward a client the error comes from the VIP (what the kernel does for a
- * local destination). Toward a real, whose reply has run out, it comes from
- * the router's local address on the private side (cfg; the kernel's choice
- * would be an address of that interface), else the VIP the reply entry puts
- * back; a dr/tun reply without a local address is dropped (fib) as before.
+/* The packet of flow entry f (not yet rewritten) does not fit the next
+ * hop's MTU `mtu`: answer its sender with fragmentation needed / packet
+ * too big. Packet pointers are invalid afterwards. */
+static __always_inline int icmp_too_big(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f, __u32 mtu)
+{
+	struct tun_addr src = {};
+	__u32 kind = ICMP_ERR_TOO_BIG | icmp_source(p, f, &src);
+
+	return icmp_error_any(ctx, kind, mtu, &src, p->family);
+}
+
+/* The packet of flow entry f runs out of TTL / hop limit here (the router
+ * is a hop on its way): answer its sender with time exceeded, quoting the
+ * packet as it came in, so that a traceroute through a VIP never shows a
+ * real's address (the kernel's error would quote the translated packet).
  * Packet pointers are invalid afterwards. */
 static __always_inline int icmp_time_exceeded(struct xdp_md *ctx, struct pkt *p, const struct xlvs_flow *f)
 {
 	struct tun_addr src = {};
-	__u32 kind = ICMP_ERR_TIME_EXCEEDED;
-	const __be32 *local;
+	__u32 kind = ICMP_ERR_TIME_EXCEEDED | icmp_source(p, f, &src);
 
-	if (f->dir == XLVS_DIR_REPLY) {
-		local = tun_local(p->family);
-		if (local)
-			addr_copy(src.a, local);
-		else if (f->flags & XLVS_FLOW_F_SNAT)
-			addr_copy(src.a, f->nat_src);
-		else
-			return drop(XLVS_DROP_FIB);
-		kind |= ICMP_ERR_F_SRC;
-	}
 	return icmp_error_any(ctx, kind, 0, &src, p->family);
 }
 

@@ -92,7 +92,7 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, struct xlvs_f
 				return xmit_kernel(p, f);
 			return drop(XLVS_DROP_NEED_FRAG);
 		}
-		return icmp_too_big(ctx, p, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
+		return icmp_too_big(ctx, p, f, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
 	case FWD_DROP_FIB:
 	default:
 		return drop(XLVS_DROP_FIB);

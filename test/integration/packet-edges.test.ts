@@ -290,6 +290,15 @@ test('IPv4 without DF over the MTU: need_frag where the kernel cannot fragment i
   const bigger = (df: boolean): PacketSpec => v4(CLIENT, VIP, tcp(40601, 80, 1500 - 40), 64, { df });
   check(pub('fullnat, 1500 bytes, no DF', fromClient(bigger(false)), { verdict: 'XDP_DROP' }), 'drop:NEED_FRAG');
 
+  // A reply over the client side's MTU (1500): the real hears it from the router's local address.
+  putFlow({ src: REAL, sport: 8080, dst: CLIENT, dport: 40602, proto: 'tcp', dir: 'reply', method: 'nat', snat: [VIP, 80] });
+  const reply = (df: boolean): PacketSpec => v4(REAL, CLIENT, tcp(8080, 40602, 1600 - 40), 64, { df });
+  check(priv('nat reply, 1600 bytes, no DF', fromReal(reply(false)), { verdict: 'XDP_DROP' }), 'drop:NEED_FRAG');
+  check(priv('nat reply, 1600 bytes, DF: frag needed, MTU 1500, from the local address', fromReal(reply(true)), {
+    verdict: 'XDP_TX',
+    frame: toReal({ kind: 'ipv4', src: LOCAL, dst: REAL, tos: 0xc0, id: 0, ttl: 64, l4: { kind: 'icmp', type: ICMP.DEST_UNREACH, code: ICMP_CODE.FRAG_NEEDED, mtu: 1500, original: reply(true), originalLength: 28 } }),
+  }), 'event:ICMP_TOO_BIG');
+
   // RFC 6864: DF set (atomic): ID 0 is fine; DF clear: the outer packet may be fragmented.
   const small = (df: boolean): PacketSpec => v4(CLIENT, VIP, tcp(40600, 80), 64, { df });
   check(pub('tun with DF: outer DF, ID 0', fromClient(small(true)), {
