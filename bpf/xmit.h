@@ -13,7 +13,7 @@
 #include "parse.h"
 #include "nat.h"
 #include "fwd.h"
-#include "icmp.h"
+#include "icmp_error.h"
 #include "tun.h"
 
 /* The router's local address for this family (fullnat source, tun outer
