@@ -11,6 +11,7 @@
 #include <linux/types.h>
 #include <linux/ip.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
 
 static __always_inline __u16 csum_fold32(__u32 s)
 {
@@ -69,6 +70,52 @@ static __always_inline void csum_ip4_set_ttl(struct iphdr *ip, __u8 ttl)
 {
 	ip->check = csum_replace16(ip->check, bpf_htons((__u16)ip->ttl << 8), bpf_htons((__u16)ttl << 8));
 	ip->ttl = ttl;
+}
+
+/* Adds len bytes at pos (a packet pointer) to sum, unfolded: 64-byte
+ * chunks through bpf_csum_diff (at most max_chunks of them), then 16-bit
+ * words, then an odd last byte as the high byte of a zero-padded word. Each
+ * step is checked against end (data_end) for the verifier; -1 if the bytes
+ * are not all in the frame or longer than max_chunks * 64 + 62. */
+/* Hides a packet pointer's value from clang, which otherwise folds
+ * `pos + n > end` into arithmetic on end, and the verifier refuses that. */
+#define csum_opaque(v) asm volatile("" : "+r"(v))
+
+static __always_inline int csum_pkt_bytes(void *pos, __u32 len, void *end, const __u32 max_chunks, __u64 *sum)
+{
+	__u16 last = 0;
+	__u32 i;
+
+	for (i = 0; i < max_chunks; i++) {
+		if (len < 64)
+			break;
+		csum_opaque(pos);
+		if (pos + 64 > end)
+			return -1;
+		*sum += (__u32)bpf_csum_diff(0, 0, pos, 64, 0);
+		pos += 64;
+		len -= 64;
+	}
+	for (i = 0; i < 32; i++) {
+		if (len < 2)
+			break;
+		csum_opaque(pos);
+		if (pos + 2 > end)
+			return -1;
+		*sum += *(__u16 *)pos;
+		pos += 2;
+		len -= 2;
+	}
+	if (len >= 2)
+		return -1;
+	if (len) {
+		csum_opaque(pos);
+		if (pos + 1 > end)
+			return -1;
+		*(__u8 *)&last = *(__u8 *)pos;
+		*sum += last;
+	}
+	return 0;
 }
 
 #endif /* XLVS_CSUM_H */

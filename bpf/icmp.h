@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * ICMP and ICMPv6 at the VIP: echo requests answered, errors about tracked
- * flows translated to the other side, and "too big" errors generated for
- * packets the next hop cannot take (path MTU discovery through the router).
+ * ICMP and ICMPv6 at the VIP: echo requests answered and errors about
+ * tracked flows translated to the other side. The errors xlvs originates
+ * itself ("too big", "time exceeded") are built in icmp_error.h.
  *
  * Each entry point is a thin dispatcher to a *global* function that parses
  * the frame again from ctx: the verifier checks each of those once instead
  * of once per inlined call site (xmit() alone is inlined four times), and
  * inside them the family is a constant again, so v4 and v6 stay apart.
  *
- * Every packet ends in exactly one count: XLVS_EV_ICMP_ECHO / _XLATE /
- * _TOO_BIG, a drop reason, or pass().
+ * Every packet ends in exactly one count: XLVS_EV_ICMP_ECHO / _XLATE, a
+ * drop reason, or pass().
  *
  * Decisions (see also the report of issue 3):
  *  - errors whose quoted packet we cannot read (truncated, not TCP/UDP, a
@@ -76,8 +76,6 @@ struct icmp_hdr {
 #define ICMP_TTL 64
 /* RFC 4443 2.4(c): an ICMPv6 error fills at most the minimum MTU, 1280. */
 #define ICMP6_QUOTE (1280 - sizeof(struct ipv6hdr) - sizeof(struct icmp_hdr))
-/* bpf_csum_diff sums at most 512 bytes per call. */
-#define CSUM_CHUNK 512
 
 /* ---- common pieces ---- */
 
@@ -161,11 +159,13 @@ struct icmp_quote {
 };
 
 /* Finds the quoted TCP/UDP packet after the ICMP header. -1 when it is not
- * one we can read: truncated, another protocol, a non-first fragment, or
- * (IPv6) behind extension headers. */
+ * one we can read: truncated (by the frame or the error's IP length),
+ * another protocol, a non-first fragment, or (IPv6) behind extension
+ * headers. */
 static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt *p, struct icmp_quote *q)
 {
 	void *end = (void *)(long)ctx->data_end;
+	void *lim = p->end;
 	void *pos = p->l4hdr + sizeof(struct icmp_hdr);
 	struct ipv6hdr *ip6;
 	struct iphdr *ip;
@@ -175,7 +175,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 	q->ip4 = 0;
 	if (p->family == XLVS_AF_INET) {
 		ip = pos;
-		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
+		if ((void *)(ip + 1) > end || (void *)(ip + 1) > lim || ip->version != 4 || ip->ihl < 5)
 			return -1;
 		if (ipv4_is_later_fragment(ip))
 			return -1;
@@ -186,7 +186,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 		ports = pos + ip->ihl * 4;
 	} else {
 		ip6 = pos;
-		if ((void *)(ip6 + 1) > end || ip6->version != 6)
+		if ((void *)(ip6 + 1) > end || (void *)(ip6 + 1) > lim || ip6->version != 6)
 			return -1;
 		q->proto = ip6->nexthdr;
 		q->saddr = ip6->saddr.in6_u.u6_addr32;
@@ -195,7 +195,7 @@ static __always_inline int icmp_quote_parse(struct xdp_md *ctx, const struct pkt
 	}
 	if (q->proto != IPPROTO_TCP && q->proto != IPPROTO_UDP)
 		return -1;
-	if ((void *)(ports + 2) > end)
+	if ((void *)(ports + 2) > end || (void *)(ports + 2) > lim)
 		return -1;
 	q->sport = ports;
 	q->dport = ports + 1;
@@ -471,173 +471,6 @@ __noinline int icmp_private_any(struct xdp_md *ctx, __u64 now, __u32 fam)
 	return icmp_private_fam(ctx, now, XLVS_AF_INET6);
 }
 
-/* ---- too big ---- */
-
-/* RFC 1812 4.3.2.7 / RFC 4443 2.4(e): no error about an error, about a
- * fragment other than the first, or to a source that is not one host. */
-static __always_inline int icmp_may_answer(const struct pkt *p)
-{
-	const struct icmp_hdr *ih = p->l4hdr;
-
-	if (icmp_bad_source(p))
-		return 0;
-	if (p->family == XLVS_AF_INET) {
-		if (ipv4_is_later_fragment(p->ip4))
-			return 0;
-		if (p->proto == IPPROTO_ICMP)
-			return ih && (ih->type == ICMP4_ECHO || ih->type == ICMP4_ECHO_REPLY);
-	} else {
-		if (p->frag)
-			return 0;
-		if (p->proto == IPPROTO_ICMPV6)
-			return ih && ih->type >= ICMP6_INFO_MIN;
-	}
-	return 1;
-}
-
-/* Frag needed: [eth][ip 20][icmp 8][quoted header + 8 bytes]. The frame
- * grows by 28 bytes at the head, which leaves the original IP header exactly
- * where the quote goes; the tail is then cut after the quote. */
-static __always_inline int too_big4(struct xdp_md *ctx, __u32 mtu)
-{
-	void *data, *end;
-	struct ethhdr eth, *e;
-	struct icmp_hdr *ih;
-	struct iphdr *ip, *quote;
-	__be32 saddr, daddr;
-	__u32 qlen, ihl;
-	struct pkt p;
-	__s64 sum;
-
-	if (parse_packet(ctx, &p, XLVS_AF_INET) || !icmp_may_answer(&p))
-		return drop(XLVS_DROP_TOO_BIG);
-	/* Without DF the sender asked to be fragmented, which XDP cannot do;
-	 * a frag-needed would be a lie (RFC 1191 sends it for DF only). */
-	if (!ipv4_df(p.ip4) || mtu < 68 || mtu > 0xffff)
-		return drop(XLVS_DROP_TOO_BIG);
-	__builtin_memcpy(&eth, p.eth, sizeof(eth));
-	saddr = p.ip4->saddr;
-	daddr = p.ip4->daddr;
-
-	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + sizeof(struct icmp_hdr))))
-		return drop(XLVS_DROP_TOO_BIG);
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	e = data;
-	ip = data + sizeof(*e);
-	ih = (void *)(ip + 1);
-	quote = (void *)(ih + 1);
-	/* The largest quote (60-byte header + 8) must lie in the frame, for the
-	 * verifier; a packet bigger than any MTU >= 68 always has it. */
-	if ((void *)quote + 60 + 8 > end)
-		return drop(XLVS_DROP_TOO_BIG);
-	ihl = quote->ihl;
-	if (ihl < 5)
-		return drop(XLVS_DROP_TOO_BIG);
-	qlen = ihl * 4 + 8;
-
-	__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
-	__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
-	e->h_proto = eth.h_proto;
-
-	ih->type = ICMP4_DEST_UNREACH;
-	ih->code = ICMP4_FRAG_NEEDED;
-	ih->check = 0;
-	ih->un.frag.unused = 0;
-	ih->un.frag.mtu = bpf_htons(mtu);
-	sum = bpf_csum_diff(0, 0, (__be32 *)ih, sizeof(*ih), 0);
-	sum = bpf_csum_diff(0, 0, (__be32 *)quote, qlen, sum);
-	ih->check = ~csum_fold64((__u64)sum);
-
-	/* The source is what the sender wrote as destination (the VIP), so the
-	 * sender accepts it as coming from the host it talks to, as with IPVS. */
-	*(__u16 *)ip = bpf_htons(0x4500 | 0xc0); /* version 4, ihl 5, tos internetwork control */
-	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*ih) + qlen);
-	ip->id = 0;
-	ip->frag_off = 0;
-	ip->ttl = ICMP_TTL;
-	ip->protocol = IPPROTO_ICMP;
-	ip->check = 0;
-	ip->saddr = daddr;
-	ip->daddr = saddr;
-	ip->check = csum_ip4_hdr(ip);
-
-	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip) + sizeof(*ih) + qlen) - (int)(end - data)))
-		return drop(XLVS_DROP_TOO_BIG);
-	stats_event(XLVS_EV_ICMP_TOO_BIG);
-	return XDP_TX;
-}
-
-/* Packet too big: [eth][ip6 40][icmp6 8][the first ICMP6_QUOTE bytes of the
- * packet]. Any packet over an IPv6 MTU (>= 1280) has those bytes; a smaller
- * one (a link below the IPv6 minimum) is dropped. */
-static __always_inline int too_big6(struct xdp_md *ctx, __u32 mtu)
-{
-	const __u32 plen = sizeof(struct icmp_hdr) + ICMP6_QUOTE;
-	struct in6_addr saddr, daddr;
-	struct ethhdr eth, *e;
-	struct ipv6hdr *ip6;
-	struct icmp_hdr *ih;
-	void *data, *end;
-	struct pkt p;
-	__u64 sum;
-
-	if (parse_packet(ctx, &p, XLVS_AF_INET6) || !icmp_may_answer(&p))
-		return drop(XLVS_DROP_TOO_BIG);
-	if ((void *)p.ip6 + ICMP6_QUOTE > (void *)(long)ctx->data_end)
-		return drop(XLVS_DROP_TOO_BIG);
-	__builtin_memcpy(&eth, p.eth, sizeof(eth));
-	__builtin_memcpy(&saddr, &p.ip6->saddr, sizeof(saddr));
-	__builtin_memcpy(&daddr, &p.ip6->daddr, sizeof(daddr));
-
-	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct ipv6hdr) + sizeof(struct icmp_hdr))))
-		return drop(XLVS_DROP_TOO_BIG);
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	e = data;
-	ip6 = data + sizeof(*e);
-	ih = (void *)(ip6 + 1);
-	if ((void *)ih + plen > end)
-		return drop(XLVS_DROP_TOO_BIG);
-
-	__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
-	__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
-	e->h_proto = eth.h_proto;
-
-	*(__be32 *)ip6 = bpf_htonl(6 << 28); /* version, no traffic class, no flow label */
-	ip6->payload_len = bpf_htons(plen);
-	ip6->nexthdr = IPPROTO_ICMPV6;
-	ip6->hop_limit = ICMP_TTL;
-	ip6->saddr = daddr;
-	ip6->daddr = saddr;
-
-	ih->type = ICMP6_PKT_TOOBIG;
-	ih->code = 0;
-	ih->check = 0;
-	ih->un.mtu6 = bpf_htonl(mtu);
-	/* Pseudo-header (addresses, upper-layer length, next header), then the
-	 * message in chunks bpf_csum_diff accepts. */
-	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)&ip6->saddr, 32, 0);
-	sum += bpf_htonl(plen);
-	sum += bpf_htonl(IPPROTO_ICMPV6);
-	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)ih, CSUM_CHUNK, 0);
-	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)((void *)ih + CSUM_CHUNK), CSUM_CHUNK, 0);
-	sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)((void *)ih + 2 * CSUM_CHUNK), plen - 2 * CSUM_CHUNK, 0);
-	ih->check = ~csum_fold64(sum);
-
-	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*e) + sizeof(*ip6) + plen) - (int)(end - data)))
-		return drop(XLVS_DROP_TOO_BIG);
-	stats_event(XLVS_EV_ICMP_TOO_BIG);
-	return XDP_TX;
-}
-
-__noinline int icmp_too_big_any(struct xdp_md *ctx, __u32 mtu, __u32 fam)
-{
-	if (fam == XLVS_AF_INET)
-		return too_big4(ctx, mtu);
-	return too_big6(ctx, mtu);
-}
-
 /* ---- what the programs call ---- */
 
 /* ICMP/ICMPv6 to a VIP address, arriving on the public side. */
@@ -650,14 +483,6 @@ static __always_inline int icmp_public(struct xdp_md *ctx, struct pkt *p, __u64 
 static __always_inline int icmp_private(struct xdp_md *ctx, struct pkt *p, __u64 now)
 {
 	return icmp_private_any(ctx, now, p->family);
-}
-
-/* The packet (not yet rewritten) does not fit the next hop's MTU `mtu`:
- * answer its sender with fragmentation needed / packet too big. Packet
- * pointers are invalid afterwards. */
-static __always_inline int icmp_too_big(struct xdp_md *ctx, struct pkt *p, __u32 mtu)
-{
-	return icmp_too_big_any(ctx, mtu, p->family);
 }
 
 #endif /* XLVS_ICMP_H */

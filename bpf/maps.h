@@ -180,13 +180,43 @@ struct {
 	__uint(max_entries, XLVS_NH_RING_BYTES);
 } nh_misses SEC(".maps");
 
+/* Fragmented replies of nat/fullnat reals (frag.h): the first fragment,
+ * which carries the ports, names its datagram (source, destination, id,
+ * protocol) and the reply entry that translated it; the later fragments,
+ * which carry no ports, are translated by that entry. Not shared with the
+ * control plane, not pinned: a restart forgets a few seconds' worth. */
+struct frag_key {
+	__be32 src[4];
+	__be32 dst[4];
+	__be32 id;    /* IPv4: the 16-bit identification; IPv6: the fragment header's */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+struct frag_val {
+	struct xlvs_flow_key flow; /* the reply entry of the first fragment */
+	__u64 expires_ns;          /* xlvs_now() deadline */
+};
+
+#define XLVS_MAX_FRAGS 8192
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLVS_MAX_FRAGS);
+	__type(key, struct frag_key);
+	__type(value, struct frag_val);
+} frags SEC(".maps");
+
 /* Per-CPU scratch space for a new flow's entries: the verifier allows 512
  * bytes of stack over all calls and the programs need most of it. Not shared
  * with the control plane, not pinned. */
 struct scratch {
 	struct xlvs_flow fw;
 	struct xlvs_flow rp;
-	struct xlvs_flow_key rk;
+	struct xlvs_flow_key rk; /* also a fragment's flow key (frag.h) */
+	struct frag_key fk;      /* frag.h */
+	struct frag_val fv;
 };
 
 struct {

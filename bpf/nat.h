@@ -22,7 +22,10 @@ static __always_inline void l4_csum_fixup(struct pkt *p)
 
 /* Rewrites the source (dst == 0) or destination address and port. The L4
  * checksum covers the addresses through the pseudo-header, so it changes with
- * both; IPv4's header checksum with the address. */
+ * both; IPv4's header checksum with the address. The transport checksum
+ * covers a whole datagram but sits in its first fragment: an incremental
+ * update there is right for the datagram, and a later fragment (no
+ * transport header: l4.sport NULL) only has its addresses rewritten. */
 static __always_inline void nat_rewrite(struct pkt *p, int dst, const __be32 *addr, __be16 port)
 {
 	__be16 *pp = dst ? p->l4.dport : p->l4.sport;
@@ -40,6 +43,9 @@ static __always_inline void nat_rewrite(struct pkt *p, int dst, const __be32 *ad
 			a[i] = addr[i];
 		}
 	}
+	/* A fragment past the first has no transport header: addresses only. */
+	if (!pp)
+		return;
 	if (p->l4.check)
 		*p->l4.check = csum_replace16(*p->l4.check, *pp, port);
 	*pp = port;

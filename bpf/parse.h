@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * Packet parsing. Contract of every parse_*(): it checks the header lies
- * within [data, data_end), fills the caller's pointer, advances the cursor
- * past the header and returns 0; on a truncated or inconsistent header it
- * returns -1 and leaves the cursor where it was.
+ * within [data, data_end) and, past the IP header, within the IP packet's
+ * own length (cursor.lim: Ethernet padding after a short packet is not
+ * part of it and is never read as a header), fills the caller's pointer,
+ * advances the cursor past the header and returns 0; on a truncated or
+ * inconsistent header it returns -1 and leaves the cursor where it was.
+ * Both bounds are checked: data_end for the verifier, lim for the meaning.
  *
  * parse_packet() fills a struct pkt: the facts every later stage uses.
  */
@@ -34,7 +37,8 @@
 
 struct cursor {
 	void *pos;
-	void *end;
+	void *end; /* data_end */
+	void *lim; /* end of the IP packet (<= end); end until the IP header is parsed */
 };
 
 /* The L4 facts of a packet the flow logic needs. */
@@ -60,7 +64,11 @@ struct pkt {
 	__u8 family;      /* XLVS_AF_INET / XLVS_AF_INET6; 0: not IP */
 	__u8 proto;       /* transport protocol */
 	__u8 frag;        /* an IPv4 fragment or an IPv6 fragment header */
+	__u8 frag_later;  /* a fragment other than the first: no transport header */
 	__u8 ext_long;    /* IPv6 extension chain longer than we walk */
+	__u8 rh_pending;  /* IPv6 routing header with segments left: not at its final destination */
+	__be32 frag_id;   /* a fragment's identification (IPv4: the 16-bit id, zero-extended) */
+	void *end;        /* end of the IP packet: transport data ends here, not at data_end */
 	__u32 len;        /* frame length */
 };
 
@@ -92,6 +100,7 @@ static __always_inline int parse_ipv4(struct cursor *c, struct iphdr **ip)
 	if (bpf_ntohs(h->tot_len) < hlen || c->pos + bpf_ntohs(h->tot_len) > c->end)
 		return -1;
 	*ip = h;
+	c->lim = c->pos + (bpf_ntohs(h->tot_len) & 0xffff);
 	c->pos += hlen;
 	return 0;
 }
@@ -124,13 +133,46 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ipv6hdr **ip6)
 	if ((void *)(h + 1) + bpf_ntohs(h->payload_len) > c->end)
 		return -1;
 	*ip6 = h;
+	/* A jumbogram (payload length 0) ends here: nothing past it is read. */
+	c->lim = (void *)(h + 1) + (bpf_ntohs(h->payload_len) & 0xffff);
 	c->pos = h + 1;
 	return 0;
 }
 
-/* Walks hop-by-hop, routing and destination options headers; stops at a
- * fragment header (marks p->frag) or anything else. Returns the transport
- * protocol, -1 on truncation. */
+/* IPv6 fragment header (RFC 8200 4.5); ours, like struct icmp_hdr. */
+struct ip6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset in 8-byte units << 3 | M */
+	__be32 id;
+};
+
+#define XLVS_IP6_FRAG_OFFSET 0xfff8
+
+/* The fragment header at the cursor: marks p->frag (p->frag_later past the
+ * first fragment), keeps its id and returns the protocol after it, -1 on
+ * truncation. The walk stops there: only a first fragment has more. */
+static __always_inline int parse_ipv6_frag(struct cursor *c, struct pkt *p)
+{
+	struct ip6_frag_hdr *h = c->pos;
+
+	if ((void *)(h + 1) > c->end || (void *)(h + 1) > c->lim)
+		return -1;
+	p->frag = 1;
+	p->frag_later = (h->frag_off & bpf_htons(XLVS_IP6_FRAG_OFFSET)) != 0;
+	p->frag_id = h->id;
+	c->pos = h + 1;
+	return h->nexthdr;
+}
+
+/* Walks hop-by-hop, routing and destination options headers and a fragment
+ * header (marks p->frag). Returns the transport protocol, -1 on truncation.
+ * A routing header with segments left (RFC 8200 4.4) names the next hop in
+ * the destination address; the final destination is another address, and
+ * the transport checksum's pseudo-header uses that one: the packet is not
+ * (yet) for a VIP. The walk stops there, returning IPPROTO_ROUTING with
+ * p->rh_pending set, so nothing reads or rewrites the packet: the kernel
+ * gets it. */
 static __always_inline int skip_ipv6_ext(struct cursor *c, __u8 next, struct pkt *p)
 {
 	struct ipv6_opt_hdr *h;
@@ -138,17 +180,20 @@ static __always_inline int skip_ipv6_ext(struct cursor *c, __u8 next, struct pkt
 
 #pragma unroll
 	for (i = 0; i < XLVS_V6_EXT_MAX; i++) {
-		if (next == IPPROTO_FRAGMENT) {
-			p->frag = 1;
-			return next;
-		}
+		if (next == IPPROTO_FRAGMENT)
+			return parse_ipv6_frag(c, p);
 		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
 			return next;
 		h = c->pos;
-		if ((void *)(h + 1) > c->end)
+		/* 4 bytes: a routing header's segments left is the 4th. */
+		if (c->pos + 4 > c->end || c->pos + 4 > c->lim)
 			return -1;
+		if (next == IPPROTO_ROUTING && ((__u8 *)h)[3] != 0) {
+			p->rh_pending = 1;
+			return IPPROTO_ROUTING;
+		}
 		next = h->nexthdr;
-		if (c->pos + (h->hdrlen + 1) * 8 > c->end)
+		if (c->pos + (h->hdrlen + 1) * 8 > c->end || c->pos + (h->hdrlen + 1) * 8 > c->lim)
 			return -1;
 		c->pos += (h->hdrlen + 1) * 8;
 	}
@@ -162,9 +207,9 @@ static __always_inline int parse_tcp(struct cursor *c, struct tcphdr **tcp)
 {
 	struct tcphdr *h = c->pos;
 
-	if ((void *)(h + 1) > c->end)
+	if ((void *)(h + 1) > c->end || (void *)(h + 1) > c->lim)
 		return -1;
-	if (h->doff < 5)
+	if (h->doff < 5 || c->pos + h->doff * 4 > c->lim)
 		return -1;
 	*tcp = h;
 	c->pos = h + 1;
@@ -175,7 +220,7 @@ static __always_inline int parse_udp(struct cursor *c, struct udphdr **udp)
 {
 	struct udphdr *h = c->pos;
 
-	if ((void *)(h + 1) > c->end)
+	if ((void *)(h + 1) > c->end || (void *)(h + 1) > c->lim)
 		return -1;
 	*udp = h;
 	c->pos = h + 1;
@@ -195,12 +240,16 @@ static __always_inline __be16 frame_proto(struct xdp_md *ctx)
 /* Fills p for a frame of family fam (a constant at every call site, so each
  * family gets its own specialised code and the verifier never sees a path
  * that mixes them). Returns 0 for an IP packet (p->proto says what it
- * carries; a fragment or over-long extension chain is marked, not parsed
- * further; a truncated transport header leaves p->l4hdr NULL), -1 when the
- * IP header is broken: the kernel decides on those. */
+ * carries; a fragment is marked, and only a first fragment's transport
+ * header is parsed; an over-long extension chain or a pending routing
+ * header is marked, not parsed further; a transport header truncated by
+ * the frame or by the IP length leaves p->l4hdr NULL), -1 when the IP
+ * header is broken or its length runs past the frame: the kernel decides
+ * on those (it drops them as truncated). */
 static __always_inline int parse_packet(struct xdp_md *ctx, struct pkt *p, const __u8 fam)
 {
-	struct cursor c = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
+	struct cursor c = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end,
+			    .lim = (void *)(long)ctx->data_end };
 	struct tcphdr *tcp;
 	struct udphdr *udp;
 	int proto;
@@ -216,20 +265,25 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct pkt *p, const
 		p->proto = p->ip4->protocol;
 		p->saddr = &p->ip4->saddr;
 		p->daddr = &p->ip4->daddr;
+		p->end = c.lim;
 		if (ipv4_is_fragment(p->ip4)) {
 			p->frag = 1;
-			return 0;
+			p->frag_later = ipv4_is_later_fragment(p->ip4);
+			p->frag_id = p->ip4->id;
+			if (p->frag_later)
+				return 0;
 		}
 	} else {
 		if (parse_ipv6(&c, &p->ip6))
 			return -1;
 		p->saddr = p->ip6->saddr.in6_u.u6_addr32;
 		p->daddr = p->ip6->daddr.in6_u.u6_addr32;
+		p->end = c.lim;
 		proto = skip_ipv6_ext(&c, p->ip6->nexthdr, p);
 		if (proto < 0)
 			return -1;
 		p->proto = proto;
-		if (p->frag || p->ext_long)
+		if (p->frag_later || p->ext_long || p->rh_pending)
 			return 0;
 	}
 
@@ -253,7 +307,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct pkt *p, const
 		/* IPv4 UDP may go without a checksum; IPv6 UDP may not (RFC 8200). */
 		p->l4.check = (udp->check || fam == XLVS_AF_INET6) ? &udp->check : 0;
 	} else if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
-		if (c.pos + 8 <= c.end)
+		if (c.pos + 8 <= c.end && c.pos + 8 <= c.lim)
 			p->l4hdr = c.pos;
 	}
 	return 0;

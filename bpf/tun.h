@@ -65,7 +65,12 @@ static __always_inline void tun_outer4(struct iphdr *ip, const struct tun_inner 
 	ip->ihl = sizeof(*ip) / 4;
 	ip->tos = in->tos;
 	ip->tot_len = bpf_htons(in->len + sizeof(*ip));
-	ip->id = 0;
+	/* RFC 6864: an atomic datagram (DF set, not a fragment) may carry any
+	 * ID; one that may be fragmented needs an ID unique for its (source,
+	 * destination, protocol) while its fragments may live. The outer
+	 * header's triple is shared by every client of the real, so the inner
+	 * ID would collide: a random one instead, never 0. */
+	ip->id = in->df ? 0 : bpf_htons((bpf_get_prandom_u32() % 0xffff) + 1);
 	ip->frag_off = in->df ? bpf_htons(XLVS_IP4_DF) : 0;
 	ip->ttl = XLVS_TUN_TTL;
 	ip->protocol = IPPROTO_IPIP;

@@ -5,7 +5,8 @@
  *
  *   xlvs_public  (public iface):  to a VIP -> flow or new flow (persistence,
  *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
- *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect
+ *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect;
+ *                                 (a fragmented reply: each fragment, frag.h)
  *   (either: a flow of a real that health checks evicted ends: evict.h)
  *   xlvs_private also builds health probes' SYNs when the daemon runs it
  *                through BPF_PROG_TEST_RUN on a frame "from" the loopback
@@ -26,6 +27,7 @@
 #include "sched.h"
 #include "xmit.h"
 #include "icmp.h"
+#include "frag.h"
 #include "evict.h"
 #include "probe.h"
 #include "stats.h"
@@ -236,9 +238,11 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	struct pkt p;
 	__u64 now;
 
-	if (parse_packet(ctx, &p, fam) || p.frag || p.ext_long)
+	if (parse_packet(ctx, &p, fam) || p.ext_long || p.rh_pending)
 		return pass();
 	now = xlvs_now();
+	if (p.frag)
+		return frag_private(ctx, &p, now);
 	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6) {
 		int v = probe_icmp(ctx, &p);
 

@@ -105,11 +105,15 @@ enum xlvs_drop {
 				   * kernel cannot be handed these packets) */
 	XLVS_DROP_EVICTED = 11,   /* a packet of a flow whose real is evicted (XLVS_REAL_F_EVICT_*):
 				   * the flow was deleted with it */
-	XLVS_DROP_RESERVED_12 = 12, /* placeholders for reasons other branches add */
+	/* 12..14: numbers other branches of issue 14 take (placeholders, replaced at the merge). */
+	XLVS_DROP_RESERVED_12 = 12,
 	XLVS_DROP_RESERVED_13 = 13,
 	XLVS_DROP_RESERVED_14 = 14,
-	XLVS_DROP_RESERVED_15 = 15,
-	XLVS_DROP_RESERVED_16 = 16,
+	XLVS_DROP_REPLY_FRAGMENT = 15, /* a later fragment of a nat/fullnat real's reply whose flow
+				   * entry has gone since its first fragment: it cannot be translated
+				   * and would leave with the real's address */
+	XLVS_DROP_NEED_FRAG = 16, /* IPv4 without DF over the next hop's MTU that the kernel cannot be
+				   * handed to fragment (all but nat toward a real): XDP cannot fragment */
 	XLVS_DROP_PROBE_FORGED = 17, /* a TCP answer or ICMP error with a probe in flight's addresses
 				      * and ports but not its nonce (ack != seq + 1) or not from the
 				      * MAC its SYN went to: forged, or the stale answer of an earlier
@@ -130,7 +134,9 @@ enum xlvs_event {
 				   * XLVS_REAL_F_EVICT_RESET: answered with a RST (XDP_TX), flow deleted */
 	XLVS_EV_PROBE = 7,        /* the answer to a health probe's SYN (probe.h): recorded; a
 				   * SYN-ACK is answered with a RST (XDP_TX), a RST consumed */
-	XLVS_EV_MAX = 8,
+	XLVS_EV_ICMP_TIME_EXCEEDED = 8, /* TTL / hop limit ran out at the router: ICMP time exceeded
+				   * built from the untranslated packet and sent back (XDP_TX) */
+	XLVS_EV_MAX = 9,
 };
 
 /* Connection state of a flow entry; picks the timeout (xlvs_cfg, or flow.h's

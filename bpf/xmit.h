@@ -13,7 +13,7 @@
 #include "parse.h"
 #include "nat.h"
 #include "fwd.h"
-#include "icmp.h"
+#include "icmp_error.h"
 #include "tun.h"
 
 /* The router's local address for this family (fullnat source, tun outer
@@ -32,7 +32,9 @@ static __always_inline void xmit_rewrite(struct pkt *p, const struct xlvs_flow *
 }
 
 /* Hands a NAT packet toward a real to the kernel, translated: it forwards
- * it (fragments it, sends time exceeded, resolves the neighbour). */
+ * it (fragments it, resolves the neighbour). Not for a packet whose TTL
+ * runs out here: the kernel's time exceeded would quote the translated
+ * packet, the real's address in it. */
 static __always_inline int xmit_kernel(struct pkt *p, const struct xlvs_flow *f)
 {
 	xmit_rewrite(p, f);
@@ -64,12 +66,10 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, struct xlvs_f
 	}
 
 	/* A packet that is forwarded as the router (not handed to a real on the
-	 * same link as the VIP's owner) costs a TTL. */
-	if (!tun && !dr && fwd_ttl_expired(p)) {
-		if (!kernel_ok)
-			return drop(XLVS_DROP_FIB);
-		return xmit_kernel(p, f); /* the kernel sends the time exceeded */
-	}
+	 * same link as the VIP's owner) costs a TTL; the last one is answered
+	 * here, about the packet as it came in. */
+	if (!tun && !dr && fwd_ttl_expired(p))
+		return icmp_time_exceeded(ctx, p, f);
 
 	rc = fwd_lookup_flow(ctx, p, src, dst, extra, &fib, f, now);
 	switch (fwd_verdict(rc, kernel_ok)) {
@@ -81,10 +81,18 @@ static __always_inline int xmit(struct xdp_md *ctx, struct pkt *p, struct xlvs_f
 		fwd_nh_miss(rc, &fib, now);
 		return drop(XLVS_DROP_NO_NEIGH);
 	case FWD_TOO_BIG:
-		/* IPv4 without DF may be fragmented: the kernel does that for NAT. */
-		if (p->family == XLVS_AF_INET && !ipv4_df(p->ip4) && kernel_ok)
-			return xmit_kernel(p, f);
-		return icmp_too_big(ctx, p, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
+		/* IPv4 without DF may be fragmented: the kernel does that for NAT
+		 * toward a real. Any other packet carries a VIP or local source
+		 * the kernel drops as martian (or, a dr packet, the VIP as its
+		 * destination, which it would take for its own), and XDP cannot
+		 * fragment: dropped and counted (need_frag), where IPVS would
+		 * fragment. */
+		if (p->family == XLVS_AF_INET && !ipv4_df(p->ip4)) {
+			if (kernel_ok)
+				return xmit_kernel(p, f);
+			return drop(XLVS_DROP_NEED_FRAG);
+		}
+		return icmp_too_big(ctx, p, f, fib.mtu_result > extra ? fib.mtu_result - extra : 0);
 	case FWD_DROP_FIB:
 	default:
 		return drop(XLVS_DROP_FIB);

@@ -172,6 +172,11 @@ export class DataplaneFixture {
     return (this.m.drops.lookup(reason) ?? []).reduce((a, b) => a + b, 0n);
   }
 
+  /** An event's count (enum xlvs_event index) summed over CPUs. */
+  events(event: number): bigint {
+    return (this.m.events.lookup(event) ?? []).reduce((a, b) => a + b, 0n);
+  }
+
   /** Every non-zero drop and event counter by name, for failure messages. */
   outcomes(): Record<string, string> {
     const out: Record<string, string> = {};

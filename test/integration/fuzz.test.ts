@@ -160,7 +160,11 @@ test(`${FRAMES} fuzzed frames through xlvs_public: verdicts, untouched non-VIP f
   assert.equal(dropped.reduce((a, b) => a + b, 0n) + ev.reduce((a, b) => a + b, 0n), BigInt(FRAMES), 'every frame counted exactly once');
   assert.equal(dropped.reduce((a, b) => a + b, 0n), BigInt(verdicts[XDP.DROP]!), `drops map ${dropped} vs XDP_DROP verdicts ${verdicts[XDP.DROP]}`);
   assert.equal(ev[XLVS_EVENT.FWD]! + ev[XLVS_EVENT.ICMP_XLATE]!, BigInt(verdicts[XDP.REDIRECT]!), 'forwarded + ICMP errors translated = XDP_REDIRECT');
-  assert.equal(ev[XLVS_EVENT.ICMP_ECHO]! + ev[XLVS_EVENT.ICMP_TOO_BIG]! + ev[XLVS_EVENT.EVICT_RST]!, BigInt(verdicts[XDP.TX]!), 'echo replies + too-big errors + eviction resets = XDP_TX');
+  assert.equal(
+    ev[XLVS_EVENT.ICMP_ECHO]! + ev[XLVS_EVENT.ICMP_TOO_BIG]! + ev[XLVS_EVENT.ICMP_TIME_EXCEEDED]! + ev[XLVS_EVENT.EVICT_RST]!,
+    BigInt(verdicts[XDP.TX]!),
+    'echo replies + too-big and time-exceeded errors + eviction resets = XDP_TX',
+  );
   assert.equal(ev[XLVS_EVENT.PASS]! + ev[XLVS_EVENT.FWD_KERNEL]!, BigInt(verdicts[XDP.PASS]!), 'passed + handed over translated = XDP_PASS');
   assert.ok(ev[XLVS_EVENT.FWD_KERNEL]! >= BigInt(rewrittenPass), `${rewrittenPass} frames passed rewritten, ${ev[XLVS_EVENT.FWD_KERNEL]} counted so`);
   assert.ok(opened > 1000n, `only ${opened} flows opened`);
