@@ -201,11 +201,15 @@ struct {
 
 /* Per-CPU scratch space for a new flow's entries: the verifier allows 512
  * bytes of stack over all calls and the programs need most of it. Not shared
- * with the control plane, not pinned. */
+ * with the control plane, not pinned. sk and fib are source validation's
+ * (srcval.h: the key of an ICMP packet, the reverse route lookup), which runs
+ * before a flow is made and never while another user of them is midway. */
 struct scratch {
 	struct xlvs_flow fw;
 	struct xlvs_flow rp;
 	struct xlvs_flow_key rk;
+	struct xlvs_flow_key sk;
+	struct bpf_fib_lookup fib;
 };
 
 struct {

@@ -7,6 +7,9 @@
  * 127.0.0.1, a VIP or a host of the private LAN is translated and delivered
  * to a real, which trusts it as an inside address.
  *
+ * ICMP to a VIP is held to the same: an echo request (answered from the
+ * VIP), and an error about a flow (handed on to its real).
+ *
  * In order, the first that decides:
  *  1. srcval_prefixes, longest match: ALLOW lets the source through, DENY
  *     refuses it (the admin's allow: and deny: lists);
@@ -25,6 +28,7 @@
 
 #include "maps.h"
 #include "addr.h"
+#include "parse.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -72,29 +76,38 @@ static __always_inline int srcval_own(const struct xlvs_flow_key *k)
 	return (c->has_local & 2) && addr_eq(c->local6, k->src);
 }
 
-/* The route back to the source, judged for the mode (see the top). */
+/* The route back to the source, judged for the mode (see the top). The
+ * lookup's 64 bytes live in this CPU's scratch: on the stack they took the
+ * ICMP path (xlvs_public -> icmp_public_any -> srcval_refuse) past the
+ * verifier's 512 bytes over all frames. */
 static __always_inline int srcval_route(struct xdp_md *ctx, const struct xlvs_flow_key *k,
 					const struct xlvs_srcval *sv)
 {
-	struct bpf_fib_lookup fib = {};
-	__u32 ingress = ctx->ingress_ifindex;
+	__u32 ingress = ctx->ingress_ifindex, zero = 0;
+	struct bpf_fib_lookup *fib;
+	struct scratch *s;
 	long rc;
 
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	fib = &s->fib;
+	__builtin_memset(fib, 0, sizeof(*fib));
 	/* As the kernel would route a packet back: from the VIP to the source. */
-	fib.ifindex = ingress;
-	fib.l4_protocol = k->proto;
-	fib.sport = k->dport;
-	fib.dport = k->sport;
+	fib->ifindex = ingress;
+	fib->l4_protocol = k->proto;
+	fib->sport = k->dport;
+	fib->dport = k->sport;
 	if (k->family == XLVS_AF_INET) {
-		fib.family = AF_INET;
-		fib.ipv4_src = k->dst[0];
-		fib.ipv4_dst = k->src[0];
+		fib->family = AF_INET;
+		fib->ipv4_src = k->dst[0];
+		fib->ipv4_dst = k->src[0];
 	} else {
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, k->dst, 16);
-		__builtin_memcpy(fib.ipv6_dst, k->src, 16);
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, k->dst, 16);
+		__builtin_memcpy(fib->ipv6_dst, k->src, 16);
 	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
 	case BPF_FIB_LKUP_RET_NO_NEIGH: /* the route is known: fib.ifindex is its device */
@@ -108,8 +121,8 @@ static __always_inline int srcval_route(struct xdp_md *ctx, const struct xlvs_fl
 		return 0;
 	}
 	if (sv->mode == XLVS_SRCVAL_STRICT)
-		return fib.ifindex != ingress;
-	return sv->private_ifindex && fib.ifindex == sv->private_ifindex;
+		return fib->ifindex != ingress;
+	return sv->private_ifindex && fib->ifindex == sv->private_ifindex;
 }
 
 /* Whether a packet that would open a flow with key k must be dropped as
@@ -136,6 +149,25 @@ __noinline int srcval_refuse(struct xdp_md *ctx, const struct xlvs_flow_key *k)
 	if (srcval_fixed(k->src, k->family) || srcval_own(k))
 		return 1;
 	return srcval_route(ctx, k, sv);
+}
+
+/* srcval_refuse() for an ICMP packet to a VIP: its addresses, no ports (the
+ * key in this CPU's scratch, for the stack's sake as in srcval_route). */
+static __always_inline int srcval_refuse_pkt(struct xdp_md *ctx, const struct pkt *p)
+{
+	struct xlvs_flow_key *k;
+	struct scratch *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	k = &s->sk;
+	__builtin_memset(k, 0, sizeof(*k));
+	pkt_addrs(p, k->src, k->dst);
+	k->proto = p->proto;
+	k->family = p->family;
+	return srcval_refuse(ctx, k);
 }
 
 #endif /* XLVS_SRCVAL_H */

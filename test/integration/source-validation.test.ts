@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { FixtureRunner, TestDataplane, type Fixture } from '../../testing/fixture.js';
-import type { FrameSpec, L4Spec, PacketSpec } from '../../testing/frames.js';
+import { ICMP, ICMP_CODE, ICMPV6, type FrameSpec, type L4Spec, type PacketSpec } from '../../testing/frames.js';
 import { Reconciler } from '../../src/dataplane/reconcile.js';
 import { ifindexIn } from '../../src/kernel/test-run.js';
 import type { PerCpuMap } from '../../src/kernel/map.js';
@@ -262,6 +262,26 @@ test('a flow made before is not checked again: validation is for packets that op
   } finally {
     await rec.apply(state());
   }
+});
+
+test('ICMP to a VIP: echo requests and errors about a flow from refused sources are dropped as martian', async () => {
+  await rec.apply(state());
+  const echo: L4Spec = { kind: 'icmp', type: ICMP.ECHO_REQUEST, id: 1, seq: 1, payload: Buffer.from('ping') };
+  const echo6: L4Spec = { kind: 'icmpv6', type: ICMPV6.ECHO_REQUEST, id: 1, seq: 1, payload: Buffer.from('ping') };
+  assert.deepEqual(run(v4(CLIENT, echo)), { verdict: 'XDP_TX', moved: ['event:ICMP_ECHO +1'], flows: 0 }, 'a client\'s echo is answered');
+  assert.deepEqual(run(v4(LAN, echo)), { verdict: 'XDP_DROP', moved: ['drop:MARTIAN +1'], flows: 0 }, 'an echo from the private LAN is not');
+  assert.deepEqual(run(v4('127.0.0.1', echo)), { verdict: 'XDP_DROP', moved: ['drop:MARTIAN +1'], flows: 0 }, 'nor one from loopback');
+  assert.deepEqual(run(v6(LAN6, echo6)), { verdict: 'XDP_DROP', moved: ['drop:MARTIAN +1'], flows: 0 }, 'nor an IPv6 one from the private LAN');
+
+  const port = sport++;
+  assertForwarded(v4(FAR, { kind: 'tcp', sport: port, dport: 80, flags: 'SYN' }), 'the flow the errors are about');
+  const fragNeeded: L4Spec = {
+    kind: 'icmp', type: ICMP.DEST_UNREACH, code: ICMP_CODE.FRAG_NEEDED, mtu: 1300,
+    original: { kind: 'ipv4', src: VIP, dst: FAR, id: 2, ttl: 61, l4: { kind: 'tcp', sport: 80, dport: port, flags: 'ACK' } },
+  };
+  assert.deepEqual(run(v4('198.51.100.1', fragNeeded)), { verdict: 'XDP_REDIRECT', moved: ['event:ICMP_XLATE +1'], flows: 0 }, 'from a hop on the public side: to the real');
+  assert.deepEqual(run(v4(LAN, fragNeeded)), { verdict: 'XDP_DROP', moved: ['drop:MARTIAN +1'], flows: 0 }, 'from the private LAN: dropped');
+  assert.deepEqual(run(v4(VIP, fragNeeded)), { verdict: 'XDP_DROP', moved: ['drop:MARTIAN +1'], flows: 0 }, 'from the VIP: dropped');
 });
 
 test('the srcval maps are reconciled: unchanged lists write nothing, a restart adopts them, a change writes only the difference', async () => {
