@@ -110,7 +110,7 @@ static __always_inline int srcval_route(struct xdp_md *ctx, const struct xlvs_fl
 	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
-	case BPF_FIB_LKUP_RET_NO_NEIGH: /* the route is known: fib.ifindex is its device */
+	case BPF_FIB_LKUP_RET_NO_NEIGH: /* the route is known: fib->ifindex is its device */
 		break;
 	case BPF_FIB_LKUP_RET_NOT_FWDED: /* local, broadcast, multicast; IPv6: no route */
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
@@ -125,9 +125,9 @@ static __always_inline int srcval_route(struct xdp_md *ctx, const struct xlvs_fl
 	return sv->private_ifindex && fib->ifindex == sv->private_ifindex;
 }
 
-/* Whether a packet that would open a flow with key k must be dropped as
- * martian. A global function: verified once, and its FIB lookup's 64 bytes
- * of stack are its own frame's. */
+/* Whether a packet that would open a flow with key k (or an ICMP packet to a
+ * VIP, srcval_refuse_pkt) must be dropped as martian. A global function:
+ * verified once for both callers. */
 __noinline int srcval_refuse(struct xdp_md *ctx, const struct xlvs_flow_key *k)
 {
 	struct xlvs_srcval_key pk;
