@@ -439,7 +439,7 @@ test('local_addresses may come after the services that need it', () => {
 });
 
 test('examples parse: lab, every issue-3 example and health', async () => {
-  for (const name of ['lab.yaml', 'port-groups.yaml', 'methods.yaml', 'ipv6.yaml', 'health.yaml']) {
+  for (const name of ['lab.yaml', 'port-groups.yaml', 'methods.yaml', 'ipv6.yaml', 'health.yaml', 'source-validation.yaml']) {
     const path = fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
     const cfg = await loadConfig(path);
     assert.ok(cfg.desired.services.length > 0, name);
