@@ -35,6 +35,7 @@
 #include "tun.h"
 #include "flow.h"
 #include "vip.h"
+#include "srcval.h"
 
 /* ICMP and ICMPv6 headers share this layout (RFC 792, RFC 4443); ours so
  * that <linux/icmp.h> and its libc includes stay out of a -target bpf build. */
@@ -391,6 +392,9 @@ static __always_inline int icmp_error_public(struct xdp_md *ctx, struct pkt *p, 
 	f = icmp_flow(&s->rk, XLVS_DIR_FORWARD, now);
 	if (!f)
 		return icmp_quote_is_frontend(&s->rk) ? drop(XLVS_DROP_BAD_ICMP) : pass();
+	/* Not from a source the public side never sees (srcval.h). */
+	if (srcval_refuse_pkt(ctx, p))
+		return drop(XLVS_DROP_MARTIAN);
 	switch (f->method) {
 	case XLVS_METHOD_DR:
 		/* The real holds the VIP: the error goes to it unchanged. */
@@ -436,8 +440,11 @@ static __always_inline int icmp_public_fam(struct xdp_md *ctx, __u64 now, const 
 	if (parse_packet(ctx, &p, fam) || !icmp_of_family(&p) || !p.l4hdr)
 		return pass();
 	ih = p.l4hdr;
-	if (ih->type == (fam == XLVS_AF_INET ? ICMP4_ECHO : ICMP6_ECHO_REQUEST) && ih->code == 0)
+	if (ih->type == (fam == XLVS_AF_INET ? ICMP4_ECHO : ICMP6_ECHO_REQUEST) && ih->code == 0) {
+		if (srcval_refuse_pkt(ctx, &p))
+			return drop(XLVS_DROP_MARTIAN);
 		return icmp_echo(&p, ih);
+	}
 	if (!icmp_is_xlate_error(&p, ih->type))
 		return pass();
 	return icmp_error_public(ctx, &p, now);

@@ -165,6 +165,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cfg SEC(".maps");
 
+/* Source validation on the public side (srcval.h), one entry: the mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlvs_srcval);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} srcval SEC(".maps");
+
+/* Source prefixes allowed or denied before any other source check (config allow/deny). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XLVS_MAX_SRCVAL_PREFIXES);
+	__type(key, struct xlvs_srcval_key);
+	__type(value, struct xlvs_srcval_prefix);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} srcval_prefixes SEC(".maps");
+
 /* Next hops reported unresolved lately (fwd.h fwd_nh_miss): when, to report
  * each at most once per XLVS_NH_ASK_MS. Not pinned: a restart may ask again. */
 struct {
@@ -210,13 +229,17 @@ struct {
 
 /* Per-CPU scratch space for a new flow's entries: the verifier allows 512
  * bytes of stack over all calls and the programs need most of it. Not shared
- * with the control plane, not pinned. */
+ * with the control plane, not pinned. sk and fib are source validation's
+ * (srcval.h: the key of an ICMP packet, the reverse route lookup), which runs
+ * before a flow is made and never while another user of them is midway. */
 struct scratch {
 	struct xlvs_flow fw;
 	struct xlvs_flow rp;
 	struct xlvs_flow_key rk; /* also a fragment's flow key (frag.h) */
 	struct frag_key fk;      /* frag.h */
 	struct frag_val fv;
+	struct xlvs_flow_key sk;
+	struct bpf_fib_lookup fib;
 };
 
 struct {

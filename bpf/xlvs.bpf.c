@@ -3,8 +3,9 @@
  * xlvs data plane, the LVS two-tier model: clients reach a VIP on the
  * router's public interface; real servers sit behind the private one.
  *
- *   xlvs_public  (public iface):  to a VIP -> flow or new flow (persistence,
- *                                 scheduler) -> nat/fullnat/dr/tun -> redirect
+ *   xlvs_public  (public iface):  to a VIP -> flow or new flow (source
+ *                                 validation, persistence, scheduler)
+ *                                 -> nat/fullnat/dr/tun -> redirect
  *   xlvs_private (private iface): reply of a tracked flow -> rewrite -> redirect;
  *                                 (a fragmented reply: each fragment, frag.h)
  *   (either: a flow of a real that health checks evicted ends: evict.h)
@@ -30,6 +31,7 @@
 #include "frag.h"
 #include "evict.h"
 #include "probe.h"
+#include "srcval.h"
 #include "stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -218,6 +220,9 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 		/* IPVS only opens TCP connections on SYN. */
 		if (p.proto == IPPROTO_TCP && !p.l4.syn)
 			return drop(XLVS_DROP_NO_FLOW);
+		/* No flow from a source the public side never sees (srcval.h). */
+		if (srcval_refuse(ctx, &k))
+			return drop(XLVS_DROP_MARTIAN);
 		if (flow_create(&k, v->svc_id, now))
 			return XDP_DROP;
 		s = bpf_map_lookup_elem(&scratch, &zero);

@@ -36,6 +36,7 @@ enum xlvs_limits {
 	XLVS_MAX_PERSIST = 262144,   /* persistence templates */
 	XLVS_MAX_DESTS = 262144,     /* lblc/lblcr destination entries */
 	XLVS_LBLCR_SET = 8,          /* reals in one lblcr destination's set */
+	XLVS_MAX_SRCVAL_PREFIXES = 4096, /* source_validation allow + deny prefixes */
 };
 
 /* Address family of a key or real. Addresses are always __be32 addr[4]; an
@@ -105,8 +106,10 @@ enum xlvs_drop {
 				   * kernel cannot be handed these packets) */
 	XLVS_DROP_EVICTED = 11,   /* a packet of a flow whose real is evicted (XLVS_REAL_F_EVICT_*):
 				   * the flow was deleted with it */
-	/* 12..14: numbers other branches of issue 14 take (placeholders, replaced at the merge). */
-	XLVS_DROP_RESERVED_12 = 12,
+	XLVS_DROP_MARTIAN = 12,   /* a packet that would open a flow from a source the public side
+				   * never sees legitimately: martian, one of ours, or routed back
+				   * another way (srcval.h) */
+	/* 13..14: numbers another branch of issue 14 takes (placeholders, replaced at the merge). */
 	XLVS_DROP_RESERVED_13 = 13,
 	XLVS_DROP_RESERVED_14 = 14,
 	XLVS_DROP_REPLY_FRAGMENT = 15, /* a later fragment of a nat/fullnat real's reply whose flow
@@ -321,6 +324,42 @@ struct xlvs_cfg {
 	__u32 pad;
 };
 
+/* Source validation of the packets that would open a flow on the public side
+ * (srcval.h): how the route back to the source is judged (srcval map). The
+ * fixed martians and our own addresses are refused in every mode but OFF. */
+enum xlvs_srcval_mode {
+	XLVS_SRCVAL_OFF = 0,    /* nothing is checked (also: a srcval entry never written) */
+	XLVS_SRCVAL_STRICT = 1, /* the route back must leave by the interface the packet came
+				 * in on (rp_filter=1) */
+	XLVS_SRCVAL_LOOSE = 2,  /* the route back must exist and not leave by the private
+				 * interface (rp_filter=2, plus the private side) */
+};
+
+/* What a srcval_prefixes entry does with the sources it covers; the longest
+ * matching prefix decides, before any other check. */
+enum xlvs_srcval_action {
+	XLVS_SRCVAL_ALLOW = 1, /* let through, whatever the other checks would say */
+	XLVS_SRCVAL_DENY = 2,  /* dropped as martian */
+};
+
+/* The single entry of the srcval map. */
+struct xlvs_srcval {
+	__u32 mode;            /* enum xlvs_srcval_mode */
+	__u32 private_ifindex; /* LOOSE: a route back by this interface is refused; 0: none */
+};
+
+/* Key of srcval_prefixes (an LPM trie over family and address): prefixlen
+ * counts the 32 bits of family, then the address's: 32 + the prefix length. */
+struct xlvs_srcval_key {
+	__u32 prefixlen;
+	__u32 family;    /* enum xlvs_family */
+	__be32 addr[4];
+};
+
+struct xlvs_srcval_prefix {
+	__u32 action;    /* enum xlvs_srcval_action */
+};
+
 /* Health probes the data plane sends (probe.h): a tcp check without
  * send/expect is one SYN, built and sent by xlvs_private in batches (the
  * daemon runs it with BPF_PROG_TEST_RUN live frames "received" on the
@@ -439,6 +478,8 @@ struct xlvs_abi_enums {
 	enum xlvs_probe_result probe_result;
 	enum xlvs_probe_via probe_via;
 	enum xlvs_nh_limits nh_limits;
+	enum xlvs_srcval_mode srcval_mode;
+	enum xlvs_srcval_action srcval_action;
 };
 
 #endif /* XLVS_ABI_H */

@@ -3,7 +3,7 @@
 // the config file would default, defaulted the same way, so a test names only what it cares about.
 
 import {
-  DEFAULT_MH_TABLE_SIZE, DEFAULT_TIMEOUTS, type AppliedReal, type AppliedService, type AppliedState, type Protocol, type SchedulerName,
+  DEFAULT_MH_TABLE_SIZE, DEFAULT_SOURCE_VALIDATION, DEFAULT_TIMEOUTS, type AppliedReal, type AppliedService, type AppliedState, type Protocol, type SchedulerName,
 } from '../src/model/types.js';
 
 export interface RealInput extends Partial<AppliedReal> {
@@ -31,5 +31,5 @@ export function service(
 }
 
 export function desired(services: AppliedService[], extra: Partial<Omit<AppliedState, 'services'>> = {}): AppliedState {
-  return { services, timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {}, ...extra };
+  return { services, timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {}, source_validation: DEFAULT_SOURCE_VALIDATION, ...extra };
 }

@@ -66,8 +66,8 @@ export class FlowScaleEnv implements FlowEnv {
       const sh = (...argv: string[]): void => void execFileSync(argv[0]!, argv.slice(1));
       for (const r of [...NEW_REALS, ...EST_REALS]) sh('ip', '-n', lab.ns.router, 'neigh', 'replace', r, 'lladdr', macs.rs1, 'dev', 'priv0', 'nud', 'permanent');
       sh('ip', '-n', lab.ns.router, 'neigh', 'replace', CLIENT, 'lladdr', macs.client, 'dev', 'pub0', 'nud', 'permanent');
-      // The flood's sources route back through the client (the kernel's reverse-path check and
-      // conntrack's peer need a route; xlvs never looks).
+      // The flood's sources route back through the client (the kernel's reverse-path check,
+      // conntrack's peer and xlvs's source validation, bpf/srcval.h, need a route).
       sh('ip', '-n', lab.ns.router, 'route', 'replace', BENCH_PREFIX, 'via', CLIENT, 'dev', 'pub0');
       const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
       const dp = TestDataplane.load(objectPath, `/sys/fs/bpf/xlvs-test-${id}`, flowEntries);

@@ -20,6 +20,19 @@
 //   local_addresses:      # optional: the router's own addresses; v4/v6 is required as soon as a
 //     v4: 10.77.0.1       #   tun real (tunnel source) or fullnat real (source NAT address) of
 //     v6: fd00:77::1      #   that family exists
+//   source_validation:    # optional: which client sources may open a flow on the public side
+//     mode: strict        #   strict (default): refuse martian sources (IPv4 0/8, 127/8, 169.254/16,
+//                         #   224/4, 240/4; IPv6 ::/96, ::ffff:0:0/96, fe80::/10, ff00::/8), the
+//                         #   router's own (a VIP, a local address) and sources whose route back
+//                         #   does not leave by the interface the packet came in on (rp_filter=1:
+//                         #   a private-LAN source from outside, say); loose: the same, but the
+//                         #   route back may leave by any interface but the private one (asymmetric
+//                         #   routing); off: nothing is checked. A refused packet is dropped and
+//                         #   counted as `martian`
+//     allow: [192.0.2.0/24]  # optional: prefixes (address/length or an address) let through
+//     deny: [198.18.0.0/15]  #   whatever the checks say / dropped on top of them; the longest
+//                         #   match of both lists decides; no host bits set, each prefix once,
+//                         #   4096 in all; not with mode off
 //   health:               # optional, daemon-wide limits of the health checker
 //     max_probes: 4096    #   probes of any type in flight at once, 1..65536
 //     max_exec: 16        #   exec checks (processes) running at once, 1..1024
@@ -74,12 +87,14 @@
 //   written (config/load.ts).
 
 import { DEFAULT_TIMEOUTS, MAX_TIMEOUT_S, MAX_U32 } from '../model/types.js';
-import type { DesiredState, LocalAddresses, Timeouts } from '../model/types.js';
+import { DEFAULT_SOURCE_VALIDATION } from '../model/types.js';
+import type { DesiredState, LocalAddresses, SourceValidation, Timeouts } from '../model/types.js';
 import { isScalar } from 'yaml';
 import { XLVS_MAX_FLOWS, XLVS_MAX_REALS, XLVS_MAX_SVCS } from '../gen/abi.js';
 import type { Node } from 'yaml';
 import { readAddress } from './address.js';
 import { checkFrontendOverlap } from './overlap.js';
+import { readSourceValidation } from './source-validation.js';
 import { finishService, readService, type RawService } from './service.js';
 import { Walker, childPath, itemPath } from './yaml-walk.js';
 
@@ -135,6 +150,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
   let local: LocalAddresses = {};
   let raw: RawService[] = [];
   let health: HealthConfig = { ...DEFAULT_HEALTH };
+  let sourceValidation: SourceValidation = { ...DEFAULT_SOURCE_VALIDATION, allow: [], deny: [] };
   w.fields(
     root,
     '',
@@ -146,13 +162,14 @@ export function readConfig(w: Walker, root: Node | null): Config {
       local_addresses: (n, p) => (local = readLocal(w, n, p)),
       services: (n, p) => (raw = readServices(w, n, p)),
       health: (n, p) => (health = readHealth(w, n, p)),
+      source_validation: (n, p) => (sourceValidation = readSourceValidation(w, n, p)),
     },
     ['interfaces'],
   );
   // Every field is read; now the rules that need other fields (local_addresses may come last).
   const finished = raw.map((s) => finishService(w, s, local, health.synChecks));
   checkFrontendOverlap(w, finished.map((f) => f.sources));
-  const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local };
+  const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local, source_validation: sourceValidation };
   // fields() threw if the required `interfaces` was missing.
   return { interfaces: interfaces as XdpConfig, health, flowEntries, desired };
 }

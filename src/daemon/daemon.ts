@@ -30,6 +30,7 @@ import { startSynChecks } from './syn-checks.js';
 import { claimPinDir } from './pin-dir.js';
 import { warnIfStateLost } from '../state/state-dir.js';
 import type { PinDirLock } from '../kernel/pin-dir-lock.js';
+import { ifindexOf } from '../kernel/link.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -84,7 +85,7 @@ export class Daemon {
     const overrides = new Overrides(opts.stateDir, log);
     const dp = Dataplane.load(opts.objectPath, opts.pinDir, config.interfaces, config.flowEntries, log);
     warnIfStateLost({ stateDir: opts.stateDir, found: stateDirFound, adopted: dp.adopted, pinDir: opts.pinDir }, log);
-    const reconciler = new Reconciler(dp.maps, log);
+    const reconciler = new Reconciler(dp.maps, log, { privateIfindex: ifindexOf(config.interfaces.private) });
     if (dp.adopted) reconciler.adopt();
     const reaper = new Reaper(dp.reapFd, opts.reapIntervalMs, log);
     // dr/tun/fullnat packets cannot be handed to the kernel while a next hop is unresolved, so

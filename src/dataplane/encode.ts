@@ -6,10 +6,12 @@ import { addressBytes, addressFromBytes, familyOf } from '../model/ip.js';
 import {
   XLVS_REAL_F_USED, XLVS_REAL_F_EVICT_DROP, XLVS_REAL_F_EVICT_RESET,
   XLVS_SCHED, XLVS_METHOD, XLVS_SVC_F_PERSIST, XLVS_SVC_F_HASH_FALLBACK, XLVS_SVC_F_HASH_PORT,
-  type XlvsCfg, type XlvsCounters, type XlvsVipKey, type XlvsReal, type XlvsSvc, type XlvsRealConns,
+  XLVS_SRCVAL_OFF, XLVS_SRCVAL_STRICT, XLVS_SRCVAL_LOOSE, XLVS_SRCVAL_ALLOW, XLVS_SRCVAL_DENY,
+  type XlvsSrcval, type XlvsSrcvalKey, type XlvsCfg, type XlvsCounters, type XlvsVipKey, type XlvsReal, type XlvsSvc, type XlvsRealConns,
 } from '../gen/abi.js';
 import type {
-  AppliedReal, AppliedService, Family, ForwardMethod, Frontend, LocalAddresses, Protocol, SchedulerName, Timeouts,
+  AppliedReal, AppliedService, Family, ForwardMethod, Frontend, LocalAddresses, Protocol, SchedulerName, SourcePrefix,
+  SourceValidation, SourceValidationMode, Timeouts,
 } from '../model/types.js';
 
 export const PROTO: Record<Protocol, number> = { tcp: 6, udp: 17 };
@@ -92,6 +94,33 @@ export function cfgEntry(t: Timeouts, local: LocalAddresses): XlvsCfg {
     local6: local.v6 ? addressBytes(local.v6) : ZERO_ADDR,
     has_local: (local.v4 ? 1 : 0) | (local.v6 ? 2 : 0),
   };
+}
+
+const SRCVAL_MODE: Record<SourceValidationMode, number> = { off: XLVS_SRCVAL_OFF, strict: XLVS_SRCVAL_STRICT, loose: XLVS_SRCVAL_LOOSE };
+
+/** The srcval entry: the mode, and the private interface a loose route back may not use. */
+export function srcvalEntry(sv: SourceValidation, privateIfindex: number): XlvsSrcval {
+  return { mode: SRCVAL_MODE[sv.mode], private_ifindex: privateIfindex };
+}
+
+/** The srcval_prefixes key of a prefix: the trie's prefix length counts the family's 32 bits first. */
+export function srcvalKeyOf(p: SourcePrefix): XlvsSrcvalKey {
+  return { prefixlen: 32 + p.prefix, family: familyOfAddr(p.address), addr: addressBytes(p.address) };
+}
+
+export const srcvalKeyString = (k: XlvsSrcvalKey): string => `${k.family}/${k.addr.toString('hex')}/${k.prefixlen}`;
+
+/** Every srcval_prefixes entry the allow and deny lists make, by srcvalKeyString. */
+export function srcvalPrefixes(sv: SourceValidation): Map<string, { key: XlvsSrcvalKey; action: number }> {
+  const out = new Map<string, { key: XlvsSrcvalKey; action: number }>();
+  if (sv.mode === 'off') return out;
+  for (const [list, action] of [[sv.allow, XLVS_SRCVAL_ALLOW], [sv.deny, XLVS_SRCVAL_DENY]] as const) {
+    for (const p of list) {
+      const key = srcvalKeyOf(p);
+      out.set(srcvalKeyString(key), { key, action });
+    }
+  }
+  return out;
 }
 
 /** The svcs entry of a service with nReals reals and a table of tableLen slots. */

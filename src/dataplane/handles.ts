@@ -39,6 +39,9 @@ export interface Maps {
   /** Health probe slots and the next batch to send (bpf/probe.h); the daemon mmaps both. */
   probes: BpfMap<number, abi.XlvsProbe>;
   probeBatch: BpfMap<number, abi.XlvsProbeBatch>;
+  /** Source validation (bpf/srcval.h): the mode, and the allow/deny prefixes (an LPM trie). */
+  srcval: BpfMap<number, abi.XlvsSrcval>;
+  srcvalPrefixes: BpfMap<abi.XlvsSrcvalKey, abi.XlvsSrcvalPrefix>;
 }
 
 export interface Interfaces {
@@ -131,6 +134,8 @@ export function openMaps(obj: BpfObject): Maps {
     cfg: obj.map('cfg', u32, abi.XlvsCfg),
     probes: obj.map('probes', u32, abi.XlvsProbe),
     probeBatch: obj.map('probe_batch', u32, abi.XlvsProbeBatch),
+    srcval: obj.map('srcval', u32, abi.XlvsSrcval),
+    srcvalPrefixes: obj.map('srcval_prefixes', abi.XlvsSrcvalKey, abi.XlvsSrcvalPrefix),
   };
 }
 

@@ -12,7 +12,8 @@
 // removed service loses its frontends first. A service's table is a fresh inner map swapped into
 // svc_tables in one update, so a new table applies atomically.
 //
-// The writes go in phases, each a batch per map: every real of every service, then every table
+// The writes go in phases, each a batch per map: cfg and source validation (srcval_prefixes, then
+// srcval), then every real of every service, then every table
 // (reals lists, entries, inner maps), then the reals no table points at any more, then
 // frontends, removals, VIP addresses. Each service still sees the order above; batching only
 // makes 10,000 services one syscall per map and phase, not one per entry.
@@ -22,7 +23,8 @@ import { CapacityError } from '../errors.js';
 import { XLVS_MAX_SVCS, XLVS_MAX_REALS, XLVS_MAX_SVC_REALS, XLVS_MAX_VIPS, XLVS_MAX_TABLE, type XlvsCounters, type XlvsVipKey } from '../gen/abi.js';
 import { serviceId, realId, type AppliedService, type AppliedState } from '../model/types.js';
 import {
-  EMPTY_REAL, EMPTY_SVC, HASHED, addrKeyOf, cfgEntry, frontKeyOf, keyString, realEntry, sameReal, svcEntry, zeroCounters,
+  EMPTY_REAL, EMPTY_SVC, HASHED, addrKeyOf, cfgEntry, frontKeyOf, keyString, realEntry, sameReal, srcvalEntry, srcvalPrefixes,
+  svcEntry, zeroCounters,
 } from './encode.js';
 import { SlotIndex, type RealSlot, type SvcSlot } from './slots.js';
 import { Yielder } from '../model/yielder.js';
@@ -41,6 +43,8 @@ export interface PlanInput {
   ncpus: number;
   /** Real slots whose connection counts are not zero (read once, only if a service changed). */
   busy: () => Promise<ReadonlySet<number>>;
+  /** The private interface's index, for source validation's loose mode (0: none known). */
+  privateIfindex?: number;
 }
 
 export interface WritePlan {
@@ -100,6 +104,7 @@ class Planner {
     this.claimAdopted(want);
     const plans = await this.diff(want);
     this.w.write('cfg', 0, cfgEntry(this.d.timeouts, this.d.local));
+    this.syncSourceValidation();
     let added = 0;
     const changed = new Set<number>();
     const tables: Array<{ slot: SvcSlot; plan: SvcPlan }> = [];
@@ -219,6 +224,32 @@ class Planner {
       plans.set(id, { tableKey, table, same: false });
     }
     return plans;
+  }
+
+  /**
+   * Source validation before any frontend changes: the allow/deny prefixes (new and changed
+   * ones first, then those no longer wanted), then the mode. The order matters only within a
+   * change of lists; a packet meanwhile meets one list or the other for each prefix.
+   */
+  private syncSourceValidation(): void {
+    const next = this.next;
+    const want = srcvalPrefixes(this.d.source_validation);
+    for (const [ks, p] of want) {
+      if (next.prefixes.get(ks)?.action === p.action) continue;
+      this.w.queue('srcval_prefixes', p.key, { action: p.action });
+      next.prefixes.set(ks, p);
+    }
+    this.w.flush('srcval_prefixes');
+    for (const [ks, have] of [...next.prefixes]) {
+      if (want.has(ks)) continue;
+      this.w.delete('srcval_prefixes', have.key);
+      next.prefixes.delete(ks);
+    }
+    const entry = srcvalEntry(this.d.source_validation, this.input.privateIfindex ?? 0);
+    if (next.srcval?.mode !== entry.mode || next.srcval.private_ifindex !== entry.private_ifindex) {
+      this.w.write('srcval', 0, entry);
+      next.srcval = entry;
+    }
   }
 
   /** A new service's slot, its counters and round-robin cursor from zero. */

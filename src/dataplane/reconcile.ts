@@ -30,13 +30,18 @@ export interface ApplyResult {
   writes: Record<string, number>;
 }
 
+export interface ReconcilerOptions {
+  /** The private interface's index: source validation's loose mode refuses a route back by it. */
+  privateIfindex?: number;
+}
+
 export class Reconciler {
   private index = new SlotIndex();
   private readonly writer: PlanWriter;
   private readonly janitor: TableJanitor;
   private readonly ncpus: number;
 
-  constructor(private readonly maps: Maps, private readonly log: pino.Logger) {
+  constructor(private readonly maps: Maps, private readonly log: pino.Logger, private readonly opts: ReconcilerOptions = {}) {
     this.ncpus = maps.svcStats.ncpus;
     this.janitor = new TableJanitor(maps.svcTables, log);
     this.writer = new PlanWriter(maps, this.janitor);
@@ -47,6 +52,8 @@ export class Reconciler {
     const { index, orphans } = SlotIndex.adopt({
       reals: this.maps.reals.entries(), vips: this.maps.vips.entries(), svcs: this.maps.svcs.entries(),
       tables: [...this.maps.svcTables.entries()].map(([id]) => id),
+      srcval: this.maps.srcval.lookup(0),
+      prefixes: this.maps.srcvalPrefixes.entries(),
     });
     if (orphans.reals.length > 0) this.maps.reals.updateBatch(orphans.reals.map((id) => [id, EMPTY_REAL]));
     if (orphans.svcs.length > 0) this.maps.svcs.updateBatch(orphans.svcs.map((id) => [id, EMPTY_SVC]));
@@ -61,7 +68,9 @@ export class Reconciler {
   /** Applies a state. Everything that can be refused (capacity, at the peak of the change;
    * tables that cannot be built) is refused before the first write. */
   async apply(state: AppliedState): Promise<ApplyResult> {
-    const plan = await planApply({ state, index: this.index, ncpus: this.ncpus, busy: () => this.busySlots() });
+    const plan = await planApply({
+      state, index: this.index, ncpus: this.ncpus, busy: () => this.busySlots(), privateIfindex: this.opts.privateIfindex,
+    });
     let writes: Record<string, number>;
     try {
       writes = await this.writer.write(plan.steps);

@@ -5,12 +5,12 @@
 // translated through identities). Rebuilt from the pinned maps at a restart (adopt), so nothing
 // is renumbered. Pure: reading the maps is the caller's.
 
-import type { XlvsReal, XlvsSvc, XlvsVip, XlvsVipKey } from '../gen/abi.js';
+import type { XlvsReal, XlvsSrcval, XlvsSrcvalKey, XlvsSrcvalPrefix, XlvsSvc, XlvsVip, XlvsVipKey } from '../gen/abi.js';
 import { XLVS_MAX_REALS, XLVS_MAX_SVCS, XLVS_REAL_F_USED } from '../gen/abi.js';
 import { addressFromBytes } from '../model/ip.js';
 import { realId, serviceId, type AppliedReal, type AppliedService, type Family, type Frontend } from '../model/types.js';
 import { IdAllocator } from './ids.js';
-import { EMPTY_SVC, PROTO_NAME, SCHED_NAME, keyString, realFromEntry } from './encode.js';
+import { EMPTY_SVC, PROTO_NAME, SCHED_NAME, keyString, realFromEntry, srcvalKeyString } from './encode.js';
 
 export interface RealSlot extends AppliedReal {
   id: number;
@@ -49,6 +49,15 @@ export interface AdoptionSource {
   svcs: Iterable<[number, XlvsSvc]>;
   /** The service slots svc_tables holds a table for. */
   tables: Iterable<number>;
+  /** The srcval entry and the srcval_prefixes entries (absent: none written). */
+  srcval?: XlvsSrcval;
+  prefixes?: Iterable<[XlvsSrcvalKey, XlvsSrcvalPrefix]>;
+}
+
+/** A srcval_prefixes entry: an allow or deny prefix (enum xlvs_srcval_action). */
+export interface PrefixSlot {
+  key: XlvsSrcvalKey;
+  action: number;
 }
 
 /** What the maps hold that no frontend leads to: left by a crash between writes. */
@@ -68,6 +77,10 @@ export class SlotIndex {
   readonly fronts: Map<string, FrontSlot>;
   /** VIP addresses with an address entry. */
   readonly addrs: Set<string>;
+  /** srcval_prefixes entries, by srcvalKeyString. */
+  readonly prefixes: Map<string, PrefixSlot>;
+  /** The srcval entry as last written; undefined: not known to be written. */
+  srcval: XlvsSrcval | undefined;
   /** Slots found in the maps at start and not yet claimed, by the serviceId of each frontend. */
   readonly adopted: Map<string, SvcSlot>;
   readonly svcIds: IdAllocator;
@@ -80,6 +93,8 @@ export class SlotIndex {
     this.svcs = new Map(from?.svcs);
     this.fronts = new Map(from?.fronts);
     this.addrs = new Set(from?.addrs);
+    this.prefixes = new Map(from?.prefixes);
+    this.srcval = from?.srcval;
     this.adopted = new Map(from?.adopted);
     this.svcIds = from ? from.svcIds.clone() : new IdAllocator('services', XLVS_MAX_SVCS);
     this.realIds = from ? from.realIds.clone() : new IdAllocator('reals', XLVS_MAX_REALS);
@@ -166,6 +181,8 @@ export class SlotIndex {
       index.fronts.set(keyString(k), { key: k, svc: slot.id });
       index.adopted.set(serviceId(front), slot);
     }
+    for (const [key, v] of src.prefixes ?? []) index.prefixes.set(srcvalKeyString(key), { key, action: v.action });
+    index.srcval = src.srcval;
     const orphans: Orphans = { reals: [], svcs: [], tables: [] };
     for (const r of reals.values()) {
       const svc = byId.get(r.svc);

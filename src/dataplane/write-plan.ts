@@ -4,7 +4,9 @@
 // batches, write or delete now), so the order a plan lists is exactly the order the kernel sees:
 // that order is what keeps every intermediate state valid for packets in flight (planner.ts).
 
-import type { XlvsCfg, XlvsCounters, XlvsReal, XlvsSvc, XlvsVip, XlvsVipKey } from '../gen/abi.js';
+import type {
+  XlvsCfg, XlvsCounters, XlvsReal, XlvsSrcval, XlvsSrcvalKey, XlvsSrcvalPrefix, XlvsSvc, XlvsVip, XlvsVipKey,
+} from '../gen/abi.js';
 
 /** The maps a plan writes, by their names in the object, and what their entries are. */
 export interface MapEntries {
@@ -16,6 +18,8 @@ export interface MapEntries {
   svc_rr: [number, number];
   svc_stats: [number, XlvsCounters[]];
   real_stats: [number, XlvsCounters[]];
+  srcval: [number, XlvsSrcval];
+  srcval_prefixes: [XlvsSrcvalKey, XlvsSrcvalPrefix];
 }
 export type MapName = keyof MapEntries;
 

@@ -29,7 +29,7 @@ interface Writable<K, V> {
 function byName(m: Maps): { [N in MapName]: Writable<MapEntries[N][0], MapEntries[N][1]> } {
   return {
     cfg: m.cfg, vips: m.vips, svcs: m.svcs, reals: m.reals, svc_reals: m.svcReals, svc_rr: m.svcRr,
-    svc_stats: m.svcStats, real_stats: m.realStats,
+    svc_stats: m.svcStats, real_stats: m.realStats, srcval: m.srcval, srcval_prefixes: m.srcvalPrefixes,
   };
 }
 

@@ -132,12 +132,38 @@ export interface Timeouts {
   udp: number;
 }
 
+/**
+ * Which sources may open a flow from the public side (bpf/srcval.h). strict: no martian, none of
+ * the router's own addresses, and the route back leaves by the interface the packet came in on
+ * (rp_filter=1); loose: the same, but the route back may leave by any interface except the
+ * private one; off: nothing is checked.
+ */
+export type SourceValidationMode = 'strict' | 'loose' | 'off';
+export const SOURCE_VALIDATION_MODES: readonly SourceValidationMode[] = ['strict', 'loose', 'off'];
+
+/** A source prefix of source_validation's allow or deny list: address with no host bits set. */
+export interface SourcePrefix {
+  address: string; // canonical (model/ip.ts), every bit past `prefix` zero
+  prefix: number; // 0..32 / 0..128
+}
+
+export interface SourceValidation {
+  mode: SourceValidationMode;
+  /** Let through whatever the checks say; the longest matching prefix of allow and deny decides. */
+  allow: SourcePrefix[];
+  /** Dropped as martian, on top of the checks. */
+  deny: SourcePrefix[];
+}
+
+export const DEFAULT_SOURCE_VALIDATION: Readonly<SourceValidation> = Object.freeze({ mode: 'strict', allow: [], deny: [] });
+
 export interface DesiredState {
   services: ServiceSpec[];
   timeouts: Timeouts;
   /** Seed of the sh/dh/mh hashes (u32): two routers with the same seed pick the same real. */
   hash_seed: number;
   local: LocalAddresses;
+  source_validation: SourceValidation;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcp_fin: 120, tcp_close: 10, udp: 300 };

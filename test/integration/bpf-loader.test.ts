@@ -152,6 +152,7 @@ test('a tampered layout throws AbiMismatchError naming the struct', () => {
 const PINNED_MAPS = [
   'vips', 'svcs', 'svc_rr', 'svc_reals', 'svc_tables', 'reals', 'real_conns', 'flows',
   'persist', 'dests', 'svc_stats', 'real_stats', 'drops', 'events', 'cfg', 'probes', 'probe_batch',
+  'srcval', 'srcval_prefixes',
 ];
 
 test('load pins every map under pinRoot, and nothing else', () => {

@@ -66,6 +66,7 @@ test('examples/lab.yaml parses to the lab model', async () => {
       ],
       hash_seed: 0,
       local: {},
+      source_validation: { mode: 'strict', allow: [], deny: [] },
     },
   };
   assert.deepEqual(cfg, want);
@@ -85,6 +86,7 @@ test('defaults: xdp_mode, timeouts, hash seed, protocol, scheduler wlc, real por
       services: [svc('192.0.2.1', 443, 'tcp', 'wlc', [real('10.0.0.1', 443)])],
       hash_seed: 0,
       local: {},
+      source_validation: { mode: 'strict', allow: [], deny: [] },
     },
   });
   // The defaults are copied, not shared: a consumer mutating its state cannot change them.
@@ -92,7 +94,9 @@ test('defaults: xdp_mode, timeouts, hash seed, protocol, scheduler wlc, real por
 });
 
 test('minimal config, partial timeouts, empty sections, generic mode, weight 0', () => {
-  assert.deepEqual(parseConfig(y(...IFACES), 'f').desired, { services: [], timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {} });
+  assert.deepEqual(parseConfig(y(...IFACES), 'f').desired, {
+    services: [], timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {}, source_validation: { mode: 'strict', allow: [], deny: [] },
+  });
   const cfg = parseConfig(
     y(
       'interfaces: {public: eth0, private: eth1, xdp_mode: generic}',
@@ -435,7 +439,7 @@ test('local_addresses may come after the services that need it', () => {
 });
 
 test('examples parse: lab, every issue-3 example and health', async () => {
-  for (const name of ['lab.yaml', 'port-groups.yaml', 'methods.yaml', 'ipv6.yaml', 'health.yaml']) {
+  for (const name of ['lab.yaml', 'port-groups.yaml', 'methods.yaml', 'ipv6.yaml', 'health.yaml', 'source-validation.yaml']) {
     const path = fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
     const cfg = await loadConfig(path);
     assert.ok(cfg.desired.services.length > 0, name);

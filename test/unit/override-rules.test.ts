@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeShadow, overrideStatuses, settleOverrides, shadowedChanges } from '../../src/state/override-rules.js';
 import type { Override } from '../../src/state/overrides.js';
-import { DEFAULT_TIMEOUTS, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../../src/model/types.js';
+import { DEFAULT_SOURCE_VALIDATION, DEFAULT_TIMEOUTS, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../../src/model/types.js';
 
 const real = (address: string, weight = 1, more: Partial<RealSpec> = {}): RealSpec =>
   ({ address, port: 80, weight, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more });
@@ -14,7 +14,7 @@ const WEB_ID = 'tcp/203.0.113.100:80';
 const SPEC = { family: 4 as const, hash: { fallback: false, port: false }, mh_table_size: 65537 };
 const state = (...reals: RealSpec[]): DesiredState => ({
   services: [{ ...WEB, ...SPEC, frontends: [WEB], scheduler: 'wrr', reals } satisfies ServiceSpec],
-  timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {},
+  timeouts: DEFAULT_TIMEOUTS, hash_seed: 0, local: {}, source_validation: DEFAULT_SOURCE_VALIDATION,
 });
 const set = (r: RealSpec, service = WEB_ID): Override => ({ op: 'set', service, real: r });
 const remove = (address: string, service = WEB_ID): Override => ({ op: 'remove', service, address, port: 80 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Overrides, applyOverrides, overlayOverrides, type Override } from '../../src/state/overrides.js';
 import { XlvsError } from '../../src/errors.js';
-import { DEFAULT_TIMEOUTS, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../../src/model/types.js';
+import { DEFAULT_SOURCE_VALIDATION, DEFAULT_TIMEOUTS, type DesiredState, type RealSpec, type ServiceKey, type ServiceSpec } from '../../src/model/types.js';
 
 const root = mkdtempSync(join(tmpdir(), 'xlvs-overrides-'));
 let dirs = 0;
@@ -32,7 +32,7 @@ function base(): DesiredState {
     { ...WEB, ...SPEC, frontends: [WEB], scheduler: 'wrr', reals: [real('10.77.0.11', 80, 3), real('10.77.0.12', 80, 1)] },
     { ...DNS, ...SPEC, frontends: [DNS], scheduler: 'rr', reals: [real('10.77.0.11', 53), real('10.77.0.12', 53)] },
   ];
-  return { services, timeouts: { ...DEFAULT_TIMEOUTS, tcp: 600 }, hash_seed: 0, local: {} };
+  return { services, timeouts: { ...DEFAULT_TIMEOUTS, tcp: 600 }, hash_seed: 0, local: {}, source_validation: DEFAULT_SOURCE_VALIDATION };
 }
 
 const realsOf = (s: DesiredState, id: string): RealSpec[] => {

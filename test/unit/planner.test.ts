@@ -10,7 +10,7 @@ import { planApply, type WritePlan } from '../../src/dataplane/planner.js';
 import { SlotIndex } from '../../src/dataplane/slots.js';
 import { EMPTY_SVC, frontKeyOf, realEntry, svcEntry } from '../../src/dataplane/encode.js';
 import { CapacityError } from '../../src/errors.js';
-import { XLVS_MAX_SVC_REALS, type XlvsVip, type XlvsVipKey } from '../../src/gen/abi.js';
+import { XLVS_MAX_SVC_REALS, XLVS_SRCVAL_LOOSE, XLVS_SRCVAL_STRICT, type XlvsVip, type XlvsVipKey } from '../../src/gen/abi.js';
 import type { WriteStep } from '../../src/dataplane/write-plan.js';
 import type { DesiredState, ServiceSpec } from '../../src/model/types.js';
 import { desired, service } from '../../testing/desired.js';
@@ -35,7 +35,7 @@ describe('planApply', () => {
   it('a first apply: reals, then tables and entries, then frontends, then the VIP address', async () => {
     const p = await plan(desired([web(), dns()]));
     assert.deepEqual(p.steps.map(shape), [
-      'batch cfg(1)',
+      'batch cfg(1)', 'batch srcval(1)',
       'batch real_stats(4)', 'batch reals(4)', 'batch svc_stats(2)', 'batch svc_rr(2)',
       'batch svc_reals(4)', 'tables(2)', 'batch svcs(2)',
       'batch vips(2)', 'batch vips(1)',
@@ -117,6 +117,23 @@ describe('SlotIndex', () => {
     assert.equal(p.next.realAt(99), undefined);
   });
 
+  it('source validation: prefixes before the mode, only what changed, all gone with mode off', async () => {
+    const sv = (mode: 'strict' | 'loose' | 'off', deny: string[]) => desired([web()], {
+      source_validation: { mode, allow: [{ address: '10.77.0.50', prefix: 32 }], deny: deny.map((address) => ({ address, prefix: 24 })) },
+    });
+    const first = await plan(sv('strict', ['198.51.100.0', '198.18.0.0']));
+    const srcvalSteps = (p: typeof first) => p.steps.filter((st) => 'map' in st && st.map.startsWith('srcval')).map(shape);
+    assert.deepEqual(srcvalSteps(first), ['batch srcval_prefixes(3)', 'batch srcval(1)']);
+    const same = await plan(sv('strict', ['198.51.100.0', '198.18.0.0']), first.next);
+    assert.deepEqual(srcvalSteps(same), []);
+    const loose = await plan(sv('loose', ['198.51.100.0']), first.next);
+    assert.deepEqual(srcvalSteps(loose), ['delete srcval_prefixes', 'batch srcval(1)']);
+    assert.equal(loose.next.srcval?.mode, XLVS_SRCVAL_LOOSE);
+    const off = await plan(sv('off', []), loose.next);
+    assert.deepEqual(srcvalSteps(off), ['delete srcval_prefixes', 'delete srcval_prefixes', 'batch srcval(1)']);
+    assert.equal(off.next.prefixes.size, 0);
+  });
+
   it('adopts what the maps hold: the same state claims the adopted slots; what no frontend leads to is an orphan', async () => {
     const s = web([2, 1]);
     const key: XlvsVipKey = frontKeyOf(s.frontends[0]!);
@@ -126,6 +143,7 @@ describe('SlotIndex', () => {
       vips: [[key, { svc_id: 7, flags: 0 }], [addr, { svc_id: 0, flags: 0 }]],
       svcs: [[3, svcEntry(dns(), 1, 1, 0)], [7, svcEntry(s, 2, 3, 0)], [8, EMPTY_SVC]],
       tables: [3, 7],
+      srcval: { mode: XLVS_SRCVAL_STRICT, private_ifindex: 0 }, // as the last daemon wrote it
     });
     // A crash between writes: service 3 was written whole, its frontend never was.
     assert.deepEqual(orphans, { reals: [9], svcs: [3], tables: [3] }, 'service 3 has no frontend: its entry, table and real are orphans');
