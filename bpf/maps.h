@@ -138,19 +138,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_stats SEC(".maps");
 
-/* Per-CPU drop counters by enum xlvs_drop. */
+/* Per-CPU drop counters by enum xlvs_drop (slots past XLVS_DROP_MAX: room
+ * for reasons a later version adds). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XLVS_DROP_MAX);
+	__uint(max_entries, XLVS_DROP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drops SEC(".maps");
 
-/* Per-CPU counters of every other outcome, by enum xlvs_event. */
+/* Per-CPU counters of every other outcome, by enum xlvs_event (slots past
+ * XLVS_EV_MAX: room for later versions). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XLVS_EV_MAX);
+	__uint(max_entries, XLVS_EV_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

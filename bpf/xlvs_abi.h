@@ -37,6 +37,12 @@ enum xlvs_limits {
 	XLVS_MAX_DESTS = 262144,     /* lblc/lblcr destination entries */
 	XLVS_LBLCR_SET = 8,          /* reals in one lblcr destination's set */
 	XLVS_MAX_SRCVAL_PREFIXES = 4096, /* source_validation allow + deny prefixes */
+	/* Slots of the drops and events counter arrays: more than the reasons and
+	 * outcomes there are (XLVS_DROP_MAX, XLVS_EV_MAX), so that a version that
+	 * adds one still adopts the pinned arrays (a pinned map is reused only
+	 * with the same size) and a restart into it keeps the counters. */
+	XLVS_DROP_SLOTS = 64,
+	XLVS_EV_SLOTS = 32,
 };
 
 /* Address family of a key or real. Addresses are always __be32 addr[4]; an
@@ -461,6 +467,9 @@ enum xlvs_nh_limits {
 };
 
 /* Not a map value: keeps every enum above in BTF for the TS generator. */
+_Static_assert(XLVS_DROP_MAX <= XLVS_DROP_SLOTS, "more drop reasons than the drops array holds");
+_Static_assert(XLVS_EV_MAX <= XLVS_EV_SLOTS, "more event kinds than the events array holds");
+
 struct xlvs_abi_enums {
 	enum xlvs_limits limits;
 	enum xlvs_family family;

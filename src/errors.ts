@@ -149,6 +149,16 @@ export class FlowTableSizeError extends XlvsError {
   }
 }
 
+/**
+ * The pin dir holds maps another version of xlvs made, which this one declares otherwise (a
+ * struct grew, an array has more slots): they cannot be adopted, and nothing was changed.
+ */
+export class PinnedMapsIncompatibleError extends XlvsError {
+  constructor(readonly dir: string, readonly maps: ReadonlyArray<{ name: string; what: string }>) {
+    super('E_PINNED_INCOMPATIBLE', `pin-dir: ${dir} holds a data plane of another xlvs version whose maps this one cannot adopt: ${maps.map((m) => `${m.name} (${m.what})`).join(', ')}; nothing was changed. To start this version, stop xlvsd, then run xlvsd --teardown --pin-dir ${dir} (detaches XDP and drops every connection and counter), or run the version that made them`);
+  }
+}
+
 /** An interface the config names does not exist in this network namespace (xlvsd --check). */
 export class InterfaceNotFoundError extends XlvsError {
   constructor(readonly field: string, readonly ifname: string) {

@@ -3,7 +3,8 @@
 // refuse on this host, found without loading, attaching or writing anything. The systemd unit
 // runs it as ExecStartPre, so a config that passes here does not fail the start for these:
 //  - the pinned connection table, if there is one, has the configured flow_entries (the daemon
-//    cannot resize it: FlowTableSizeError, as Dataplane.load);
+//    cannot resize it: FlowTableSizeError, as Dataplane.load), and every other pinned map is one
+//    this version's object can adopt (PinnedMapsIncompatibleError, as Dataplane.load);
 //  - both interfaces exist in this network namespace;
 //  - the data plane holds the state: the planner (pure) plans it onto empty maps, which throws
 //    CapacityError before it plans anything (services, reals, frontends plus VIP addresses,
@@ -13,6 +14,7 @@
 import { join } from 'node:path';
 import { BpfError, FlowTableSizeError, InterfaceNotFoundError } from '../errors.js';
 import type { Config } from '../config/index.js';
+import { checkPinnedMaps } from '../dataplane/handles.js';
 import { planApply } from '../dataplane/planner.js';
 import { SlotIndex } from '../dataplane/slots.js';
 import { overlayService } from '../health/overlay.js';
@@ -22,8 +24,9 @@ import { pinnedMapInfo } from '../kernel/map-info.js';
 import type { AppliedState } from '../model/types.js';
 
 /** Throws the error the daemon's start would for `config` on this host (pin dir `pinDir`). */
-export async function checkConfigOnHost(config: Config, pinDir: string): Promise<void> {
+export async function checkConfigOnHost(config: Config, pinDir: string, objectPath: string): Promise<void> {
   checkPinnedFlows(pinDir, config.flowEntries);
+  checkPinnedMaps(objectPath, pinDir, config.flowEntries);
   checkInterfaces(config);
   await checkCapacity(config);
 }

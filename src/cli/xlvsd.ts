@@ -69,7 +69,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.check) {
-    await checkConfigOnHost(await loadConfig(args.config), args['pin-dir']!);
+    await checkConfigOnHost(await loadConfig(args.config), args['pin-dir']!, args.object!);
     process.stdout.write(`${args.config}: ok\n`);
     return 0;
   }

@@ -8,10 +8,10 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type pino from 'pino';
-import { BpfObject } from '../kernel/object.js';
+import { BpfObject, type PinnedMapMismatch } from '../kernel/object.js';
 import { ensureBpffs, unpin, pinExists } from '../kernel/bpffs.js';
 import { pinnedMapInfo } from '../kernel/map-info.js';
-import { FlowTableSizeError } from '../errors.js';
+import { FlowTableSizeError, PinnedMapsIncompatibleError } from '../errors.js';
 import { XdpLink, ifindexOf, type XdpMode } from '../kernel/link.js';
 import type { BpfMap, PerCpuMap } from '../kernel/map.js';
 import { u32, u64 } from '../kernel/codec.js';
@@ -87,6 +87,7 @@ export class Dataplane {
     try {
       obj.verifyAbi(abi.ABI_LAYOUT);
       obj.setMaxEntries('flows', flowEntries);
+      refuseMismatched(obj, pinDir);
       obj.load();
       const maps = openMaps(obj);
       for (const { role, prog } of ROLES) {
@@ -156,4 +157,32 @@ function attachRole(progFd: number, ifname: string, mode: XdpMode, path: string,
     old.destroy();
   }
   XdpLink.attach(progFd, ifindex, mode, path).close();
+}
+
+/**
+ * Maps pinned by another version that libbpf would refuse (it names only the first, as "can't
+ * reuse"): all of them and what differs, before anything is loaded or attached.
+ */
+function refuseMismatched(obj: BpfObject, pinDir: string): void {
+  const mismatched = obj.pinnedMismatches();
+  if (mismatched.length > 0) throw new PinnedMapsIncompatibleError(pinDir, mismatched.map(describeMismatch));
+}
+
+/** What Dataplane.load would refuse of the maps pinned under pinDir, found without loading (xlvsd --check). */
+export function checkPinnedMaps(objectPath: string, pinDir: string, flowEntries: number): void {
+  if (!pinExists(join(pinDir, 'maps'))) return;
+  const obj = BpfObject.open(objectPath, { pinRoot: join(pinDir, 'maps') });
+  try {
+    obj.setMaxEntries('flows', flowEntries);
+    refuseMismatched(obj, pinDir);
+  } finally {
+    obj.close();
+  }
+}
+
+const FIELD_TEXT = { type: 'type', keySize: 'key bytes', valueSize: 'value bytes', maxEntries: 'entries' } as const;
+
+/** "pinned 12 entries, this version 64 entries" for each field that differs. */
+function describeMismatch(m: PinnedMapMismatch): { name: string; what: string } {
+  return { name: m.name, what: m.fields.map((f) => `pinned ${m.pinned[f]} ${FIELD_TEXT[f]}, this version ${m.wanted[f]}`).join('; ') };
 }

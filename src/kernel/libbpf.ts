@@ -28,6 +28,9 @@ export const lib = {
   map_max_entries: bpf.func('uint32_t bpf_map__max_entries(void *map)'),
   map_set_max_entries: bpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   map_type: bpf.func('int bpf_map__type(void *map)'),
+  object_next_map: bpf.func('void *bpf_object__next_map(void *obj, void *map)'),
+  map_name: bpf.func('const char *bpf_map__name(void *map)'),
+  map_pin_path: bpf.func('const char *bpf_map__pin_path(void *map)'),
   num_possible_cpus: bpf.func('int libbpf_num_possible_cpus()'),
   // btf
   btf_find_by_name_kind: bpf.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),

@@ -11,6 +11,8 @@ import { verifyLayout, type Layout } from './btf-check.js';
 import { BpfMap, PerCpuMap } from './map.js';
 import type { Codec } from './codec.js';
 import { pinExists, unpin } from './bpffs.js';
+import { existsSync } from 'node:fs';
+import { pinnedMapInfo, type MapInfo } from './map-info.js';
 import { bpfObjectOpenOpts, libbpfOpts } from './structs.js';
 
 const LOG_SIZE = 4 << 20;
@@ -19,6 +21,15 @@ const LOG_TAIL = 4000;
 export interface OpenOptions {
   /** Directory where pinned-by-name maps live (and are looked for). */
   pinRoot: string;
+}
+
+/** A map pinned already that the object declares otherwise (BpfObject.pinnedMismatches). */
+export interface PinnedMapMismatch {
+  name: string;
+  path: string;
+  pinned: MapInfo;
+  wanted: MapInfo;
+  fields: ReadonlyArray<keyof MapInfo>;
 }
 
 const PERCPU_TYPES = new Set([BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH]);
@@ -62,6 +73,28 @@ export class BpfObject {
     if (this.loaded) throw new AlreadyLoadedError(name, this.path);
     const m = checkPtr('find map', lib.object_find_map(this.obj, name) as Ptr | null, name);
     check(`set max_entries of ${name}`, lib.map_set_max_entries(m, maxEntries), String(maxEntries));
+  }
+
+  /**
+   * The maps already pinned (under pinRoot) that libbpf would refuse to reuse at load(): a map
+   * pinned by another version of the object, of another type, key, value or size. Call before
+   * load() and after setMaxEntries(); libbpf itself only says "can't reuse" for the first one.
+   */
+  pinnedMismatches(): PinnedMapMismatch[] {
+    if (this.loaded) throw new AlreadyLoadedError('pinned maps', this.path);
+    const out: PinnedMapMismatch[] = [];
+    for (let m = lib.object_next_map(this.obj, null) as Ptr | null; m; m = lib.object_next_map(this.obj, m) as Ptr | null) {
+      const path = lib.map_pin_path(m) as string | null;
+      if (path === null || !existsSync(path)) continue;
+      const pinned = pinnedMapInfo(path);
+      const wanted: MapInfo = {
+        type: lib.map_type(m) as number, keySize: lib.map_key_size(m) as number,
+        valueSize: lib.map_value_size(m) as number, maxEntries: lib.map_max_entries(m) as number,
+      };
+      const fields = (['type', 'keySize', 'valueSize', 'maxEntries'] as const).filter((f) => pinned[f] !== wanted[f]);
+      if (fields.length > 0) out.push({ name: lib.map_name(m) as string, path, pinned, wanted, fields });
+    }
+    return out;
   }
 
   load(): void {
