@@ -7,6 +7,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "xlvs_abi.h"
+#include "tcpwin.h"
 
 /* What a scheduler returns when no real may take the flow. */
 #define XLVS_NO_REAL 0xffffffffu
@@ -187,6 +188,9 @@ struct scratch {
 	struct xlvs_flow fw;
 	struct xlvs_flow rp;
 	struct xlvs_flow_key rk;
+	struct xlvs_flow_key pk;   /* flow_create's partner keys (flow_end, flow_claim) */
+	struct xlvs_flow_key back;
+	struct tcp_seg seg;        /* xlvs_public's packet's TCP facts (tcpwin.h) */
 };
 
 struct {
