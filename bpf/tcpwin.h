@@ -95,11 +95,12 @@ static __always_inline int tcp_in_window(__u32 seq, __u32 ref)
 	return seq - ref + XLVS_TCP_WINDOW <= 2 * XLVS_TCP_WINDOW;
 }
 
-/* ack acknowledges something the peer sent: at most its next seq, at most
- * the window below it. */
+/* ack acknowledges something the peer sent: at most the window below the
+ * peer's next seq as tracked, and at most XLVS_TCP_STEP above it (the
+ * tracked number lags by up to that much). */
 static __always_inline int tcp_ack_ok(__u32 ack, __u32 peer_next)
 {
-	return peer_next - ack <= XLVS_TCP_WINDOW;
+	return ack - peer_next + XLVS_TCP_WINDOW <= XLVS_TCP_WINDOW + XLVS_TCP_STEP;
 }
 
 /* a is after b, within the window. */
