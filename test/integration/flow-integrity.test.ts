@@ -340,3 +340,34 @@ test('defect 4: a re-SYN on a closing flow reopens only after the client\'s own 
   assert.deepEqual(counts(), [0, 1], 'the old one counted down, the new one up');
   reset();
 });
+
+test('defect 9e: a state change is made on the forward entry\'s state word, whatever the reply entry\'s copy says', () => {
+  reset();
+  const real = handshake(7500, NAT_A);
+  assert.deepEqual(counts(), [1, 0]);
+  // The reply entry's copy of the state left behind, as a racing CPU's change can leave it.
+  const [rk, rv] = entries().find(([, v]) => v.dir === XLVS_DIR_REPLY)!;
+  env.dp.maps.flows.update(rk, { ...rv, state: XLVS_FLOW_TCP_SYN });
+  // The real's RST (in window) seen through that copy: SYN -> CLOSE. Before, a compare-and-swap
+  // of SYN on the forward entry (EST) failed, the state was then written CLOSE anyway and nobody
+  // moved the count: an active count for a closed flow.
+  assert.equal(send('real', fromReal(real, 7500, { flags: 'RST', seq: RISN + 1 })).verdict, 'XDP_REDIRECT');
+  assert.equal(forward(7500, NAT_A)?.state, XLVS_FLOW_TCP_CLOSE);
+  assert.equal(replyOf(7500)?.state, XLVS_FLOW_TCP_CLOSE, 'the copy follows');
+  assert.deepEqual(counts(), [0, 1], 'the move from active to inactive counted once, by the swap that made it');
+  reset();
+});
+
+test('defect 9e: a flow whose state word another ender swapped out is not counted down again', () => {
+  reset();
+  assert.equal(send('client', udpClient(6100)).verdict, 'XDP_REDIRECT');
+  assert.deepEqual(counts(), [0, 1]);
+  for (const [k, v] of entries()) env.dp.maps.flows.update(k, { ...v, expires_ns: 1n, state: v.dir === XLVS_DIR_FORWARD ? 0xffffffff : v.state });
+  // As if another CPU had swapped the state out (and counted the flow down) and not yet deleted it.
+  const id = env.dp.maps.flows.entries().next().value![1].real_id;
+  env.dp.maps.realConns.update(id, { active: 0, inactive: 0, overloaded: 0, seq: 0 });
+  assert.equal(reap.run(Buffer.alloc(64)), 2, 'the reaper deletes both entries');
+  // seq counts every count change a flow made (the recount would hide a double count down).
+  assert.deepEqual(env.dp.maps.realConns.lookup(id), { active: 0, inactive: 0, overloaded: 0, seq: 0 }, 'without a second count down');
+  reset();
+});
