@@ -213,6 +213,18 @@ __noinline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k, co
 	if (!f || !k || !s)
 		return 0;
 	if (s->proto == IPPROTO_TCP) {
+		/* A half-open flow's client SYN with another ISN (the client
+		 * started over on the same port): the handshake starts over, on
+		 * both sides (a SYN opens nothing the old ISN had). */
+		if (f->dir == XLVS_DIR_FORWARD && f->state == XLVS_FLOW_TCP_SYN && s->syn && !s->ackf &&
+		    s->end != f->seq_next) {
+			f->seq_next = s->end;
+			f->tcp = XLVS_TCP_F_SEQ;
+			o = flow_partner(k, f, &pk, &back);
+			got = 1;
+			if (o)
+				o->tcp = 0;
+		}
 		known = f->tcp & XLVS_TCP_F_SEQ;
 		inwin = known && tcp_in_window(s->seq, f->seq_next);
 		/* The real's SYN-ACK teaches its ISN, if it acknowledges the

@@ -371,3 +371,18 @@ test('defect 9e: a flow whose state word another ender swapped out is not counte
   assert.deepEqual(env.dp.maps.realConns.lookup(id), { active: 0, inactive: 0, overloaded: 0, seq: 0 }, 'without a second count down');
   reset();
 });
+
+test('defect 4: a half-open flow\'s SYN with a new ISN starts the handshake over', () => {
+  reset();
+  const real = syn(7600, NAT_A);
+  assert.equal(send('real', fromReal(real, 7600, { flags: 'SYN,ACK', seq: RISN, ack: CISN + 1 })).verdict, 'XDP_REDIRECT');
+  // The client gave up on that handshake and starts again from the same port with a new ISN.
+  const isn2 = CISN + 0x40000000;
+  assert.equal(send('client', client(7600, NAT_A, { flags: 'SYN', seq: isn2 })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('real', fromReal(real, 7600, { flags: 'SYN,ACK', seq: RISN + 0x20000000, ack: isn2 + 1 })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('client', client(7600, NAT_A, { flags: 'ACK', seq: isn2 + 1, ack: RISN + 0x20000001 })).verdict, 'XDP_REDIRECT');
+  assert.equal(forward(7600, NAT_A)?.state, XLVS_FLOW_TCP_EST, 'the new handshake establishes it');
+  assert.equal(send('client', client(7600, NAT_A, { flags: 'RST', seq: isn2 + 1 })).verdict, 'XDP_REDIRECT', 'and its RST is in window');
+  assert.equal(forward(7600, NAT_A)?.state, XLVS_FLOW_TCP_CLOSE);
+  reset();
+});
