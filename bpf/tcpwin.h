@@ -35,6 +35,11 @@
  *    data sent, or the real's data acknowledged). That is all a one-way box
  *    can check: a forger who sends SYN, ACK and one more consistent segment
  *    still makes an active entry; a bare ACK with any numbers no longer does.
+ *  - a client SYN with a new ISN on a half-open flow (the client started
+ *    over) re-seeds both entries. A forger can do the same and then RST it
+ *    in its own window: a connection is open to that only while it is still
+ *    in its handshake (about one round trip), a moment a blind guess of the
+ *    client port must also hit.
  *
  * Cost: seq_next is written only when it moved XLVS_TCP_STEP bytes or a
  * flag counted, so an established flow's entry is not written per packet.
