@@ -64,13 +64,6 @@ static __always_inline void flow_methods(const struct xlvs_flow_key *k, const st
 	}
 }
 
-/* fullnat: the reply entry is keyed by the local address and a local port;
- * inserting it with BPF_NOEXIST is what reserves the port, so two flows never
- * share (real, real port, local, local port). Ports from 1024 up to the
- * health probes' range (XLVS_PROBE_PORT_MIN), which stays theirs. */
-#define XLVS_PORT_TRIES 8
-#define XLVS_PORT_MIN 1024
-
 /* An entry a new flow may take the key of: dead or closing, and so is its
  * partner (a pair lives while either entry does). */
 static __always_inline int flow_replaceable(const struct xlvs_flow_key *k, const struct xlvs_flow *f, __u64 now,
