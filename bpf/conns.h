@@ -3,12 +3,14 @@
  * Active/inactive connection counts per real, as IPVS keeps them: a new TCP
  * flow is inactive while half-open (SYN_RECV) and active once the client
  * ACKs, a UDP flow inactive; FIN/RST moves a TCP flow from active to inactive; the end of a flow (expiry, reuse, reaping) counts it down.
- * Every change is an atomic add on the shared real_conns entry. Whoever
- * deletes a forward flow entry (bpf_map_delete_elem returned 0) counts it
- * down, so a flow is not counted down twice by two deleters. An entry the
- * LRU evicts when the table is full is counted down by nobody: the reaper's
- * recount (conns_drift) takes such drift out. Known gap: two SYNs of one new
- * flow racing on two CPUs count it up twice (until the next recount).
+ * Every change is an atomic add on the shared real_conns entry. One owner
+ * per change (flow.h): a new flow is counted up by the CPU whose BPF_NOEXIST
+ * insert of the forward entry succeeded (two SYNs racing make one flow); a
+ * state change by the CPU whose compare-and-swap of the forward entry's
+ * state word made it; the end by whoever swapped that word out (flow_end),
+ * with the state it had. An entry the LRU evicts when the table is full is
+ * counted down by nobody: the reaper's recount (conns_drift) takes such
+ * drift out.
  *
  * The overload flag follows ipvsadm -x/-y: set at active+inactive >= upper
  * threshold, cleared below the lower threshold (3/4 of upper if unset).

@@ -7,7 +7,7 @@
  * connection whose destination is gone (expire_nodest_conn).
  *
  * A live flow entry of such a real, hit in either direction:
- *  - the flow is deleted, both entries, counted down once (evict_flow_end);
+ *  - the flow is deleted, both entries, counted down once (flow_end_key);
  *  - a client's packet that may open a flow (UDP, a TCP SYN) is then
  *    scheduled afresh by the caller as if there had been no flow: it goes to
  *    a healthy real and is counted as what happens to it there;
@@ -43,26 +43,7 @@ static __always_inline __u32 evict_flags(const struct xlvs_flow *f)
 	return r->flags;
 }
 
-/* Ends the connection whose entry is keyed by k (either direction): both
- * entries deleted, the real's count down once (flow_forget). Global, so its
- * partner key lives in its own frame: inlined, it pushed xlvs_public's
- * deepest call chain (flow_create -> the scheduler scan) past the 512 bytes
- * of stack the verifier allows. It looks the entry up again, which only an
- * eviction pays. */
-__noinline int evict_flow_end(const struct xlvs_flow_key *k)
-{
-	struct xlvs_flow *f;
-
-	if (!k)
-		return -1;
-	f = bpf_map_lookup_elem(&flows, k);
-	if (!f)
-		return -1;
-	flow_forget(k, f);
-	return 0;
-}
-
-/* After the flow of a client's packet was ended (evict_flow_end): a packet
+/* After the flow of a client's packet was ended (flow_end_key): a packet
  * that may open a flow (UDP, a TCP SYN) goes on as the first of a new one. */
 static __always_inline int evict_may_reopen(const struct pkt *p)
 {
@@ -90,7 +71,7 @@ static __always_inline int evict_public(struct xdp_md *ctx, const struct pkt *p,
  * dropped as no_flow, as after any flow's end). */
 static __always_inline int evict_private(const struct xlvs_flow_key *k)
 {
-	evict_flow_end(k);
+	flow_end_key(k);
 	return drop(XLVS_DROP_EVICTED);
 }
 

@@ -7,6 +7,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "xlvs_abi.h"
+#include "tcpwin.h"
 
 /* What a scheduler returns when no real may take the flow. */
 #define XLVS_NO_REAL 0xffffffffu
@@ -237,11 +238,14 @@ struct {
 struct scratch {
 	struct xlvs_flow fw;
 	struct xlvs_flow rp;
-	struct xlvs_flow_key rk; /* also a fragment's flow key (frag.h) */
-	struct frag_key fk;      /* frag.h */
+	struct xlvs_flow_key rk;   /* also a fragment's flow key (frag.h) */
+	struct frag_key fk;        /* frag.h */
 	struct frag_val fv;
-	struct xlvs_flow_key sk;
+	struct xlvs_flow_key sk;   /* source validation (srcval.h) */
 	struct bpf_fib_lookup fib;
+	struct xlvs_flow_key pk;   /* flow_create's partner keys (flow_end, flow_claim) */
+	struct xlvs_flow_key back;
+	struct tcp_seg seg;        /* xlvs_public's packet's TCP facts (tcpwin.h) */
 };
 
 struct {

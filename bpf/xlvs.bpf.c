@@ -68,6 +68,52 @@ static __always_inline void flow_methods(const struct xlvs_flow_key *k, const st
 	}
 }
 
+/* An entry a new flow may take the key of: dead or closing, and so is its
+ * partner (a pair lives while either entry does). */
+static __always_inline int flow_replaceable(const struct xlvs_flow_key *k, const struct xlvs_flow *f, __u64 now,
+					    struct scratch *s)
+{
+	struct xlvs_flow *o;
+
+	if (f->expires_ns >= now && !flow_closing(f->state))
+		return 0;
+	o = flow_partner(k, f, &s->pk, &s->back);
+	return !o || o->expires_ns < now || flow_closing(o->state);
+}
+
+/* Inserts a new flow's reply entry under rk, which must not belong to
+ * another live connection: two VIPs may NAT to one real:port, and a client
+ * port reused for both (port reuse, CGNAT, a forged SYN) gives their
+ * connections one reply key. A dead or closing connection's entry is ended
+ * (both entries, counted down) and replaced; a live one keeps its key and
+ * the new flow is refused. Ending it is claimed by a compare-and-swap of its
+ * deadline to 0, so of two CPUs racing for the key one ends it and inserts,
+ * and the other finds the winner's live entry; nobody deletes an entry it
+ * did not look at. Returns 0 when inserted. Global: verified once. */
+__noinline int flow_claim(struct xlvs_flow_key *rk, struct xlvs_flow *rp, __u64 now)
+{
+	struct xlvs_flow *old;
+	struct scratch *s;
+	__u32 zero = 0;
+	__u64 seen;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!rk || !rp || !s)
+		return -1;
+	if (bpf_map_update_elem(&flows, rk, rp, BPF_NOEXIST) == 0)
+		return 0;
+	old = bpf_map_lookup_elem(&flows, rk);
+	if (old) {
+		seen = old->expires_ns;
+		if (!flow_replaceable(rk, old, now, s))
+			return -1;
+		if (__sync_val_compare_and_swap(&old->expires_ns, seen, 0) != seen)
+			return -1;
+		flow_end(rk, old, &s->pk, &s->back);
+	}
+	return bpf_map_update_elem(&flows, rk, rp, BPF_NOEXIST) ? -1 : 0;
+}
+
 /* fullnat: the reply entry is keyed by the local address and a local port;
  * inserting it with BPF_NOEXIST is what reserves the port, so two flows never
  * share (real, real port, local, local port). Ports from 1024 up to the
@@ -75,13 +121,14 @@ static __always_inline void flow_methods(const struct xlvs_flow_key *k, const st
 #define XLVS_PORT_TRIES 8
 #define XLVS_PORT_MIN 1024
 
+/* Returns 0 when inserted; else the drop reason. */
 static __always_inline int flow_insert_reply(struct xlvs_flow_key *rk, struct xlvs_flow *fw,
-					     const struct xlvs_flow *rp)
+					     struct xlvs_flow *rp, __u64 now)
 {
 	__u32 base, i;
 
 	if (!(fw->flags & XLVS_FLOW_F_SNAT))
-		return bpf_map_update_elem(&flows, rk, rp, BPF_ANY);
+		return flow_claim(rk, rp, now) ? XLVS_DROP_FLOW_TAKEN : 0;
 	base = bpf_get_prandom_u32();
 	for (i = 0; i < XLVS_PORT_TRIES; i++) {
 		fw->nat_sport = bpf_htons(XLVS_PORT_MIN + (base + i * 7919) % (XLVS_PROBE_PORT_MIN - XLVS_PORT_MIN));
@@ -89,19 +136,19 @@ static __always_inline int flow_insert_reply(struct xlvs_flow_key *rk, struct xl
 		if (bpf_map_update_elem(&flows, rk, rp, BPF_NOEXIST) == 0)
 			return 0;
 	}
-	return -1;
+	return XLVS_DROP_NO_PORT;
 }
 
-/* Schedules a new flow of service svc_id and records both of its entries; a
- * dead or closed entry under the same key is retired first. Returns 0 with
- * the forward entry in this CPU's scratch.fw; non-zero when no flow was made
- * (the reason is counted, except for the impossible missing arguments).
- * A global function: the verifier checks it once, not once per path of the
- * packet program. */
+/* Schedules a new flow of service svc_id and fills both of its entries in
+ * this CPU's scratch (fw, rp; a TCP flow's client seq from scratch.seg, the
+ * SYN's: tcpwin.h); flow_insert records them. Returns 0 when it did;
+ * non-zero when no flow can be made (the reason is counted, except for the
+ * impossible missing arguments). A global function: the verifier checks it
+ * once, not once per path of the packet program. */
 __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 now)
 {
 	__u32 zero = 0, real_id = XLVS_NO_REAL;
-	struct xlvs_flow *old, *fw, *rp;
+	struct xlvs_flow *fw, *rp;
 	const __be32 *local = 0;
 	struct xlvs_real *real;
 	struct xlvs_svc *svc;
@@ -148,6 +195,10 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 	if (local)
 		addr_copy(fw->nat_src, local);
 	fw->nat_sport = k->sport;
+	if (k->proto == IPPROTO_TCP) {
+		fw->tcp = XLVS_TCP_F_SEQ;
+		fw->seq_next = s->seg.end;
+	}
 	rp->state = fw->state;
 	rp->expires_ns = fw->expires_ns;
 	rp->dir = XLVS_DIR_REPLY;
@@ -155,19 +206,43 @@ __noinline int flow_create(const struct xlvs_flow_key *k, __u32 svc_id, __u64 no
 	rp->real_id = real_id;
 	rp->svc_id = svc_id;
 	flow_methods(k, real, fw, rp);
+	return 0;
+}
 
+/* Records the new flow flow_create filled in this CPU's scratch, keyed by k:
+ * a dead or closed entry under k is ended first (flow_end), the reply entry
+ * is inserted first (flow_insert_reply: once the forward entry exists, the
+ * reply must too), the real counted up. Returns 0 with the forward entry in
+ * scratch.fw; non-zero (the reason counted) when no flow was made. Global,
+ * and called by the packet program after flow_create rather than by it: the
+ * two frames never stack (the scheduler's chain leaves no room). */
+__noinline int flow_insert(const struct xlvs_flow_key *k, __u64 now)
+{
+	struct xlvs_flow *old, *fw, *rp;
+	struct scratch *s;
+	__u32 zero = 0;
+	int why;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!k || !s)
+		return -1;
+	fw = &s->fw;
+	rp = &s->rp;
 	old = bpf_map_lookup_elem(&flows, k);
 	if (old)
-		flow_forget(k, old);
-	/* Reply entry first: once the forward entry exists, the reply must too. */
+		flow_end(k, old, &s->pk, &s->back);
 	flow_partner_key(&s->rk, k, fw);
-	if (flow_insert_reply(&s->rk, fw, rp))
-		return drop(XLVS_DROP_NO_PORT);
-	if (bpf_map_update_elem(&flows, k, fw, BPF_ANY)) {
+	why = flow_insert_reply(&s->rk, fw, rp, now);
+	if (why)
+		return drop(why);
+	/* BPF_NOEXIST: the old entry is gone, so only another CPU's new flow of
+	 * the same 4-tuple (a SYN on two CPUs at once) can be there. It won:
+	 * this one takes its reply entry back and is not counted. */
+	if (bpf_map_update_elem(&flows, k, fw, BPF_NOEXIST)) {
 		bpf_map_delete_elem(&flows, &s->rk);
-		return drop(XLVS_DROP_NO_REAL);
+		return drop(XLVS_DROP_FLOW_TAKEN);
 	}
-	conns_open(real_id, fw->state);
+	conns_open(fw->real_id, fw->state);
 	return 0;
 }
 
@@ -176,7 +251,9 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 	struct xlvs_vip_key vk;
 	struct xlvs_flow_key k;
 	__u32 zero = 0, new_conn = 0, evict;
+	struct tcp_seg *seg;
 	struct xlvs_flow *f;
+	int touched;
 	struct xlvs_vip *v;
 	struct scratch *s;
 	struct pkt p;
@@ -198,19 +275,29 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 		return pass();
 
 	flow_key_of(&k, &p);
+	/* In the per-CPU scratch, not on the stack: xlvs_public's deepest
+	 * call chain (flow_create -> the scheduler) has no 20 bytes to spare. */
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return pass();
+	seg = &s->seg;
+	tcp_seg_of(&p, seg);
 	f = bpf_map_lookup_elem(&flows, &k);
-	if (!flow_usable(f, &p, XLVS_DIR_FORWARD, now)) {
+	if (!flow_usable(f, seg, XLVS_DIR_FORWARD, now)) {
 		f = 0;
 	} else if ((evict = evict_flags(f))) {
 		/* Its real was evicted (evict.h): the flow ends here; a packet
 		 * that may open a flow goes on as the first of a new one. */
-		evict_flow_end(&k);
+		flow_end_key(&k);
 		if (!evict_may_reopen(&p))
 			return evict_public(ctx, &p, evict);
 		f = 0;
 	}
 	if (f) {
-		if (flow_touch(f, &k, &p, now) && (f->flags & XLVS_FLOW_F_PERSIST))
+		touched = flow_touch(f, &k, seg, now);
+		if (touched == XLVS_TOUCH_DROP)
+			return drop(XLVS_DROP_OUT_OF_WINDOW);
+		if (touched && (f->flags & XLVS_FLOW_F_PERSIST))
 			persist_refresh(f->svc_id, k.src, k.family, now);
 	} else {
 		/* A VIP address, but no service on this port: the router's own. */
@@ -223,7 +310,7 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 		/* No flow from a source the public side never sees (srcval.h). */
 		if (srcval_refuse(ctx, &k))
 			return drop(XLVS_DROP_MARTIAN);
-		if (flow_create(&k, v->svc_id, now))
+		if (flow_create(&k, v->svc_id, now) || flow_insert(&k, now))
 			return XDP_DROP;
 		s = bpf_map_lookup_elem(&scratch, &zero);
 		if (!s)
@@ -239,6 +326,7 @@ static __always_inline int public_fam(struct xdp_md *ctx, const __u8 fam)
 static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 {
 	struct xlvs_flow_key k;
+	struct tcp_seg seg;
 	struct xlvs_flow *f;
 	struct pkt p;
 	__u64 now;
@@ -266,19 +354,21 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	}
 
 	flow_key_of(&k, &p);
+	tcp_seg_of(&p, &seg);
 	f = bpf_map_lookup_elem(&flows, &k);
-	if (!flow_usable(f, &p, XLVS_DIR_REPLY, now))
+	if (!flow_usable(f, &seg, XLVS_DIR_REPLY, now))
 		return pass();
 	/* A SYN from the real on a closing connection: its 4-tuple was reused by
 	 * a connection that never went through the VIP (the client reached the
 	 * real directly from the same port). Not ours: forget the old one. */
 	if (p.l4.syn_any && flow_closing(f->state)) {
-		flow_forget(&k, f);
+		flow_end_key(&k);
 		return pass();
 	}
 	if (evict_flags(f))
 		return evict_private(&k);
-	flow_touch(f, &k, &p, now);
+	if (flow_touch(f, &k, &seg, now) == XLVS_TOUCH_DROP)
+		return drop(XLVS_DROP_OUT_OF_WINDOW);
 
 	stats_packet(f->svc_id, f->real_id, p.len, 1, 0);
 	return xmit(ctx, &p, f, now);
@@ -343,29 +433,36 @@ static long reap_snapshot(__u32 i, void *unused)
 	return 0;
 }
 
+/* A connection's two entries live and die together: a dead entry whose
+ * partner lives is kept (either direction's traffic keeps the pair; a reply
+ * entry reaped alone left the real's late replies untranslated, and for
+ * fullnat freed a local port its forward entry still used). When both are
+ * dead, both go, counted down once (flow_end). */
 static long reap_flow(void *map, struct xlvs_flow_key *k, struct xlvs_flow *f, struct reap_ctx *rc)
 {
 	__u32 real_id = f->real_id, state = f->state;
+	struct xlvs_flow_key pk, back;
+	struct xlvs_flow *o;
 	struct reap_real *r;
+	int n;
 
-	if (f->dir != XLVS_DIR_FORWARD || real_id >= XLVS_MAX_REALS) {
-		if (f->expires_ns < rc->now && bpf_map_delete_elem(&flows, k) == 0)
-			rc->reaped++;
-		return 0;
+	if (f->expires_ns < rc->now) {
+		o = flow_partner(k, f, &pk, &back);
+		if (!o || o->expires_ns < rc->now) {
+			n = flow_end(k, f, &pk, &back);
+			rc->reaped += n & (XLVS_FLOW_END_COUNTED - 1);
+			if ((n & XLVS_FLOW_END_COUNTED) && real_id < XLVS_MAX_REALS)
+				reap_reals[real_id].own++;
+			return 0;
+		}
 	}
+	if (f->dir != XLVS_DIR_FORWARD || real_id >= XLVS_MAX_REALS || state == XLVS_FLOW_GONE)
+		return 0;
 	r = &reap_reals[real_id];
-	if (f->expires_ns >= rc->now) {
-		if (conns_is_active(state))
-			r->active++;
-		else
-			r->inactive++;
-		return 0;
-	}
-	if (bpf_map_delete_elem(&flows, k) == 0) {
-		rc->reaped++;
-		conns_close(real_id, state);
-		r->own++;
-	}
+	if (conns_is_active(state))
+		r->active++;
+	else
+		r->inactive++;
 	return 0;
 }
 

@@ -115,9 +115,11 @@ enum xlvs_drop {
 	XLVS_DROP_MARTIAN = 12,   /* a packet that would open a flow from a source the public side
 				   * never sees legitimately: martian, one of ours, or routed back
 				   * another way (srcval.h) */
-	/* 13..14: numbers another branch of issue 14 takes (placeholders, replaced at the merge). */
-	XLVS_DROP_RESERVED_13 = 13,
-	XLVS_DROP_RESERVED_14 = 14,
+	XLVS_DROP_FLOW_TAKEN = 13,/* a new flow's reply key belongs to another live connection
+				   * (two VIPs to one real:port and a reused client port, or a
+				   * forged SYN): the new flow is refused, the old one keeps it */
+	XLVS_DROP_OUT_OF_WINDOW = 14, /* a TCP RST outside its sender's sequence window (tcpwin.h):
+				       * forged or stale; the flow's state is unchanged */
 	XLVS_DROP_REPLY_FRAGMENT = 15, /* a later fragment of a nat/fullnat real's reply whose flow
 				   * entry has gone since its first fragment: it cannot be translated
 				   * and would leave with the real's address */
@@ -156,6 +158,16 @@ enum xlvs_flow_state {
 	XLVS_FLOW_TCP_CLOSE = 2,/* RST seen (inactive) */
 	XLVS_FLOW_UDP = 3,      /* UDP (inactive, as IPVS counts it) */
 	XLVS_FLOW_TCP_SYN = 4,  /* only the client's SYN seen: IPVS's SYN_RECV (inactive) */
+};
+
+/* Flags on xlvs_flow.tcp: what a TCP flow entry knows of its sender's
+ * sequence space (tcpwin.h). Each entry tracks the packets it carries. */
+enum xlvs_flow_tcp {
+	XLVS_TCP_F_SEQ = 1,   /* seq_next is known: the sender's SYN (forward) or SYN-ACK
+			       * (reply) was seen */
+	XLVS_TCP_F_HS_ACK = 2,/* forward, half-open, dr/tun: the client's handshake ACK was
+			       * seen (seq == its ISN + 1); ack holds that ACK's number */
+	XLVS_TCP_F_FIN = 4,   /* the sender's FIN was honoured (inside its window) */
 };
 
 /* Which way a flow entry translates. */
@@ -265,7 +277,7 @@ struct xlvs_flow {
 	__u8 dir;          /* enum xlvs_flow_dir */
 	__u8 flags;        /* enum xlvs_flow_flags */
 	__u8 method;       /* enum xlvs_method of the real */
-	__u8 pad;
+	__u8 tcp;          /* enum xlvs_flow_tcp */
 	/* The next hop of this entry's packets, cached from bpf_fib_lookup (fwd.h
 	 * fwd_lookup_flow): valid until nh_expires_ns, for packets of up to nh_len
 	 * bytes (IP length plus encapsulation) the FIB passed. 0 ifindex: none. */
@@ -275,6 +287,13 @@ struct xlvs_flow {
 	__u8 nh_dmac[6];
 	__u8 nh_smac[6];
 	__u16 pad2;
+	/* TCP: the sender of this entry's packets (tcpwin.h). seq_next is its
+	 * next sequence number as far as seen (lags by at most XLVS_TCP_STEP
+	 * bytes: written only on a larger step, a state change or a flag); ack
+	 * its acknowledgment number last written. The forward entry's state
+	 * word is the connection's; the reply entry's is a copy. */
+	__u32 seq_next;
+	__u32 ack;
 };
 
 /* Persistence template key: service and (masked) client address. */
@@ -481,6 +500,7 @@ struct xlvs_abi_enums {
 	enum xlvs_event event;
 	enum xlvs_flow_state flow_state;
 	enum xlvs_flow_dir flow_dir;
+	enum xlvs_flow_tcp flow_tcp;
 	enum xlvs_flow_flags flow_flags;
 	enum xlvs_real_flags real_flags;
 	enum xlvs_probe_limits probe_limits;

@@ -2,15 +2,17 @@
 // "N flows held": N distinct SYNs through xlvs_public (BPF_PROG_TEST_RUN in the lab router, as
 // the per-packet bench opens new flows), each from its own source address:port; then a census of
 // the flows map (how many connections still have both entries), and the first- and last-opened
-// flows probed with their client's ACK: does it still reach the real its SYN went to? Also the
+// flows probed with the real's SYN-ACK and their client's ACK of it (a handshake: bpf/tcpwin.h
+// establishes nothing else): does the ACK still reach the real its SYN went to? Also the
 // kernel's cost of one new flow while the table is empty and once it is full (LRU eviction), and
 // the time one reaper pass takes over the table.
 
 import { XdpTestRunner, verdictName, XDP } from '../../src/kernel/test-run.js';
 import { XLVS_REAL_F_USED } from '../../src/gen/abi.js';
 import { BenchError } from '../common/errors.js';
-import { VIP, NEW_PORT, type FlowEnv } from './flow-scale-env.js';
-import { TcpFrame, nthSource } from './flow-scale-frames.js';
+import { VIP, NEW_PORT, NEW_REAL_PORT, type FlowEnv } from './flow-scale-env.js';
+import { TcpFrame, nthSource, ipv4Text } from './flow-scale-frames.js';
+import { buildFrame } from '../../testing/frames.js';
 import { census, connCounts, resetTable, type Census, type ConnCounts } from './flow-scale-table.js';
 import { median } from '../common/stats.js';
 
@@ -97,6 +99,7 @@ export function measureHeld(env: FlowEnv, flows: number, probe: number): HeldRes
   const tenth = Math.max(1, Math.floor(flows / 10));
   const c = census(env);
   const counts = connCounts(env, realIds);
+  const priv = new XdpTestRunner(env.dp.progFd('xlvs_private'));
   const probeRange = (from: number): Probe => {
     const p: Probe = { checked: 0, sameReal: 0, otherReal: 0, lost: 0 };
     for (let i = from; i < from + probe; i++) {
@@ -104,6 +107,12 @@ export function measureHeld(env: FlowEnv, flows: number, probe: number): HeldRes
       if (want === undefined) continue;
       const s = nthSource(i);
       p.checked++;
+      // The real's SYN-ACK (ISN 1, acknowledging the SYN's seq 1), so the ACK below ends a
+      // handshake. Its verdict is not the probe: a lost flow drops the ACK too.
+      priv.run(buildFrame({
+        eth: { src: env.macs.rs1, dst: env.macs.priv0 },
+        l3: { kind: 'ipv4', src: ipv4Text(want), dst: ipv4Text(s.src), ttl: 64, l4: { kind: 'tcp', sport: NEW_REAL_PORT, dport: s.sport, seq: 1, ack: 2, flags: 'SYN,ACK' } },
+      }), undefined, { ingressIfindex: env.priv0 });
       const v = o.send(s.src, s.sport, 'ack');
       if (v !== XDP.REDIRECT) p.lost++;
       else if (o.realOf() === want) p.sameReal++;

@@ -169,7 +169,12 @@ function measureAll(env: PerPacketEnv, restorer: Restorer, o: PerPacketOptions):
     check('SYN opening the established flow', pub.run(toVip(ESTABLISHED_SPORT, 80, 'SYN'), undefined, { ingressIfindex: env.pub0 }), 'XDP_REDIRECT');
     const ip = parseFrame(pub.out.subarray(0, pub.outLength)).l3 as ParsedIpv4;
     const tcp = ip.l4 as ParsedTcp;
-    return buildFrame({ eth: { src: macs.rs1, dst: macs.priv0 }, l3: { kind: 'ipv4', src: ip.dst, dst: CLIENT, ttl: 64, l4: { kind: 'tcp', sport: tcp.dport!, dport: ESTABLISHED_SPORT, seq: 9, ack: 2, flags: 'ACK' } } });
+    const fromReal = (flags: string, seq: number): Buffer => buildFrame({ eth: { src: macs.rs1, dst: macs.priv0 }, l3: { kind: 'ipv4', src: ip.dst, dst: CLIENT, ttl: 64, l4: { kind: 'tcp', sport: tcp.dport!, dport: ESTABLISHED_SPORT, seq, ack: 2, flags } } });
+    // The real's SYN-ACK (ISN 8) and the client's ACK of it: established (bpf/tcpwin.h), so the
+    // measured packets take the established path.
+    check('the real\'s SYN-ACK', runner(privFd).run(fromReal('SYN,ACK', 8), undefined, { ingressIfindex: env.priv0 }), 'XDP_REDIRECT');
+    check('the client\'s ACK establishing the flow', pub.run(ack, undefined, { ingressIfindex: env.pub0 }), 'XDP_REDIRECT');
+    return fromReal('ACK', 9);
   };
 
   /** A program that leaves its frame as it found it (MAC swap twice, or passed): bare repeat. */

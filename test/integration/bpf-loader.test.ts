@@ -287,6 +287,9 @@ test('flows: updateBatch of 6000 entries reads back exactly through entries()', 
     nh_len: i % 65536,
     nh_dmac: Buffer.from([2, 0, 0, 0, (i >> 8) & 0xff, i & 0xff]),
     nh_smac: Buffer.from([2, 1, 0, 0, (i >> 8) & 0xff, i & 0xff]),
+    tcp: i % 8,
+    seq_next: (i * 2654435761) >>> 0,
+    ack: (i * 40503) >>> 0,
   });
   const written: [FlowKey, Flow][] = Array.from({ length: N }, (_, i) => [fk(i), fv(i)]);
   flows.updateBatch(written);

@@ -172,12 +172,14 @@ function dstOf(s: Sent): string {
 }
 
 /** Opens a TCP flow from client port `sport` that lands on `real` (rr alternates: a first SYN
- * that lands elsewhere is forgotten and another port is used, at most 4 tries), then ACKs it:
- * established. Returns the client port used. */
+ * that lands elsewhere is forgotten and another port is used, at most 4 tries), then completes
+ * the handshake (the real's SYN-ACK, the client's ACK of it: bpf/tcpwin.h): established.
+ * Returns the client port used. */
 function openOn(vip: string, vport: number, real: string, sport: number): number {
   for (let p = sport; p < sport + 4; p++) {
     if (dstOf(send('client', tcpFromClient(vip, vport, p, { flags: 'SYN' }))) === real) {
-      assert.equal(dstOf(send('client', tcpFromClient(vip, vport, p, { flags: 'ACK' }))), real);
+      assert.equal(send('real', tcpFromReal(real, p, 'SYN,ACK')).verdict, 'XDP_REDIRECT');
+      assert.equal(dstOf(send('client', tcpFromClient(vip, vport, p, { flags: 'ACK', seq: 2, ack: 10 }))), real);
       assert.equal(flowOf(p)?.fw?.state, XLVS_FLOW_TCP_EST);
       return p;
     }

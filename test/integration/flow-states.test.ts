@@ -2,8 +2,8 @@
 // TCP flow states through the real xlvs_public / xlvs_private programs (BPF_PROG_TEST_RUN in a
 // lab router namespace, the per-packet bench's environment): a bare SYN makes a half-open flow
 // (TCP_SYN, counted inactive, IPVS's 60 s SYN_RECV timeout), the real's SYN-ACK and a
-// retransmitted SYN keep it, the client's ACK makes it established (active, tcp timeout),
-// FIN/RST close it; the reaper deletes an expired half-open flow and counts it down.
+// retransmitted SYN keep it, the client's ACK of the SYN-ACK makes it established (active, tcp
+// timeout), FIN/RST in their sender's window close it (flow-integrity.test.ts has the windows); the reaper deletes an expired half-open flow and counts it down.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,9 +45,11 @@ function send(side: 'client' | 'real', frame: Buffer): string {
   return verdictName(inNetns(env.rtr, () => r.run(frame, undefined, { ingressIfindex: ifindex })));
 }
 
+/** A segment of the client's: its SYN at ISN 1, later segments at 2 acknowledging the real's
+ * SYN-ACK (ISN 9, see open()), as a real stack sends them (the windows of bpf/tcpwin.h). */
 const fromClient = (sport: number, flags: string): Buffer => buildFrame({
   eth: { src: env.macs.client, dst: env.macs.pub0 },
-  l3: { kind: 'ipv4', src: CLIENT, dst: VIP, ttl: 64, l4: { kind: 'tcp', sport, dport: 80, seq: 1, ack: flags.includes('ACK') ? 1 : 0, flags } },
+  l3: { kind: 'ipv4', src: CLIENT, dst: VIP, ttl: 64, l4: { kind: 'tcp', sport, dport: 80, seq: flags.includes('SYN') ? 1 : 2, ack: flags.includes('ACK') ? 10 : 0, flags } },
 });
 
 /** Opens a flow with a SYN; returns the frame the real would answer with (SYN-ACK by default). */
@@ -167,9 +169,15 @@ test('the reaper deletes expired half-open flows and counts them down', () => {
 
 test('the reaper\'s recount takes out of the counts the flows whose entries vanished uncounted (LRU eviction)', () => {
   env.clearFlows();
-  for (let p = 42000; p < 42012; p++) open(p);
-  assert.equal(send('client', fromClient(42000, 'ACK')), 'XDP_REDIRECT');
-  assert.equal(send('client', fromClient(42001, 'ACK')), 'XDP_REDIRECT');
+  const opened = new Map<number, ReturnType<typeof open>>();
+  for (let p = 42000; p < 42012; p++) opened.set(p, open(p));
+  // The real's SYN-ACK, then the client's ACK of it: established (bpf/tcpwin.h).
+  const establish = (p: number): void => {
+    assert.equal(send('real', opened.get(p)!.reply('SYN,ACK')), 'XDP_REDIRECT');
+    assert.equal(send('client', fromClient(p, 'ACK')), 'XDP_REDIRECT');
+  };
+  establish(42000);
+  establish(42001);
   const entries = [...env.dp.maps.flows.entries()];
   const reals = new Set(entries.map(([, v]) => v.real_id));
   const total = (): [number, number] => [...reals].reduce<[number, number]>((a, r) => [a[0] + counts(r)[0], a[1] + counts(r)[1]], [0, 0]);
@@ -187,7 +195,7 @@ test('the reaper\'s recount takes out of the counts the flows whose entries vani
   assert.deepEqual(total(), [1, 6], 'and a second pass changes nothing');
   // The flows left keep counting as before: the established one closes, a half-open one is acked.
   assert.equal(send('client', fromClient(42001, 'FIN,ACK')), 'XDP_REDIRECT');
-  assert.equal(send('client', fromClient(42006, 'ACK')), 'XDP_REDIRECT');
+  establish(42006);
   assert.deepEqual(total(), [1, 6]);
   env.clearFlows();
   for (const r of reals) env.dp.maps.realConns.update(r, { active: 0, inactive: 0, overloaded: 0, seq: 0 });

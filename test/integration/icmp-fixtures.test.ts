@@ -165,6 +165,8 @@ function putFlow(f: FlowSpec): void {
       method,
       // No next hop cached: the first packet asks the FIB.
       nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6),
+      // No sequence numbers learned: these fixtures carry no handshake.
+      tcp: 0, seq_next: 0, ack: 0,
     },
   );
 }
