@@ -70,7 +70,10 @@ static __always_inline struct xlvs_flow *frag_flow(struct pkt *p, struct scratch
 		return 0;
 	flow_key_of(&s->rk, p);
 	f = bpf_map_lookup_elem(&flows, &s->rk);
-	if (!flow_usable(f, p, XLVS_DIR_REPLY, now) || !(f->flags & (XLVS_FLOW_F_SNAT | XLVS_FLOW_F_DNAT)))
+	/* A fragment's segment facts are not the flow's (its length is the
+	 * fragment's): it refreshes the flow and changes no TCP state. */
+	__builtin_memset(&s->seg, 0, sizeof(s->seg));
+	if (!flow_usable(f, &s->seg, XLVS_DIR_REPLY, now) || !(f->flags & (XLVS_FLOW_F_SNAT | XLVS_FLOW_F_DNAT)))
 		return 0;
 	__builtin_memcpy(&s->fv.flow, &s->rk, sizeof(s->rk));
 	s->fv.expires_ns = now + XLVS_FRAG_TTL_NS;
@@ -103,7 +106,7 @@ static __always_inline int frag_private_fam(struct xdp_md *ctx, __u64 now, const
 
 /* Decides on a fragment arriving on the private side: a verdict (counted),
  * or FRAG_XLATE. Global: verified once. The rest happens in the caller:
- * xmit() (or evict_flow_end(), a global) called from here would take this
+ * xmit() (or flow_end_key(), a global) called from here would take this
  * function's stack, with the calling program's, past the verifier's 512
  * bytes. */
 __noinline int frag_private_any(struct xdp_md *ctx, __u64 now, __u32 fam)
@@ -131,7 +134,8 @@ static __always_inline int frag_private(struct xdp_md *ctx, struct pkt *p, __u64
 		return drop(XLVS_DROP_REPLY_FRAGMENT); /* gone in between */
 	if (evict_flags(f))
 		return evict_private(&s->rk);
-	flow_touch(f, &s->rk, p, now);
+	__builtin_memset(&s->seg, 0, sizeof(s->seg)); /* as in frag_flow: no TCP state from a fragment */
+	flow_touch(f, &s->rk, &s->seg, now);
 	stats_packet(f->svc_id, f->real_id, p->len, 1, 0);
 	return xmit(ctx, p, f, now);
 }
