@@ -29,9 +29,12 @@ export interface SessionTag {
   proto: 'tcp' | 'udp';
 }
 
-/** Sources a frame from outside may never open a flow with (per family), as text. */
+/**
+ * Where sources come from. Clients are drawn from 198.51.100.0/24 and 2001:db8:2::/64 (the test
+ * routes both via the client's link); the 'martian' templates take one of these instead: sources
+ * a frame from outside may never open a flow with, per family, as text.
+ */
 export interface SourcePlan {
-  /** Clients are drawn from here: v4 198.51.100.0/24 hosts, v6 2001:db8:2::/64 (routed via the client's link). */
   martians4: string[];
   martians6: string[];
 }
