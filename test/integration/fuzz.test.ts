@@ -365,7 +365,16 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
       if (real !== null && opens) pendingReal = real;
     } else if (vw === XDP.TX) {
       const type = checkAnswer(ttlLow ? 'time exceeded from the VIP quoting the untranslated packet' : 'too big from the VIP', b, v, out, outLen, ttlLow ? (v.v6 ? [3] : [11]) : (v.v6 ? [2] : [3]));
-      if (type !== null && !ttlLow) n.tooBig++;
+      if (type !== null && !ttlLow) {
+        n.tooBig++;
+        // The next hop's MTU, less what a tunnel adds: what the client may send.
+        const want = NET.privMtu - (front.method === 'tun' ? (v.v6 ? 40 : 20) : 0);
+        const l4 = 14 + (v.v6 ? 40 : 20);
+        const mtu = v.v6 ? out.readUInt32BE(l4 + 4) : out.readUInt16BE(l4 + 6);
+        if (v.v6 ? type !== 2 || mtu !== want : out[l4 + 1] !== 4 || mtu !== want) found.fail('too big: frag needed / packet too big with the path\'s MTU', i, made, () => `${front.method}: code ${out[l4 + 1]}, MTU ${mtu}, expected ${want}`, b, fuzz.length, out, outLen);
+        // The frame it answers really was over that MTU.
+        if (v.end - 14 <= want) found.fail('too big: only a packet over the MTU is answered so', i, made, () => `${v.end - 14} bytes, MTU ${want}`, b, fuzz.length, out, outLen);
+      }
       if (type !== null && ttlLow) checkQuoteUntranslated(b, v, out, outLen);
     } else if (vw === XDP.PASS && !unchanged) {
       if (ttlLow) found.fail('TTL expiring here: never handed to the kernel translated', i, made, () => `TTL ${v.ttl} to ${front.method} ${front.vip}:${front.port}: passed rewritten (the kernel's time exceeded would quote the real's address)`, b, fuzz.length, out, outLen);
