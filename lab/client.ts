@@ -5,6 +5,7 @@
 //   node client.js udp  --host H --port P --count N [--concurrency C] [--timeout-ms T] [--request-timeout-ms R]
 //   node client.js bulk --host H --port P --bytes N [--seed S] [--timeout-ms T]
 //   node client.js hold --host H --port P --interval-ms I --duration-ms D [--connect-timeout-ms C]
+//   node client.js udp-rate --host H --port P --rate R --duration-ms D   (one flow, R datagrams a second)
 //
 // Prints its result as one JSON object per line on stdout (hold prints one per reply, then a
 // final one). A result with errors in it still exits 0; exit 1 means no result (`{"error":...}`).
@@ -14,6 +15,7 @@ import { tally } from './client-tally.js';
 import { httpOnce } from './client-http.js';
 import { udpOnce } from './client-udp.js';
 import { bulk, hold } from './client-stream.js';
+import { udpRate } from './client-udp-rate.js';
 import { DEFAULT_BULK_SEED } from './pattern.js';
 
 const DEFAULT_TOTAL_TIMEOUT_MS = 30_000;
@@ -66,8 +68,13 @@ async function main(argv: string[]): Promise<number> {
       const last = await session.result;
       return 'error' in last ? 1 : 0;
     }
+    case 'udp-rate': {
+      const f = parseFlags(rest, { ...ENDPOINT, rate: 'int', 'duration-ms': 'int' });
+      print(await udpRate(requireString(f, 'host'), intFlag(f, 'port'), intFlag(f, 'rate'), intFlag(f, 'duration-ms')));
+      return 0;
+    }
     default:
-      throw new Error(`unknown mode ${JSON.stringify(mode)}; expected http, udp, bulk or hold`);
+      throw new Error(`unknown mode ${JSON.stringify(mode)}; expected http, udp, bulk, hold or udp-rate`);
   }
 }
 

@@ -16,6 +16,7 @@ import { guard, unguard, type SyncTeardown } from './exit-guard.js';
 import { HoldSession } from './hold-session.js';
 import type { Tally } from './client-tally.js';
 import type { BulkResult } from './client-stream.js';
+import type { UdpRateResult } from './client-udp-rate.js';
 import {
   allNamespaces, LAB_PORTS, labAddresses, labNamespaces, MAX_REALS, PRIVATE_IFACE, PUBLIC_IFACE, wiringSteps,
   type LabAddresses, type LabNamespaces,
@@ -31,6 +32,7 @@ export type { HoldSession, HoldReply, HoldEnd } from './hold-session.js';
 export type { LabAddresses, LabNamespaces } from './topology.js';
 export type { Tally } from './client-tally.js';
 export type { BulkResult } from './client-stream.js';
+export type { UdpRateResult } from './client-udp-rate.js';
 export { LAB_PORTS } from './topology.js';
 
 const REPO_ROOT = fromRoot();
@@ -56,7 +58,7 @@ export interface LabOptions {
   log?: Logger;
 }
 
-export type ClientMode = 'http' | 'udp' | 'bulk';
+export type ClientMode = 'http' | 'udp' | 'bulk' | 'udp-rate';
 
 export interface ClientOptions {
   /** Namespace to run the client in (default: the client namespace). */
@@ -237,7 +239,8 @@ export class Lab implements SyncTeardown {
    */
   client(mode: 'http' | 'udp', args: string[], opts?: ClientOptions | number): Promise<Tally>;
   client(mode: 'bulk', args: string[], opts?: ClientOptions | number): Promise<BulkResult>;
-  async client(mode: ClientMode, args: string[], opts: ClientOptions | number = {}): Promise<Tally | BulkResult> {
+  client(mode: 'udp-rate', args: string[], opts?: ClientOptions | number): Promise<UdpRateResult>;
+  async client(mode: ClientMode, args: string[], opts: ClientOptions | number = {}): Promise<Tally | BulkResult | UdpRateResult> {
     const o: ClientOptions = typeof opts === 'number' ? { timeoutMs: opts } : opts;
     const ns = o.ns ?? this.ns.client;
     const own = Number(args[args.indexOf('--timeout-ms') + 1]);

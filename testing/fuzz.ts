@@ -7,6 +7,7 @@
 
 import { buildFrame, parseFrame, ETH_P_IP, ETH_P_IPV6, ICMP, ICMPV6, ICMP_CODE, IPPROTO, type FrameSpec, type Ipv4Spec, type L4Spec, type ParsedIpv6 } from './frames.js';
 import { finish, sum16 } from './frame-checksum.js';
+import { parseIPv6 } from '../src/model/ip.js';
 
 /** sfc32 seeded through splitmix32: fast, 32-bit, good enough for fuzzing. */
 export class Prng {
@@ -68,8 +69,19 @@ export interface FuzzOptions {
   seed: number;
   /** Valid frames to start from (default: defaultTemplates()). */
   templates?: FrameSpec[];
-  /** Destination IPv4 addresses random frames aim at half of the time (e.g. the VIPs). */
+  /** Destination addresses (IPv4 or IPv6) random frames aim at half of the time (e.g. the VIPs). */
   targets?: string[];
+  /**
+   * Makes the patcher of one fuzzer (each replay gets a fresh one, so it must depend on nothing
+   * but the calls it gets): it rewrites a template's copy before the mutators run (client
+   * address, port, sequence number of a session; it fixes the checksums itself).
+   */
+  patcher?: () => FramePatcher;
+}
+
+/** Rewrites the copy of template `template` in buf[0, length) with draws from rng. */
+export interface FramePatcher {
+  patch(template: number, buf: Buffer, length: number, rng: Prng): void;
 }
 
 export class FrameFuzzer {
@@ -80,29 +92,40 @@ export class FrameFuzzer {
   kind: FuzzKind = 'template';
   /** Index of the current frame (0-based), for replay(). */
   index = -1;
+  /** Index of the template the current frame came from (-1: a random frame). */
+  template = -1;
   private readonly rng: Prng;
   private readonly templates: Template[];
   private readonly targets: Buffer[];
+  private readonly targets6: Buffer[];
+  private readonly patcher: FramePatcher | undefined;
 
   constructor(readonly opts: FuzzOptions) {
     this.rng = new Prng(opts.seed);
     this.templates = (opts.templates ?? defaultTemplates()).map(template);
-    this.targets = (opts.targets ?? []).map((a) => Buffer.from(a.split('.').map(Number)));
+    const targets = opts.targets ?? [];
+    this.targets = targets.filter((a) => !a.includes(':')).map((a) => Buffer.from(a.split('.').map(Number)));
+    this.targets6 = targets.filter((a) => a.includes(':')).map((a) => parseIPv6(a)!);
+    this.patcher = opts.patcher?.();
   }
 
   /** Writes the next frame into buf; returns its length. */
   next(): number {
     const r = this.rng;
     this.index++;
-    const t = this.templates[r.below(this.templates.length)]!;
+    const ti = r.below(this.templates.length);
+    const t = this.templates[ti]!;
     const roll = r.below(100);
     if (roll < 15) {
       this.kind = 'random';
+      this.template = -1;
       this.length = this.random();
       return this.length;
     }
+    this.template = ti;
     this.buf.set(t.bytes, 0);
     this.length = t.bytes.length;
+    this.patcher?.patch(ti, this.buf, this.length, r);
     if (roll < 30) {
       this.kind = 'template';
     } else if (roll < 50) {
@@ -164,7 +187,13 @@ export class FrameFuzzer {
     if (type === 3) return len; // any EtherType at all
     b.writeUInt16BE(type === 2 ? ETH_P_IPV6 : ETH_P_IP, 12);
     if (type === 2) {
-      if (len >= 54) b[14] = 0x60 | (b[14]! & 0x0f);
+      if (len >= 54) {
+        b[14] = 0x60 | (b[14]! & 0x0f);
+        if (r.chance(0.8)) b.writeUInt16BE(len - 54, 18);
+        b[20] = [6, 17, 58, 0, 43, 44, 60, 41, 4][r.below(9)]!;
+        if (this.targets6.length > 0 && r.chance(0.5)) b.set(this.targets6[r.below(this.targets6.length)]!, 38);
+        if (r.chance(0.5) && len >= 58) b.writeUInt16BE([80, 53, 5353, 443][r.below(4)]!, 56);
+      }
       return len;
     }
     if (len >= 34) {
@@ -185,12 +214,12 @@ export class FrameFuzzer {
 }
 
 /** The frame `index` of the sequence a FrameFuzzer with these options produces. */
-export function replay(opts: FuzzOptions, index: number): { kind: FuzzKind; frame: Buffer } {
+export function replay(opts: FuzzOptions, index: number): { kind: FuzzKind; template: number; frame: Buffer } {
   const f = new FrameFuzzer(opts);
   while (f.index < index) f.next();
   const frame = Buffer.alloc(f.length);
   frame.set(f.buf.subarray(0, f.length));
-  return { kind: f.kind, frame };
+  return { kind: f.kind, template: f.template, frame };
 }
 
 function edge16(r: Prng, real: number): number {
