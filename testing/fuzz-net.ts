@@ -129,9 +129,15 @@ export class FuzzNet {
       ensureBpffs(decapPin);
       decap = BpfObject.open(join(root, 'build/xlvs_decap.bpf.o'), { pinRoot: decapPin });
       decap.load();
-      decap.map('decap_cfg', u32, dabi.XlvsDecapCfg).update(0, { enforce_allow: 1 });
-      const allow = decap.map('decap_allow', dabi.XlvsDecapAddr, u32);
-      for (const a of [NET.local4, NET.local6]) allow.update(decapKey(a), 1);
+      // The tun reals' decapsulator: tunnels from the routers' local addresses, to a real's
+      // address, with a VIP inside (every set empty would strip nothing).
+      const set = (name: string, addrs: string[]): void => {
+        const m = decap!.map(name, dabi.XlvsDecapAddr, u32);
+        for (const a of addrs) m.update(decapKey(a), 1);
+      };
+      set('decap_allow', [NET.local4, NET.local6]);
+      set('decap_local', [...NET.reals4, ...NET.reals6]);
+      set('decap_vips', [NET.vip4, NET.vip4b, NET.vip6, NET.vip6b]);
       const nsPath = `/run/netns/${ns}`;
       return new FuzzNet(ns, dp, decap, decapPin, ifindexIn(nsPath, 'pub0'), ifindexIn(nsPath, 'priv0'));
     } catch (e) {
