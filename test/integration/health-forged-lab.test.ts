@@ -23,6 +23,10 @@ const LIVE = 'tcp/203.0.113.100:80';
 const DEAD = 'tcp/203.0.113.100:9000';
 const OWN = 'tcp/203.0.113.100:9100';
 const TIMING = 'interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1, jitter: 0';
+// The live real's probes get the whole interval: rs3's flood shares the machine's cores, and a
+// genuine SYN-ACK once came back after 150 ms under the full suite (a timeout, not a forgery, but
+// with fall 1 it took the real down). A forged RST taken as an answer still fails it at once.
+const LIVE_TIMING = 'interval_ms: 250, timeout_ms: 250, rise: 1, fall: 1, jitter: 0';
 const ATTACK_MS = 4000;
 const FORGER = fileURLToPath(new URL('../../lab/forge-probe-answers.js', import.meta.url));
 
@@ -31,7 +35,7 @@ services:
   - vip: ${VIP}
     port: 80
     scheduler: rr
-    check: { type: tcp, ${TIMING}, initial: down, on_failure: remove }
+    check: { type: tcp, ${LIVE_TIMING}, initial: down, on_failure: remove }
     reals: [{ address: ${RS[0]} }]
   - vip: ${VIP}
     port: 9000
