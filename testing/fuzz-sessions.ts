@@ -46,6 +46,15 @@ const DATA_PAYLOAD = 64;
 export const BLIND_OFFSET = 0x80000000;
 const POOL_MAX = 2048;
 
+/**
+ * The ISN a session's real answers the client's SYN (ISN isn) with: its SYN-ACK (the oracle sends
+ * it, testing the reply path) carries this seq, and the client's ACKs, data and FINs acknowledge
+ * it (ack = serverIsn + 1), as a real client's do: that is what establishes a flow (tcpwin.h).
+ */
+export function serverIsn(isn: number): number {
+  return (Math.imul(isn ^ 0x5eed5eed, 2654435761) ^ 0x13579bdf) >>> 0;
+}
+
 /** Templates for every frontend, in the order of the tags returned with them. */
 export function sessionTemplates(fronts: SessionFrontend[]): { specs: FrameSpec[]; tags: SessionTag[] } {
   const specs: FrameSpec[] = [];
@@ -123,7 +132,10 @@ export class SessionPatcher implements FramePatcher {
         c.next = (c.next + length - l4 - (b[l4 + 12]! >> 4) * 4 + (tag.role === 'fin' ? 1 : 0)) >>> 0;
       }
       b.writeUInt32BE(seq, l4 + 4);
-      b.writeUInt32BE(r.u32(), l4 + 8);
+      const ack = r.u32();
+      // The client acknowledges the real's SYN-ACK; a forger's or a SYN's ack is anything.
+      const acks = tag.role === 'ack' || tag.role === 'data' || tag.role === 'fin' || tag.role === 'big';
+      b.writeUInt32BE(acks ? (serverIsn(c.isn) + 1) >>> 0 : ack, l4 + 8);
     }
     fixChecksums(b, length, tag.v6, tag.proto === 'tcp' ? IPPROTO.TCP : IPPROTO.UDP, l4);
   }

@@ -27,14 +27,24 @@ export interface IpView {
   /** Where the IP packet ends by its own length (within the frame: parse.h checks that). */
   end: number;
   proto: number;
+  /** An IPv4 fragment or an IPv6 fragment header (p->frag). */
   frag: boolean;
+  /** A fragment other than the first: no transport header (p->frag_later). */
+  fragLater: boolean;
   extLong: boolean;
-  /** TCP/UDP header complete within the frame (parse_tcp: doff >= 5), so ports are there. */
+  /** An IPv6 routing header with segments left (p->rh_pending): proto is 43, nothing past it read. */
+  rhPending: boolean;
+  /** TCP/UDP header complete within the IP packet (parse_tcp/parse_udp: p->l4hdr set), so ports are there. */
   ports: boolean;
   ttl: number;
 }
 
-/** The frame's IP header as parse_packet() sees it, or null when it passes it untouched as broken. */
+/**
+ * The frame's IP header as parse_packet() sees it, or null when it returns -1 (the packet passes
+ * untouched as broken). Line for line parse.h: every header past the IP header is bounded by the
+ * frame and by the IP packet's own length (end); an IPv6 chain is walked XLVS_V6_EXT_MAX deep,
+ * stopping at a fragment header (8 bytes, within end) or at a routing header with segments left.
+ */
 export function ipView(b: Buffer, len: number): IpView | null {
   if (len < 14) return null;
   const type = b.readUInt16BE(12);
@@ -44,10 +54,13 @@ export function ipView(b: Buffer, len: number): IpView | null {
     if (hl < 20 || 14 + hl > len) return null;
     const tot = b.readUInt16BE(16);
     if (tot < hl || 14 + tot > len) return null;
+    const end = 14 + tot;
     const proto = b[23]!;
-    const frag = (b.readUInt16BE(20) & 0x3fff) !== 0;
+    const fo = b.readUInt16BE(20);
+    const frag = (fo & 0x3fff) !== 0;
+    const fragLater = (fo & 0x1fff) !== 0;
     const l4 = 14 + hl;
-    return { v6: false, l3: 14, src: 26, dst: 30, alen: 4, l4, end: 14 + tot, proto, frag, extLong: false, ports: !frag && portsThere(b, len, l4, proto), ttl: b[22]! };
+    return { v6: false, l3: 14, src: 26, dst: 30, alen: 4, l4, end, proto, frag, fragLater, extLong: false, rhPending: false, ports: !fragLater && portsThere(b, end, l4, proto), ttl: b[22]! };
   }
   if (type !== ETH_IP6 || len < 54 || b[14]! >> 4 !== 6) return null;
   const end = 54 + b.readUInt16BE(18);
@@ -55,27 +68,46 @@ export function ipView(b: Buffer, len: number): IpView | null {
   let next = b[20]!;
   let pos = 54;
   let frag = false;
-  let i = 0;
-  for (; i < V6_EXT_MAX; i++) {
+  let fragLater = false;
+  let rhPending = false;
+  let extLong = false;
+  let walked = false;
+  for (let i = 0; i < V6_EXT_MAX; i++) {
     if (next === EXT_FRAGMENT) {
+      // parse_ipv6_frag: 8 bytes within the packet; the walk stops after it.
+      if (pos + 8 > end) return null;
       frag = true;
+      fragLater = (b.readUInt16BE(pos + 2) & 0xfff8) !== 0;
+      next = b[pos]!;
+      pos += 8;
+      walked = true;
       break;
     }
-    if (next !== EXT_HOP && next !== EXT_ROUTING && next !== EXT_DSTOPTS) break;
-    if (pos + 2 > len) return null;
+    if (next !== EXT_HOP && next !== EXT_ROUTING && next !== EXT_DSTOPTS) {
+      walked = true;
+      break;
+    }
+    if (pos + 4 > end) return null;
+    if (next === EXT_ROUTING && b[pos + 3] !== 0) {
+      rhPending = true;
+      walked = true;
+      break;
+    }
     const hlen = (b[pos + 1]! + 1) * 8;
     next = b[pos]!;
-    if (pos + hlen > len) return null;
+    if (pos + hlen > end) return null;
     pos += hlen;
   }
-  const extLong = !frag && i === V6_EXT_MAX && (next === EXT_HOP || next === EXT_ROUTING || next === EXT_DSTOPTS || next === EXT_FRAGMENT);
-  return { v6: true, l3: 14, src: 22, dst: 38, alen: 16, l4: pos, end, proto: next, frag, extLong, ports: !frag && !extLong && portsThere(b, len, pos, next), ttl: b[21]! };
+  if (!walked && (next === EXT_HOP || next === EXT_ROUTING || next === EXT_DSTOPTS || next === EXT_FRAGMENT)) extLong = true;
+  const proto = rhPending ? EXT_ROUTING : next;
+  const ports = !fragLater && !extLong && !rhPending && portsThere(b, end, pos, proto);
+  return { v6: true, l3: 14, src: 22, dst: 38, alen: 16, l4: pos, end, proto, frag, fragLater, extLong, rhPending, ports, ttl: b[21]! };
 }
 
-/** parse_tcp / parse_udp: the header lies within the frame (not the IP length: parse.h reads to data_end). */
-function portsThere(b: Buffer, len: number, l4: number, proto: number): boolean {
-  if (proto === 6) return l4 + 20 <= len && b[l4 + 12]! >> 4 >= 5;
-  if (proto === 17) return l4 + 8 <= len;
+/** parse_tcp / parse_udp: the header lies within the IP packet (end: its own length, within the frame). */
+function portsThere(b: Buffer, end: number, l4: number, proto: number): boolean {
+  if (proto === 6) return l4 + 20 <= end && b[l4 + 12]! >> 4 >= 5 && l4 + (b[l4 + 12]! >> 4) * 4 <= end;
+  if (proto === 17) return l4 + 8 <= end;
   return false;
 }
 
@@ -90,7 +122,7 @@ export function ipv4HeaderOk(b: Buffer, l3: number, len: number): boolean {
  * known from this frame (a fragment, a UDP length beyond the packet, another protocol).
  */
 export function l4ChecksumOk(b: Buffer, v: IpView): boolean | null {
-  if (v.frag || v.extLong) return null;
+  if (v.frag || v.extLong || v.rhPending) return null;
   const n = v.end - v.l4;
   if (n < 0) return null;
   switch (v.proto) {

@@ -16,18 +16,25 @@
 //   - a TTL/hop limit that expires at the router never leaves translated;
 //   - a martian source (loopback, unspecified, the VIPs, the local addresses, the private LAN,
 //     the router's own address, multicast, broadcast) opens no flow;
-//   - a blind RST (sequence 2^31 away from the client's) leaves an established flow established;
+//   - a blind RST (sequence 2^31 away from the client's) leaves an established flow established,
+//     and a half-open one half-open (the model keeps each flow's TCP state, seq_next and handshake
+//     proof exactly as bpf/tcpwin.h and flow.h do, so it knows which RSTs are out of window);
 //   - xlvs_private, fed the real's reply to a live flow (built from the forward entry in the
 //     map), translates it back to VIP:port -> client:port out of the public side; a first
 //     fragment of such a reply does not pass untranslated;
 //   - xlvs_decap, fed every 8th fuzzed frame and every tunnelled one, never aborts and strips only
 //     tunnels from an allowed source.
-// At the end it reads the flows map: every forward entry came from a frame that could open it, has
+// At the end it reads the flows map: every live TCP flow is half-open or established as the model
+// (tcpwin.h's rules, and the reals' SYN-ACKs that reply() sends) says; every forward entry came from a frame that could open it, has
 // its reply entry pointing back (same real, same service), every legitimate opening frame's flow is
 // there (flows counted in the map against the number the generator's frames should have opened),
 // no SYN found no real while the service had one, a persistent client stayed on one real, and the
 // program's own counters agree with the verdicts. A failing run prints, per check, the count and
-// the first offending frame (seed, index, bytes in and out, what was expected).
+// the first offending frame (seed, index, bytes in and out, what was expected);
+// XLVS_FUZZ_TRACE=<client address>:<port> prints every frame of that client port to a frontend,
+// with its verdict, the model's state and the forward entry after it; XLVS_FUZZ_STATES=1 prints,
+// at the end, the model's TCP state of every flow against its forward entry's (method:model
+// state:made -> data plane state, counts), and the first few that differ.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,14 +43,14 @@ import { fileURLToPath } from 'node:url';
 import { inNetns, XdpTestRunner, XDP, verdictName } from '../../src/kernel/test-run.js';
 import { FrameFuzzer, FUZZ_KINDS, defaultTemplates, type FuzzOptions } from '../../testing/fuzz.js';
 import { ipView, ipv4HeaderOk, l4ChecksumOk, sameBytes, type IpView } from '../../testing/fuzz-view.js';
-import { SessionPatcher, sessionTemplates, BLIND_OFFSET, type SessionTag } from '../../testing/fuzz-sessions.js';
+import { SessionPatcher, sessionTemplates, serverIsn, BLIND_OFFSET, type SessionTag } from '../../testing/fuzz-sessions.js';
 import { FuzzFindings } from '../../testing/fuzz-findings.js';
 import { FlowTable, flowKeyText } from '../../testing/flow-table.js';
 import { FuzzNet, NET, MARTIANS4, MARTIANS6, fuzzServices, type FuzzService } from '../../testing/fuzz-net.js';
 import { buildFrame, parseFrame, badChecksums, IPPROTO, type FrameSpec, type ParsedPacket, type ParsedFrame } from '../../testing/frames.js';
 import { addressBytes, addressFromBytes } from '../../src/model/ip.js';
 import {
-  XLVS_DROP_MAX, XLVS_EVENT, XLVS_DROP, XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_FLOW_TCP_CLOSE,
+  XLVS_DROP_MAX, XLVS_EVENT, XLVS_DROP, XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_FLOW_TCP_CLOSE, XLVS_FLOW_TCP_SYN, XLVS_FLOW_TCP_EST,
   type XlvsFlowKey,
 } from '../../src/gen/abi.js';
 import { XLVS_DECAP_STAT_MAX } from '../../src/gen/decap-abi.js';
@@ -55,6 +62,7 @@ const TIME_LIMIT_MS = 120_000;
 /** A reply from a real every this many frames; a fuzzed frame through xlvs_decap every DECAP_EVERY. */
 const REPLY_EVERY = 48;
 const DECAP_EVERY = 8;
+const TRACE = process.env.XLVS_FUZZ_TRACE;
 
 let net: FuzzNet;
 const services = fuzzServices();
@@ -82,8 +90,24 @@ interface Conn {
   key: XlvsFlowKey;
   front: Front;
   state: St;
-  /** The client's next sequence number, as its frames said (null: unknown). */
+  /**
+   * The forward entry's seq_next as the data plane keeps it (tcpwin.h): the SYN's ISN + 1, moved
+   * only by segments in its window (null: unknown).
+   */
   next: number | null;
+  /** The forward entry's ack and XLVS_TCP_F_HS_ACK (dr/tun: the client's first ACK carried ISN + 1). */
+  ack: number;
+  hsAck: boolean;
+  /** The client's FIN counted (XLVS_TCP_F_FIN). */
+  finSeen: boolean;
+  /** The frame that opened it came out (redirected, or answered too big / time exceeded): the data plane holds its flow. */
+  made: boolean;
+  /** The opening SYN's seq (the real answers it with serverIsn(isn)). */
+  isn: number;
+  /** The reply entry's seq_next, learned from the real's SYN-ACK (null: not known, tcp = 0). */
+  peerNext: number | null;
+  /** nat: the reply key of the flow it opened last (replyOwner). */
+  replyKey?: string;
   /** The real its frames went to (null: not seen since it was opened). */
   real: string | null;
   legit: boolean;
@@ -93,6 +117,14 @@ interface Conn {
 }
 
 const tcpFlag = { FIN: 1, SYN: 2, RST: 4, ACK: 16 } as const;
+/** bpf/tcpwin.h XLVS_TCP_WINDOW, XLVS_TCP_STEP and its comparisons. */
+const TCP_WINDOW = 65536;
+const TCP_STEP = 16384;
+const inWindow = (seq: number, ref: number): boolean => ((seq - ref + TCP_WINDOW) >>> 0) <= 2 * TCP_WINDOW;
+const ahead = (a: number, b: number): boolean => a !== b && ((a - b) >>> 0) <= TCP_WINDOW;
+const seqAfter = (a: number, b: number): boolean => ((a - b) | 0) > 0;
+/** tcpwin.h tcp_ack_ok: ack acknowledges what the peer sent (its next seq as tracked). */
+const ackOk = (ack: number, peerNext: number): boolean => ((ack - peerNext + TCP_WINDOW) >>> 0) <= TCP_WINDOW + TCP_STEP;
 
 const textOf = new Map<string, string>();
 /** An address in a frame as text (formatting IPv6 is slow: cached by its bytes). */
@@ -191,6 +223,8 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
   const found = new FuzzFindings();
   const conns = new Map<string, Conn>();
   const openList: Conn[] = [];
+  /** nat flows by their reply key (real, real port, client, client port): two VIPs NAT to one real:port. */
+  const replyOwner = new Map<string, Conn>();
   /** The real an opening frame was redirected to, for the model to record. */
   let pendingReal: string | null = null;
   const made = (): string => `${fuzz.kind}${fuzz.template >= 0 ? ` of template ${fuzz.template}${tags[fuzz.template] ? ` (${tags[fuzz.template]!.role} ${tags[fuzz.template]!.v6 ? 'v6' : 'v4'} pool ${tags[fuzz.template]!.pool})` : ''}` : ''}`;
@@ -327,6 +361,12 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
         continue;
       }
       flowFrame(b, v, front, sport, dport, vw, unchanged);
+      if (TRACE && `${addrText(b, v.src, v.v6)}:${sport}` === TRACE) {
+        const fl = v.proto === 6 ? b[v.l4 + 13]! : 0;
+        const ck = conns.get(frameKeyText(b, v, sport, dport));
+        const fe = flows.lookup({ src: addr16(b, v.src, v.v6), dst: addr16(b, v.dst, v.v6), sport, dport, proto: v.proto, family: v.v6 ? 6 : 4 });
+        console.error(`TRACE #${i} ${b.toString('hex', 0, len)} ${made()} -> ${dstText}:${dport} flags ${fl.toString(16)} seq ${v.proto === 6 ? b.readUInt32BE(v.l4 + 4) : '-'} ack ${v.proto === 6 ? b.readUInt32BE(v.l4 + 8) : '-'} ttl ${v.ttl} verdict ${verdictName(vw)} model ${ck?.state}/${ck?.next} entry ${fe ? `dir ${fe.dir} state ${fe.state} tcp ${fe.tcp} seq_next ${fe.seq_next} real ${fe.real_id}` : 'none'}`);
+      }
     }
     return undefined;
   });
@@ -343,7 +383,9 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
     const keyOf = (): XlvsFlowKey => (key ??= { src: addr16(b, v.src, v.v6), dst: addr16(b, v.dst, v.v6), sport, dport, proto: v.proto, family: v.v6 ? 6 : 4 });
     const cls = sourceClass(b, v.src, v.v6);
     let c = conns.get(kt);
-    const usable = c !== undefined && !(syn && closing(c.state));
+    // flow.h flow_usable: a SYN reopens a closed flow (an honoured RST), or a closing one after the
+    // client's honoured FIN when its seq is past the old connection's; else it stays on the flow.
+    const usable = c !== undefined && !(syn && (c.state === 'close' || (c.state === 'fin' && c.finSeen && c.next !== null && seqAfter(b.readUInt32BE(v.l4 + 4), c.next))));
     const opens = !usable && (!tcp || syn);
     const ttlLow = v.ttl <= 1 && (front.method === 'nat' || front.method === 'fullnat');
 
@@ -353,10 +395,12 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
       const real = checkForward(b, v, front, out, outLen);
       if (real !== null && c !== undefined && usable) {
         // A SYN moves a flow only if the flow was closed (which the model says it was not: an
-        // RST it took for blind did close it); any other segment never moves. In an unknown
-        // state (an RST neither in sequence nor blind) either may have happened.
+        // RST it took for out of window did close it); any other segment never moves. In an
+        // unknown state (an expiring TTL's segment, counted or not) either may have happened; a
+        // SYN on a closing flow stays on it by flow_usable, unless a new flow to the other VIP of
+        // the shared real claimed its reply key and ended it (flow_claim): not judged.
         const was = c.real;
-        if (was !== null && was !== real && c.state !== 'unknown') {
+        if (was !== null && was !== real && c.state !== 'unknown' && !(syn && closing(c.state))) {
           if (syn) found.fail('a SYN on a live, not closing flow stays on it (no RST the model took for blind closed it)', i, made, () => `${keyShow(keyOf())} went to ${was}, the SYN to ${real}`, b, fuzz.length, out, outLen);
           else found.fail('a flow keeps its real', i, made, () => `${keyShow(keyOf())} went to ${was}, now to ${real}`, b, fuzz.length, out, outLen);
         }
@@ -398,7 +442,7 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
     // The model: what the data plane must now hold for this 5-tuple.
     if (opens) {
       if (c === undefined) {
-        c = { key: keyOf(), front, state: tcp ? 'syn' : 'udp', next: null, real: null, legit: cls === 'legit', uncertain: cls !== 'legit', firstFrame: i };
+        c = { key: keyOf(), front, state: tcp ? 'syn' : 'udp', next: null, ack: 0, hsAck: false, finSeen: false, made: false, isn: 0, peerNext: null, real: null, legit: cls === 'legit', uncertain: cls !== 'legit', firstFrame: i };
         conns.set(kt, c);
         if (c.legit) {
           n.legit++;
@@ -407,46 +451,106 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
       }
       c.state = tcp ? 'syn' : 'udp';
       c.real = pendingReal;
-      if (ttlLow && c.legit && !c.uncertain) {
-        // Whether an expiring opening packet makes a flow is the fix's choice: not counted either way.
-        c.uncertain = true;
-        n.legit--;
+      // Made, when it came out: redirected, or answered (too big, time exceeded: xmit answers
+      // after flow_create and flow_insert made the flow).
+      c.made = vw === XDP.REDIRECT || vw === XDP.TX;
+      // Dropped: refused before a flow was made (flow_taken, no_port, ...; flow_insert ended any
+      // old flow of the key first): the next SYN opens again, as on a closed flow. (xmit's own
+      // drops after the flow was made, need_frag and the like, are a handful a run.)
+      if (tcp && vw === XDP.DROP) c.state = 'close';
+      c.hsAck = false;
+      c.finSeen = false;
+      c.ack = 0;
+      c.peerNext = null;
+      c.isn = tcp ? b.readUInt32BE(v.l4 + 4) : 0;
+      if (c.made && front.method === 'nat' && c.real !== null) {
+        // flow_claim: the new flow's reply key may be a closing flow's of the other VIP, which it
+        // ends (both entries); a live one's would have refused it (flow_taken, not made).
+        const rk = `${c.real}|${front.reals.find((r) => r.address === c!.real)?.port}|${kt.split('|')[1]}|${sport}|${v.proto}`;
+        const old = replyOwner.get(rk);
+        if (old !== undefined && old !== c && old.replyKey === rk && closing(old.state)) old.state = 'close';
+        replyOwner.set(rk, c);
+        c.replyKey = rk;
       }
-      if (tcp) c.next = (b.readUInt32BE(v.l4 + 4) + 1) >>> 0;
+      // flow_create: the forward entry's seq_next is the SYN's end (tcpwin.h tcp_seg_of).
+      if (tcp) c.next = (b.readUInt32BE(v.l4 + 4) + Math.max(0, v.end - v.l4 - (b[v.l4 + 12]! >> 4) * 4) + 1 + (flags & tcpFlag.FIN ? 1 : 0)) >>> 0;
     } else if (usable && c !== undefined) {
       // A SYN that did not come out may have reopened a flow the model thinks live (an unknown
       // state, or an RST the model took for blind that closed it): its real is unknown until seen.
       if (syn && vw !== XDP.REDIRECT) c.real = null;
-      if (ttlLow) c.state = 'unknown';
-      else if (tcp) tcpStep(c, b, v, flags);
+      // An expiring TTL is answered by xmit, after flow_touch counted the segment like any other.
+      if (tcp) tcpStep(c, b, v, flags);
     }
     pendingReal = null;
   }
 
 
-  /** A segment of a live TCP flow, as the fixed data plane must take it (blind RSTs ignored). */
+  /**
+   * A segment of a live TCP flow, as flow.h flow_touch takes it on the forward entry (tcpwin.h):
+   * a half-open flow's SYN with another ISN re-seeds it; a RST counts (CLOSE) only within the
+   * window of seq_next, else it is dropped and changes nothing; a FIN counts only in window; a
+   * half-open flow is established by the client's ACK of the real's SYN-ACK (reply() sends it,
+   * xlvs_private learns its seq) or, dr/tun without one, by an ACK with seq ISN + 1 then a
+   * segment showing progress; seq_next moves on a flag that counted or a step of
+   * XLVS_TCP_STEP. A blind RST (2^30 or more from seq_next) on a live flow the data plane holds
+   * (established, or half-open and made by a redirected SYN) must leave it as it was.
+   */
   function tcpStep(c: Conn, b: Buffer, v: IpView, flags: number): void {
+    if (c.state === 'unknown') return;
     const seq = b.readUInt32BE(v.l4 + 4);
-    if (flags & tcpFlag.RST) {
-      const d = c.next === null ? -1 : (seq - c.next) >>> 0;
-      if (d === 0) c.state = 'close';
-      else if (d >= 0x40000000 && d <= 0xc0000000) {
-        // Blind: 2^30 or more away from what the client sends next. An established flow must
-        // stay so; what a half-open or closing one does with it is left to the data plane.
-        if (c.state !== 'est') c.state = 'unknown';
-        else if (!c.uncertain) {
-          n.blind++;
-          const f = flows.lookup(c.key);
-          if (f === undefined || f.state === XLVS_FLOW_TCP_CLOSE) found.fail('a blind RST leaves an established flow established', fuzz.index, made, () => `${keyShow(c.key)}: RST seq ${seq}, the client's next is ${c.next} (${d >= BLIND_OFFSET ? '-' : '+'}${d >= BLIND_OFFSET ? 0x100000000 - d : d}); the flow is ${f === undefined ? 'gone' : 'CLOSE'}`, b, fuzz.length);
-        }
-      } else c.state = 'unknown';
-      return;
-    }
+    const ack = b.readUInt32BE(v.l4 + 8);
+    const syn = (flags & tcpFlag.SYN) !== 0;
+    const ackf = (flags & tcpFlag.ACK) !== 0;
     const doff = (b[v.l4 + 12]! >> 4) * 4;
     const payload = Math.max(0, v.end - v.l4 - doff);
-    if (flags & tcpFlag.FIN && (c.state === 'est' || c.state === 'syn')) c.state = 'fin';
-    else if (c.state === 'syn' && !(flags & tcpFlag.SYN)) c.state = 'est';
-    c.next = (seq + payload + (flags & tcpFlag.SYN ? 1 : 0) + (flags & tcpFlag.FIN ? 1 : 0)) >>> 0;
+    const end = (seq + payload + (syn ? 1 : 0) + (flags & tcpFlag.FIN ? 1 : 0)) >>> 0;
+    if (c.next === null) {
+      c.state = 'unknown';
+      return;
+    }
+    if (c.state === 'syn' && syn && !ackf && end !== c.next) {
+      // The client started over: both entries re-seeded (the reply entry forgets the SYN-ACK).
+      c.next = end;
+      c.hsAck = false;
+      c.finSeen = false;
+      c.isn = seq;
+      c.peerNext = null;
+    }
+    const inwin = inWindow(seq, c.next);
+    if (flags & tcpFlag.RST) {
+      if (inwin) {
+        c.state = 'close';
+        if (seqAfter(end, c.next)) c.next = end;
+        if (ackf) c.ack = ack;
+        return;
+      }
+      const d = (seq - c.next) >>> 0;
+      if (d >= 0x40000000 && d <= 0xc0000000 && (c.state === 'est' || (c.state === 'syn' && c.made)) && !c.uncertain) {
+        n.blind++;
+        const f = flows.lookup(c.key);
+        if (f === undefined || f.state === XLVS_FLOW_TCP_CLOSE) found.fail('a blind RST leaves an established flow established', fuzz.index, made, () => `${keyShow(c.key)} (${c.state === 'est' ? 'established' : 'half-open'}): RST seq ${seq}, the flow's seq_next is ${c.next} (${d >= BLIND_OFFSET ? '-' : '+'}${d >= BLIND_OFFSET ? 0x100000000 - d : d}); the flow is ${f === undefined ? 'gone' : 'CLOSE'}`, b, fuzz.length);
+      }
+      return;
+    }
+    const fin = (flags & tcpFlag.FIN) !== 0 && inwin;
+    let est = false;
+    if (c.state === 'syn' && inwin && ackf && !syn && c.peerNext !== null) {
+      est = ackOk(ack, c.peerNext);
+    } else if (c.state === 'syn' && inwin && ackf && !syn && (c.front.method === 'dr' || c.front.method === 'tun')) {
+      if (!c.hsAck) {
+        if (seq === c.next) {
+          c.ack = ack;
+          c.hsAck = true;
+        }
+      } else est = ahead(seq, c.next) || ahead(ack, c.ack);
+    }
+    if (inwin && (c.state !== 'syn' || est) && (fin || est || ((end - c.next) | 0) >= TCP_STEP)) {
+      if (seqAfter(end, c.next)) c.next = end;
+      if (ackf) c.ack = ack;
+    }
+    if (fin) c.finSeen = true;
+    if (fin && (c.state === 'est' || c.state === 'syn')) c.state = 'fin';
+    else if (est && c.state === 'syn') c.state = 'est';
   }
 
   /** The time exceeded quotes the packet as the client sent it (not the real's address). */
@@ -520,7 +624,14 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
       dport = c.key.sport;
     }
     const frag = fuzz.index % (REPLY_EVERY * 8) === REPLY_EVERY - 1 && (f.method === 'nat' || f.method === 'fullnat');
-    const l4 = c.key.proto === 6 ? { kind: 'tcp' as const, sport, dport, seq: 7, ack: 9, flags: 'ACK', payload: Buffer.alloc(24, 0x72) } : { kind: 'udp' as const, sport, dport, payload: Buffer.alloc(24, 0x72) };
+    // A half-open flow's real answers the client's SYN (its SYN-ACK acknowledges the forward
+    // entry's seq_next); later replies are data the windows leave alone.
+    const synAck = c.key.proto === 6 && c.state === 'syn' && !frag && c.next !== null;
+    const l4 = c.key.proto === 6
+      ? (synAck
+        ? { kind: 'tcp' as const, sport, dport, seq: serverIsn(c.isn), ack: c.next!, flags: 'SYN,ACK' }
+        : { kind: 'tcp' as const, sport, dport, seq: 7, ack: 9, flags: 'ACK', payload: Buffer.alloc(24, 0x72) })
+      : { kind: 'udp' as const, sport, dport, payload: Buffer.alloc(24, 0x72) };
     const spec: FrameSpec = {
       eth: { src: realMac.get(src) ?? NET.mac.reals[0], dst: NET.mac.priv0 },
       l3: v6 ? { kind: 'ipv6', src, dst, ext: frag ? [{ kind: 'fragment', more: true, id: 99 }] : undefined, l4 } : { kind: 'ipv4', src, dst, mf: frag, id: 99, l4 },
@@ -540,6 +651,8 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
     n.replies++;
     const o = priv.out;
     const oLen = priv.outLength;
+    // flow_touch on the reply entry: a SYN-ACK that acknowledges the client's SYN teaches it the real's ISN.
+    if (synAck && vv === XDP.REDIRECT && c.peerNext === null && ackOk(c.next!, c.next!)) c.peerNext = (serverIsn(c.isn) + 1) >>> 0;
     if (vv !== XDP.REDIRECT) {
       found.fail('a real\'s reply to a live flow is translated and redirected', fuzz.index, 'reply', `${what}: verdict ${verdictName(vv)}`, frame, frame.length, o, oLen);
       return;
@@ -618,6 +731,32 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
     else missing.push(c);
   }
   const noPort = Number(dropped[XLVS_DROP.NO_PORT]);
+  // The TCP state machine (flow.h, tcpwin.h): a live flow the model holds half-open or
+  // established is so in the map (a bare ACK establishes nothing; the ACK of the real's SYN-ACK,
+  // or dr/tun's ISN+1 then progress, does; an out-of-window RST or FIN changes nothing).
+  let statesChecked = 0;
+  for (const c of conns.values()) {
+    if (c.uncertain || !c.made || c.key.proto !== 6 || (c.state !== 'syn' && c.state !== 'est')) continue;
+    statesChecked++;
+    const e = table.find(keyText(c.key));
+    const want = c.state === 'syn' ? XLVS_FLOW_TCP_SYN : XLVS_FLOW_TCP_EST;
+    const got = e === undefined || table.dir(e) !== XLVS_DIR_FORWARD ? undefined : table.flow(e).state;
+    if (got !== want) found.fail('a live flow is in the TCP state its segments made (tcpwin.h)', c.firstFrame, 'flows map', () => `${keyShow(c.key)} (${c.front.method}): ${c.state === 'syn' ? 'half-open' : 'established'} by its segments, the forward entry ${got === undefined ? 'is gone' : `is in state ${got}`}`);
+  }
+  if (process.env.XLVS_FUZZ_STATES) {
+    const m = new Map<string, number>();
+    let shown = 0;
+    for (const c of conns.values()) {
+      if (c.uncertain || c.key.proto !== 6) continue;
+      const e = table.find(keyText(c.key));
+      const dpst = e === undefined ? 'none' : table.flow(e).state;
+      const k = `${c.front.method}:${c.state}:${c.made ? 'm' : '-'}->${dpst}`;
+      m.set(k, (m.get(k) ?? 0) + 1);
+      const want = { syn: 4, est: 0, fin: 1, close: 2 }[c.state as string];
+      if (want !== undefined && dpst !== want && c.made && shown++ < 8) console.error(`STATE ${keyShow(c.key)} model ${c.state} dp ${dpst} first #${c.firstFrame}`);
+    }
+    console.error(JSON.stringify(Object.fromEntries([...m].sort())));
+  }
   if (missing.length > noPort) {
     const byFront = new Map<string, number>();
     for (const c of missing) byFront.set(`${c.front.method} ${c.front.vip}:${c.front.port}/${c.front.proto}`, (byFront.get(`${c.front.method} ${c.front.vip}:${c.front.port}/${c.front.proto}`) ?? 0) + 1);
@@ -632,7 +771,7 @@ test(`${FRAMES} fuzzed frames through xlvs_public, xlvs_private and xlvs_decap: 
   t.diagnostic(`xlvs_public verdicts: ${verdicts.map((c, v) => `${verdictName(v)}=${c}`).join(' ')}; xlvs_private (replies) ${privVerdicts.map((c, v) => `${verdictName(v)}=${c}`).join(' ')}`);
   t.diagnostic(`by kind [aborted, drop, pass, tx, redirect]: ${JSON.stringify(byKind)}`);
   t.diagnostic(`frames: IPv6 ${n.v6}, to a VIP ${n.vip}; redirected to reals by method ${JSON.stringify(n.redirects)}; too big answered ${n.tooBig}; checksummed ${n.checksums}`);
-  t.diagnostic(`flows: ${forward} forward entries (${table.size} entries); legitimate openings expected ${n.legit}, found ${legitOpen} (+${refused} refused for a shared reply key); unclassified-source openings ${n.other}; martian openings tried ${n.martian}; blind RSTs on established flows ${n.blind}`);
+  t.diagnostic(`flows: ${forward} forward entries (${table.size} entries); legitimate openings expected ${n.legit}, found ${legitOpen} (+${refused} refused for a shared reply key); unclassified-source openings ${n.other}; martian openings tried ${n.martian}; TCP states checked ${statesChecked}; blind RSTs on flows the data plane holds (established or half-open) ${n.blind}`);
   t.diagnostic(`replies from reals ${n.replies} (+${n.replyFrags} first fragments, ${n.replySkipped} skipped: forward entry gone); decap: ${n.decapRuns} fuzzed frames, ${n.decapStripped} tunnelled frames stripped`);
   t.diagnostic(`drops by reason ${dropped.map((d, r) => `${Object.keys(XLVS_DROP).find((k) => XLVS_DROP[k as keyof typeof XLVS_DROP] === r)?.toLowerCase()}=${d}`).join(' ')}; events ${ev.join(',')}`);
   const decapDelta = counters(net.decapStats(), XLVS_DECAP_STAT_MAX).map((d, i) => d - decap0[i]!);

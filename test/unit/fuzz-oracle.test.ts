@@ -32,6 +32,49 @@ test('ipView: fragments, extension chains and lengths as parse.h sees them', () 
   assert.equal(ipView(truncated, 50), null, 'cut inside the IP packet');
 });
 
+test('ipView: headers past the IP header are bounded by the IP length, as parse.h bounds them (cursor.lim)', () => {
+  // A TCP header the frame holds but the IP length cuts: parse_tcp fails, no ports (the frame passes).
+  const short6 = v6([]);
+  short6.writeUInt16BE(8, 18);
+  assert.equal(ipView(short6, short6.length)!.ports, false, 'IPv6 payload length 8: no TCP header');
+  const short4 = v4({ totalLength: 28 });
+  assert.equal(ipView(short4, short4.length)!.ports, false, 'IPv4 total length 28: no TCP header');
+  const udp4 = v4({ totalLength: 27 }, { kind: 'udp', sport: 5, dport: 53 });
+  assert.equal(ipView(udp4, udp4.length)!.ports, false, 'a UDP header cut by the total length');
+  const opts = v4({}, { kind: 'tcp', sport: 1, dport: 80, flags: 'SYN', options: Buffer.alloc(8, 1) });
+  opts.writeUInt16BE(44, 16);
+  assert.equal(ipView(opts, opts.length)!.ports, false, 'TCP options (doff) past the IP length');
+  // An extension header the IP length cuts: parse.h returns -1 (the frame passes as broken).
+  const ext = v6([{ kind: 'dest-opts' }]);
+  ext.writeUInt16BE(4, 18);
+  assert.equal(ipView(ext, ext.length), null);
+  // A fragment header is 8 bytes within the IP packet, or the packet is broken.
+  const frag = v6([{ kind: 'fragment', more: true }]);
+  assert.equal(ipView(frag, frag.length)!.frag, true);
+  assert.equal(ipView(frag, frag.length)!.fragLater, false);
+  assert.equal(ipView(frag, frag.length)!.ports, true, 'a first fragment\'s transport header is parsed');
+  frag.writeUInt16BE(6, 18);
+  assert.equal(ipView(frag, frag.length), null, 'a fragment header cut by the payload length');
+  // A routing header with segments left: not yet for the VIP; nothing past it is read.
+  const rh = v6([{ kind: 'routing', segmentsLeft: 1, data: Buffer.alloc(20) }]);
+  const rv = ipView(rh, rh.length)!;
+  assert.equal(rv.rhPending, true);
+  assert.equal(rv.proto, 43);
+  assert.equal(rv.ports, false);
+  assert.equal(rv.frag, false);
+  assert.equal(l4ChecksumOk(rh, rv), null);
+  const rh0 = v6([{ kind: 'routing', segmentsLeft: 0 }]);
+  assert.equal(ipView(rh0, rh0.length)!.rhPending, false, 'no segments left: walked like any other');
+  assert.equal(ipView(rh0, rh0.length)!.ports, true);
+  // A fragment header after a pending routing header is never reached.
+  const rhFrag = v6([{ kind: 'routing', segmentsLeft: 2, data: Buffer.alloc(20) }, { kind: 'fragment', more: true }]);
+  assert.equal(ipView(rhFrag, rhFrag.length)!.frag, false);
+  // A later IPv4 fragment has no transport header.
+  const later = v4({ fragOffset: 8 });
+  assert.equal(ipView(later, later.length)!.fragLater, true);
+  assert.equal(ipView(later, later.length)!.ports, false);
+});
+
 test('l4ChecksumOk agrees with the frame parser on good and broken checksums', () => {
   for (const f of [v4({}), v4({}, { kind: 'udp', sport: 5, dport: 53, payload: Buffer.from('abc') }), v6([]), v6([], { kind: 'udp', sport: 5, dport: 53 })]) {
     const v = ipView(f, f.length)!;
