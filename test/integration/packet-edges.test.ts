@@ -15,119 +15,31 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject } from '../../src/kernel/object.js';
 import type { BpfMap, PerCpuMap } from '../../src/kernel/map.js';
-import { ensureBpffs, unpin } from '../../src/kernel/bpffs.js';
-import { u32, u64 } from '../../src/kernel/codec.js';
 import { diff, FixtureRunner, type Fixture } from '../../testing/fixture.js';
-import { buildFrame, parseFrame, parseIPv6, ICMP, ICMP_CODE, ICMPV6, type FrameSpec, type PacketSpec, type L4Spec, type Ipv6Ext } from '../../testing/frames.js';
+import { buildFrame, parseFrame, ICMP, ICMP_CODE, ICMPV6, type FrameSpec, type PacketSpec, type L4Spec, type Ipv6Ext } from '../../testing/frames.js';
 import * as abi from '../../src/gen/abi.js';
-import { removeStaleFixtures } from '../../testing/stale.js';
+import { abiAddr as addr, abiFamily as fam, PRIV_MTU, ROUTER, ROUTER_MAC as MAC, RouterFixture } from '../../testing/router-fixture.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-const VIP = '203.0.113.100';
-const CLIENT = '203.0.113.2';
-const REAL = '10.77.0.11';
-const LOCAL = '10.77.0.1'; // the router's local address on the private side (cfg local4)
-const VIP6 = '2001:db8:1::100';
-const CLIENT6 = '2001:db8:1::2';
-const REAL6 = '2001:db8:77::11';
+const { vip: VIP, client: CLIENT, real: REAL, local: LOCAL, vip6: VIP6, client6: CLIENT6, real6: REAL6 } = ROUTER;
 const ELSEWHERE6 = '2001:db8:5::5'; // a routing header's final destination
 
-const MAC = {
-  pub0: '02:00:5e:00:01:01',
-  client: '02:00:5e:00:01:02',
-  priv0: '02:00:5e:00:02:01',
-  real: '02:00:5e:00:02:11',
-};
-const PRIV_MTU = 1400;
-
-const ns = `xlvs-edges-${process.pid}-${randomBytes(3).toString('hex')}`;
-const nsPath = `/run/netns/${ns}`;
-const pinDir = `/sys/fs/bpf/xlvs-test-edges-${process.pid}-${randomBytes(3).toString('hex')}`;
-
-let obj: BpfObject | undefined;
+let fixture: RouterFixture | undefined;
 let runner: FixtureRunner;
 let flows: BpfMap<abi.XlvsFlowKey, abi.XlvsFlow>;
 let events: PerCpuMap<number, bigint>;
 let drops: PerCpuMap<number, bigint>;
 
-const ip = (...args: string[]): void => {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-};
-const inNs = (...args: string[]): void => ip('-n', ns, ...args);
-
-function addr(a: string): Buffer {
-  const b = Buffer.alloc(16);
-  if (isIP(a) === 4) {
-    a.split('.').forEach((octet, i) => b.writeUInt8(Number(octet), i));
-    return b;
-  }
-  const v6 = parseIPv6(a);
-  if (v6 === null) throw new Error(`test bug: ${a} is not an address`);
-  return v6;
-}
-const fam = (a: string): number => (isIP(a) === 4 ? abi.XLVS_AF_INET : abi.XLVS_AF_INET6);
-
-function makeNamespace(): void {
-  ip('netns', 'add', ns);
-  for (const k of ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']) execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `${k}=1`]);
-  inNs('link', 'set', 'lo', 'up');
-  inNs('link', 'add', 'pub0', 'address', MAC.pub0, 'type', 'veth', 'peer', 'name', 'pubx', 'address', MAC.client);
-  inNs('link', 'add', 'priv0', 'address', MAC.priv0, 'mtu', String(PRIV_MTU), 'type', 'veth', 'peer', 'name', 'privx', 'address', MAC.real, 'mtu', String(PRIV_MTU));
-  for (const dev of ['pub0', 'pubx', 'priv0', 'privx']) inNs('link', 'set', dev, 'up');
-  inNs('addr', 'add', '203.0.113.1/24', 'dev', 'pub0');
-  inNs('addr', 'add', `${VIP}/32`, 'dev', 'pub0');
-  inNs('addr', 'add', `${LOCAL}/24`, 'dev', 'priv0');
-  inNs('addr', 'add', '2001:db8:1::1/64', 'dev', 'pub0', 'nodad');
-  inNs('addr', 'add', `${VIP6}/128`, 'dev', 'pub0', 'nodad');
-  inNs('addr', 'add', '2001:db8:77::1/64', 'dev', 'priv0', 'nodad');
-  inNs('neigh', 'add', CLIENT, 'lladdr', MAC.client, 'dev', 'pub0', 'nud', 'permanent');
-  inNs('neigh', 'add', CLIENT6, 'lladdr', MAC.client, 'dev', 'pub0', 'nud', 'permanent');
-  inNs('neigh', 'add', REAL, 'lladdr', MAC.real, 'dev', 'priv0', 'nud', 'permanent');
-  inNs('neigh', 'add', REAL6, 'lladdr', MAC.real, 'dev', 'priv0', 'nud', 'permanent');
-}
-
 before(() => {
-  removeStaleFixtures('xlvs-edges', 'xlvs-test-edges');
-  makeNamespace();
-  ensureBpffs(pinDir);
-  obj = BpfObject.open(join(ROOT, 'build/xlvs.bpf.o'), { pinRoot: pinDir });
-  obj.load();
-  flows = obj.map('flows', abi.XlvsFlowKey, abi.XlvsFlow);
-  const vips = obj.map('vips', abi.XlvsVipKey, abi.XlvsVip);
-  events = obj.percpuMap('events', u32, u64);
-  drops = obj.percpuMap('drops', u32, u64);
-  const s = 1_000_000_000n;
-  // local4 only: an IPv6 reply's time exceeded falls back to the VIP.
-  obj.map('cfg', u32, abi.XlvsCfg).update(0, {
-    timeout_tcp_ns: 900n * s, timeout_tcp_fin_ns: 120n * s, timeout_tcp_close_ns: 10n * s, timeout_udp_ns: 300n * s,
-    lblc_expire_ns: 0n, lblcr_shrink_ns: 0n, local4: addr(LOCAL), local6: Buffer.alloc(16), has_local: 1,
-  });
-  for (const v of [VIP, VIP6]) vips.update({ addr: addr(v), port: 0, proto: 0, family: fam(v) }, { svc_id: 0, flags: 0 });
-  runner = new FixtureRunner({ xlvs_public: obj.programFd('xlvs_public'), xlvs_private: obj.programFd('xlvs_private') }, { netns: nsPath });
+  fixture = RouterFixture.create(join(ROOT, 'build/xlvs.bpf.o'), { tag: 'edges' });
+  ({ runner, flows, events, drops } = fixture);
 });
 
-after(() => {
-  const steps: Array<[string, () => void]> = [
-    ['close object', () => obj?.close()],
-    ['unpin maps', () => unpin(pinDir)],
-    ['delete namespace', () => ip('netns', 'del', ns)],
-  ];
-  for (const [what, step] of steps) {
-    try {
-      step();
-    } catch (e) {
-      console.error(`packet edges cleanup: ${what} failed`, e);
-    }
-  }
-});
+after(() => fixture?.destroy('packet edges cleanup'));
 
 interface FlowSpec {
   src: string; sport: number; dst: string; dport: number; proto: 'tcp' | 'udp';
