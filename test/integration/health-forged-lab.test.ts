@@ -87,6 +87,15 @@ async function until(service: string, real: string, pred: (s: TargetStatus) => b
   }
 }
 
+/** A pino line's message (the line itself when it is not JSON). */
+function logMessage(line: string): string {
+  try {
+    return (JSON.parse(line) as { msg?: string }).msg ?? line;
+  } catch {
+    return line;
+  }
+}
+
 test('forged RSTs do not take a live real down, forged SYN-ACKs do not bring a dead one up', async (t) => {
   const live = `${RS[0]}:80`, dead = `${RS[1]}:9000`;
   await until(LIVE, live, (s) => s.status === 'up' && s.last?.reason === 'connected (SYN-ACK)', 'up through the data plane');
@@ -99,7 +108,10 @@ test('forged RSTs do not take a live real down, forged SYN-ACKs do not bring a d
     router: lab.addr.routerPrivate, ms: ATTACK_MS, follow: { port: 80, ahead: 16 },
     forge: [{ from: RS[0], port: 80, flags: 'RST,ACK' }, { from: RS[1], port: CHECK_PORT, flags: 'SYN,ACK' }],
   };
+  const mark = xlvsd.output.length;
   const { stdout } = await lab.exec(lab.ns.reals[2]!, [process.execPath, FORGER, JSON.stringify(spec)], { timeoutMs: ATTACK_MS + 20_000 });
+  // What the daemon said of either real meanwhile: a failure names its reason.
+  const transitions = xlvsd.output.slice(mark).split('\n').filter((l) => / is (down|up)\b/.test(l) && (l.includes(RS[0]!) || l.includes(RS[1]!))).map(logMessage);
   const sent = JSON.parse(stdout.trim()) as { sent: number; refused: number; turns: number; seen: number };
   assert.ok(sent.sent >= 2 * 4096, `rs3 forged at least one sweep of answers: ${stdout.trim()}`);
   assert.ok(sent.seen >= 10, `rs3 saw its own probes' SYNs and followed the slots: ${stdout.trim()}`);
@@ -107,14 +119,22 @@ test('forged RSTs do not take a live real down, forged SYN-ACKs do not bring a d
   const deadAfter = await status(DEAD, dead);
   const probes = liveAfter.counters.probes_ok - liveBefore.counters.probes_ok;
   assert.ok(probes >= 10, `rs1 was probed during the attack: ${probes} times`);
+  // A forged answer taken shows as a failure of the live real that is not a timeout (a RST:
+  // refused) or as a probe of the dead one that succeeded. The live real's probes may still time
+  // out when rs3's flood holds the cores (seen under the full suite: its SYN-ACK late, twice);
+  // with fall 1 each such timeout is a transition too, named as one in the daemon's log.
+  const liveFailed = liveAfter.counters.probes_failed - liveBefore.counters.probes_failed;
+  const liveDown = transitions.filter((m) => m.includes(`${RS[0]}:80 of`) && m.includes(' is down'));
+  const timeouts = liveDown.filter((m) => /is down: timeout after \d+ ms connecting \(no SYN-ACK\)$/.test(m));
+  t.diagnostic(`live real: ${liveFailed} probes failed, ${timeouts.length} of them timeouts under the flood`);
   // Both in one comparison, so that a failure shows both halves.
   assert.deepEqual(
     {
-      live: { status: liveAfter.status, went_down: liveAfter.counters.went_down - liveBefore.counters.went_down, failed: liveAfter.counters.probes_failed - liveBefore.counters.probes_failed },
+      live: { status: liveAfter.status, down_not_timeout: liveDown.length - timeouts.length, failed_unexplained: liveFailed - timeouts.length },
       dead: { status: deadAfter.status, went_up: deadAfter.counters.went_up - deadBefore.counters.went_up, ok: deadAfter.counters.probes_ok - deadBefore.counters.probes_ok },
     },
-    { live: { status: 'up', went_down: 0, failed: 0 }, dead: { status: 'down', went_up: 0, ok: 0 } },
-    `the live real stayed up with no probe failed, the dead one down with none ok (${sent.turns} turns); last: ${JSON.stringify(liveAfter.last)}, ${JSON.stringify(deadAfter.last)}`,
+    { live: { status: 'up', down_not_timeout: 0, failed_unexplained: 0 }, dead: { status: 'down', went_up: 0, ok: 0 } },
+    `the live real stayed up with no probe failed but by timeouts, the dead one down with none ok (${sent.turns} turns); transitions: ${JSON.stringify(transitions)}; last: ${JSON.stringify(liveAfter.last)}, ${JSON.stringify(deadAfter.last)}`,
   );
   // rs2's probes are out 150 ms of every 200: forged SYN-ACKs met them on their port and were counted.
   const forged = ((await xlvsd.api.drops())['probe_forged'] ?? 0n) - forgedBefore;
