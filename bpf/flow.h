@@ -243,6 +243,15 @@ __noinline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k, co
 			}
 		}
 		if (s->rst) {
+			/* A half-open flow's client RST outside the window is the
+			 * client's answer to an ACK from the real's TIME_WAIT of an
+			 * earlier connection on the same 4-tuple (seq = that ACK's
+			 * ack): the real must see it to end the TIME_WAIT, or every
+			 * retransmitted SYN meets the same ACK until it expires. It
+			 * is forwarded and changes nothing here; the real's stack
+			 * judges it (RFC 5961). */
+			if (!inwin && f->dir == XLVS_DIR_FORWARD && f->state == XLVS_FLOW_TCP_SYN)
+				return 0;
 			if (!inwin)
 				return XLVS_TOUCH_DROP;
 			rst = 1;

@@ -386,3 +386,46 @@ test('defect 4: a half-open flow\'s SYN with a new ISN starts the handshake over
   assert.equal(forward(7600, NAT_A)?.state, XLVS_FLOW_TCP_CLOSE);
   reset();
 });
+
+test('a client port reused after a whole connection (server closes first, as HTTP with Connection: close) opens a new flow at once', () => {
+  reset();
+  const sport = 7700;
+  const real = handshake(sport, NAT_A);
+  const req = Buffer.alloc(100, 0x61);
+  const resp = Buffer.alloc(200, 0x62);
+  assert.equal(send('client', client(sport, NAT_A, { flags: 'PSH,ACK', seq: CISN + 1, ack: RISN + 1, payload: req })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('real', fromReal(real, sport, { flags: 'PSH,ACK', seq: RISN + 1, ack: CISN + 101, payload: resp })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('real', fromReal(real, sport, { flags: 'FIN,ACK', seq: RISN + 201, ack: CISN + 101 })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('client', client(sport, NAT_A, { flags: 'ACK', seq: CISN + 101, ack: RISN + 202 })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('client', client(sport, NAT_A, { flags: 'FIN,ACK', seq: CISN + 101, ack: RISN + 202 })).verdict, 'XDP_REDIRECT');
+  assert.equal(send('real', fromReal(real, sport, { flags: 'ACK', seq: RISN + 202, ack: CISN + 102 })).verdict, 'XDP_REDIRECT');
+  // The same port again a little later: the client's ISN has moved on (Linux: hash + clock).
+  const isn2 = CISN + 4_000_000;
+  const s2 = send('client', client(sport, NAT_A, { flags: 'SYN', seq: isn2 }));
+  assert.equal(s2.verdict, 'XDP_REDIRECT', 'the new SYN is forwarded');
+  const real2 = s2.out!.dst;
+  assert.equal(forward(sport, NAT_A)?.state, XLVS_FLOW_TCP_SYN, 'a new half-open flow');
+  const sa = send('real', fromReal(real2, sport, { flags: 'SYN,ACK', seq: RISN + 9_000_000, ack: isn2 + 1 }));
+  assert.equal(sa.verdict, 'XDP_REDIRECT', 'the real\'s SYN-ACK reaches the client, translated');
+  assert.equal(sa.out!.src, VIP);
+  reset();
+});
+
+test('a half-open flow\'s client RST outside the window (its answer to the ACK of the real\'s TIME_WAIT) reaches the real and changes nothing', () => {
+  reset();
+  const sport = 7800;
+  const isn = CISN + 9_000_000;
+  const real = syn(sport, NAT_A, isn);
+  // The real still holds the port's previous connection in TIME_WAIT: it answers the SYN with a
+  // bare ACK of that connection's sequence, and the client answers that with a RST at its ack.
+  const oldNext = 123_456;
+  assert.equal(send('real', fromReal(real, sport, { flags: 'ACK', seq: 555_000, ack: oldNext })).verdict, 'XDP_REDIRECT');
+  const rst = send('client', client(sport, NAT_A, { flags: 'RST', seq: oldNext }));
+  assert.equal(rst.verdict, 'XDP_REDIRECT', 'the RST goes on to the real (it ends its TIME_WAIT)');
+  assert.equal(rst.out!.dst, real);
+  assert.equal(forward(sport, NAT_A)?.state, XLVS_FLOW_TCP_SYN, 'the half-open flow is unchanged');
+  // The SYN sent again then opens the connection on the same flow.
+  assert.equal(syn(sport, NAT_A, isn), real);
+  assert.equal(send('real', fromReal(real, sport, { flags: 'SYN,ACK', seq: RISN, ack: isn + 1 })).verdict, 'XDP_REDIRECT');
+  reset();
+});
