@@ -85,7 +85,7 @@ class WireReader {
       const wire = Number(tag.value & 7n);
       const f = fields.get(number);
       const fieldPath = f === undefined ? `${path || this.request}#${number}` : path === '' ? f.name : `${path}.${f.name}`;
-      const { start, end } = this.skip(buf, at, wire, fieldPath);
+      const { start, end } = this.fieldExtent(buf, at, wire, fieldPath);
       if (f !== undefined) this.field(f, buf.subarray(start, end), wire, fullName, fieldPath, depth);
       at = end;
     }
@@ -98,7 +98,7 @@ class WireReader {
       const shown = wire === LENGTH ? bytes.toString('utf8') : bytes.toString('hex');
       throw this.error(path, shown, `must be a ${typeName(f.type)}, sent as ${wireName(want ?? -1)}, not as ${wireName(wire)}`);
     }
-    if (packed) return; // well-formed (skip() found its length); numbers need no further check
+    if (packed) return; // well-formed (fieldExtent() found its length); numbers need no further check
     if (f.type === 'TYPE_STRING') {
       try {
         UTF8.decode(bytes);
@@ -124,7 +124,7 @@ class WireReader {
   }
 
   /** Where the value of a field that starts at `at` begins (past a length) and ends. */
-  private skip(buf: Buffer, at: number, wire: number, path: string): { start: number; end: number } {
+  private fieldExtent(buf: Buffer, at: number, wire: number, path: string): { start: number; end: number } {
     switch (wire) {
       case VARINT:
         return { start: at, end: this.varint(buf, at, path).next };
