@@ -269,3 +269,14 @@ function errnoText(errno: number): string {
   }
   return `${name} (errno ${errno})`;
 }
+
+/**
+ * High availability: E_HA_OFF (no `ha:` in the config), E_HA_NOT_MASTER (a failover asked of a
+ * backup), E_HA_PEER_DOWN (nobody to hand over to), E_HA_MESSAGE (a heartbeat or sync message
+ * refused; its reason in the message), E_HA_SYNC (the sync channel failed).
+ */
+export class HaError extends XlvsError {
+  constructor(code: 'E_HA_OFF' | 'E_HA_NOT_MASTER' | 'E_HA_PEER_DOWN' | 'E_HA_MESSAGE' | 'E_HA_SYNC', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
