@@ -19,6 +19,12 @@ import type { HealthEvent, HealthReport } from '../health/report.js';
 import type { GetCapabilitiesResponse__Output } from '../gen/proto/xlvs/v1/GetCapabilitiesResponse.js';
 import type { GetDropsResponse__Output } from '../gen/proto/xlvs/v1/GetDropsResponse.js';
 import type { HealthEvent__Output } from '../gen/proto/xlvs/v1/HealthEvent.js';
+import type { GetHaStatusResponse__Output } from '../gen/proto/xlvs/v1/GetHaStatusResponse.js';
+import type { HaEvent__Output } from '../gen/proto/xlvs/v1/HaEvent.js';
+import type { HaFailoverResponse__Output } from '../gen/proto/xlvs/v1/HaFailoverResponse.js';
+import type { SetHaHoldResponse__Output } from '../gen/proto/xlvs/v1/SetHaHoldResponse.js';
+import type { HaEvent, HaStatus } from '../ha/types.js';
+import { haEventFromWire, haStatusFromWire } from './convert-ha.js';
 import type { ListHealthResponse__Output } from '../gen/proto/xlvs/v1/ListHealthResponse.js';
 import type { ListServicesResponse__Output } from '../gen/proto/xlvs/v1/ListServicesResponse.js';
 import { loadXlvsProto } from './proto.js';
@@ -149,6 +155,48 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
     });
   }
 
+  /**
+   * A server stream (no call deadline: it lasts until the returned function cancels it) of
+   * messages decoded by `from`. A message that does not decode, the daemon's error and an end the
+   * client did not ask for go to onError (`what` names the stream in the last).
+   */
+  function watch<W, E>(
+    method: string,
+    what: string,
+    stream: grpc.ClientReadableStream<W>,
+    from: (w: W) => E,
+    listener: (e: E) => void,
+    onError?: (err: Error) => void,
+  ): () => void {
+    let cancelled = false;
+    stream.on('data', (w: W) => {
+      let e: E;
+      try {
+        e = decode(method, () => from(w));
+      } catch (err) {
+        onError?.(err as Error);
+        return;
+      }
+      listener(e);
+    });
+    let failed = false;
+    stream.on('error', (err: grpc.ServiceError) => {
+      failed = true;
+      if (cancelled && err.code === grpc.status.CANCELLED) return; // our own cancel()
+      const mapped = fromServiceError(address, err);
+      if (onError) onError(mapped);
+      else throw mapped;
+    });
+    stream.on('end', () => {
+      // After an error grpc-js ends the stream too: that error was the news.
+      if (!cancelled && !failed) onError?.(new ApiUnreachableError(address, `${what} ended by xlvsd at ${address}`));
+    });
+    return () => {
+      cancelled = true;
+      stream.cancel();
+    };
+  }
+
   return {
     address,
     close: () => client.close(),
@@ -195,32 +243,26 @@ export async function connectApi(address: string, options: ConnectOptions = {}):
     },
 
     watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void {
-      // A stream, so no call deadline: it lasts until the returned function cancels it.
-      const stream = client.WatchHealth({}, new grpc.Metadata());
-      let cancelled = false;
-      stream.on('data', (w: HealthEvent__Output) => {
-        let e: HealthEvent;
-        try {
-          e = decode('WatchHealth', () => healthEventFromWire(w));
-        } catch (err) {
-          onError?.(err as Error);
-          return;
-        }
-        listener(e);
-      });
-      stream.on('error', (err: grpc.ServiceError) => {
-        if (cancelled && err.code === grpc.status.CANCELLED) return; // our own cancel()
-        const mapped = fromServiceError(address, err);
-        if (onError) onError(mapped);
-        else throw mapped;
-      });
-      stream.on('end', () => {
-        if (!cancelled) onError?.(new ApiUnreachableError(address, `health watch ended by xlvsd at ${address}`));
-      });
-      return () => {
-        cancelled = true;
-        stream.cancel();
-      };
+      return watch('WatchHealth', 'health watch', client.WatchHealth({}, new grpc.Metadata()), healthEventFromWire, listener, onError);
+    },
+
+    async haStatus(): Promise<HaStatus> {
+      const res = await call<GetHaStatusResponse__Output>('GetHaStatus', (m, o, cb) => client.GetHaStatus({}, m, o, cb));
+      return decode('GetHaStatus', () => haStatusFromWire(res.status));
+    },
+
+    watchHa(listener: (e: HaEvent) => void, onError?: (err: Error) => void): () => void {
+      return watch('WatchHa', 'ha watch', client.WatchHa({}, new grpc.Metadata()), haEventFromWire, listener, onError);
+    },
+
+    async haFailover(): Promise<HaStatus> {
+      const res = await call<HaFailoverResponse__Output>('HaFailover', (m, o, cb) => client.HaFailover({}, m, o, cb));
+      return decode('HaFailover', () => haStatusFromWire(res.status));
+    },
+
+    async setHaHold(on: boolean): Promise<HaStatus> {
+      const res = await call<SetHaHoldResponse__Output>('SetHaHold', (m, o, cb) => client.SetHaHold({ on }, m, o, cb));
+      return decode('SetHaHold', () => haStatusFromWire(res.status));
     },
   };
 }

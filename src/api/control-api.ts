@@ -5,6 +5,7 @@
 // of health or the host.
 
 import type { HealthEvent, HealthReport } from '../health/report.js';
+import type { HaEvent, HaStatus } from '../ha/types.js';
 import type { CapabilityReport } from '../host/capabilities.js';
 import type { RealSpec, ServiceKey, ServiceStatus } from '../model/types.js';
 import type { OverrideStatus } from '../state/override-rules.js';
@@ -34,4 +35,16 @@ export interface ControlApi {
   watchHealth(listener: (e: HealthEvent) => void, onError?: (err: Error) => void): () => void;
   /** What the kernel let the daemon do, found at its start, and whether SYN checks run. */
   getCapabilities(): Promise<CapabilityReport>;
+  /** High availability's state (HaError E_HA_OFF without an `ha:` section, as every HA call). */
+  haStatus(): Promise<HaStatus>;
+  /**
+   * The current role as an event from = to, then every role change, until the returned function
+   * is called. The daemon's throws E_HA_OFF at once; a client's reports it, or a watch that broke
+   * (a lost connection), to `onError`.
+   */
+  watchHa(listener: (e: HaEvent) => void, onError?: (err: Error) => void): () => void;
+  /** Hands the master role to the peer (E_HA_NOT_MASTER, E_HA_PEER_DOWN); the status after it. */
+  haFailover(): Promise<HaStatus>;
+  /** Holds this router as backup (on) or lets it take part again (off); the status after it. */
+  setHaHold(on: boolean): Promise<HaStatus>;
 }

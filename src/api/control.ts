@@ -10,8 +10,10 @@ import { readDrops } from '../dataplane/stats.js';
 import type { HealthManager } from '../health/manager.js';
 import type { HealthEvent, HealthReport } from '../health/report.js';
 import type { CapabilityReport } from '../host/capabilities.js';
+import type { HaControl, HaEvent, HaStatus } from '../ha/types.js';
 import { NotFoundError } from '../errors.js';
 import type { ControlApi } from './control-api.js';
+import { HaCalls } from './ha-calls.js';
 import { realId, serviceId, type RealSpec, type ServiceKey, type ServiceSpec, type ServiceStatus } from '../model/types.js';
 import type { StatePipeline } from '../state/pipeline.js';
 import type { Override, Overrides } from '../state/overrides.js';
@@ -28,11 +30,17 @@ export interface ControlOptions {
   reconciler: Reconciler;
   health: HealthManager;
   capabilities: CapabilityReport;
+  /** High availability (the daemon's HA manager); absent without an `ha:` section: every HA call is E_HA_OFF. */
+  ha?: HaControl;
   log: Logger;
 }
 
 export class Control implements ControlApi {
-  constructor(private readonly o: ControlOptions) {}
+  private readonly ha: HaCalls;
+
+  constructor(private readonly o: ControlOptions) {
+    this.ha = new HaCalls(o.ha);
+  }
 
   private service(svc: ServiceKey): ServiceSpec {
     const s = this.o.pipeline.desired.services.find((x) => serviceId(x) === serviceId(svc));
@@ -125,5 +133,25 @@ export class Control implements ControlApi {
 
   async getCapabilities(): Promise<CapabilityReport> {
     return this.o.capabilities;
+  }
+
+  haStatus(): Promise<HaStatus> {
+    return this.ha.status();
+  }
+
+  watchHa(listener: (e: HaEvent) => void): () => void {
+    return this.ha.watch(listener);
+  }
+
+  async haFailover(): Promise<HaStatus> {
+    const s = await this.ha.failover();
+    this.o.log.info({ role: s.role, peer: s.peer.name, peerRole: s.peer.role }, 'ha failover asked over the API');
+    return s;
+  }
+
+  async setHaHold(on: boolean): Promise<HaStatus> {
+    const s = await this.ha.hold(on);
+    this.o.log.info({ hold: on, role: s.role }, on ? 'ha hold set over the API' : 'ha hold released over the API');
+    return s;
   }
 }

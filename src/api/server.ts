@@ -13,8 +13,7 @@ import { addRealFromWire, dropsToWire, removeRealFromWire, serviceStatusToWire }
 import { healthEventToWire, healthReportToWire } from './convert-health.js';
 import { capabilitiesToWire } from './convert-capabilities.js';
 import { clearOverridesFromWire, overrideToWire } from './convert-overrides.js';
-import type { HealthEvent } from '../gen/proto/xlvs/v1/HealthEvent.js';
-import type { WatchHealthRequest__Output } from '../gen/proto/xlvs/v1/WatchHealthRequest.js';
+import { haEventToWire, haStatusToWire, setHaHoldFromWire } from './convert-ha.js';
 import type { XlvsHandlers } from '../gen/proto/xlvs/v1/Xlvs.js';
 import { bindUnixSocket, isLoopbackHostPort, ListenError, parseListenAddress, prepareUnixSocket } from './listen.js';
 import { loadXlvsProto } from './proto.js';
@@ -107,45 +106,74 @@ function handlers(api: ControlApi, log: Logger, streams: Set<grpc.ServerWritable
       drops: dropsToWire(await api.drops()),
     })),
     ListHealth: unary(log, 'ListHealth', async () => healthReportToWire(await api.listHealth())),
-    WatchHealth: watchHealth(api, log, streams),
+    WatchHealth: watch(log, streams, 'WatchHealth', (write) => api.watchHealth((e) => write(healthEventToWire(e)))),
     GetCapabilities: unary(log, 'GetCapabilities', async () => capabilitiesToWire(await api.getCapabilities())),
     ListOverrides: unary(log, 'ListOverrides', async () => ({ overrides: (await api.listOverrides()).map(overrideToWire) })),
     ClearOverrides: unary(log, 'ClearOverrides', async (req) => ({ cleared: (await api.clearOverrides(clearOverridesFromWire(req))).map(overrideToWire) })),
+    GetHaStatus: unary(log, 'GetHaStatus', async () => ({ status: haStatusToWire(await api.haStatus()) })),
+    WatchHa: watch(log, streams, 'WatchHa', (write) => api.watchHa((e) => write(haEventToWire(e)))),
+    HaFailover: unary(log, 'HaFailover', async () => {
+      const status = await api.haFailover();
+      log.info({ method: 'HaFailover', role: status.role, peer: status.peer.name }, 'ha failover done');
+      return { status: haStatusToWire(status) };
+    }),
+    SetHaHold: unary(log, 'SetHaHold', async (req) => {
+      const on = setHaHoldFromWire(req);
+      const status = await api.setHaHold(on);
+      log.info({ method: 'SetHaHold', hold: on, role: status.role }, 'ha hold set');
+      return { status: haStatusToWire(status) };
+    }),
   };
 }
 
+/** Ends a call with the mapped status of `err` (a stream's unary-style failure), logged as unary() does. */
+function refuse(log: Logger, method: string, call: grpc.ServerWritableStream<unknown, unknown>, err: unknown): void {
+  const mapped = errorToStatus(err);
+  const fields = { method, grpcCode: grpc.status[mapped.code], code: mapped.xlvsCode, details: mapped.details };
+  if (mapped.code === grpc.status.INTERNAL) log.error({ ...fields, err }, 'api call failed');
+  else log.warn(fields, 'api call rejected');
+  call.emit('error', toServiceError(mapped));
+}
+
 /**
- * A server stream of health events until the client cancels or the server shuts down. A slow
- * client is not waited for: grpc-js buffers its writes; events are small and rare.
+ * A server stream of events (`subscribe` starts it and returns its stop) until the client
+ * cancels or the server shuts down; the subscription ends with the stream, whichever way. A
+ * subscribe that throws (E_HA_OFF) ends the call with that status. A slow client is not waited
+ * for: grpc-js buffers its writes; events are small and rare.
  */
-function watchHealth(
-  api: ControlApi,
+function watch<Req, Ev>(
   log: Logger,
   streams: Set<grpc.ServerWritableStream<unknown, unknown>>,
-): grpc.handleServerStreamingCall<WatchHealthRequest__Output, HealthEvent> {
+  method: string,
+  subscribe: (write: (e: Ev) => void) => () => void,
+): grpc.handleServerStreamingCall<Req, Ev> {
   return (call) => {
+    const any = call as unknown as grpc.ServerWritableStream<unknown, unknown>;
     if ((call.request as unknown) instanceof UndecodableRequest) {
-      const mapped = errorToStatus((call.request as unknown as UndecodableRequest).error);
-      log.warn({ method: 'WatchHealth', grpcCode: grpc.status[mapped.code], code: mapped.xlvsCode, details: mapped.details }, 'api call rejected');
-      call.emit('error', toServiceError(mapped));
+      refuse(log, method, any, (call.request as unknown as UndecodableRequest).error);
       return;
     }
-    streams.add(call as grpc.ServerWritableStream<unknown, unknown>);
-    const stop = api.watchHealth((e) => {
-      call.write(healthEventToWire(e));
-    });
-    const end = (why: string) => (): void => {
+    let stop: () => void;
+    try {
+      stop = subscribe((e) => call.write(e));
+    } catch (err) {
+      refuse(log, method, any, err);
+      return;
+    }
+    streams.add(any);
+    let ended = false;
+    const end = (why: string, err?: unknown): void => {
+      if (ended) return;
+      ended = true;
       stop();
-      streams.delete(call as grpc.ServerWritableStream<unknown, unknown>);
-      log.debug({ method: 'WatchHealth', why }, 'health watch ended');
+      streams.delete(any);
+      if (err === undefined) log.debug({ method, why }, 'watch ended');
+      else log.warn({ method, err }, 'watch stream failed');
     };
-    call.on('cancelled', end('cancelled'));
-    call.on('close', end('closed'));
-    call.on('error', (err) => {
-      stop();
-      streams.delete(call as grpc.ServerWritableStream<unknown, unknown>);
-      log.warn({ method: 'WatchHealth', err }, 'health watch stream failed');
-    });
+    call.on('cancelled', () => end('cancelled'));
+    call.on('close', () => end('closed'));
+    call.on('finish', () => end('finished'));
+    call.on('error', (err) => end('failed', err));
   };
 }
 

@@ -3,7 +3,7 @@
 // fits, a message naming field and value, and the stable xlvs code in trailing metadata.
 
 import * as grpc from '@grpc/grpc-js';
-import { CapacityError, ConfigError, InvalidArgumentError, NotFoundError, XlvsError } from '../errors.js';
+import { CapacityError, ConfigError, HaError, InvalidArgumentError, NotFoundError, XlvsError } from '../errors.js';
 
 /** Trailing-metadata key carrying XlvsError.code (e.g. "E_INVALID_ARGUMENT"). */
 export const ERROR_CODE_METADATA_KEY = 'xlvs-error-code';
@@ -30,9 +30,21 @@ const STATUS_OF: readonly [new (...args: never[]) => XlvsError, grpc.status][] =
   [ConfigError, grpc.status.FAILED_PRECONDITION],
 ];
 
+/**
+ * HaError's codes a caller can act on (one class, several codes). Without `ha:`, or asking a
+ * backup to fail over, the daemon's state stops it; a peer that is down may come back. The
+ * others (E_HA_MESSAGE, E_HA_SYNC) are failures inside the daemon: INTERNAL.
+ */
+const HA_STATUS_OF: Readonly<Record<string, grpc.status>> = {
+  E_HA_OFF: grpc.status.FAILED_PRECONDITION,
+  E_HA_NOT_MASTER: grpc.status.FAILED_PRECONDITION,
+  E_HA_PEER_DOWN: grpc.status.UNAVAILABLE,
+};
+
 export function errorToStatus(err: unknown): MappedStatus {
   if (err instanceof XlvsError) {
-    const code = STATUS_OF.find(([cls]) => err instanceof cls)?.[1] ?? grpc.status.INTERNAL;
+    const byCode = err instanceof HaError ? HA_STATUS_OF[err.code] : undefined;
+    const code = byCode ?? STATUS_OF.find(([cls]) => err instanceof cls)?.[1] ?? grpc.status.INTERNAL;
     return { code, xlvsCode: err.code, details: err.message };
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -4,6 +4,8 @@
 
 import { CapacityError, NotFoundError } from '../../src/errors.js';
 import type { ControlApi } from '../../src/api/control-api.js';
+import { HaCalls } from '../../src/api/ha-calls.js';
+import type { HaControl, HaEvent, HaStatus } from '../../src/ha/types.js';
 import {
   MAX_REALS_PER_SERVICE,
   type Protocol,
@@ -152,5 +154,24 @@ export class MemoryApi implements ControlApi {
     const cleared = this.overrides.filter(goes);
     this.overrides = this.overrides.filter((o) => !goes(o));
     return cleared;
+  }
+
+  /** HA behind the HA calls, as Control's `ha` option; undefined: not configured (E_HA_OFF). */
+  ha: HaControl | undefined = undefined;
+
+  async haStatus(): Promise<HaStatus> {
+    return new HaCalls(this.ha).status();
+  }
+
+  watchHa(listener: (e: HaEvent) => void): () => void {
+    return new HaCalls(this.ha).watch(listener);
+  }
+
+  async haFailover(): Promise<HaStatus> {
+    return new HaCalls(this.ha).failover();
+  }
+
+  async setHaHold(on: boolean): Promise<HaStatus> {
+    return new HaCalls(this.ha).hold(on);
   }
 }
