@@ -10,12 +10,14 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError, NotFoundError, XlvsError } from '../errors.js';
 import { type ForwardMethod, realId, type RealSpec, type ServiceKey, type ServiceStatus, serviceId } from '../model/types.js';
 import { defaultRealPort, thresholdViolation } from '../model/rules.js';
-import { ApiCallError, type ApiClient, connectApi } from '../api/client.js';
+import { type ApiClient, connectApi } from '../api/client.js';
 import { parseRealString, parseServiceString } from '../api/service-string.js';
 import { formatDrops, formatServiceTable, type TableView, toJson, toJsonLine } from '../api/table.js';
 import { formatHealthEvent, formatHealthTable } from '../api/health-table.js';
 import { formatCapabilities } from '../api/convert-capabilities.js';
 import { formatOverrides, overridesToJson } from '../api/convert-overrides.js';
+import { formatHaEvent, formatHaStatus } from '../api/ha-table.js';
+import { follow } from './follow.js';
 import {
   checkAddress, checkMethod, checkRealPort, checkThreshold, checkWeight, parseDecimal,
 } from '../api/validate.js';
@@ -49,6 +51,16 @@ commands:
   overrides clear [SERVICE]
                     remove the overrides of SERVICE (of every service without one): the
                     config file's reals apply again
+  ha [--json]       high availability: this router and the peer (role, priority, since
+                    when and why), heartbeat paths up/down with when last heard, the
+                    connection sync in/out (records, lag), hold, counters
+  ha watch [--json] role changes as they happen, one line each (--json: one JSON object
+                    per line), the current role first, until interrupted; exits 1 if the
+                    daemon ends the stream
+  ha failover       hand the master role to the peer now (this router must be master and
+                    the peer alive)
+  ha hold on|off    hold this router as backup (maintenance; kept across restarts), or
+                    let it take part again
 
   SERVICE is PROTOCOL/VIP:PORT: tcp/203.0.113.100:80, tcp/[2001:db8::1]:80, or
   tcp/203.0.113.100:* for a service on every port. ADDR[:PORT] is 10.77.0.11:80 or
@@ -97,6 +109,10 @@ type Command =
   | { kind: 'capabilities'; json: boolean }
   | { kind: 'overrides'; json: boolean }
   | { kind: 'overrides-clear'; service: ServiceKey | undefined }
+  | { kind: 'ha'; json: boolean }
+  | { kind: 'ha-watch'; json: boolean }
+  | { kind: 'ha-failover' }
+  | { kind: 'ha-hold'; on: boolean }
   | ({ kind: 'real-add'; real: Omit<RealSpec, 'address' | 'port'> } & RealTarget)
   | ({ kind: 'real-remove' } & RealTarget)
   | ({ kind: 'real-set-weight'; weight: number } & RealTarget);
@@ -111,6 +127,10 @@ const ALLOWED: Record<string, readonly OptionName[]> = {
   capabilities: ['json'],
   overrides: ['json'],
   'overrides clear': [],
+  ha: ['json'],
+  'ha watch': ['json'],
+  'ha failover': [],
+  'ha hold': [],
   'real add': ['service', 'address', 'port', 'weight', 'method', 'upper', 'lower'],
   'real remove': ['service', 'address', 'port'],
   'real set-weight': ['service', 'address', 'port', 'weight'],
@@ -146,15 +166,18 @@ function parseCommand(words: string[], values: Values): Command {
   if (words[0] === 'overrides' && words[1] !== undefined && words[1] !== 'clear') {
     throw new InvalidArgumentError('overrides subcommand', words[1], 'unknown (clear)');
   }
-  const name = words[0] === 'real' || words[0] === 'health' || words[0] === 'overrides' ? words.slice(0, 2).join(' ') : words[0]!;
+  if (words[0] === 'ha' && words[1] !== undefined && !['watch', 'failover', 'hold'].includes(words[1])) {
+    throw new InvalidArgumentError('ha subcommand', words[1], 'unknown (watch, failover, hold)');
+  }
+  const name = ['real', 'health', 'overrides', 'ha'].includes(words[0]!) ? words.slice(0, 2).join(' ') : words[0]!;
   const allowed = ALLOWED[name];
   if (allowed === undefined) {
-    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health, capabilities, overrides)');
+    if (words[0] !== 'real') throw new InvalidArgumentError('command', words[0], 'unknown (list, real, drops, health, capabilities, overrides, ha)');
     if (words[1] === undefined) throw new InvalidArgumentError('real', undefined, 'needs a subcommand (add, remove, set-weight)');
     throw new InvalidArgumentError('real subcommand', words[1], 'unknown (add, remove, set-weight)');
   }
   const extra = words.slice(name.split(' ').length);
-  const takesArgs = name.startsWith('real ') || name === 'overrides clear';
+  const takesArgs = name.startsWith('real ') || name === 'overrides clear' || name === 'ha hold';
   if (extra.length > 0 && !takesArgs) throw new InvalidArgumentError(name, extra[0], 'unexpected argument');
   for (const opt of Object.keys(values) as OptionName[]) {
     if (opt !== 'socket' && !allowed.includes(opt)) {
@@ -181,6 +204,16 @@ function parseCommand(words: string[], values: Values): Command {
     case 'overrides clear':
       if (extra.length > 1) throw new InvalidArgumentError('overrides clear', extra[1], 'unexpected argument (at most one SERVICE)');
       return { kind: 'overrides-clear', service: extra[0] === undefined ? undefined : parseServiceString(extra[0], 'SERVICE') };
+    case 'ha':
+      return { kind: 'ha', json: values.json === true };
+    case 'ha watch':
+      return { kind: 'ha-watch', json: values.json === true };
+    case 'ha failover':
+      return { kind: 'ha-failover' };
+    case 'ha hold':
+      if (extra.length > 1) throw new InvalidArgumentError('ha hold', extra[1], 'unexpected argument (one of on, off)');
+      if (extra[0] !== 'on' && extra[0] !== 'off') throw new InvalidArgumentError('ha hold', extra[0], extra[0] === undefined ? 'needs on or off' : 'must be on or off');
+      return { kind: 'ha-hold', on: extra[0] === 'on' };
     case 'real add': {
       const upper = values.upper === undefined ? 0 : parseDecimal('--upper', values.upper, checkThreshold);
       const lower = values.lower === undefined ? 0 : parseDecimal('--lower', values.lower, checkThreshold);
@@ -233,50 +266,6 @@ function findReal(svc: ServiceStatus, t: RealTarget): RealSpec {
   return spec;
 }
 
-/**
- * A transport error on an open watch reads "cannot reach xlvsd ...: Connection dropped", which
- * sounds as if it never started: say it was the watch that broke. The client's own end-of-stream
- * error already says so, and keeps its words.
- */
-function watchBroken(err: Error): Error {
-  if (!(err instanceof ApiCallError) || err.message.startsWith('health watch')) return err;
-  return new ApiCallError(err.grpcCode, err.code, `health watch broken: ${err.message}`, { cause: err });
-}
-
-/**
- * Prints health events as they arrive. Resolves on SIGINT/SIGTERM (the normal way to stop) or
- * when stdout's reader goes away (`| head`); rejects with the client's error when the stream
- * breaks, so a watcher never sits silent on a daemon that is gone.
- */
-function watchHealth(api: ApiClient, json: boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let cancel: (() => void) | undefined;
-    const finish = (err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.stdout.off('error', onStdoutError);
-      cancel?.();
-      if (err) reject(err);
-      else resolve();
-    };
-    const onSignal = (): void => finish();
-    const onStdoutError = (err: NodeJS.ErrnoException): void => finish(err.code === 'EPIPE' ? undefined : err);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    process.stdout.on('error', onStdoutError);
-    cancel = api.watchHealth(
-      (e) => {
-        if (!settled) process.stdout.write(json ? toJsonLine(e) : formatHealthEvent(e));
-      },
-      (err) => finish(watchBroken(err)),
-    );
-    if (settled) cancel(); // the stream failed before watchHealth even returned
-  });
-}
-
 async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Promise<void> {
   const api = await connectApi(socket);
   try {
@@ -297,8 +286,26 @@ async function run(cmd: Exclude<Command, { kind: 'help' }>, socket: string): Pro
         return;
       }
       case 'health-watch':
-        await watchHealth(api, cmd.json);
+        await follow('health watch', (on, err) => api.watchHealth(on, err), cmd.json ? toJsonLine : formatHealthEvent);
         return;
+      case 'ha': {
+        const status = await api.haStatus();
+        process.stdout.write(cmd.json ? toJson(status) : formatHaStatus(status, Date.now()));
+        return;
+      }
+      case 'ha-watch':
+        await follow('ha watch', (on, err) => api.watchHa(on, err), cmd.json ? toJsonLine : formatHaEvent);
+        return;
+      case 'ha-failover': {
+        const s = await api.haFailover();
+        process.stdout.write(`failover: ${s.node} is ${s.role}, ${s.peer.name} is ${s.peer.role}\n`);
+        return;
+      }
+      case 'ha-hold': {
+        const s = await api.setHaHold(cmd.on);
+        process.stdout.write(`hold ${cmd.on ? 'on' : 'off'}: ${s.node} is ${s.role}${cmd.on ? ' and stays backup until hold off' : ' and takes part again'}\n`);
+        return;
+      }
       case 'capabilities': {
         const caps = await api.getCapabilities();
         process.stdout.write(cmd.json ? toJson(caps) : formatCapabilities(caps));
