@@ -12,6 +12,9 @@ import type { LocalAddresses, ServiceSpec } from '../model/types.js';
 import { readAddress } from './address.js';
 import { type Walker, childPath, itemPath } from './yaml-walk.js';
 
+/** The longest restart hold a config may ask for (and a peer's RESTARTING is held to). */
+export const HA_MAX_RESTART_HOLD_MS = 120_000;
+
 export const HA_DEFAULTS = Object.freeze({
   port: 7707,
   syncPort: 7708,
@@ -91,7 +94,7 @@ export function readHa(w: Walker, node: Node, path: string): RawHa {
       },
       preempt: (n, p) => (c.preempt = w.bool(n, p)),
       preempt_delay_ms: (n, p) => (c.preemptDelayMs = w.int(n, p, 0, 3_600_000)),
-      restart_hold_ms: (n, p) => (c.restartHoldMs = w.int(n, p, 0, 120_000)),
+      restart_hold_ms: (n, p) => (c.restartHoldMs = w.int(n, p, 0, HA_MAX_RESTART_HOLD_MS)),
       max_skew_ms: (n, p) => (c.maxSkewMs = w.int(n, p, 100, 600_000)),
       gateway: (n, p) => {
         for (const [i, { node: item, site }] of w.seq(n, p, true).entries()) {
@@ -172,7 +175,10 @@ function readKey(w: Walker, node: Node, path: string, file: string): Buffer {
     for (let n = -1; n !== 0 && got < buf.length;) got += n = readSync(fd, buf, got, buf.length - got, null);
     if (got > HA_MAX_KEY_BYTES) w.fail(node, path, file, `the key file holds more than ${HA_MAX_KEY_BYTES} bytes: a key is at most that`);
     if (got < HA_MIN_KEY_BYTES) w.fail(node, path, file, `the key file holds ${got} bytes: the key must be at least ${HA_MIN_KEY_BYTES}`);
-    const key = Buffer.from(buf.subarray(0, got)); // a copy: the scratch buffer is wiped below
+    // Memory of its own (not Buffer's shared pool): the loader thread's structured clone copies
+    // a view's whole ArrayBuffer, and the scratch buffer is wiped below.
+    const key = Buffer.alloc(got);
+    key.set(buf.subarray(0, got));
     buf.fill(0);
     return key;
   } finally {

@@ -31,6 +31,11 @@ export interface RoleMachineOptions {
   preemptDelayMs: number;
   /** The lease was still valid at start (a restart): master at once. */
   resumeMaster?: boolean;
+  /**
+   * The longest RESTARTING hold honoured (default 120000, restart_hold_ms' most): a peer's
+   * holdMs (a u32) must not keep this router from taking over for weeks.
+   */
+  maxRestartHoldMs?: number;
   /** Held as backup from the start (hold is persisted across restarts). */
   hold?: boolean;
   nowMs: number;
@@ -62,6 +67,8 @@ interface PeerState {
   /** RESTARTING: not taken over for silence before this (nowMs); 0: none. */
   restartHoldUntil: number;
 }
+
+export const DEFAULT_MAX_RESTART_HOLD_MS = 120_000;
 
 const NONE: RoleUpdate = Object.freeze({ reannounce: false });
 
@@ -116,7 +123,7 @@ export class RoleMachine {
     p.hold = m.hold;
     p.goodbye = m.type === 'goodbye';
     p.yielded = m.type === 'yield';
-    if (m.type === 'restarting') p.restartHoldUntil = nowMs + m.holdMs;
+    if (m.type === 'restarting') p.restartHoldUntil = nowMs + Math.min(m.holdMs, this.opts.maxRestartHoldMs ?? DEFAULT_MAX_RESTART_HOLD_MS);
     else if (m.type === 'advert') p.restartHoldUntil = 0; // its adverts resumed: back to normal
     return this.decide(nowMs, m.type === 'advert' && m.role === 'master');
   }

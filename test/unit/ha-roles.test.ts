@@ -226,6 +226,18 @@ test('restart hold: not taken over for silence until it runs out; adverts resume
   assert.equal(why(n.tick(T0 + 2300)), 'peer r1 silent for 300 ms on both paths');
 });
 
+test('restart hold bounded: a peer asking for weeks is held to maxRestartHoldMs (default 120 s)', () => {
+  const m = machine2();
+  m.heard(msg({ name: 'r1', type: 'restarting', priority: 150, role: 'master', holdMs: 0xffffffff }), 'public', T0);
+  assert.equal(m.status(T0).peer.restartHoldUntilMs, T0 + 120_000);
+  assert.equal(m.tick(T0 + 119_999).transition, undefined);
+  assert.equal(to(m.tick(T0 + 120_000)), 'master');
+  const short = machine2({ maxRestartHoldMs: 1000 });
+  short.heard(msg({ name: 'r1', type: 'restarting', priority: 150, role: 'master', holdMs: 10_000 }), 'public', T0);
+  assert.equal(short.tick(T0 + 999).transition, undefined);
+  assert.equal(why(short.tick(T0 + 1000)), 'peer r1 silent for 1000 ms on both paths (its restart hold ran out)');
+});
+
 test('status: the role part of HaStatus', () => {
   const m = machine();
   m.setInSync(true, T0);
