@@ -11,7 +11,7 @@
 //   4. peer master, me master (split brain) → the lower precedence goes backup;
 //   5. peer master, me backup → master only on preempt: preempt on, my priority > the peer's,
 //      in sync, not yielded, and the preempt delay passed since all that first held;
-//   6. both backup → the higher precedence becomes master.
+//   6. both backup → the higher precedence becomes master (a yielder waits one dead time first).
 // Start: backup, taking master for silence only one dead time after start, or master at once when
 // the lease was still valid (a restart). nowMs is any one clock, the same for every call (unix
 // ms, so that statuses can show it).
@@ -81,6 +81,7 @@ export class RoleMachine {
   private inSync = false;
   /** This router handed the master role over (failover): it does not preempt, sticky. */
   private yielded = false;
+  private yieldedAt = 0;
   /** When every preempt condition but the delay first held; undefined: they do not. */
   private eligibleSince: number | undefined;
   private readonly startMs: number;
@@ -156,6 +157,7 @@ export class RoleMachine {
     const gone = this.peerGone(nowMs);
     if (gone !== undefined) throw new HaError('E_HA_PEER_DOWN', `failover: nobody to hand over to (${gone})`);
     this.yielded = true;
+    this.yieldedAt = nowMs;
     return this.enter('backup', `failover: handed the master role to peer ${this.opts.peer}`, nowMs);
   }
 
@@ -246,7 +248,11 @@ export class RoleMachine {
       return this.enter('backup', `peer ${name} is master`, nowMs);
     }
     this.eligibleSince = undefined;
-    if (p.role === 'backup' && this.role !== 'master' && !this.yielded && this.precedence() > 0) {
+    // A yielder defers to a backup peer for one dead time only, while the peer takes the YIELD
+    // in (its adverts sent before still say backup): a peer that stays backup (it restarted and
+    // forgot the YIELD, say) must not leave the pair without a master.
+    const deferring = this.yielded && nowMs - this.yieldedAt < this.deadMs;
+    if (p.role === 'backup' && this.role !== 'master' && !deferring && this.precedence() > 0) {
       return this.enter('master', `peer ${name} is backup with lower precedence`, nowMs);
     }
     // Peer backup and me master, or me yielded, or not heard yet (listening one dead time).

@@ -159,6 +159,8 @@ test('yield: the peer takes master; the yielder does not preempt back (sticky) u
   a.heard(advertOf(b, 'r2'), 'public', T0);
   assert.throws(() => b.failover(T0), (e: unknown) => e instanceof HaError && e.code === 'E_HA_NOT_MASTER');
   assert.deepEqual(a.failover(T0 + 10).transition, { from: 'master', to: 'backup', reason: 'failover: handed the master role to peer r2' });
+  // b's advert sent before the YIELD reached it still says backup: a does not take master back.
+  assert.equal(a.heard(advertOf(b, 'r2'), 'private', T0 + 11).transition, undefined);
   assert.deepEqual(b.heard(advertOf(a, 'r1', 'yield'), 'public', T0 + 11).transition, { from: 'backup', to: 'master', reason: 'peer r1 handed the master role over' });
   // Adverts both ways for a while: no ping-pong.
   for (let t = T0 + 100; t < T0 + 5000; t += 100) {
@@ -171,6 +173,14 @@ test('yield: the peer takes master; the yielder does not preempt back (sticky) u
   a.setHold(true, T0 + 5000);
   b.heard(advertOf(a, 'r1'), 'private', T0 + 5001);
   assert.equal(to(a.setHold(false, T0 + 5002)), 'master');
+  // The peer restarts without taking over (its lease ran out: backup, the YIELD forgotten): after
+  // one dead time the yielder does not leave the pair without a master.
+  const [e, f] = [machine({ resumeMaster: true }), machine2()];
+  e.heard(advertOf(f, 'r2'), 'public', T0);
+  e.failover(T0 + 1);
+  const g = machine2({ nowMs: T0 + 100 });
+  for (let t = T0 + 100; t < T0 + 1 + DEAD; t += 50) assert.equal(e.heard(advertOf(g, 'r2'), 'public', t).transition, undefined);
+  assert.deepEqual(e.heard(advertOf(g, 'r2'), 'public', T0 + 1 + DEAD).transition, { from: 'backup', to: 'master', reason: 'peer r2 is backup with lower precedence' });
   // A second yielder, whose peer then dies: it takes master back.
   const [c, d] = [machine({ resumeMaster: true }), machine2()];
   c.heard(advertOf(d, 'r2'), 'public', T0);
