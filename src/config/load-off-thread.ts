@@ -31,6 +31,16 @@ function rebuild(e: WorkerError): Error {
   return new Error(`loading the config failed: ${e.message}`);
 }
 
+/**
+ * Structured cloning hands a Buffer over as a plain Uint8Array (no toString('hex'), no equals());
+ * the HA key is made a Buffer again, over the same memory.
+ */
+function withBuffers(c: Config): Config {
+  if (c.ha === undefined) return c;
+  const k = c.ha.key as Uint8Array;
+  return { ...c, ha: { ...c.ha, key: Buffer.isBuffer(k) ? k : Buffer.from(k.buffer, k.byteOffset, k.byteLength) } };
+}
+
 /** loadConfig(path) on a worker thread: the same Config, or the same error. */
 export function loadConfigOffThread(path: string): Promise<Config> {
   return new Promise((resolve, reject) => {
@@ -52,7 +62,7 @@ export function loadConfigOffThread(path: string): Promise<Config> {
     worker.on('message', (a: Answer) => {
       if (a.kind === 'error') return finish(rebuild(a.error));
       if (a.kind === 'config') {
-        config = a.config;
+        config = withBuffers(a.config);
         parts = a.parts;
       } else {
         config!.desired.services.push(...a.services);

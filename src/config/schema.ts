@@ -68,6 +68,35 @@
 //       sorry_server: { address: 10.77.0.99, port: 80 }  # optional: takes new flows while the
 //                            #   healthy reals' weight is below quorum (a real's fields, no check)
 //       quorum: 1            # optional 1..16711425: minimum total weight of healthy reals
+//   ha:                   # optional: active/backup routers (two xlvsd sharing the floating addresses:
+//                         #   VIPs, gateway, local_addresses; the design: docs/ARCHITECTURE.md)
+//     node: r1            # required: this router's name, 1..32 of A-Z a-z 0-9 . _ - (ties of
+//                         #   priority go to the greater name)
+//     priority: 150       # required 1..254: the higher is the preferred master
+//     local: { public: 203.0.113.11, private: 10.77.0.2 }  # required: this router's own addresses
+//                         #   (heartbeats are sent from them), v4 or v6
+//     peer: { name: r2, public: 203.0.113.12, private: 10.77.0.3 }  # required: the other router;
+//                         #   name != node, each address of the family of local's, not equal to it
+//     port: 7707          # optional: UDP heartbeat port 1..65535 (default 7707)
+//     sync_port: 7708     # optional: TCP connection sync port 1..65535 (default 7708), != port
+//     interval_ms: 100    # optional: heartbeat interval 10..10000 (default 100)
+//     dead_intervals: 3   # optional 2..100 (default 3): the peer is dead after this many
+//                         #   intervals without a valid heartbeat on either path
+//     key_file: /etc/xlvs/ha.key  # required: absolute path of the shared key (same on both, at
+//                         #   least 32 bytes, e.g. `head -c 32 /dev/urandom`), read at load; the
+//                         #   file must be a regular file not readable by group or others
+//     preempt: true       # optional (default true): take the master role back when preferred
+//     preempt_delay_ms: 0 # optional 0..3600000 (default 0): wait this long before preempting
+//     restart_hold_ms: 10000  # optional 0..120000 (default 10000): how long the peer holds off
+//                         #   when this daemon restarts (SIGTERM)
+//     max_skew_ms: 5000   # optional 100..600000 (default 5000): most a heartbeat's clock may differ
+//     gateway: [10.77.0.1, fd00:77::1]  # optional: the private side's floating gateway addresses
+//                         #   (the reals' default route), each once, not a VIP, not local.private,
+//                         #   peer.private or a local_addresses one
+//     announce: { count: 3, spacing_ms: 10, refresh_ms: 0 }  # optional: gratuitous ARP /
+//                         #   unsolicited NA on taking over: frames per address 1..20 (default 3),
+//                         #   spacing 0..1000 ms (default 10), refresh 0 (none, default) or
+//                         #   1000..3600000 ms
 //
 // Numbers must be plain decimal integers: `"80"` is a string and `0x50` is rejected, so a
 // value never means something other than what it looks like. `services:`, `reals:`, `also:`
@@ -97,6 +126,8 @@ import { checkFrontendOverlap } from './overlap.js';
 import { readSourceValidation } from './source-validation.js';
 import { finishService, readService, type RawService } from './service.js';
 import { Walker, childPath, itemPath } from './yaml-walk.js';
+import { finishHa, readHa, type RawHa } from './ha.js';
+import type { HaConfig } from '../ha/types.js';
 
 /** Which interfaces XDP attaches to, and how. */
 export interface XdpConfig {
@@ -123,6 +154,8 @@ export interface Config {
   /** Entries of the connection table (the flows map), two per connection. */
   flowEntries: number;
   desired: DesiredState;
+  /** Active/backup routers (the `ha:` section); undefined: this router runs alone. */
+  ha?: HaConfig;
 }
 
 export const DEFAULT_FLOW_ENTRIES = XLVS_MAX_FLOWS;
@@ -151,6 +184,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
   let raw: RawService[] = [];
   let health: HealthConfig = { ...DEFAULT_HEALTH };
   let sourceValidation: SourceValidation = { ...DEFAULT_SOURCE_VALIDATION, allow: [], deny: [] };
+  let rawHa: RawHa | undefined;
   w.fields(
     root,
     '',
@@ -163,6 +197,7 @@ export function readConfig(w: Walker, root: Node | null): Config {
       services: (n, p) => (raw = readServices(w, n, p)),
       health: (n, p) => (health = readHealth(w, n, p)),
       source_validation: (n, p) => (sourceValidation = readSourceValidation(w, n, p)),
+      ha: (n, p) => (rawHa = readHa(w, n, p)),
     },
     ['interfaces'],
   );
@@ -170,8 +205,9 @@ export function readConfig(w: Walker, root: Node | null): Config {
   const finished = raw.map((s) => finishService(w, s, local, health.synChecks));
   checkFrontendOverlap(w, finished.map((f) => f.sources));
   const desired: DesiredState = { services: finished.map((f) => f.spec), timeouts, hash_seed: hashSeed, local, source_validation: sourceValidation };
+  const ha = rawHa === undefined ? undefined : finishHa(w, rawHa, 'ha', desired.services, local);
   // fields() threw if the required `interfaces` was missing.
-  return { interfaces: interfaces as XdpConfig, health, flowEntries, desired };
+  return { interfaces: interfaces as XdpConfig, health, flowEntries, desired, ...(ha === undefined ? {} : { ha }) };
 }
 
 /**
