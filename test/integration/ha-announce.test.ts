@@ -88,18 +88,32 @@ test('an Announcer burst from r2 moves the client\'s VIPs and the reals\' gatewa
   assert.equal(pub.mac, lab.macOf('r2', 'pub0'));
   assert.equal(priv.mac, lab.macOf('r2', 'priv0'));
 
-  const bursts = Promise.all([pub.burst([v4.vip, v6.vip], { count: 3, spacingMs: 20 }), priv.burst([v4.gateway, v6.gateway], { count: 3, spacingMs: 20 })]);
   const r2Mac = { pub0: lab.macOf('r2', 'pub0'), priv0: lab.macOf('r2', 'priv0') };
   const moved = new Map<string, number>();
-  const deadline = performance.now() + 1000;
-  let firstAt = Number.NaN;
-  while (moved.size < watched.length && performance.now() < deadline) {
+  /** The longest one neighbour read took: an observation is late by up to that much. */
+  let slowestReadMs = 0;
+  const poll = (): void => {
     for (const w of watched) {
       const key = `${w.ns} ${w.address}`;
-      if (!moved.has(key) && lab.neighbourOf(w.ns, w.address) === r2Mac[w.router]) moved.set(key, performance.now());
+      if (moved.has(key)) continue;
+      const t0 = performance.now();
+      const mac = lab.neighbourOf(w.ns, w.address);
+      const t1 = performance.now();
+      slowestReadMs = Math.max(slowestReadMs, t1 - t0);
+      if (mac === r2Mac[w.router]) moved.set(key, t1);
     }
+  };
+  // The first round leaves inside burst(), synchronously: polling without yielding for the bound
+  // times the kernel, not the event loop. Later rounds (timers) run only once it yields: what did
+  // not move within the bound is then given a second to say whether it moves at all.
+  const bursts = Promise.all([pub.burst([v4.vip, v6.vip], { count: 3, spacingMs: 20 }), priv.burst([v4.gateway, v6.gateway], { count: 3, spacingMs: 20 })]);
+  const started = performance.now();
+  while (moved.size < watched.length && performance.now() - started < MOVE_BOUND_MS) poll();
+  while (moved.size < watched.length && performance.now() - started < 1000) {
+    poll();
     await yieldOnce();
   }
+  let firstAt = Number.NaN;
   const [pubResult, privResult] = await bursts;
   firstAt = Math.min(pubResult.firstAt, privResult.firstAt);
   assert.equal(pubResult.sent, 6);
@@ -114,6 +128,8 @@ test('an Announcer burst from r2 moves the client\'s VIPs and the reals\' gatewa
     assert.ok(ms <= MOVE_BOUND_MS, `${w.ns} ${w.address} moved after ${ms.toFixed(2)} ms (bound ${MOVE_BOUND_MS})`);
   }
   assert.ok(Number.isFinite(firstAt));
+  t.diagnostic(`slowest neighbour read while polling: ${slowestReadMs.toFixed(2)} ms`);
+  console.log(`ha-announce: slowest neighbour read while polling ${slowestReadMs.toFixed(2)} ms`);
   // The traffic follows: the client reaches the VIP, the reals the gateway, through r2.
   await ping(lab.ns.client, v4.vip);
   await ping(lab.ns.client, v6.vip);
