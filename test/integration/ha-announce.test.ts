@@ -136,6 +136,12 @@ test('an Announcer burst from r2 moves the client\'s VIPs and the reals\' gatewa
   await ping(lab.ns.reals[0]!, v6.gateway);
 });
 
+test('a link flap (linksDown/linksUp) keeps every floating address (keep_addr_on_down)', async () => {
+  await lab.linksDown('r1');
+  await lab.linksUp('r1');
+  assert.deepEqual(withNetlink('r1', (nl) => ensureFloating(nl, spec)), []);
+});
+
 test('removeFloating takes them away again (absent ones are fine)', () => {
   for (const r of ['r1', 'r2'] as const) {
     assert.equal(withNetlink(r, (nl) => removeFloating(nl, spec)).length, 4);
