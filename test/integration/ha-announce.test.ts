@@ -89,18 +89,20 @@ test('an Announcer burst from r2 moves the client\'s VIPs and the reals\' gatewa
   assert.equal(priv.mac, lab.macOf('r2', 'priv0'));
 
   const r2Mac = { pub0: lab.macOf('r2', 'pub0'), priv0: lab.macOf('r2', 'priv0') };
-  const moved = new Map<string, number>();
-  /** The longest one neighbour read took: an observation is late by up to that much. */
-  let slowestReadMs = 0;
+  // A read that took [t0, t1] saw the kernel's table at some moment inside it. So an entry
+  // changed after the start of the last read that still showed r1 (oldAt) and before the end of
+  // the first that showed r2 (newAt). A read can stall for milliseconds on a busy machine: the
+  // bound fails only what is proven late (oldAt past it); both ends are printed.
+  const seen = new Map<string, { oldAt: number; newAt?: number }>(watched.map((w) => [`${w.ns} ${w.address}`, { oldAt: -Infinity }]));
+  const pending = (): boolean => [...seen.values()].some((s) => s.newAt === undefined);
   const poll = (): void => {
     for (const w of watched) {
-      const key = `${w.ns} ${w.address}`;
-      if (moved.has(key)) continue;
+      const s = seen.get(`${w.ns} ${w.address}`)!;
+      if (s.newAt !== undefined) continue;
       const t0 = performance.now();
       const mac = lab.neighbourOf(w.ns, w.address);
-      const t1 = performance.now();
-      slowestReadMs = Math.max(slowestReadMs, t1 - t0);
-      if (mac === r2Mac[w.router]) moved.set(key, t1);
+      if (mac === r2Mac[w.router]) s.newAt = performance.now();
+      else s.oldAt = t0;
     }
   };
   // The first round leaves inside burst(), synchronously: polling without yielding for the bound
@@ -108,28 +110,26 @@ test('an Announcer burst from r2 moves the client\'s VIPs and the reals\' gatewa
   // not move within the bound is then given a second to say whether it moves at all.
   const bursts = Promise.all([pub.burst([v4.vip, v6.vip], { count: 3, spacingMs: 20 }), priv.burst([v4.gateway, v6.gateway], { count: 3, spacingMs: 20 })]);
   const started = performance.now();
-  while (moved.size < watched.length && performance.now() - started < MOVE_BOUND_MS) poll();
-  while (moved.size < watched.length && performance.now() - started < 1000) {
+  while (pending() && performance.now() - started < MOVE_BOUND_MS) poll();
+  while (pending() && performance.now() - started < 1000) {
     poll();
     await yieldOnce();
   }
-  let firstAt = Number.NaN;
   const [pubResult, privResult] = await bursts;
-  firstAt = Math.min(pubResult.firstAt, privResult.firstAt);
   assert.equal(pubResult.sent, 6);
   assert.equal(privResult.sent, 6);
   assert.equal(pubResult.failed + privResult.failed, 0);
   for (const w of watched) {
-    const at = moved.get(`${w.ns} ${w.address}`);
-    assert.ok(at !== undefined, `${w.ns} ${w.address} never moved to r2 (still ${lab.neighbourOf(w.ns, w.address) ?? 'none'})`);
-    const ms = at - (w.router === 'pub0' ? pubResult.firstAt : privResult.firstAt);
-    t.diagnostic(`${w.ns.slice(lab.prefix.length)} ${w.address} -> r2 in ${ms.toFixed(2)} ms`);
-    console.log(`ha-announce: ${w.ns.slice(lab.prefix.length)} ${w.address} moved to r2 ${ms.toFixed(2)} ms after the burst`);
-    assert.ok(ms <= MOVE_BOUND_MS, `${w.ns} ${w.address} moved after ${ms.toFixed(2)} ms (bound ${MOVE_BOUND_MS})`);
+    const s = seen.get(`${w.ns} ${w.address}`)!;
+    assert.ok(s.newAt !== undefined, `${w.ns} ${w.address} never moved to r2 (still ${lab.neighbourOf(w.ns, w.address) ?? 'none'})`);
+    const firstAt = w.router === 'pub0' ? pubResult.firstAt : privResult.firstAt;
+    const after = Math.max(0, s.oldAt - firstAt);
+    const by = s.newAt - firstAt;
+    const line = `${w.ns.slice(lab.prefix.length)} ${w.address} moved to r2 between ${after.toFixed(2)} and ${by.toFixed(2)} ms after the burst`;
+    t.diagnostic(line);
+    console.log(`ha-announce: ${line}`);
+    assert.ok(after <= MOVE_BOUND_MS, `${w.ns} ${w.address} still pointed at r1 ${after.toFixed(2)} ms after the burst (bound ${MOVE_BOUND_MS})`);
   }
-  assert.ok(Number.isFinite(firstAt));
-  t.diagnostic(`slowest neighbour read while polling: ${slowestReadMs.toFixed(2)} ms`);
-  console.log(`ha-announce: slowest neighbour read while polling ${slowestReadMs.toFixed(2)} ms`);
   // The traffic follows: the client reaches the VIP, the reals the gateway, through r2.
   await ping(lab.ns.client, v4.vip);
   await ping(lab.ns.client, v6.vip);
