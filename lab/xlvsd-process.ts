@@ -9,14 +9,24 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connectApi, type ApiClient } from '../src/api/client.js';
 import { LabError } from './errors.js';
-import type { Lab } from './lab.js';
+import type { SpawnOptions } from 'node:child_process';
+import type { RunResult } from './proc.js';
 import { fromRoot } from '../src/paths.js';
 
 const REPO_ROOT = fromRoot();
 const XLVSD = resolve(REPO_ROOT, 'dist/src/cli/xlvsd.js');
 const READY_TIMEOUT_MS = 20_000;
 
+/** What a daemon needs of its lab: the lab's prefix and a way to run commands in a namespace. */
+export interface LabHost {
+  readonly prefix: string;
+  exec(ns: string, cmd: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
+  spawn(ns: string, cmd: string[], opts?: SpawnOptions): ChildProcess;
+}
+
 export interface XlvsdOptions {
+  /** The namespace the daemon runs in (default the one-router lab's router). */
+  namespace?: string;
   /** Config file text (YAML); written to the instance's work dir as xlvs.yaml. */
   config: string;
   extraArgs?: string[];
@@ -40,7 +50,8 @@ export class XlvsdProcess {
   api!: ApiClient;
 
   private constructor(
-    private readonly lab: Lab,
+    private readonly lab: LabHost,
+    private readonly ns: string,
     readonly dir: string,
     readonly pinDir: string,
     private readonly extraArgs: string[],
@@ -65,9 +76,11 @@ export class XlvsdProcess {
     return this.out;
   }
 
-  static async start(lab: Lab, opts: XlvsdOptions): Promise<XlvsdProcess> {
+  static async start(lab: LabHost & { ns?: { router: string } }, opts: XlvsdOptions): Promise<XlvsdProcess> {
+    const ns = opts.namespace ?? lab.ns?.router;
+    if (ns === undefined) throw new LabError('XlvsdProcess.start: no namespace given and the lab has no router');
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
-    const p = new XlvsdProcess(lab, dir, opts.pinDir ?? `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS, opts.wrapper ?? []);
+    const p = new XlvsdProcess(lab, ns, dir, opts.pinDir ?? `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS, opts.wrapper ?? []);
     writeFileSync(p.configPath, opts.config);
     try {
       await p.launch();
@@ -93,7 +106,7 @@ export class XlvsdProcess {
       XLVSD, '--config', this.configPath, '--pin-dir', this.pinDir, '--state-dir', join(this.dir, 'state'),
       '--listen', this.socket, ...this.extraArgs,
     ];
-    const child = this.lab.spawn(this.lab.ns.router, [...this.wrapper, process.execPath, ...args]);
+    const child = this.lab.spawn(this.ns, [...this.wrapper, process.execPath, ...args]);
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
@@ -123,9 +136,16 @@ export class XlvsdProcess {
     await this.signal('SIGKILL');
   }
 
+  /** SIGTERM: a restart's stop (with HA: the role is kept, the peer holds off). */
   async stop(): Promise<void> {
     this.api?.close();
     await this.signal('SIGTERM');
+  }
+
+  /** SIGUSR2: a stop for good (with HA: GOODBYE, the peer takes over at once). */
+  async leave(): Promise<void> {
+    this.api?.close();
+    await this.signal('SIGUSR2');
   }
 
   reload(): void {
@@ -135,7 +155,7 @@ export class XlvsdProcess {
   /** Stops the daemon, removes its data plane (xlvsd --teardown) and its work dir. */
   async destroy(): Promise<void> {
     await this.stop();
-    await this.lab.exec(this.lab.ns.router, [process.execPath, XLVSD, '--teardown', '--pin-dir', this.pinDir]);
+    await this.lab.exec(this.ns, [process.execPath, XLVSD, '--teardown', '--pin-dir', this.pinDir, '--state-dir', join(this.dir, 'state')]);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

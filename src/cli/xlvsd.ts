@@ -14,12 +14,17 @@ import { fromRoot } from '../paths.js';
 import { checkConfigOnHost } from './xlvsd-check.js';
 import { groupId, parseListenAddress } from '../api/listen.js';
 import { PinDirLock } from '../kernel/pin-dir-lock.js';
+import { removeRecordedFloating, sayGoodbye } from '../ha/teardown.js';
 
 const USAGE = `usage: xlvsd --config FILE [--listen ADDR] [--socket-group GROUP] [--pin-dir DIR] [--state-dir DIR] [--object FILE] [--allow-private-bpffs]
        xlvsd --config FILE --check [--pin-dir DIR]
                                          validate the config against this host as a start would
                                          (interfaces, capacity, a pinned table's size) and exit
-       xlvsd --teardown [--pin-dir DIR]  detach the XDP programs, remove all pinned state and the VIP check rules
+       xlvsd --teardown [--pin-dir DIR] [--state-dir DIR] [--config FILE]
+                                         detach the XDP programs, remove all pinned state, the VIP check rules and
+                                         (HA) the floating addresses; with --config, tell the HA peer GOODBYE first
+  Signals: SIGHUP reloads the config; SIGTERM stops for a restart (HA: the role is kept, the peer holds
+  off for ha.restart_hold_ms); SIGUSR2 stops for good (HA: GOODBYE, the peer takes over at once).
   --socket-group GROUP  the group (name or id) whose members may use the API's unix socket
                         (mode 0660 whatever the umask; default: root's group)`;
 
@@ -56,7 +61,9 @@ async function main(): Promise<number> {
     // Never from under a running daemon: it owns the pin dir (E_PIN_DIR_OWNED names its PID).
     const lock = PinDirLock.acquire(args['pin-dir']!, { create: false, action: 'refusing to tear it down' });
     try {
+      if (args.config) await sayGoodbye(await loadConfig(args.config), log);
       Dataplane.teardown(args['pin-dir']!, log);
+      removeRecordedFloating(args['state-dir']!, log);
     } finally {
       lock?.release();
     }
@@ -92,11 +99,13 @@ async function main(): Promise<number> {
     listen: args.listen!, reapIntervalMs: reap, log, allowPrivateBpffs: args['allow-private-bpffs']!, socketGroup,
   });
   process.on('SIGHUP', () => void daemon.reload());
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+  // SIGTERM / SIGINT: a restart's stop (HA keeps the role); SIGUSR2: a stop for good (HA hands over).
+  const mode = await new Promise<'restart' | 'leave'>((resolve) => {
+    process.once('SIGTERM', () => resolve('restart'));
+    process.once('SIGINT', () => resolve('restart'));
+    process.once('SIGUSR2', () => resolve('leave'));
   });
-  await daemon.stop();
+  await daemon.stop(mode);
   return 0;
 }
 

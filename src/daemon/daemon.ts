@@ -31,6 +31,8 @@ import { claimPinDir } from './pin-dir.js';
 import { warnIfStateLost } from '../state/state-dir.js';
 import type { PinDirLock } from '../kernel/pin-dir-lock.js';
 import { ifindexOf } from '../kernel/link.js';
+import { startHa } from './ha-start.js';
+import type { HaManager } from '../ha/manager.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -63,6 +65,7 @@ export class Daemon {
     private readonly api: ApiServer,
     private readonly pipeline: StatePipeline,
     private readonly reconciler: Reconciler,
+    private readonly ha: HaManager | undefined,
   ) {}
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -117,10 +120,12 @@ export class Daemon {
     neighbours.start();
     nextHops.start();
     health.start();
-    const control = new Control({ pipeline, overrides, maps: dp.maps, reconciler, health, capabilities: syn.capabilities, log });
+    // High availability once the state is applied: the floating set follows the VIPs in force.
+    const ha = await startHa({ config, dp, reconciler, store, stateDir: opts.stateDir, log });
+    const control = new Control({ pipeline, overrides, maps: dp.maps, reconciler, health, capabilities: syn.capabilities, log, ...(ha ? { ha } : {}) });
     const api = await startApiServer(control, opts.listen, log, opts.socketGroup === undefined ? {} : { socketGroup: opts.socketGroup });
     log.info({ listen: api.address, config: opts.configPath }, 'xlvsd ready');
-    return new Daemon(log, dp, health, vipRoutes, syn.prober, reaper, neighbours, nextHops, new ConfigSource(opts.configPath, store, pipeline, overrides, log), api, pipeline, reconciler);
+    return new Daemon(log, dp, health, vipRoutes, syn.prober, reaper, neighbours, nextHops, new ConfigSource(opts.configPath, store, pipeline, overrides, log), api, pipeline, reconciler, ha);
   }
 
   /** Re-reads the config file (SIGHUP); a bad file is logged and the running state kept. */
@@ -128,8 +133,13 @@ export class Daemon {
     return this.config.reload();
   }
 
-  /** Stops the daemon; the pinned data plane keeps forwarding. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the daemon; the pinned data plane keeps forwarding. With HA, 'restart' (SIGTERM) keeps
+   * the role (a master's lease covers the restart, the peer holds off); 'leave' (SIGUSR2) hands
+   * over at once with a GOODBYE.
+   */
+  async stop(mode: 'restart' | 'leave' = 'restart'): Promise<void> {
+    await this.ha?.stop(mode);
     await this.health.stop();
     this.vipRoutes.close();
     this.synProber?.close();

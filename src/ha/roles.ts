@@ -161,6 +161,18 @@ export class RoleMachine {
     return this.enter('backup', `failover: handed the master role to peer ${this.opts.peer}`, nowMs);
   }
 
+  /**
+   * When silence alone makes the peer gone (ms, the clock of nowMs): the last message on either
+   * path (or the start) plus the dead time, or the end of a restart hold if later. The manager
+   * times a tick for then, so detection waits no longer than the dead time.
+   */
+  silenceDeadline(): number {
+    const p = this.peer;
+    const last = Math.max(p.heard.public ?? -Infinity, p.heard.private ?? -Infinity);
+    const from = last === -Infinity ? this.startMs : last;
+    return Math.max(from + this.deadMs, p.restartHoldUntil);
+  }
+
   /** Whether the peer is alive: a valid message on either path within the dead time. */
   peerAlive(nowMs: number): boolean {
     return HA_PATHS.some((path) => this.pathAlive(path, nowMs)) && !this.peer.goodbye;

@@ -17,6 +17,15 @@ export function linkByName(nl: Netlink, name: string): Dev {
   return { index: oneLink(nl, msg.getLinkByName(name)).index, name };
 }
 
+/**
+ * Whether `name` is up and has carrier (IFF_UP and IFF_LOWER_UP), asked over netlink: HA's fault
+ * check, each heartbeat interval. NetlinkError ENODEV when there is no such device.
+ */
+export function linkCarrier(nl: Netlink, name: string): boolean {
+  const f = oneLink(nl, msg.getLinkByName(name)).flags;
+  return (f & msg.IFF_UP) !== 0 && (f & msg.IFF_LOWER_UP) !== 0;
+}
+
 /** The name of the device with this index; NetlinkError ENODEV when there is none. */
 export function linkName(nl: Netlink, index: number): string {
   return oneLink(nl, msg.getLinkByIndex(index)).name;

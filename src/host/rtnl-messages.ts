@@ -33,7 +33,13 @@ export interface LinkRow {
   name: string;
   /** The link-layer address (lower case, colons) when the device has one. */
   mac?: string;
+  /** ifi_flags: IFF_UP, IFF_RUNNING, IFF_LOWER_UP (carrier), ... */
+  flags: number;
 }
+
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+export const IFF_LOWER_UP = 0x10000;
 
 export const getLinkByName = (name: string): Request => ({
   what: `ip link show dev ${name}`, type: RTM_GETLINK, flags: 0,
@@ -45,11 +51,11 @@ export const getLinkByIndex = (index: number): Request => ({
 });
 
 export function decodeLink(m: Message): LinkRow {
-  const h = decodeStruct<{ ifi_index: number }>(ifinfomsg, m.payload, 0, 'ifinfomsg');
+  const h = decodeStruct<{ ifi_index: number; ifi_flags: number }>(ifinfomsg, m.payload, 0, 'ifinfomsg');
   const attrs = attrsAfter(m.payload, koffi.sizeof(ifinfomsg));
   const name = attrs.get(IFLA_IFNAME);
   const mac = attrs.get(IFLA_ADDRESS);
-  return { index: h.ifi_index, name: name === undefined ? '' : cString(name), ...(mac !== undefined && mac.length > 0 ? { mac: macText(mac) } : {}) };
+  return { index: h.ifi_index, name: name === undefined ? '' : cString(name), flags: h.ifi_flags, ...(mac !== undefined && mac.length > 0 ? { mac: macText(mac) } : {}) };
 }
 
 // ---- neighbours ----
