@@ -169,7 +169,7 @@ export function decodeRecords(p: Buffer): RecordsBatch {
     if (kind !== SYNC_END && !id) bad(`record ${i}: a flow without identity`);
     const b = o + 11;
     records.push({
-      kind: kind as SyncKind, service: id?.service, real: id?.real, remainingNs: p.readBigUInt64BE(o + 3),
+      kind: kind as SyncKind, ...(id ? { service: id.service, real: id.real } : {}), remainingNs: p.readBigUInt64BE(o + 3),
       fk: XlvsFlowKey.decode(p, b), fv: XlvsFlow.decode(p, b + K),
       rk: XlvsFlowKey.decode(p, b + K + V), rv: XlvsFlow.decode(p, b + 2 * K + V),
     });
