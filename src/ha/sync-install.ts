@@ -12,7 +12,8 @@ import type { XlvsFlow, XlvsFlowKey, XlvsPersist, XlvsPersistKey } from '../gen/
 import { XLVS_FLOW_F_PERSIST } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { bytes } from './sync-frames.js';
-import { SYNC_END, XLVS_SYNC_REFRESH_S, wireFlow, type WireRecord } from './sync-records.js';
+import { SYNC_END, XLVS_SYNC_REFRESH_S, type RawRecord } from './sync-records.js';
+import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, updateBatchRaw, zeroOwn } from './sync-raw.js';
 
 const NS = 1_000_000_000n;
 /** What an installed flow lives beyond the peer's deadline: one refresh period and 10 s. */
@@ -43,16 +44,20 @@ export function maskAddress(a: Buffer, plen: number, family: number): Buffer {
   return out;
 }
 
-/** Installs one batch at `now` (this router's bpf clock, CLOCK_MONOTONIC). */
-export function installRecords(t: InstallTargets, records: WireRecord[], now: bigint): InstallResult {
+/** Installs one batch at `now` (this router's bpf clock, CLOCK_MONOTONIC), entries as raw bytes. */
+export function installRecords(t: InstallTargets, records: RawRecord[], now: bigint): InstallResult {
   const slots = t.slots();
-  const entries: Array<[XlvsFlowKey, XlvsFlow]> = [];
+  const fd = t.flows.fd;
+  const keys = Buffer.alloc(2 * records.length * K);
+  const vals = Buffer.alloc(2 * records.length * V);
   const templates: Array<[XlvsPersistKey, XlvsPersist]> = [];
   const r: InstallResult = { installed: 0, ended: 0, unknown: 0 };
+  let n = 0;
   for (const rec of records) {
+    const p = rec.pair;
     if (rec.kind === SYNC_END) {
-      t.flows.delete(rec.fk);
-      t.flows.delete(rec.rk);
+      deleteRaw(fd, Buffer.from(bytes(p.subarray(FK, FK + K))));
+      deleteRaw(fd, Buffer.from(bytes(p.subarray(RK, RK + K))));
       r.ended++;
       continue;
     }
@@ -63,18 +68,27 @@ export function installRecords(t: InstallTargets, records: WireRecord[], now: bi
       continue;
     }
     const expires = now + rec.remainingNs + SYNC_MARGIN_NS;
-    const mine = (f: XlvsFlow): XlvsFlow => ({ ...wireFlow(f), expires_ns: expires, svc_id: svc.id, real_id: real.id });
-    entries.push([rec.fk, mine(rec.fv)], [rec.rk, mine(rec.rv)]);
+    for (const [ko, vo] of [[FK, FV], [RK, RV]] as const) {
+      keys.set(p.subarray(ko, ko + K), n * K);
+      const o = n * V;
+      vals.set(p.subarray(vo, vo + V), o);
+      zeroOwn(vals, o);
+      vals.writeBigUInt64LE(expires, o + FLOW.expires);
+      vals.writeUInt32LE(svc.id, o + FLOW.svcId);
+      vals.writeUInt32LE(real.id, o + FLOW.realId);
+      n++;
+    }
     r.installed++;
-    const p = svc.spec.persistence;
-    if (rec.fv.flags & XLVS_FLOW_F_PERSIST && p) {
+    const persistence = svc.spec.persistence;
+    if (p[FV + FLOW.flags]! & XLVS_FLOW_F_PERSIST && persistence) {
+      const family = p[FK + KEY.family]!;
       templates.push([
-        { client: maskAddress(rec.fk.src, p.netmask, rec.fk.family), svc_id: svc.id, family: rec.fk.family },
-        { expires_ns: now + BigInt(p.timeout) * NS, real_id: real.id },
+        { client: maskAddress(p.subarray(FK + KEY.src, FK + KEY.src + 16), persistence.netmask, family), svc_id: svc.id, family },
+        { expires_ns: now + BigInt(persistence.timeout) * NS, real_id: real.id },
       ]);
     }
   }
-  t.flows.updateBatch(entries);
+  updateBatchRaw(fd, keys, vals, n);
   t.persist.updateBatch(templates);
   return r;
 }

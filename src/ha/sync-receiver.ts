@@ -15,7 +15,7 @@ import type { HaCounters, SyncDirection } from './types.js';
 import {
   CHALLENGE_BYTES, FrameReader, bytes, FrameType, FrameWriter, SyncFrameError, decodeCount, decodeHello, encodeAck, type Frame,
 } from './sync-frames.js';
-import { decodeRecords } from './sync-records.js';
+import { decodeRawRecords } from './sync-records.js';
 import { installRecords, type InstallTargets } from './sync-install.js';
 
 export interface SyncReceiverOptions extends InstallTargets {
@@ -170,7 +170,7 @@ export class SyncReceiver {
         this.stats.bulkDone = false;
         return;
       case FrameType.RECORDS: {
-        const batch = decodeRecords(f.payload);
+        const batch = decodeRawRecords(f.payload);
         const r = installRecords(this.o, batch.records, monotonicNs());
         this.counters.syncUnknown += r.unknown;
         if (s.bulk !== undefined) s.bulk += batch.records.length;

@@ -8,6 +8,7 @@
 
 import { XlvsFlow, XlvsFlowKey, XLVS_FLOW_F_DNAT, XLVS_FLOW_F_SNAT } from '../gen/abi.js';
 import { SyncFrameError, bytes, concat } from './sync-frames.js';
+import { FK, FV, PAIR_BYTES, RK, RV, zeroOwn } from './sync-raw.js';
 
 /**
  * Seconds after which the data plane emits an UPDATE for a flow whose deadline moved on (a live
@@ -61,10 +62,8 @@ export interface RecordsBatch {
 /** Most records in one RECORDS frame (the design's batch). */
 export const BATCH_RECORDS = 512;
 const NO_IDENT = 0xffff;
-const K = XlvsFlowKey.size;
-const V = XlvsFlow.size;
 /** kind u8 | ident u16 | remaining ns u64 | fk | fv | rk | rv */
-export const RECORD_BYTES = 1 + 2 + 8 + 2 * (K + V);
+export const RECORD_BYTES = 1 + 2 + 8 + PAIR_BYTES;
 /** Most identity pairs one batch may name (ident is a u16, 0xffff is "none"). */
 const MAX_IDENTS = NO_IDENT;
 const MAX_ID_BYTES = 1024;
@@ -91,11 +90,36 @@ export function flowPartnerKey(k: XlvsFlowKey, f: XlvsFlow): XlvsFlowKey {
   };
 }
 
+/** A record with its entries as raw ABI bytes (fk | fv | rk | rv, PAIR_BYTES): what the bulk
+ * reads from the map and the receiver writes into it, without decoding. */
+export interface RawRecord {
+  kind: SyncKind;
+  service?: string;
+  real?: string;
+  remainingNs: bigint;
+  /** PAIR_BYTES; the entries' own fields (deadline, slots, next hop) are zeroed on encoding. */
+  pair: Buffer;
+}
+
+/** A decoded record's entries as raw bytes. */
+export function rawOf(r: WireRecord): RawRecord {
+  const pair = Buffer.alloc(PAIR_BYTES);
+  XlvsFlowKey.encode(r.fk, pair, FK);
+  XlvsFlow.encode(r.fv, pair, FV);
+  XlvsFlowKey.encode(r.rk, pair, RK);
+  XlvsFlow.encode(r.rv, pair, RV);
+  return { kind: r.kind, ...(r.service !== undefined ? { service: r.service, real: r.real } : {}), remainingNs: r.remainingNs, pair };
+}
+
 /** RECORDS payload: sentAt u64 | idents u16 | (svc len u16 | svc | real len u16 | real)* | count u32 | records. */
 export function encodeRecords(batch: RecordsBatch): Buffer {
+  return encodeRawRecords(batch.sentAt, batch.records.map(rawOf));
+}
+
+export function encodeRawRecords(sentAt: number, records: RawRecord[]): Buffer {
   const idents = new Map<string, number>();
   const table: Buffer[] = [];
-  const identOf = (r: WireRecord): number => {
+  const identOf = (r: RawRecord): number => {
     if (r.service === undefined || r.real === undefined) return NO_IDENT;
     const text = `${r.service}\n${r.real}`;
     let i = idents.get(text);
@@ -107,22 +131,20 @@ export function encodeRecords(batch: RecordsBatch): Buffer {
     }
     return i;
   };
-  const body = Buffer.alloc(4 + RECORD_BYTES * batch.records.length);
-  body.writeUInt32BE(batch.records.length, 0);
+  const body = Buffer.alloc(4 + RECORD_BYTES * records.length);
+  body.writeUInt32BE(records.length, 0);
   let o = 4;
-  for (const r of batch.records) {
+  for (const r of records) {
     body.writeUInt8(r.kind, o);
     body.writeUInt16BE(identOf(r), o + 1);
     body.writeBigUInt64BE(r.remainingNs < 0n ? 0n : r.remainingNs, o + 3);
-    o += 11;
-    XlvsFlowKey.encode(r.fk, body, o);
-    XlvsFlow.encode(wireFlow(r.fv), body, o + K);
-    XlvsFlowKey.encode(r.rk, body, o + K + V);
-    XlvsFlow.encode(wireFlow(r.rv), body, o + 2 * K + V);
-    o += 2 * (K + V);
+    body.set(r.pair, o + 11);
+    zeroOwn(body, o + 11 + FV);
+    zeroOwn(body, o + 11 + RV);
+    o += RECORD_BYTES;
   }
   const head = Buffer.alloc(10);
-  head.writeBigUInt64BE(BigInt(batch.sentAt), 0);
+  head.writeBigUInt64BE(BigInt(sentAt), 0);
   head.writeUInt16BE(idents.size, 8);
   return concat([head, ...table, body]);
 }
@@ -136,8 +158,19 @@ function lenPrefixed(s: string): Buffer {
   return out;
 }
 
-/** The RECORDS payload read back; anything inconsistent is malformed (SyncFrameError). */
+/** The RECORDS payload read back, entries decoded. */
 export function decodeRecords(p: Buffer): RecordsBatch {
+  const { sentAt, records } = decodeRawRecords(p);
+  return {
+    sentAt,
+    records: records.map(({ pair, ...r }) => ({
+      ...r, fk: XlvsFlowKey.decode(pair, FK), fv: XlvsFlow.decode(pair, FV), rk: XlvsFlowKey.decode(pair, RK), rv: XlvsFlow.decode(pair, RV),
+    })),
+  };
+}
+
+/** The RECORDS payload read back, entries raw (views into p); anything inconsistent is malformed (SyncFrameError). */
+export function decodeRawRecords(p: Buffer): { sentAt: number; records: RawRecord[] } {
   const bad = (why: string): never => {
     throw new SyncFrameError('malformed', `RECORDS: ${why}`);
   };
@@ -159,7 +192,7 @@ export function decodeRecords(p: Buffer): RecordsBatch {
   const count = p.readUInt32BE(o);
   o += 4;
   if (p.length - o !== count * RECORD_BYTES) bad(`${count} records need ${count * RECORD_BYTES} bytes, ${p.length - o} given`);
-  const records: WireRecord[] = [];
+  const records: RawRecord[] = [];
   for (let i = 0; i < count; i++, o += RECORD_BYTES) {
     const kind = p.readUInt8(o);
     if (kind !== SYNC_NEW && kind !== SYNC_UPDATE && kind !== SYNC_END) bad(`record ${i}: kind ${kind}`);
@@ -167,11 +200,9 @@ export function decodeRecords(p: Buffer): RecordsBatch {
     const id = ident === NO_IDENT ? undefined : idents[ident];
     if (ident !== NO_IDENT && !id) bad(`record ${i}: identity ${ident} of ${nIdents}`);
     if (kind !== SYNC_END && !id) bad(`record ${i}: a flow without identity`);
-    const b = o + 11;
     records.push({
       kind: kind as SyncKind, ...(id ? { service: id.service, real: id.real } : {}), remainingNs: p.readBigUInt64BE(o + 3),
-      fk: XlvsFlowKey.decode(p, b), fv: XlvsFlow.decode(p, b + K),
-      rk: XlvsFlowKey.decode(p, b + K + V), rv: XlvsFlow.decode(p, b + 2 * K + V),
+      pair: p.subarray(o + 11, o + RECORD_BYTES),
     });
   }
   return { sentAt, records };

@@ -20,8 +20,9 @@ import {
   CHALLENGE_BYTES, FrameReader, bytes, concat, FrameType, FrameWriter, SyncFrameError, decodeAck, encodeCount, encodeHello,
 } from './sync-frames.js';
 import {
-  BATCH_RECORDS, SYNC_END, SYNC_NEW, encodeRecords, flowPartnerKey, type SyncRecord, type SyncSource, type WireRecord,
+  BATCH_RECORDS, SYNC_END, SYNC_NEW, encodeRawRecords, rawOf, type RawRecord, type SyncRecord, type SyncSource,
 } from './sync-records.js';
+import { FK, FLOW, FV, K, PAIR_BYTES, RK, RV, V, lookupRaw, partnerKeyRaw, walkFlows } from './sync-raw.js';
 
 export interface SyncSenderOptions {
   /** The peer's private address and sync port. */
@@ -202,27 +203,29 @@ export class SyncSender implements SyncSource {
     if (!c?.writer || c.inBulk || this.congested(c)) return;
     while (this.queue.length > 0 && !this.congested(c)) {
       const batch = this.queue.splice(0, BATCH_RECORDS);
-      this.send(c, batch.map((r) => this.toWire(r, monotonicNs())).filter((r): r is WireRecord => r !== undefined));
+      const now = monotonicNs();
+      this.send(c, batch.map((r) => this.toWire(r, now)).filter((r): r is RawRecord => r !== undefined));
     }
   }
 
-  private send(c: Conn, records: WireRecord[]): void {
+  private send(c: Conn, records: RawRecord[]): void {
     if (records.length === 0) return;
-    c.socket.write(bytes(c.writer!.frame(FrameType.RECORDS, encodeRecords({ sentAt: Date.now(), records }))));
+    c.socket.write(bytes(c.writer!.frame(FrameType.RECORDS, encodeRawRecords(Date.now(), records))));
     this.stats.records += records.length;
   }
 
-  private toWire(r: SyncRecord, now: bigint): WireRecord | undefined {
-    if (r.kind === SYNC_END) return { kind: r.kind, remainingNs: 0n, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv };
+  private toWire(r: SyncRecord, now: bigint): RawRecord | undefined {
+    if (r.kind === SYNC_END) return rawOf({ kind: r.kind, remainingNs: 0n, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
     const ref = this.o.slots().realAt(r.fv.real_id);
     if (!ref) {
       this.untranslated++;
       return undefined;
     }
-    return { kind: r.kind, service: ref.service, real: ref.real, remainingNs: r.fv.expires_ns - now, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv };
+    return rawOf({ kind: r.kind, service: ref.service, real: ref.real, remainingNs: r.fv.expires_ns - now, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
   }
 
-  /** The whole table: every live forward entry with its partner, BATCH_RECORDS per frame. */
+  /** The whole table: every live forward entry with its partner, BATCH_RECORDS per frame, read
+   * and sent as raw bytes (sync-raw.ts). */
   private async bulk(c: Conn): Promise<void> {
     if (c.inBulk) return;
     c.inBulk = true;
@@ -230,20 +233,37 @@ export class SyncSender implements SyncSource {
     this.stats.bulkDone = false;
     const w = c.writer!;
     const y = new Yielder();
+    const fd = this.o.flows.fd;
+    const kbuf = Buffer.alloc(K);
+    const vbuf = Buffer.alloc(V);
     let count = 0;
-    let batch: WireRecord[] = [];
+    let batch: RawRecord[] = [];
     try {
       c.socket.write(bytes(w.frame(FrameType.BULK_BEGIN)));
       const now = monotonicNs();
-      for (const [k, v] of this.o.flows.entries()) {
-        if (v.dir !== XLVS_DIR_FORWARD || v.expires_ns < now) continue;
-        const rk = flowPartnerKey(k, v);
-        const rv = this.o.flows.lookup(rk);
-        if (!rv || rv.dir === XLVS_DIR_FORWARD) continue;
-        const rec = this.toWire({ kind: SYNC_NEW, atNs: now, fk: k, fv: v, rk, rv }, now);
-        if (!rec) continue;
-        batch.push(rec);
-        if (batch.length >= BATCH_RECORDS) {
+      const slots = this.o.slots();
+      for (const { keys, vals, n } of walkFlows(fd)) {
+        for (let i = 0; i < n; i++) {
+          const vo = i * V;
+          if (vals[vo + FLOW.dir] !== XLVS_DIR_FORWARD) continue;
+          const expires = vals.readBigUInt64LE(vo + FLOW.expires);
+          if (expires < now) continue;
+          const pair = Buffer.alloc(PAIR_BYTES);
+          pair.set(keys.subarray(i * K, i * K + K), FK);
+          pair.set(vals.subarray(vo, vo + V), FV);
+          partnerKeyRaw(pair, FK, pair, FV, kbuf, 0);
+          const realSlot = pair.readUInt32LE(FV + FLOW.realId);
+          // As flow.h flow_partner: a reply entry of the same real, else not this flow's partner.
+          if (!lookupRaw(fd, kbuf, vbuf) || vbuf[FLOW.dir] === XLVS_DIR_FORWARD || vbuf.readUInt32LE(FLOW.realId) !== realSlot) continue;
+          pair.set(kbuf, RK);
+          pair.set(vbuf, RV);
+          const ref = slots.realAt(realSlot);
+          if (!ref) {
+            this.untranslated++;
+            continue;
+          }
+          batch.push({ kind: SYNC_NEW, service: ref.service, real: ref.real, remainingNs: expires - now, pair });
+          if (batch.length < BATCH_RECORDS) continue;
           this.send(c, batch);
           count += batch.length;
           batch = [];
