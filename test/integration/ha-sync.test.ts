@@ -20,12 +20,13 @@ import { XdpTestRunner, inNetns, ifindexIn, verdictName } from '../../src/kernel
 import { SyncSender } from '../../src/ha/sync-sender.js';
 import { SyncReceiver } from '../../src/ha/sync-receiver.js';
 import { FrameType, FrameWriter, bytes, encodeHello } from '../../src/ha/sync-frames.js';
-import { flowPartnerKey, wireFlow } from '../../src/ha/sync-records.js';
+import { SYNC_END, SYNC_UPDATE, flowPartnerKey, wireFlow } from '../../src/ha/sync-records.js';
+import { monotonicNs } from '../../src/dataplane/reaper.js';
 import { SYNC_MARGIN_NS } from '../../src/ha/sync-install.js';
 import { desired, service, type RealInput } from '../../testing/desired.js';
 import { buildFrame, parseFrame, type ParsedIpv4, type ParsedIpv6, type ParsedTcp } from '../../testing/frames.js';
 import { ROUTER, ROUTER_MAC as MAC, RouterFixture } from '../../testing/router-fixture.js';
-import { XLVS_DIR_FORWARD, XLVS_FLOW_TCP_EST, type XlvsFlowKey } from '../../src/gen/abi.js';
+import { XLVS_DIR_FORWARD, XLVS_FLOW_TCP_EST, XLVS_FLOW_TCP_FIN, XlvsFlow, type XlvsFlowKey } from '../../src/gen/abi.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const log = pino({ level: 'warn' }, pino.destination(2));
@@ -55,6 +56,8 @@ const SERVICES = [
   service(ROUTER.vip, 82, 'tcp', 'rr', reals(REALS4, 'nat'), { persistence: { timeout: 600, netmask: 24 } }),
 ];
 const ONLY_B = service(ROUTER.vip, 99, 'tcp', 'rr', reals(REALS4.slice(1), 'nat'));
+/** A service B does not have: its flows are counted unknown there. */
+const ONLY_A = service(ROUTER.vip, 83, 'tcp', 'rr', reals(REALS4, 'nat'));
 
 let A: Router;
 let B: Router;
@@ -77,7 +80,7 @@ async function router(tag: string, services: typeof SERVICES): Promise<Router> {
 }
 
 before(async () => {
-  A = await router('synca', SERVICES);
+  A = await router('synca', [...SERVICES, ONLY_A]);
   B = await router('syncb', [ONLY_B, ...[...SERVICES].reverse()]);
 });
 
@@ -230,7 +233,7 @@ const CASES: Case[] = [
   { name: 'persistent nat IPv4', client: ROUTER.client, vip: ROUTER.vip, port: 82, sport: 42004 },
 ];
 
-const keyOf = (c: Case): XlvsFlowKey => {
+const keyOf = (c: Pick<Case, 'name' | 'port' | 'sport'>): XlvsFlowKey => {
   const f = A.maps.flows.entries();
   for (const [k, v] of f) if (v.dir === XLVS_DIR_FORWARD && k.sport === c.sport && k.dport === c.port) return k;
   throw new Error(`no forward entry for ${c.name}`);
@@ -284,6 +287,46 @@ test('bulk sync: both entries on B with the same rewrites and state in B\'s own 
   assert.ok(t, 'a persistence template on B');
   assert.deepEqual([...t[0].client.subarray(0, 4)], [203, 0, 113, 0], 'the client masked to /24');
   assert.deepEqual(idxB.realAt(t[1].real_id), idxA.realAt(fa.real_id));
+});
+
+test('streamed records: an UPDATE changes B\'s entries, END deletes both, a service B lacks is counted unknown; the lag is reported', async () => {
+  const rx = receiver();
+  await rx.start();
+  const tx = sender(rx.port);
+  try {
+    const bulk = new Promise<void>((resolve) => rx.onBulkDone(() => resolve()));
+    tx.start();
+    await bulk;
+    const fk = keyOf(CASES[0]!);
+    const fv = A.maps.flows.lookup(fk)!;
+    const rk = flowPartnerKey(fk, fv);
+    const rv = A.maps.flows.lookup(rk)!;
+    const records = rx.status().records;
+    // What the ring emits after a state change (here made up: the test is the data plane).
+    tx.push({ kind: SYNC_UPDATE, atNs: monotonicNs(), fk, fv: { ...fv, state: XLVS_FLOW_TCP_FIN }, rk, rv: { ...rv, state: XLVS_FLOW_TCP_FIN } });
+    await until('the UPDATE on B', () => (B.maps.flows.lookup(fk)?.state === XLVS_FLOW_TCP_FIN && B.maps.flows.lookup(rk)?.state === XLVS_FLOW_TCP_FIN ? true : undefined));
+
+    handshake(ROUTER.client, ROUTER.vip, 43000, 83);
+    const ok = keyOf({ name: 'only on A', port: 83, sport: 43000 });
+    const ov = A.maps.flows.lookup(ok)!;
+    const ork = flowPartnerKey(ok, ov);
+    tx.push({ kind: SYNC_UPDATE, atNs: monotonicNs(), fk: ok, fv: ov, rk: ork, rv: A.maps.flows.lookup(ork)! });
+    await until('the unknown count', () => (rx.counters.syncUnknown === 1 ? true : undefined));
+    assert.equal(B.maps.flows.lookup(ok), undefined, 'a flow of a service B lacks is not installed');
+    A.maps.flows.delete(ok);
+    A.maps.flows.delete(ork);
+
+    const zero = XlvsFlow.decode(Buffer.alloc(XlvsFlow.size), 0);
+    tx.push({ kind: SYNC_END, atNs: monotonicNs(), fk, fv: zero, rk, rv: zero });
+    await until('the END on B', () => (B.maps.flows.lookup(fk) === undefined && B.maps.flows.lookup(rk) === undefined ? true : undefined));
+    assert.equal(rx.status().records, records + 3);
+    assert.ok(rx.status().lagMs >= 0 && rx.status().lagMs < 1000, 'lag of the last batch');
+    assert.equal(tx.status().connected, true);
+    assert.equal(tx.status().bulkDone, true);
+  } finally {
+    await tx.stop();
+    await rx.stop();
+  }
 });
 
 test('20,000 flows bulk-synced and counted on B; the rate', async () => {
