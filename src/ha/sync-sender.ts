@@ -170,7 +170,7 @@ export class SyncSender implements SyncSource {
       c.reader = new FrameReader(this.o.key, challenge);
       c.writer = new FrameWriter(this.o.key, challenge);
       c.socket.write(bytes(c.writer.frame(FrameType.HELLO, encodeHello({ name: this.o.node, epoch: this.o.epoch }))));
-      void this.bulk(c);
+      this.runBulk(c);
       chunk = all.subarray(CHALLENGE_BYTES);
     }
     for (const f of c.reader.push(chunk)) {
@@ -187,7 +187,7 @@ export class SyncSender implements SyncSource {
 
   private onDrain(c: Conn): void {
     if (this.conn !== c || c.inBulk) return;
-    if (this.bulkWanted) void this.bulk(c);
+    if (this.bulkWanted) this.runBulk(c);
     else if (this.queue.length > 0) this.flush();
   }
 
@@ -222,6 +222,13 @@ export class SyncSender implements SyncSource {
       return undefined;
     }
     return rawOf({ kind: r.kind, service: ref.service, real: ref.real, remainingNs: r.fv.expires_ns - now, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
+  }
+
+  private runBulk(c: Conn): void {
+    this.bulk(c).catch((err: unknown) => {
+      this.o.log.error({ err }, 'sync: reading the flows for the bulk failed; reconnecting');
+      c.socket.destroy();
+    });
   }
 
   /** The whole table: every live forward entry with its partner, BATCH_RECORDS per frame, read
@@ -281,7 +288,10 @@ export class SyncSender implements SyncSource {
     } finally {
       c.inBulk = false;
     }
-    if (this.conn === c) this.flush();
+    if (this.conn !== c) return;
+    // Records were lost while this bulk ran: it may have passed their flows already.
+    if (this.bulkWanted) this.runBulk(c);
+    else this.flush();
   }
 }
 

@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +19,7 @@ import { Reconciler } from '../../src/dataplane/reconcile.js';
 import { XdpTestRunner, inNetns, ifindexIn, verdictName } from '../../src/kernel/test-run.js';
 import { SyncSender } from '../../src/ha/sync-sender.js';
 import { SyncReceiver } from '../../src/ha/sync-receiver.js';
-import { FrameType, FrameWriter, bytes, encodeHello } from '../../src/ha/sync-frames.js';
+import { FrameReader, FrameType, FrameWriter, bytes, encodeHello } from '../../src/ha/sync-frames.js';
 import { SYNC_END, SYNC_UPDATE, flowPartnerKey, wireFlow } from '../../src/ha/sync-records.js';
 import { monotonicNs } from '../../src/dataplane/reaper.js';
 import { SYNC_MARGIN_NS } from '../../src/ha/sync-install.js';
@@ -345,4 +345,46 @@ test('20,000 flows bulk-synced and counted on B; the rate', async () => {
   assert.equal(records, forwardA);
   assert.equal(census(B.maps), 2 * forwardA, 'B holds both entries of every flow');
   console.log(`# bulk sync: ${records} flows (${2 * records} entries) in ${s.toFixed(3)} s: ${Math.round(records / s)} records/s`);
+});
+
+test('backpressure: a peer that does not read makes records wait, then counted lost; once it reads, a new bulk follows', async () => {
+  const challenge = randomBytes(16);
+  const reader = new FrameReader(KEY, challenge);
+  const seen = { bulkEnds: 0 };
+  let peer: Socket | undefined;
+  const server = createServer((s) => {
+    peer = s;
+    s.write(bytes(challenge));
+    s.pause(); // reads nothing until told
+    s.on('data', (c: Buffer) => {
+      for (const f of reader.push(c)) if (f.type === FrameType.BULK_END) seen.bulkEnds++;
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const tx = new SyncSender({
+    host: '127.0.0.1', port, key: KEY, node: 'ra', epoch: 1, flows: A.maps.flows, slots: () => A.rec.slotIndex(), log, maxQueued: 10_000, highWaterBytes: 1 << 20,
+  });
+  const lost: number[] = [];
+  tx.onLost((n) => lost.push(n));
+  try {
+    tx.start();
+    await until('connected', () => (tx.status().connected ? true : undefined));
+    const fk = keyOf(CASES[1]!);
+    const fv = A.maps.flows.lookup(fk)!;
+    const rk = flowPartnerKey(fk, fv);
+    const rec = { kind: SYNC_UPDATE, atNs: 0n, fk, fv, rk, rv: A.maps.flows.lookup(rk)! } as const;
+    // Bounded: 100,000 records are 28 MB, more than the loopback socket's buffers hold.
+    for (let i = 0; i < 100 && lost.length === 0; i++) {
+      for (let j = 0; j < 1000; j++) tx.push(rec);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(lost.length > 0 && lost[0]! > 10_000, `records counted lost (${lost.join(', ')})`);
+    assert.equal(tx.lost, lost.reduce((a, b) => a + b, 0));
+    peer!.resume();
+    await until('a second bulk', () => (seen.bulkEnds >= 2 ? true : undefined), 30_000);
+  } finally {
+    await tx.stop();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
