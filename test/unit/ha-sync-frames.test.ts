@@ -12,8 +12,10 @@ import {
 import {
   RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE, decodeRecords, encodeRecords, flowPartnerKey, type WireRecord,
 } from '../../src/ha/sync-records.js';
+import { K, V, partnerKeyRaw } from '../../src/ha/sync-raw.js';
+import { maskAddress } from '../../src/ha/sync-install.js';
 import {
-  XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_FLOW_F_DNAT, XLVS_FLOW_F_SNAT, XLVS_FLOW_TCP_EST, XLVS_METHOD_FULLNAT,
+  XlvsFlow as FlowCodec, XlvsFlowKey as KeyCodec, XLVS_DIR_FORWARD, XLVS_DIR_REPLY, XLVS_FLOW_F_DNAT, XLVS_FLOW_F_SNAT, XLVS_FLOW_TCP_EST, XLVS_METHOD_FULLNAT,
   type XlvsFlow, type XlvsFlowKey,
 } from '../../src/gen/abi.js';
 
@@ -156,4 +158,25 @@ test('RECORDS: a batch that does not read is malformed', () => {
   const lying = copy(p);
   lying.writeUInt16BE(2, 8); // two pairs claimed, one there
   rejects(() => decodeRecords(lying), 'malformed');
+});
+
+test('the raw partner key is flow.h\'s (and flowPartnerKey\'s) for every rewrite; client addresses masked as addr_mask', () => {
+  const fk: XlvsFlowKey = { src: a4('203.0.113.2'), dst: a4('203.0.113.100'), sport: 40000, dport: 80, proto: 6, family: 4 };
+  for (const flags of [0, XLVS_FLOW_F_SNAT, XLVS_FLOW_F_DNAT, XLVS_FLOW_F_SNAT | XLVS_FLOW_F_DNAT]) {
+    const fv = entry(XLVS_DIR_FORWARD, flags);
+    const k = Buffer.alloc(K);
+    const v = Buffer.alloc(V);
+    KeyCodec.encode(fk, k, 0);
+    FlowCodec.encode(fv, v, 0);
+    const out = Buffer.alloc(K + 3, 0xee);
+    partnerKeyRaw(k, 0, v, 0, out, 3);
+    assert.deepEqual(KeyCodec.decode(out, 3), flowPartnerKey(fk, fv), `flags ${flags}`);
+  }
+  assert.deepEqual([...maskAddress(a4('203.0.113.77'), 24, 4)].slice(0, 4), [203, 0, 113, 0]);
+  assert.deepEqual([...maskAddress(a4('203.0.113.77'), 20, 4)].slice(0, 4), [203, 0, 112, 0]);
+  assert.deepEqual([...maskAddress(a4('203.0.113.77'), 0, 4)], new Array(16).fill(0));
+  const v6 = Buffer.from('20010db8000100020003000400050006', 'hex');
+  assert.equal(maskAddress(v6, 64, 6).toString('hex'), '20010db8000100020000000000000000');
+  assert.equal(maskAddress(v6, 128, 6).toString('hex'), v6.toString('hex'));
+  assert.equal(maskAddress(v6, 33, 6).toString('hex'), '20010db8000000000000000000000000');
 });
