@@ -105,6 +105,11 @@ export class Reconciler {
     return this.index.svcs.get(svc);
   }
 
+  /** The slot index in force (slot <-> identity); replaced, never changed, by the next apply. */
+  slotIndex(): SlotIndex {
+    return this.index;
+  }
+
   /** Which service and real a real slot holds (slot -> identity). */
   realAt(realSlot: number): RealRef | undefined {
     return this.index.realAt(realSlot);
