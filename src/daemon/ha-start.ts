@@ -50,7 +50,7 @@ export async function startHa(o: HaStartOptions): Promise<HaManager | undefined>
     stateFile.save({ floating: { [ifaces.public]: f.public, [ifaces.private]: f.private } });
   };
   put();
-  const sync = new SyncChannel({ ha, dp: o.dp, slots: () => o.reconciler.slots, applied: () => o.store.committed.state, log });
+  const sync = new SyncChannel({ ha, dp: o.dp, slots: () => o.reconciler.slotIndex(), log, epoch: Date.now() });
   const manager = await HaManager.start({
     config: ha, maps: o.dp.maps, stateFile, log, floating,
     announcers: { public: new Announcer(nl, { dev: ifaces.public, log }), private: new Announcer(nl, { dev: ifaces.private, log }) },

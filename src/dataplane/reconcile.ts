@@ -38,10 +38,6 @@ export interface ReconcilerOptions {
 export class Reconciler {
   private index = new SlotIndex();
 
-  /** Which slot each service and real has now (connection sync translates slots with it). */
-  get slots(): SlotIndex {
-    return this.index;
-  }
   private readonly writer: PlanWriter;
   private readonly janitor: TableJanitor;
   private readonly ncpus: number;

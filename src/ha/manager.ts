@@ -95,7 +95,7 @@ export class HaManager implements HaControl {
       onError: (e, path) => m.o.log.warn({ err: e, path }, `heartbeat socket on the ${path} path: ${e.message}`),
     });
     o.sync.onInSync((inSync) => m.apply(m.roles.setInSync(inSync, Date.now()), 'sync'));
-    o.sync.start();
+    await o.sync.start();
     o.log.info({ node: o.config.node, priority: o.config.priority, resume, hold: o.stateFile.saved.hold }, resume ? 'ha: resuming master (lease still valid)' : 'ha: starting as backup');
     if (resume) m.enterMaster(false);
     m.tick();
