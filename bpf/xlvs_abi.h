@@ -546,7 +546,7 @@ struct xlvs_sync_rec {
 
 _Static_assert(XLVS_HA_STAT_MAX <= XLVS_HA_STAT_SLOTS, "more HA counters than ha_stats holds");
 
-/* Not a map value: keeps every enum above in BTF for the TS generator. */
+/* Not a map value: keeps every enum above (and the ring records' structs) in BTF for the TS generator. */
 _Static_assert(XLVS_DROP_MAX <= XLVS_DROP_SLOTS, "more drop reasons than the drops array holds");
 _Static_assert(XLVS_EV_MAX <= XLVS_EV_SLOTS, "more event kinds than the events array holds");
 
@@ -574,6 +574,8 @@ struct xlvs_abi_enums {
 	enum xlvs_ha_limits ha_limits;
 	enum xlvs_ha_stat ha_stat;
 	enum xlvs_sync_kind sync_kind;
+	/* Structs no map declares as key or value (a ring's records): kept in BTF here too. */
+	struct xlvs_sync_rec sync_rec;
 };
 
 #endif /* XLVS_ABI_H */
