@@ -15,6 +15,7 @@
 #include "parse.h"
 #include "conns.h"
 #include "tcpwin.h"
+#include "ha.h"
 
 /* A half-open connection (TCP_SYN) lives this long without the client's
  * ACK: IPVS's tcp_synrecv default. A SYN flood's entries then leave the
@@ -145,9 +146,12 @@ static __always_inline struct xlvs_flow *flow_partner(const struct xlvs_flow_key
  * time, and a state change racing with it either lands before the swap (and
  * is counted down as what it made) or finds GONE and does nothing. Returns
  * the entries deleted, | XLVS_FLOW_END_COUNTED if this call counted. pk and
- * back: room for two keys (the stack is tight on some callers' paths). */
+ * back: room for two keys (the stack is tight on some callers' paths). The
+ * call that counted writes the END sync record (ha.h) when sync is set (a
+ * constant; flow_claim leaves it to flow_insert: its chain has no room for
+ * sync_emit's frame). */
 static __always_inline int flow_end(const struct xlvs_flow_key *k, struct xlvs_flow *f,
-				    struct xlvs_flow_key *pk, struct xlvs_flow_key *back)
+				    struct xlvs_flow_key *pk, struct xlvs_flow_key *back, const int sync)
 {
 	struct xlvs_flow *o, *fw;
 	__u32 real_id = f->real_id, state = XLVS_FLOW_GONE;
@@ -163,6 +167,13 @@ static __always_inline int flow_end(const struct xlvs_flow_key *k, struct xlvs_f
 	if (state == XLVS_FLOW_GONE)
 		return n;
 	conns_close(real_id, state);
+	/* The forward entry's key first (pk holds the partner's, found or not). */
+	if (!sync)
+		return n | XLVS_FLOW_END_COUNTED;
+	if (fw == f)
+		sync_emit(XLVS_SYNC_END, k, 0, pk, 0);
+	else
+		sync_emit(XLVS_SYNC_END, pk, 0, k, 0);
 	return n | XLVS_FLOW_END_COUNTED;
 }
 
@@ -181,7 +192,7 @@ __noinline int flow_end_key(const struct xlvs_flow_key *k)
 	f = bpf_map_lookup_elem(&flows, k);
 	if (!f)
 		return -1;
-	flow_end(k, f, &pk, &back);
+	flow_end(k, f, &pk, &back, 1);
 	return 0;
 }
 
@@ -206,7 +217,7 @@ __noinline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k, co
 {
 	struct xlvs_flow_key pk, back;
 	struct xlvs_flow *o = 0, *fw;
-	int got = 0, known, inwin, rst = 0, fin = 0, est = 0, i;
+	int got = 0, known, inwin, rst = 0, fin = 0, est = 0, changed = 0, i;
 	__u32 cur, next;
 	__u64 expires;
 
@@ -312,6 +323,7 @@ __noinline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k, co
 			if (__sync_val_compare_and_swap(&fw->state, cur, next) == cur) {
 				if (conns_is_active(cur) != conns_is_active(next))
 					conns_move(f->real_id, conns_is_active(next));
+				changed = 1;
 				break;
 			}
 		}
@@ -334,6 +346,16 @@ __noinline int flow_touch(struct xlvs_flow *f, const struct xlvs_flow_key *k, co
 			o->expires_ns = expires;
 	}
 	f->expires_ns = expires;
+	/* HA sync (ha.h): a transition this call made, or a refresh of a flow
+	 * whose last record is XLVS_SYNC_REFRESH_S old, so the backup's copy
+	 * never runs out while the flow lives. */
+	if (fw && (changed || (__u16)(sync_stamp(now) - fw->sync_s) >= XLVS_SYNC_REFRESH_S)) {
+		fw->sync_s = sync_stamp(now);
+		if (fw == f)
+			sync_emit(XLVS_SYNC_UPDATE, k, f, &pk, o);
+		else
+			sync_emit(XLVS_SYNC_UPDATE, &pk, o, k, f);
+	}
 	return 1;
 }
 

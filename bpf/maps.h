@@ -202,6 +202,42 @@ struct {
 	__uint(max_entries, XLVS_NH_RING_BYTES);
 } nh_misses SEC(".maps");
 
+/* Active/backup HA (ha.h): the lease and flags, one entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlvs_ha);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ha SEC(".maps");
+
+/* The floating addresses: ARP / neighbour solicitations for them are answered
+ * only while this router's lease holds (value 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLVS_MAX_FLOATING);
+	__type(key, struct xlvs_ha_addr);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ha_floating SEC(".maps");
+
+/* Per-CPU HA counters by enum xlvs_ha_stat (slots past XLVS_HA_STAT_MAX: room). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLVS_HA_STAT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ha_stats SEC(".maps");
+
+/* Flow changes for the backup router (struct xlvs_sync_rec), while
+ * ha.flags & XLVS_HA_F_SYNC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XLVS_SYNC_RING_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sync_ring SEC(".maps");
+
 /* Fragmented replies of nat/fullnat reals (frag.h): the first fragment,
  * which carries the ports, names its datagram (source, destination, id,
  * protocol) and the reply entry that translated it; the later fragments,
@@ -246,6 +282,8 @@ struct scratch {
 	struct xlvs_flow_key pk;   /* flow_create's partner keys (flow_end, flow_claim) */
 	struct xlvs_flow_key back;
 	struct tcp_seg seg;        /* xlvs_public's packet's TCP facts (tcpwin.h) */
+	__u32 claim_end;           /* flow_claim ended a counted connection for flow_insert's END
+				    * record (ha.h): 1 + that entry's dir; 0: none */
 };
 
 struct {

@@ -33,6 +33,7 @@
 #include "probe.h"
 #include "srcval.h"
 #include "stats.h"
+#include "ha.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -96,6 +97,7 @@ __noinline int flow_claim(struct xlvs_flow_key *rk, struct xlvs_flow *rp, __u64 
 	struct scratch *s;
 	__u32 zero = 0;
 	__u64 seen;
+	__u8 dir;
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!rk || !rp || !s)
@@ -109,7 +111,10 @@ __noinline int flow_claim(struct xlvs_flow_key *rk, struct xlvs_flow *rp, __u64 
 			return -1;
 		if (__sync_val_compare_and_swap(&old->expires_ns, seen, 0) != seen)
 			return -1;
-		flow_end(rk, old, &s->pk, &s->back);
+		dir = old->dir;
+		/* Its END record is flow_insert's to write (s->claim_end). */
+		if (flow_end(rk, old, &s->pk, &s->back, 0) & XLVS_FLOW_END_COUNTED)
+			s->claim_end = 1 + dir;
 	}
 	return bpf_map_update_elem(&flows, rk, rp, BPF_NOEXIST) ? -1 : 0;
 }
@@ -230,11 +235,19 @@ __noinline int flow_insert(const struct xlvs_flow_key *k, __u64 now)
 	rp = &s->rp;
 	old = bpf_map_lookup_elem(&flows, k);
 	if (old)
-		flow_end(k, old, &s->pk, &s->back);
+		flow_end(k, old, &s->pk, &s->back, 1);
 	flow_partner_key(&s->rk, k, fw);
+	s->claim_end = 0;
 	why = flow_insert_reply(&s->rk, fw, rp, now);
+	/* flow_claim ended the connection that held the reply key: its END
+	 * record, forward entry's key first (s->pk: the old entry's partner's). */
+	if (s->claim_end == 1 + XLVS_DIR_REPLY)
+		sync_emit(XLVS_SYNC_END, &s->pk, 0, &s->rk, 0);
+	else if (s->claim_end == 1 + XLVS_DIR_FORWARD)
+		sync_emit(XLVS_SYNC_END, &s->rk, 0, &s->pk, 0);
 	if (why)
 		return drop(why);
+	fw->sync_s = sync_stamp(now); /* its NEW record, below */
 	/* BPF_NOEXIST: the old entry is gone, so only another CPU's new flow of
 	 * the same 4-tuple (a SYN on two CPUs at once) can be there. It won:
 	 * this one takes its reply entry back and is not counted. */
@@ -243,6 +256,7 @@ __noinline int flow_insert(const struct xlvs_flow_key *k, __u64 now)
 		return drop(XLVS_DROP_FLOW_TAKEN);
 	}
 	conns_open(fw->real_id, fw->state);
+	sync_emit(XLVS_SYNC_NEW, k, fw, &s->rk, rp);
 	return 0;
 }
 
@@ -377,7 +391,12 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 SEC("xdp")
 int xlvs_public(struct xdp_md *ctx)
 {
-	__be16 proto = frame_proto(ctx);
+	__be16 proto;
+	int v = ha_gate(ctx);
+
+	if (v >= 0)
+		return v;
+	proto = frame_proto(ctx);
 
 	if (proto == bpf_htons(ETH_P_IP))
 		return public_fam(ctx, XLVS_AF_INET);
@@ -390,11 +409,15 @@ SEC("xdp")
 int xlvs_private(struct xdp_md *ctx)
 {
 	__be16 proto;
+	int v;
 
 	/* Attached to the private interface only: a frame from the loopback
 	 * device is the daemon building a health probe's SYN (probe.h). */
 	if (ctx->ingress_ifindex == XLVS_PROBE_TX_IFINDEX)
 		return probe_tx(ctx);
+	v = ha_gate(ctx);
+	if (v >= 0)
+		return v;
 	proto = frame_proto(ctx);
 
 	if (proto == bpf_htons(ETH_P_IP))
@@ -441,7 +464,7 @@ static long reap_snapshot(__u32 i, void *unused)
 static long reap_flow(void *map, struct xlvs_flow_key *k, struct xlvs_flow *f, struct reap_ctx *rc)
 {
 	__u32 real_id = f->real_id, state = f->state;
-	struct xlvs_flow_key pk, back;
+	struct xlvs_flow_key pk, back, kk;
 	struct xlvs_flow *o;
 	struct reap_real *r;
 	int n;
@@ -449,7 +472,10 @@ static long reap_flow(void *map, struct xlvs_flow_key *k, struct xlvs_flow *f, s
 	if (f->expires_ns < rc->now) {
 		o = flow_partner(k, f, &pk, &back);
 		if (!o || o->expires_ns < rc->now) {
-			n = flow_end(k, f, &pk, &back);
+			/* On the stack: the END record's key (sync_emit) may not be
+			 * the walk's read-only map key. */
+			kk = *k;
+			n = flow_end(&kk, f, &pk, &back, 1);
 			rc->reaped += n & (XLVS_FLOW_END_COUNTED - 1);
 			if ((n & XLVS_FLOW_END_COUNTED) && real_id < XLVS_MAX_REALS)
 				reap_reals[real_id].own++;

@@ -129,7 +129,10 @@ enum xlvs_drop {
 				      * and ports but not its nonce (ack != seq + 1) or not from the
 				      * MAC its SYN went to: forged, or the stale answer of an earlier
 				      * use of the slot (probe.h) */
-	XLVS_DROP_MAX = 18,
+	XLVS_DROP_HA_STANDBY = 18, /* an ARP request / IPv6 neighbour solicitation for a floating
+				    * address (ha_floating) while HA is enabled and this router's
+				    * lease has run out: the active router answers for it (ha.h) */
+	XLVS_DROP_MAX = 19,
 };
 
 /* What happened to every packet that was not dropped (index into the events
@@ -286,7 +289,8 @@ struct xlvs_flow {
 	__u16 nh_len;
 	__u8 nh_dmac[6];
 	__u8 nh_smac[6];
-	__u16 pad2;
+	__u16 sync_s;      /* forward entry, HA sync (ha.h): xlvs_now() >> 30 (about seconds, 16
+			    * bits) when its last sync record was written; reply entry: 0 */
 	/* TCP: the sender of this entry's packets (tcpwin.h). seq_next is its
 	 * next sequence number as far as seen (lags by at most XLVS_TCP_STEP
 	 * bytes: written only on a larger step, a state change or a flag); ack
@@ -485,7 +489,64 @@ enum xlvs_nh_limits {
 	XLVS_NH_RING_BYTES = 65536,   /* nh_misses ring size */
 };
 
-/* Not a map value: keeps every enum above in BTF for the TS generator. */
+/* Active/backup HA (ha.h). The single entry of the ha map: the lease that lets
+ * this router answer ARP / neighbour solicitations for the floating addresses,
+ * and whether flow changes are written to the sync ring. */
+enum xlvs_ha_flags {
+	XLVS_HA_F_ENABLED = 1, /* gate ARP/ND for ha_floating on the lease */
+	XLVS_HA_F_SYNC = 2,    /* write sync records (sync_ring) */
+};
+
+enum xlvs_ha_limits {
+	XLVS_MAX_FLOATING = 4096,          /* ha_floating entries */
+	XLVS_SYNC_RING_BYTES = 16777216,   /* sync_ring size (16 MiB) */
+	XLVS_SYNC_REFRESH_S = 30,          /* a deadline refresh is synced when the flow's last record
+					    * is this many xlvs_now()>>30 units old */
+	XLVS_HA_STAT_SLOTS = 8,            /* ha_stats slots (room for later counters) */
+};
+
+/* Per-CPU HA counters (ha_stats), by index. Records, not packets: never in drops/events. */
+enum xlvs_ha_stat {
+	XLVS_HA_STAT_SYNC_SENT = 0, /* sync records submitted */
+	XLVS_HA_STAT_SYNC_LOST = 1, /* sync records lost: the ring was full */
+	XLVS_HA_STAT_MAX = 2,
+};
+
+/* What a sync record says of a flow. */
+enum xlvs_sync_kind {
+	XLVS_SYNC_NEW = 1,    /* flow_insert made a flow */
+	XLVS_SYNC_UPDATE = 2, /* a state change, or a deadline refresh XLVS_SYNC_REFRESH_S after the last record */
+	XLVS_SYNC_END = 3,    /* flow_end ended (and counted down) the flow: fk/rk valid, fv/rv zero */
+};
+
+struct xlvs_ha {
+	__u64 lease_ns; /* xlvs_now() deadline (CLOCK_MONOTONIC, coarse) of this router's lease */
+	__u32 flags;    /* enum xlvs_ha_flags */
+	__u32 pad;
+};
+
+/* Key of ha_floating (value __u32 1): an address this router answers ARP/ND for only
+ * while its lease holds. IPv4 in addr[0]. */
+struct xlvs_ha_addr {
+	__be32 addr[4];
+	__u8 family;    /* enum xlvs_family */
+	__u8 pad[3];
+};
+
+/* A record of the sync ring. fk/fv: the FORWARD entry; rk/rv: the reply entry. */
+struct xlvs_sync_rec {
+	__u32 kind;     /* enum xlvs_sync_kind */
+	__u32 pad;
+	__u64 at_ns;    /* xlvs_now() when written */
+	struct xlvs_flow_key fk;
+	struct xlvs_flow fv;
+	struct xlvs_flow_key rk;
+	struct xlvs_flow rv;
+};
+
+_Static_assert(XLVS_HA_STAT_MAX <= XLVS_HA_STAT_SLOTS, "more HA counters than ha_stats holds");
+
+/* Not a map value: keeps every enum above (and the ring records' structs) in BTF for the TS generator. */
 _Static_assert(XLVS_DROP_MAX <= XLVS_DROP_SLOTS, "more drop reasons than the drops array holds");
 _Static_assert(XLVS_EV_MAX <= XLVS_EV_SLOTS, "more event kinds than the events array holds");
 
@@ -509,6 +570,12 @@ struct xlvs_abi_enums {
 	enum xlvs_nh_limits nh_limits;
 	enum xlvs_srcval_mode srcval_mode;
 	enum xlvs_srcval_action srcval_action;
+	enum xlvs_ha_flags ha_flags;
+	enum xlvs_ha_limits ha_limits;
+	enum xlvs_ha_stat ha_stat;
+	enum xlvs_sync_kind sync_kind;
+	/* Structs no map declares as key or value (a ring's records): kept in BTF here too. */
+	struct xlvs_sync_rec sync_rec;
 };
 
 #endif /* XLVS_ABI_H */

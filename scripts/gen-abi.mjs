@@ -8,6 +8,7 @@
 // a Codec; every enum named xlvs_* becomes constants. Members typed __be16 /
 // __be32 are network byte order; pad* members are reserved and written as zero.
 // Arrays: __be32/u8 arrays (addresses) are Buffers of raw bytes, u32 arrays number[].
+// A member that is itself an xlvs_* struct is encoded and decoded by that struct's codec.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,8 @@ function fieldOf(m) {
     if (el.size !== 4) throw new Error(`array member ${m.name}: element size ${el.size}`);
     return { name: m.name, off, size, kind: 'u32s', n: t.nr_elems };
   }
+  // A nested shared struct (xlvs_sync_rec's flow keys and values): its own codec.
+  if (t.kind === 'STRUCT' && t.name?.startsWith('xlvs_')) return { name: m.name, off, size: t.size, kind: 'struct', codec: pascal(t.name) };
   if (t.kind === 'ENUM') return { name: m.name, off, size: t.size, kind: 'u', big: false };
   if (t.kind !== 'INT') throw new Error(`member ${m.name}: unsupported kind ${t.kind}`);
   return { name: m.name, off, size: t.size, kind: 'u', big, pad: /^_?pad/.test(m.name) };
@@ -71,6 +74,7 @@ function rw(f, dir) {
 
 function readExpr(f) {
   if (f.kind === 'bytes') return `bytesAt(b, o + ${f.off}, ${f.size})`;
+  if (f.kind === 'struct') return `${f.codec}.decode(b, o + ${f.off})`;
   if (f.kind === 'u32s') return `Array.from({ length: ${f.n} }, (_, i) => b.readUInt32LE(o + ${f.off} + 4 * i))`;
   return `b.${rw(f, 'r')}(o + ${f.off})`;
 }
@@ -91,7 +95,7 @@ for (const t of btf.types) {
   layout[t.name] = { size: t.size, members: fields.map((f) => [f.name, f.off, f.size]) };
   lines.push(`/** struct ${t.name} (${t.size} bytes) */`);
   lines.push(`export interface ${tsName} {`);
-  const tsType = (f) => (f.kind === 'bytes' ? 'Buffer' : f.kind === 'u32s' ? 'number[]' : f.size === 8 ? 'bigint' : 'number');
+  const tsType = (f) => (f.kind === 'struct' ? f.codec : f.kind === 'bytes' ? 'Buffer' : f.kind === 'u32s' ? 'number[]' : f.size === 8 ? 'bigint' : 'number');
   for (const f of live) lines.push(`  ${f.name}: ${tsType(f)};`);
   lines.push('}');
   lines.push(`export const ${tsName}: Codec<${tsName}> = {`);
@@ -103,6 +107,10 @@ for (const t of btf.types) {
     if (f.kind === 'bytes') {
       lines.push(`    if (v.${f.name}.length !== ${f.size}) throw new RangeError(\`${t.name}.${f.name}: want ${f.size} bytes, got \${v.${f.name}.length}\`);`);
       lines.push(`    b.set(v.${f.name}, o + ${f.off});`);
+      continue;
+    }
+    if (f.kind === 'struct') {
+      lines.push(`    ${f.codec}.encode(v.${f.name}, b, o + ${f.off});`);
       continue;
     }
     if (f.kind === 'u32s') {

@@ -168,6 +168,11 @@ export class TestDataplane {
     return this.obj.programFd(name);
   }
 
+  /** A map's fd by name (the ring buffers, which have no typed handle: sync_ring, nh_misses). */
+  mapFd(name: string): number {
+    return this.obj.mapFd(name);
+  }
+
   close(): void {
     this.obj.close();
     unpin(this.pinDir);

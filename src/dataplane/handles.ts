@@ -42,6 +42,11 @@ export interface Maps {
   /** Source validation (bpf/srcval.h): the mode, and the allow/deny prefixes (an LPM trie). */
   srcval: BpfMap<number, abi.XlvsSrcval>;
   srcvalPrefixes: BpfMap<abi.XlvsSrcvalKey, abi.XlvsSrcvalPrefix>;
+  /** Active/backup HA (bpf/ha.h): the lease and flags (one entry, src/ha/lease.ts), the floating
+   * addresses ARP/ND is gated for, and the per-CPU sync counters (enum xlvs_ha_stat). */
+  ha: BpfMap<number, abi.XlvsHa>;
+  haFloating: BpfMap<abi.XlvsHaAddr, number>;
+  haStats: PerCpuMap<number, bigint>;
 }
 
 export interface Interfaces {
@@ -69,6 +74,8 @@ export class Dataplane {
     readonly probeTxFd: number,
     /** nh_misses: the next hops the programs found unresolved (nexthop-misses.ts) */
     readonly nhMissesFd: number,
+    /** sync_ring: the flows' sync records (struct xlvs_sync_rec) while ha.flags has XLVS_HA_F_SYNC */
+    readonly syncRingFd: number,
   ) {}
 
   /** Loads the object (adopting pinned maps when present), pins its programs
@@ -95,7 +102,8 @@ export class Dataplane {
         attachRole(obj.programFd(prog), ifaces[role], ifaces.mode, join(pinDir, 'links', role), log);
       }
       log.info({ pinDir, adopted, public: ifaces.public, private: ifaces.private, mode: ifaces.mode }, 'data plane loaded');
-      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_private'), obj.mapFd('nh_misses'));
+      return new Dataplane(pinDir, obj, maps, adopted, obj.programFd('xlvs_reap'), obj.programFd('xlvs_private'), obj.mapFd('nh_misses'),
+        obj.mapFd('sync_ring'));
     } catch (e) {
       obj.close();
       throw e;
@@ -137,6 +145,9 @@ export function openMaps(obj: BpfObject): Maps {
     probeBatch: obj.map('probe_batch', u32, abi.XlvsProbeBatch),
     srcval: obj.map('srcval', u32, abi.XlvsSrcval),
     srcvalPrefixes: obj.map('srcval_prefixes', abi.XlvsSrcvalKey, abi.XlvsSrcvalPrefix),
+    ha: obj.map('ha', u32, abi.XlvsHa),
+    haFloating: obj.map('ha_floating', abi.XlvsHaAddr, u32),
+    haStats: obj.percpuMap('ha_stats', u32, u64),
   };
 }
 

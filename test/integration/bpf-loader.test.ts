@@ -154,14 +154,16 @@ test('a tampered layout throws AbiMismatchError naming the struct', () => {
 const PINNED_MAPS = [
   'vips', 'svcs', 'svc_rr', 'svc_reals', 'svc_tables', 'reals', 'real_conns', 'flows',
   'persist', 'dests', 'svc_stats', 'real_stats', 'drops', 'events', 'cfg', 'probes', 'probe_batch',
-  'srcval', 'srcval_prefixes',
+  'srcval', 'srcval_prefixes', 'ha', 'ha_floating', 'ha_stats',
 ];
+/** Pinned too, without a typed handle: ring buffers (the daemon reads them with RingBuf). */
+const PINNED_RINGS = ['sync_ring'];
 
 test('load pins every map under pinRoot, and nothing else', () => {
-  for (const m of PINNED_MAPS) assert.ok(existsSync(join(pinRoot, m)), `${m} pinned`);
+  for (const m of [...PINNED_MAPS, ...PINNED_RINGS]) assert.ok(existsSync(join(pinRoot, m)), `${m} pinned`);
   // the old single ring map is gone (rr/wrr tables live in svc_tables now), and no map is
   // pinned that the daemon does not know about (the per-CPU scratch map stays unpinned)
-  assert.deepEqual(readdirSync(pinRoot).sort(), [...PINNED_MAPS].sort());
+  assert.deepEqual(readdirSync(pinRoot).sort(), [...PINNED_MAPS, ...PINNED_RINGS].sort());
   // every one of them opens with the daemon's typed codecs (key and value sizes checked)
   const maps = openMaps(main);
   assert.equal(Object.keys(maps).length, PINNED_MAPS.length);
@@ -287,6 +289,7 @@ test('flows: updateBatch of 6000 entries reads back exactly through entries()', 
     nh_len: i % 65536,
     nh_dmac: Buffer.from([2, 0, 0, 0, (i >> 8) & 0xff, i & 0xff]),
     nh_smac: Buffer.from([2, 1, 0, 0, (i >> 8) & 0xff, i & 0xff]),
+    sync_s: 0,
     tcp: i % 8,
     seq_next: (i * 2654435761) >>> 0,
     ack: (i * 40503) >>> 0,

@@ -198,7 +198,7 @@ test('full-NAT with every local port of the reals taken: the SYN is dropped as n
   const base = {
     expires_ns: 0xffffffffffffffffn, nat_src: Buffer.alloc(16), nat_dst: Buffer.alloc(16), nat_sport: 0, nat_dport: 0,
     state: XLVS_FLOW_TCP_EST, real_id: 0, svc_id: 0, dir: XLVS_DIR_REPLY, flags: 0, method: XLVS_METHOD.FULLNAT,
-    nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6),
+    nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6), sync_s: 0,
     tcp: 0, seq_next: 0, ack: 0,
   };
   // Every (real, 9000, local, port) full-NAT may reserve: ports 1024..61439 (bpf/xlvs.bpf.c).

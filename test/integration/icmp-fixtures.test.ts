@@ -74,7 +74,7 @@ function putFlow(f: FlowSpec): void {
       flags: (f.snat && f.method !== 'dr' && f.method !== 'tun' ? abi.XLVS_FLOW_F_SNAT : 0) | (f.dnat && f.method !== 'dr' && f.method !== 'tun' ? abi.XLVS_FLOW_F_DNAT : 0),
       method,
       // No next hop cached: the first packet asks the FIB.
-      nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6),
+      nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6), sync_s: 0,
       // No sequence numbers learned: these fixtures carry no handshake.
       tcp: 0, seq_next: 0, ack: 0,
     },

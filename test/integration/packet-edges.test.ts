@@ -66,7 +66,7 @@ function putFlow(f: FlowSpec): void {
       dir: f.dir === 'forward' ? abi.XLVS_DIR_FORWARD : abi.XLVS_DIR_REPLY,
       flags: (f.snat && rewrites ? abi.XLVS_FLOW_F_SNAT : 0) | (f.dnat && rewrites ? abi.XLVS_FLOW_F_DNAT : 0),
       method: { nat: abi.XLVS_METHOD_NAT, dr: abi.XLVS_METHOD_DR, tun: abi.XLVS_METHOD_TUN, fullnat: abi.XLVS_METHOD_FULLNAT }[f.method],
-      nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6),
+      nh_ifindex: 0, nh_expires_ns: 0n, nh_len: 0, nh_dmac: Buffer.alloc(6), nh_smac: Buffer.alloc(6), sync_s: 0,
       // no sequence known: these fixtures send no RST, FIN or SYN on the flows they write
       tcp: 0, seq_next: 0, ack: 0,
     },
