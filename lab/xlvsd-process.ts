@@ -76,8 +76,8 @@ export class XlvsdProcess {
     return this.out;
   }
 
-  static async start(lab: LabHost & { ns?: { router: string } }, opts: XlvsdOptions): Promise<XlvsdProcess> {
-    const ns = opts.namespace ?? lab.ns?.router;
+  static async start(lab: LabHost & { ns?: object }, opts: XlvsdOptions): Promise<XlvsdProcess> {
+    const ns = opts.namespace ?? (lab.ns as { router?: string } | undefined)?.router;
     if (ns === undefined) throw new LabError('XlvsdProcess.start: no namespace given and the lab has no router');
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}xlvsd-`));
     const p = new XlvsdProcess(lab, ns, dir, opts.pinDir ?? `/sys/fs/bpf/${lab.prefix}xlvs`, opts.extraArgs ?? [], opts.readyTimeoutMs ?? READY_TIMEOUT_MS, opts.wrapper ?? []);

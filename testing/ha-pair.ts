@@ -70,7 +70,7 @@ export class HaPair {
     const lab = await createHaLab({ reals: o.reals ?? 3 });
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}ha-`));
     const keyFile = join(dir, 'ha.key');
-    writeFileSync(keyFile, randomBytes(32));
+    writeFileSync(keyFile, new Uint8Array(randomBytes(32)));
     chmodSync(keyFile, 0o600);
     const pair = new HaPair(lab, dir, keyFile, o);
     try {

@@ -63,9 +63,10 @@ export class HeartbeatLink {
     });
   }
 
-  /** Sends one message on every path; a path's failure is reported, the others still get it. */
-  send(buf: Buffer): void {
+  /** Sends a message (built for each path) on every path; a path's failure is reported, the others still get theirs. */
+  send(build: (path: HaPath) => Buffer): void {
     for (const [path, { socket, peer }] of this.sockets) {
+      const buf = build(path);
       socket.send(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), this.o.port, peer, (e) => {
         if (e) this.o.onError(e, path);
       });
@@ -73,11 +74,12 @@ export class HeartbeatLink {
   }
 
   /** Sends on every path and resolves once each socket has handed it to the kernel (a goodbye before exit). */
-  async sendAndWait(buf: Buffer): Promise<void> {
+  async sendAndWait(build: (path: HaPath) => Buffer): Promise<void> {
     await Promise.all(
       [...this.sockets].map(
         ([path, { socket, peer }]) =>
           new Promise<void>((resolve) => {
+            const buf = build(path);
             socket.send(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), this.o.port, peer, (e) => {
               if (e) this.o.onError(e, path);
               resolve();

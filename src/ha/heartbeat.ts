@@ -11,7 +11,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { HaError } from '../errors.js';
-import type { HaCounters, Role } from './types.js';
+import type { HaCounters, HaPath, Role } from './types.js';
 
 export const HEARTBEAT_MAGIC = 'XLHA';
 export const HEARTBEAT_VERSION = 1;
@@ -31,6 +31,8 @@ const ROLE_OF = ['backup', 'master', 'fault'] as const;
 const FLAG_HOLD = 1;
 const FLAG_IN_SYNC = 2;
 const FLAG_BULK_DONE = 4;
+/** Sent on the private network (else the public one): a copy replayed on the other path is refused. */
+const FLAG_PRIVATE = 8;
 const NAME = /^[A-Za-z0-9._-]{1,32}$/;
 const MAX_U32 = 0xffff_ffff;
 
@@ -45,6 +47,11 @@ export interface Heartbeat {
   inSync: boolean;
   /** The sender's inbound bulk (the table this router sent it) is done. */
   bulkDone: boolean;
+  /**
+   * The network it was sent on. Each path has its own seq (the same beat goes out on both), and the
+   * receiver takes a message only on its own path.
+   */
+  path: HaPath;
   /** The sender daemon's start, unix ms: a restart is a new, greater epoch. */
   epoch: number;
   /** 1, 2, ... within an epoch. */
@@ -89,7 +96,7 @@ export function encodeHeartbeat(m: Heartbeat, key: Buffer): Buffer {
   o += b.write(m.name, o, 'ascii');
   o = b.writeUInt8(m.priority, o);
   o = b.writeUInt8(ROLE_CODE[m.role], o);
-  o = b.writeUInt8((m.hold ? FLAG_HOLD : 0) | (m.inSync ? FLAG_IN_SYNC : 0) | (m.bulkDone ? FLAG_BULK_DONE : 0), o);
+  o = b.writeUInt8((m.hold ? FLAG_HOLD : 0) | (m.inSync ? FLAG_IN_SYNC : 0) | (m.bulkDone ? FLAG_BULK_DONE : 0) | (m.path === 'private' ? FLAG_PRIVATE : 0), o);
   o = b.writeBigUInt64BE(BigInt(m.epoch), o);
   o = b.writeBigUInt64BE(BigInt(m.seq), o);
   o = b.writeBigUInt64BE(BigInt(m.timeMs), o);
@@ -122,14 +129,14 @@ export function decodeHeartbeat(b: Buffer, key: Buffer): VerifyResult {
   const [epoch, seq, timeMs] = [0, 8, 16].map((d) => b.readBigUInt64BE(o + d));
   o += 24;
   const safe = (v: bigint | undefined): v is bigint => v !== undefined && v <= BigInt(Number.MAX_SAFE_INTEGER);
-  if (!type || !role || !NAME.test(name) || priority > 254 || flags > 7 || !safe(epoch) || !safe(seq) || !safe(timeMs)) {
+  if (!type || !role || !NAME.test(name) || priority > 254 || flags > 15 || !safe(epoch) || !safe(seq) || !safe(timeMs)) {
     return { ok: false, reason: 'malformed' };
   }
   return {
     ok: true,
     message: {
       type, name, priority, role,
-      hold: (flags & FLAG_HOLD) !== 0, inSync: (flags & FLAG_IN_SYNC) !== 0, bulkDone: (flags & FLAG_BULK_DONE) !== 0,
+      hold: (flags & FLAG_HOLD) !== 0, inSync: (flags & FLAG_IN_SYNC) !== 0, bulkDone: (flags & FLAG_BULK_DONE) !== 0, path: (flags & FLAG_PRIVATE) !== 0 ? 'private' : 'public',
       epoch: Number(epoch), seq: Number(seq), timeMs: Number(timeMs),
       holdMs: b.readUInt32BE(o), syncLagMs: b.readUInt32BE(o + 4),
     },
@@ -155,29 +162,33 @@ export class HeartbeatVerifier {
 
   constructor(private readonly opts: HeartbeatVerifierOptions) {}
 
-  verify(data: Buffer, nowMs: number): VerifyResult {
-    const r = this.judge(data, nowMs);
+  /** A datagram received on `path`: its seq is judged against that path's last. */
+  verify(data: Buffer, nowMs: number, path: HaPath = 'public'): VerifyResult {
+    const r = this.judge(data, nowMs, path);
     if (!r.ok) this.rejected[r.reason]++;
     return r;
   }
 
   /** The last (epoch, seq) accepted from `peer`, if any. */
-  lastAccepted(peer: string): { epoch: number; seq: number } | undefined {
-    const l = this.last.get(peer);
+  lastAccepted(peer: string, path: HaPath = 'public'): { epoch: number; seq: number } | undefined {
+    const l = this.last.get(`${peer}/${path}`);
     return l === undefined ? undefined : { ...l };
   }
 
-  private judge(data: Buffer, nowMs: number): VerifyResult {
+  private judge(data: Buffer, nowMs: number, path: HaPath): VerifyResult {
     const r = decodeHeartbeat(data, this.opts.key);
     if (!r.ok) return r;
     const m = r.message;
     if (!this.opts.peers.includes(m.name)) return { ok: false, reason: 'unknownPeer' };
     if (Math.abs(nowMs - m.timeMs) > this.opts.maxSkewMs) return { ok: false, reason: 'skewed' };
-    const last = this.last.get(m.name);
+    // Sent for the other path: a copy carried over (its seq belongs to that path's sequence).
+    if (m.path !== path) return { ok: false, reason: 'replayed' };
+    const slot = `${m.name}/${path}`;
+    const last = this.last.get(slot);
     if (last !== undefined && (m.epoch < last.epoch || (m.epoch === last.epoch && m.seq <= last.seq))) {
       return { ok: false, reason: 'replayed' };
     }
-    this.last.set(m.name, { epoch: m.epoch, seq: m.seq });
+    this.last.set(slot, { epoch: m.epoch, seq: m.seq });
     return r;
   }
 }

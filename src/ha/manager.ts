@@ -50,7 +50,8 @@ export class HaManager implements HaControl {
   private deadTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly epoch = Date.now();
-  private seq = 0;
+  /** Each path's own sequence (the receiver judges replays per path). */
+  private readonly seq: Record<HaPath, number> = { public: 0, private: 0 };
   private stopped = false;
   private readonly verifier: HeartbeatVerifier;
   readonly counters: HaCounters = {
@@ -141,7 +142,7 @@ export class HaManager implements HaControl {
 
   private onMessage(buf: Buffer, path: HaPath): void {
     const now = Date.now();
-    const v = this.verifier.verify(buf, now);
+    const v = this.verifier.verify(buf, now, path);
     if (!v.ok) {
       this.counters.rejected[v.reason]++;
       this.o.log.debug({ path, reason: v.reason }, 'heartbeat refused');
@@ -207,19 +208,19 @@ export class HaManager implements HaControl {
     }, this.cfg.announce.refreshMs);
   }
 
-  private message(type: HeartbeatType, holdMs = 0): Heartbeat {
+  private message(type: HeartbeatType, path: HaPath, holdMs = 0): Heartbeat {
     const s = this.o.sync.status();
     const r = this.roles.status(Date.now());
     return {
       type, name: this.cfg.node, priority: this.roles.effectivePriority(), role: this.roles.current,
       hold: r.hold, inSync: s.in.bulkDone, bulkDone: s.in.bulkDone,
-      epoch: this.epoch, seq: ++this.seq, timeMs: Date.now(), holdMs, syncLagMs: Math.min(0xffffffff, Math.max(0, Math.round(s.in.lagMs))),
+      path, epoch: this.epoch, seq: ++this.seq[path], timeMs: Date.now(), holdMs, syncLagMs: Math.min(0xffffffff, Math.max(0, Math.round(s.in.lagMs))),
     };
   }
 
   private sendAdvert(type: HeartbeatType, holdMs = 0): void {
     if (!this.link) return;
-    this.link.send(encodeHeartbeat(this.message(type, holdMs), this.cfg.key));
+    this.link.send((path) => encodeHeartbeat(this.message(type, path, holdMs), this.cfg.key));
     this.counters.heartbeatsSent++;
   }
 
@@ -270,11 +271,11 @@ export class HaManager implements HaControl {
     clearTimeout(this.refreshTimer);
     if (mode === 'restart') {
       if (this.roles.current === 'master') writeLease(this.o.maps, this.cfg.restartHoldMs);
-      await this.link?.sendAndWait(encodeHeartbeat(this.message('restarting', this.cfg.restartHoldMs), this.cfg.key));
+      await this.link?.sendAndWait((path) => encodeHeartbeat(this.message('restarting', path, this.cfg.restartHoldMs), this.cfg.key));
       this.o.log.info({ holdMs: this.cfg.restartHoldMs, role: this.roles.current }, 'ha: restarting; the peer holds off');
     } else {
       dropLease(this.o.maps);
-      await this.link?.sendAndWait(encodeHeartbeat(this.message('goodbye'), this.cfg.key));
+      await this.link?.sendAndWait((path) => encodeHeartbeat(this.message('goodbye', path), this.cfg.key));
       this.o.log.info('ha: left; the peer takes over');
     }
     this.link?.close();

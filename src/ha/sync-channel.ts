@@ -12,10 +12,11 @@ import type { Dataplane } from '../dataplane/handles.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { RingBuf } from '../kernel/ringbuf.js';
 import { RingBufPoller } from '../kernel/ringbuf-poller.js';
-import { XlvsSyncRec, XLVS_HA_STAT_SYNC_LOST } from '../gen/abi.js';
+import { XLVS_HA_STAT_SYNC_LOST } from '../gen/abi.js';
+import { decodeSyncRecord } from './sync-record.js';
 import { SyncSender } from './sync-sender.js';
 import { SyncReceiver } from './sync-receiver.js';
-import type { SyncKind, SyncRecord } from './sync-records.js';
+import type { SyncKind } from './sync-records.js';
 
 export interface SyncChannelOptions {
   ha: HaConfig;
@@ -28,13 +29,6 @@ export interface SyncChannelOptions {
   ringIntervalMs?: number;
 }
 
-/** A record of the ring, or undefined when it is not one (its length). */
-export function decodeSyncRecord(record: Buffer, len: number): SyncRecord | undefined {
-  if (len !== XlvsSyncRec.size) return undefined;
-  const r = XlvsSyncRec.decode(record, 0);
-  return { kind: r.kind as SyncKind, atNs: r.at_ns, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv };
-}
-
 export class SyncChannel {
   private readonly sender: SyncSender;
   private readonly receiver: SyncReceiver;
@@ -45,8 +39,6 @@ export class SyncChannel {
     rejected: { forged: 0, replayed: 0, unknownPeer: 0, skewed: 0, malformed: 0 },
     syncUnknown: 0,
   };
-  /** Ring records that were not sync records (a layout mismatch: counted, never guessed at). */
-  unreadable = 0;
 
   constructor(private readonly o: SyncChannelOptions) {
     const { ha, dp, log } = o;
@@ -79,12 +71,9 @@ export class SyncChannel {
   }
 
   private onRecord(record: Buffer, len: number): void {
-    const rec = decodeSyncRecord(record, len);
-    if (rec === undefined) {
-      this.unreadable++;
-      return;
-    }
-    this.sender.push(rec);
+    // A record that is not one (a layout mismatch) throws: the poller stops and logs it.
+    const r = decodeSyncRecord(record, len);
+    this.sender.push({ kind: r.kind as SyncKind, atNs: r.at_ns, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
   }
 
   onInSync(listener: (inSync: boolean) => void): () => void {

@@ -8,19 +8,19 @@
 
 import { XlvsFlow, XlvsFlowKey, XLVS_FLOW_F_DNAT, XLVS_FLOW_F_SNAT } from '../gen/abi.js';
 import { SyncFrameError, bytes, concat } from './sync-frames.js';
+import { XLVS_SYNC_END, XLVS_SYNC_NEW, XLVS_SYNC_UPDATE } from '../gen/abi.js';
 import { FK, FV, PAIR_BYTES, RK, RV, zeroOwn } from './sync-raw.js';
 
 /**
  * Seconds after which the data plane emits an UPDATE for a flow whose deadline moved on (a live
- * flow is re-sent at least this often). Must equal the ABI's XLVS_SYNC_REFRESH_S (bpf/xlvs_abi.h);
- * TODO(merge): replace with the generated constant once the sync ring is in the ABI.
+ * flow is re-sent at least this often): the ABI's (bpf/xlvs_abi.h).
  */
-export const XLVS_SYNC_REFRESH_S = 30;
+export { XLVS_SYNC_REFRESH_S } from '../gen/abi.js';
 
-/** xlvs_sync_rec.kind. */
-export const SYNC_NEW = 1;
-export const SYNC_UPDATE = 2;
-export const SYNC_END = 3;
+/** xlvs_sync_rec.kind (enum xlvs_sync_kind). */
+export const SYNC_NEW = XLVS_SYNC_NEW;
+export const SYNC_UPDATE = XLVS_SYNC_UPDATE;
+export const SYNC_END = XLVS_SYNC_END;
 export type SyncKind = typeof SYNC_NEW | typeof SYNC_UPDATE | typeof SYNC_END;
 
 /** One record of the data plane's sync ring (struct xlvs_sync_rec), decoded. fk/fv: the forward

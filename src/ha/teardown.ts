@@ -47,11 +47,11 @@ export async function sayGoodbye(config: Config, log: Logger): Promise<void> {
   const ha = config.ha;
   if (!ha) return;
   const now = Date.now();
-  const msg = encodeHeartbeat({
-    type: 'goodbye', name: ha.node, priority: 0, role: 'backup', hold: false, inSync: false, bulkDone: false,
-    epoch: now, seq: 1, timeMs: now, holdMs: 0, syncLagMs: 0,
-  }, ha.key);
-  for (const [local, peer] of [[ha.local.public, ha.peer.public], [ha.local.private, ha.peer.private]] as const) {
+  for (const [path, local, peer] of [['public', ha.local.public, ha.peer.public], ['private', ha.local.private, ha.peer.private]] as const) {
+    const msg = encodeHeartbeat({
+      type: 'goodbye', name: ha.node, priority: 0, role: 'backup', hold: false, inSync: false, bulkDone: false, path,
+      epoch: now, seq: 1, timeMs: now, holdMs: 0, syncLagMs: 0,
+    }, ha.key);
     const socket = createSocket(isIPv4(local) ? 'udp4' : 'udp6');
     await new Promise<void>((resolve) => {
       socket.once('error', (e) => {

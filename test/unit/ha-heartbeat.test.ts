@@ -16,7 +16,7 @@ const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.b
 const mac = (b: Buffer): Buffer => createHmac('sha256', u8(KEY)).update(u8(b)).digest();
 
 const hb = (over: Partial<Heartbeat> = {}): Heartbeat => ({
-  type: 'advert', name: 'r2', priority: 100, role: 'master', hold: false, inSync: true, bulkDone: false,
+  type: 'advert', name: 'r2', priority: 100, role: 'master', hold: false, inSync: true, bulkDone: false, path: 'public',
   epoch: NOW - 60_000, seq: 1, timeMs: NOW, holdMs: 0, syncLagMs: 3, ...over,
 });
 const verifier = () => new HeartbeatVerifier({ key: KEY, peers: ['r2'], maxSkewMs: 5000 });
@@ -137,8 +137,20 @@ test('a signed message with a field out of range: malformed (a peer\'s bug, not 
   assert.equal(reason(verifier(), sign((b) => (b[5] = 0))), 'malformed');
   assert.equal(reason(verifier(), sign((b) => (b[10] = 3))), 'malformed'); // role
   assert.equal(reason(verifier(), sign((b) => (b[9] = 255))), 'malformed'); // priority
-  assert.equal(reason(verifier(), sign((b) => (b[11] = 8))), 'malformed'); // flags
+  assert.equal(reason(verifier(), sign((b) => (b[11] = 16))), 'malformed'); // flags
   assert.equal(reason(verifier(), sign((b) => (b[7] = 0x20))), 'malformed'); // name charset
   assert.equal(reason(verifier(), sign((b) => b.writeBigUInt64BE(2n ** 53n, 20))), 'malformed'); // seq
   assert.equal(reason(verifier(), sign(() => undefined)), 'ok');
+});
+
+test('each path has its own sequence: the same beat on both is taken on both; a copy carried to the other path is refused', () => {
+  const v = verifier();
+  const pub = encodeHeartbeat(hb({ seq: 7, path: 'public' }), KEY);
+  const priv = encodeHeartbeat(hb({ seq: 7, path: 'private' }), KEY);
+  assert.equal(v.verify(pub, NOW, 'public').ok, true);
+  assert.equal(v.verify(priv, NOW, 'private').ok, true);
+  const carried = encodeHeartbeat(hb({ seq: 8, path: 'public' }), KEY);
+  const r = v.verify(carried, NOW, 'private');
+  assert.equal(r.ok ? 'ok' : r.reason, 'replayed');
+  assert.equal(v.verify(carried, NOW, 'public').ok, true);
 });

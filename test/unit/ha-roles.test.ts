@@ -20,7 +20,7 @@ const machine2 = (over: Partial<RoleMachineOptions> = {}) => machine({ node: 'r2
 
 let seq = 0;
 const msg = (over: Partial<Heartbeat> = {}): Heartbeat => ({
-  type: 'advert', name: 'r2', priority: 100, role: 'backup', hold: false, inSync: true, bulkDone: true,
+  type: 'advert', name: 'r2', priority: 100, role: 'backup', hold: false, inSync: true, bulkDone: true, path: 'public',
   epoch: T0, seq: ++seq, timeMs: T0, holdMs: 0, syncLagMs: 0, ...over,
 });
 /** The advert `m` would send now. */

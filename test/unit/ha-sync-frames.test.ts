@@ -108,7 +108,7 @@ function entry(dir: number, flags: number, extra: Partial<XlvsFlow> = {}): XlvsF
     expires_ns: 99n, nat_src: a4('10.77.0.1'), nat_dst: a4('10.77.0.12'), nat_sport: 50001, nat_dport: 8080, state: XLVS_FLOW_TCP_EST,
     real_id: 17, svc_id: 3, dir, flags, method: XLVS_METHOD_FULLNAT, tcp: 1,
     nh_ifindex: 4, nh_expires_ns: 5n, nh_len: 1500, nh_dmac: Buffer.from('020000000001', 'hex'), nh_smac: Buffer.from('020000000002', 'hex'),
-    seq_next: 1234, ack: 5678, ...extra,
+    sync_s: 0, seq_next: 1234, ack: 5678, ...extra,
   };
 }
 
