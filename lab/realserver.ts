@@ -7,9 +7,12 @@
 //                port share its 4-tuples too (client address and port, real address and port),
 //                and a new connection that meets the other service's TIME_WAIT socket there is
 //                answered with a challenge ACK, reset and retried, as with any NAT balancer
-//   TCP   :9000  "PING\n" -> "<name>\n" (connection stays open); "BULK <n> [seed]\n" -> n pattern
-//                bytes (see pattern.ts), then the server closes
-//   UDP   :5353  any datagram -> "<name>"
+//   TCP   :9000  "PING\n" -> "<name>\n" (connection stays open); "ECHO <token>\n" -> "<token>\n"
+//                (connection stays open: failover-traffic's checked stream); "BULK <n> [seed]\n" -> n
+//                pattern bytes (see pattern.ts), then the server closes
+//   UDP   :5353  "SEQ <n>" -> "SEQ <n> <name>" (failover-traffic's probes); any other datagram -> "<name>"
+//
+// Every listener is dual-stack (IPv4 and IPv6 on one socket).
 //
 // Prints READY on stdout once every listener is bound. Exits on SIGTERM/SIGINT, and when its
 // stdin closes if --exit-on-stdin-close is 1, so a crashed lab does not leave servers behind.
@@ -31,7 +34,7 @@ const MAX_BULK = 64 * 1024 * 1024 * 1024;
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info' }, pino.destination(2));
 
 function listen(server: Server | ReturnType<typeof createHttpServer>, port: number): Promise<void> {
-  server.listen({ port, host: '0.0.0.0' });
+  server.listen({ port, host: '::', ipv6Only: false });
   return once(server, 'listening').then(() => undefined);
 }
 
@@ -54,6 +57,10 @@ function handleLine(sock: Socket, name: string, line: string): 'more' | 'done' {
   const [cmd, arg, seed] = line.trim().split(/\s+/);
   if (cmd === 'PING') {
     sock.write(`${name}\n`);
+    return 'more';
+  }
+  if (cmd === 'ECHO' && arg !== undefined) {
+    sock.write(`${arg}\n`);
     return 'more';
   }
   if (cmd === 'BULK') {
@@ -116,9 +123,11 @@ async function main(): Promise<void> {
   const http = httpServer();
   const http2 = httpServer();
   const tcp = lineServer(name);
-  const udp = createSocket('udp4');
-  udp.on('message', (_msg, rinfo) => {
-    udp.send(name, rinfo.port, rinfo.address, (err) => {
+  const udp = createSocket({ type: 'udp6', ipv6Only: false });
+  udp.on('message', (msg, rinfo) => {
+    const text = msg.toString('latin1', 0, Math.min(msg.length, MAX_LINE));
+    const reply = text.startsWith('SEQ ') ? `${text} ${name}` : name;
+    udp.send(reply, rinfo.port, rinfo.address, (err) => {
       if (err) log.warn({ err, peer: rinfo.address }, 'udp reply failed');
     });
   });
@@ -129,7 +138,7 @@ async function main(): Promise<void> {
     listen(tcp, intFlag(flags, 'tcp-port', 9000)),
     new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind(intFlag(flags, 'udp-port', 5353), '0.0.0.0', () => {
+      udp.bind(intFlag(flags, 'udp-port', 5353), '::', () => {
         udp.off('error', reject);
         resolve();
       });
