@@ -12,7 +12,8 @@
 //                pattern bytes (see pattern.ts), then the server closes
 //   UDP   :5353  "SEQ <n>" -> "SEQ <n> <name>" (failover-traffic's probes); any other datagram -> "<name>"
 //
-// Every listener is dual-stack (IPv4 and IPv6 on one socket).
+// With --dual-stack 1 every listener is bound to :: (IPv6, v4-mapped IPv4 too) instead of 0.0.0.0:
+// one server answers both families (the HA lab's reals).
 //
 // Prints READY on stdout once every listener is bound. Exits on SIGTERM/SIGINT, and when its
 // stdin closes if --exit-on-stdin-close is 1, so a crashed lab does not leave servers behind.
@@ -33,8 +34,11 @@ const MAX_BULK = 64 * 1024 * 1024 * 1024;
 
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'info' }, pino.destination(2));
 
+/** Where the listeners bind: 0.0.0.0, or :: with --dual-stack 1 (IPV6_V6ONLY off: both families). */
+let anyHost = '0.0.0.0';
+
 function listen(server: Server | ReturnType<typeof createHttpServer>, port: number): Promise<void> {
-  server.listen({ port, host: '::', ipv6Only: false });
+  server.listen({ port, host: anyHost, ipv6Only: false });
   return once(server, 'listening').then(() => undefined);
 }
 
@@ -104,8 +108,11 @@ async function main(): Promise<void> {
     'tcp-port': 'int',
     'udp-port': 'int',
     'exit-on-stdin-close': 'int',
+    'dual-stack': 'int',
   });
   const name = requireString(flags, 'name');
+  const dualStack = intFlag(flags, 'dual-stack', 0) === 1;
+  if (dualStack) anyHost = '::';
 
   // Two HTTP ports, one handler: node's http.Server listens on one port.
   const httpServer = (): ReturnType<typeof createHttpServer> => {
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
   const http = httpServer();
   const http2 = httpServer();
   const tcp = lineServer(name);
-  const udp = createSocket({ type: 'udp6', ipv6Only: false });
+  const udp = createSocket(dualStack ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
   udp.on('message', (msg, rinfo) => {
     const text = msg.toString('latin1', 0, Math.min(msg.length, MAX_LINE));
     const reply = text.startsWith('SEQ ') ? `${text} ${name}` : name;
@@ -138,7 +145,7 @@ async function main(): Promise<void> {
     listen(tcp, intFlag(flags, 'tcp-port', 9000)),
     new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind(intFlag(flags, 'udp-port', 5353), '::', () => {
+      udp.bind(intFlag(flags, 'udp-port', 5353), anyHost, () => {
         udp.off('error', reject);
         resolve();
       });
