@@ -27,7 +27,9 @@ const MAX_DURATION_MS = 15 * 60_000;
 const MAX_PENDING = 64;
 
 const now = (): number => performance.now();
-const unix = (t: number): number => Math.round(performance.timeOrigin + t);
+// Unix ms of a performance.now() instant, on the wall clock as it reads now: the parent compares
+// these with its own Date.now() (performance.timeOrigin is read once at start and drifts apart).
+const unix = (t: number): number => Math.round(Date.now() - (performance.now() - t));
 const print = (line: ClientLine): void => void process.stdout.write(`${JSON.stringify(line)}\n`);
 
 class EchoConn {
@@ -141,7 +143,7 @@ class ProbeStream {
 
   report(t: number): UdpReport {
     const g = this.gaps.longestAt(t);
-    return { sent: this.sent, received: this.received, bogus: this.bogus, longestGapMs: Math.round(g.ms), gapFromMs: Math.round(g.from), gapFromUnixMs: unix(g.from), reals: { ...this.reals } };
+    return { sent: this.sent, received: this.received, bogus: this.bogus, longestGapMs: Math.round(g.ms), gapFromMs: Math.round(g.from), gapFromUnixMs: unix(g.from), lastAnswerUnixMs: this.received === 0 ? 0 : unix(this.gaps.lastAnswer), reals: { ...this.reals } };
   }
 
   close(): void {
@@ -237,8 +239,16 @@ async function main(): Promise<void> {
     probes.close();
     throw err;
   }
+  // Each round in a fresh random order, as independent clients' packets would come: a peer that
+  // picks a real per packet it sees first (nftables `numgen inc` on a backup with no conntrack
+  // state) must not see the connections in the order they were opened in.
+  const order = conns.slice();
   setInterval(() => {
-    for (const c of conns) c.tick();
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const c of order) c.tick();
   }, intervalMs);
   print({ type: 'ready', connections: n, ms: Math.round(now() - t0) });
 

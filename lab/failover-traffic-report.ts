@@ -74,6 +74,8 @@ export interface UdpReport {
   /** When that gap began: ms since the client started, and unix ms. */
   gapFromMs: number;
   gapFromUnixMs: number;
+  /** When the last answer came, unix ms (0: none yet). */
+  lastAnswerUnixMs: number;
   /** Answers per real server name (which real answered after a failover). */
   reals: Record<string, number>;
 }
