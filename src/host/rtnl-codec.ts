@@ -36,6 +36,8 @@ export const RTM_NAMES: Record<number, string> = {
 export const ifinfomsg = koffi.struct('xlvs_ifinfomsg', {
   ifi_family: 'uint8_t', ifi_pad: 'uint8_t', ifi_type: 'uint16_t', ifi_index: 'int32_t', ifi_flags: 'uint32_t', ifi_change: 'uint32_t',
 });
+/** The link-layer address (the MAC of an Ethernet device). */
+export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
 
 export const ifaddrmsg = koffi.struct('xlvs_ifaddrmsg', {
@@ -44,6 +46,9 @@ export const ifaddrmsg = koffi.struct('xlvs_ifaddrmsg', {
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
+/** struct ifa_cacheinfo: preferred and valid lifetimes (seconds; 0xffffffff: forever), then two stamps. */
+export const IFA_CACHEINFO = 6;
+export const INFINITY_LIFE_TIME = 0xffffffff;
 /** u32 flags: the header's ifa_flags holds only the low 8 bits. */
 export const IFA_FLAGS = 8;
 export const IFA_F_NODAD = 0x02;

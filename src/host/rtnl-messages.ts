@@ -13,7 +13,7 @@ import {
 import {
   addressBytes, addressText, afOf, macText, ifaddrmsg, ifinfomsg, ndmsg, rtmsg, fibRuleHdr,
   AF_INET, AF_UNSPEC, FR_ACT_TO_TBL, FR_ACT_UNSPEC, FRA_FWMARK, FRA_FWMASK, FRA_PRIORITY, FRA_TABLE,
-  IFA_ADDRESS, IFA_F_NODAD, IFA_FLAGS, IFA_LABEL, IFA_LOCAL, IFLA_IFNAME, NDA_DST, NDA_FLAGS_EXT, NDA_IFINDEX,
+  IFA_ADDRESS, IFA_CACHEINFO, IFA_F_NODAD, IFLA_ADDRESS, INFINITY_LIFE_TIME, IFA_FLAGS, IFA_LABEL, IFA_LOCAL, IFLA_IFNAME, NDA_DST, NDA_FLAGS_EXT, NDA_IFINDEX,
   NDA_LLADDR, NTF_EXT_MANAGED, NTF_USE, NUD_NONE, NUD_PERMANENT, NUD_STATES, RT_SCOPE_UNIVERSE, RT_TABLE_UNSPEC,
   RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_TABLE, RTA_VIA, RTM_DELADDR, RTM_DELNEIGH, RTM_DELROUTE, RTM_DELRULE,
   RTM_F_LOOKUP_TABLE, RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETROUTE, RTM_GETRULE, RTM_NEWADDR, RTM_NEWNEIGH,
@@ -31,6 +31,8 @@ export interface Dev {
 export interface LinkRow {
   index: number;
   name: string;
+  /** The link-layer address (lower case, colons) when the device has one. */
+  mac?: string;
 }
 
 export const getLinkByName = (name: string): Request => ({
@@ -44,8 +46,10 @@ export const getLinkByIndex = (index: number): Request => ({
 
 export function decodeLink(m: Message): LinkRow {
   const h = decodeStruct<{ ifi_index: number }>(ifinfomsg, m.payload, 0, 'ifinfomsg');
-  const name = attrsAfter(m.payload, koffi.sizeof(ifinfomsg)).get(IFLA_IFNAME);
-  return { index: h.ifi_index, name: name === undefined ? '' : cString(name) };
+  const attrs = attrsAfter(m.payload, koffi.sizeof(ifinfomsg));
+  const name = attrs.get(IFLA_IFNAME);
+  const mac = attrs.get(IFLA_ADDRESS);
+  return { index: h.ifi_index, name: name === undefined ? '' : cString(name), ...(mac !== undefined && mac.length > 0 ? { mac: macText(mac) } : {}) };
 }
 
 // ---- neighbours ----
@@ -290,16 +294,31 @@ export interface InterfaceAddress {
   dev: Dev;
   /** IPv6: usable at once, no duplicate address detection (a floating address moves in at once). */
   nodad?: boolean;
+  /**
+   * Preferred lifetime in seconds (`preferred_lft`); the valid lifetime stays forever. 0 makes
+   * an IPv6 address deprecated: still the host's, never chosen as a source. Omitted: forever.
+   */
+  preferredLft?: number;
 }
 
 function addressRequest(a: InterfaceAddress, add: boolean): Request {
   const b = addressBytes(a.address);
   const flags = a.nodad === true ? IFA_F_NODAD : 0;
+  const attrs: Attr[] = [attr.bytes(IFA_LOCAL, b.bytes), attr.bytes(IFA_ADDRESS, b.bytes)];
+  if (add && a.preferredLft !== undefined) {
+    if (!Number.isInteger(a.preferredLft) || a.preferredLft < 0 || a.preferredLft > INFINITY_LIFE_TIME) throw new InvalidArgumentError('preferredLft', a.preferredLft, 'must be an integer 0..4294967295 (seconds)');
+    // struct ifa_cacheinfo { ifa_prefered, ifa_valid, cstamp, tstamp } (the stamps are ignored on add).
+    const ci = Buffer.alloc(16);
+    ci.writeUInt32LE(a.preferredLft, 0);
+    ci.writeUInt32LE(INFINITY_LIFE_TIME, 4);
+    attrs.push(attr.bytes(IFA_CACHEINFO, ci));
+  }
+  const lft = add && a.preferredLft !== undefined ? ` preferred_lft ${a.preferredLft}` : '';
   return {
-    what: `ip addr ${add ? 'add' : 'del'} ${a.address}/${a.prefixlen} dev ${a.dev.name}${a.nodad === true ? ' nodad' : ''}`,
+    what: `ip addr ${add ? 'add' : 'del'} ${a.address}/${a.prefixlen} dev ${a.dev.name}${a.nodad === true ? ' nodad' : ''}${lft}`,
     type: add ? RTM_NEWADDR : RTM_DELADDR, flags: add ? NLM_F_CREATE | NLM_F_EXCL : 0,
     header: encodeStruct(ifaddrmsg, { ifa_family: afOf(b.family), ifa_prefixlen: a.prefixlen, ifa_flags: flags, ifa_scope: RT_SCOPE_UNIVERSE, ifa_index: a.dev.index }),
-    attrs: [attr.bytes(IFA_LOCAL, b.bytes), attr.bytes(IFA_ADDRESS, b.bytes)],
+    attrs,
   };
 }
 
