@@ -94,7 +94,8 @@ export async function measureFailover(lab: HaLab, intervalMs: number, o: Measure
       closed: r.closed + r.errored,
       udpReals: r.udp.reals,
       warmAlive: warm.alive,
-      report: r,
+      // Per-connection detail only for the connections lost (the report's size stays small).
+      report: { ...r, perConnection: r.perConnection.filter((c) => c.state !== 'alive' || c.stalled) },
     };
   } finally {
     await traffic.stop();

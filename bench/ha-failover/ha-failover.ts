@@ -110,7 +110,7 @@ export function renderHaFailover(r: HaFailoverResult, seconds: number): Section 
       '- Lab: lab/ha-lab.ts: client on a public bridge with two routers; both routers and three reals on a private bridge; the reals\' default route is the floating gateway 10.77.0.1.',
       '- keepalived (Debian\'s, VRRPv3, VRRP only): per router one instance on pub0 holding the VIP and one on priv0 holding the gateway, in one sync group; advert_int = the interval; priority 150 (r1) / 100 (r2); preempt on. No conntrackd.',
       '- nftables on both routers: DNAT of the VIP\'s TCP and UDP ports to `numgen inc mod 3` over the reals; conntrack on.',
-      '- xlvs: xlvsd on both routers with `ha:` at the same interval (dead time 3 intervals), connection sync on.',
+      '- xlvs (once runXlvs in bench/ha-failover/ha-failover-xlvs.ts is wired): xlvsd on both routers with `ha:` at the same interval, in the same lab, measured the same way.',
     ],
     notes: [
       `- Traffic: lab/failover-traffic.ts: ${n} connections each sending a checked echo request every 5 ms; one UDP flow probing every 1 ms, each probe answered by a real.`,
