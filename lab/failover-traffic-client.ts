@@ -117,6 +117,7 @@ class ProbeStream {
   sent = 0;
   received = 0;
   bogus = 0;
+  sendErrors = 0;
   readonly reals: Record<string, number> = {};
   readonly gaps: GapTracker;
   private readonly seen = new Set<number>();
@@ -127,8 +128,8 @@ class ProbeStream {
     this.gaps = new GapTracker(now());
     this.sock = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
     this.sock.on('message', (msg) => this.onAnswer(msg.toString('latin1')));
-    // A send error (unreachable while a link is down) is a lost probe, which the gap shows.
-    this.sock.on('error', () => undefined);
+    // A send error (unreachable while a link is down) is a lost probe: counted, and the gap shows it.
+    this.sock.on('error', () => (this.sendErrors += 1));
   }
 
   answered(): Promise<void> {
@@ -138,12 +139,14 @@ class ProbeStream {
   tick(): void {
     const n = this.sent;
     this.sent += 1;
-    this.sock.send(`SEQ ${n}`, this.port, this.host, () => undefined);
+    this.sock.send(`SEQ ${n}`, this.port, this.host, (err) => {
+      if (err) this.sendErrors += 1;
+    });
   }
 
   report(t: number): UdpReport {
     const g = this.gaps.longestAt(t);
-    return { sent: this.sent, received: this.received, bogus: this.bogus, longestGapMs: Math.round(g.ms), gapFromMs: Math.round(g.from), gapFromUnixMs: unix(g.from), lastAnswerUnixMs: this.received === 0 ? 0 : unix(this.gaps.lastAnswer), reals: { ...this.reals } };
+    return { sent: this.sent, received: this.received, bogus: this.bogus, sendErrors: this.sendErrors, longestGapMs: Math.round(g.ms), gapFromMs: Math.round(g.from), gapFromUnixMs: unix(g.from), lastAnswerUnixMs: this.received === 0 ? 0 : unix(this.gaps.lastAnswer), reals: { ...this.reals } };
   }
 
   close(): void {

@@ -69,6 +69,8 @@ export interface UdpReport {
   received: number;
   /** Answers whose sequence number was never sent, or came twice. */
   bogus: number;
+  /** Probes the socket could not send (no route or neighbour while a link is down). */
+  sendErrors: number;
   /** Longest time between two answers since the last mark (the open gap included), ms. */
   longestGapMs: number;
   /** When that gap began: ms since the client started, and unix ms. */

@@ -48,7 +48,7 @@ async function keepalivedRound(lab: HaLab, dir: string, intervalMs: number, m: M
     log.info({ intervalMs, settledMs: settled }, 'keepalived: r1 is master');
     const f = await measureFailover(lab, intervalMs, m, () => ka[0]!.killHard());
     // The backup holds both addresses now (else the gap measured was not a takeover).
-    await waitForMaster(lab, 'r2', v4.vip, v4.gateway, 1_000).catch(() => undefined);
+    await waitForMaster(lab, 'r2', v4.vip, v4.gateway, 2_000);
     return f;
   } finally {
     // Restore: r2's keepalived resigns and removes its addresses; r1's links come back without

@@ -120,7 +120,7 @@ test('a real that resets and one that drops: reset, stalled and healthy connecti
     for (const c of r.perConnection.filter((x) => x.state === 'reset')) assert.match(c.error ?? '', /ECONNRESET/);
     for (const c of r.perConnection.filter((x) => x.stalled)) assert.ok(c.longestStallMs > 2000, `stalled ${c.i}: ${c.longestStallMs} ms`);
   } finally {
-    for (const ns of [lab.ns.reals[0]!, lab.ns.reals[1]!]) await lab.exec(ns, ['nft', 'delete table inet ftt']).catch(() => undefined);
+    for (const ns of [lab.ns.reals[0]!, lab.ns.reals[1]!]) await lab.exec(ns, ['nft', 'delete table inet ftt']).catch((e: unknown) => console.error(`removing the nft table in ${ns} failed`, e));
     await traffic.stop();
   }
 });
