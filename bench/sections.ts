@@ -8,5 +8,6 @@ import { connections } from './connections/connections.js';
 import { flowScale } from './flow-scale/flow-scale.js';
 import { controlPlane } from './control-plane/control-plane.js';
 import { healthChecks } from './health-checks/health-checks.js';
+import { haFailover } from './ha-failover/ha-failover.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane, healthChecks];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane, healthChecks, haFailover];

@@ -206,8 +206,9 @@ export class Lab implements SyncTeardown {
     const running = this.realServers[i];
     if (running !== undefined && !hasExited(running)) return;
     const name = `rs${i + 1}`;
-    // With --exit-on-stdin-close the server dies with us even if we are SIGKILLed.
-    const child = this.spawn(ns, [process.execPath, REALSERVER_JS, '--name', name, '--http-port-2', String(REAL_HTTP_PORT_2), '--exit-on-stdin-close', '1']);
+    // With --exit-on-stdin-close the server dies with us even if we are SIGKILLed; dual-stack, so
+    // the same servers answer an IPv6 VIP once addLabV6 has run.
+    const child = this.spawn(ns, [process.execPath, REALSERVER_JS, '--name', name, '--http-port-2', String(REAL_HTTP_PORT_2), '--dual-stack', '1', '--exit-on-stdin-close', '1']);
     const tail = captureStderr(child, (line) => this.log.debug({ real: name, line }, 'real server stderr'));
     this.realServers[i] = child;
     child.on('exit', (code, signal) => this.log.debug({ real: name, code, signal }, 'real server exited'));

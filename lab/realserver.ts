@@ -7,9 +7,10 @@
 //                port share its 4-tuples too (client address and port, real address and port),
 //                and a new connection that meets the other service's TIME_WAIT socket there is
 //                answered with a challenge ACK, reset and retried, as with any NAT balancer
-//   TCP   :9000  "PING\n" -> "<name>\n" (connection stays open); "BULK <n> [seed]\n" -> n pattern
-//                bytes (see pattern.ts), then the server closes
-//   UDP   :5353  any datagram -> "<name>"
+//   TCP   :9000  "PING\n" -> "<name>\n" (connection stays open); "ECHO <token>\n" -> "<token>\n"
+//                (connection stays open: failover-traffic's checked stream); "BULK <n> [seed]\n" -> n
+//                pattern bytes (see pattern.ts), then the server closes
+//   UDP   :5353  "SEQ <n>" -> "SEQ <n> <name>" (failover-traffic's probes); any other datagram -> "<name>"
 //
 // With --dual-stack 1 every listener is bound to :: (IPv6, v4-mapped IPv4 too) instead of 0.0.0.0:
 // one server answers both families (the HA lab's reals).
@@ -60,6 +61,10 @@ function handleLine(sock: Socket, name: string, line: string): 'more' | 'done' {
   const [cmd, arg, seed] = line.trim().split(/\s+/);
   if (cmd === 'PING') {
     sock.write(`${name}\n`);
+    return 'more';
+  }
+  if (cmd === 'ECHO' && arg !== undefined) {
+    sock.write(`${arg}\n`);
     return 'more';
   }
   if (cmd === 'BULK') {
@@ -126,8 +131,10 @@ async function main(): Promise<void> {
   const http2 = httpServer();
   const tcp = lineServer(name);
   const udp = createSocket(dualStack ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
-  udp.on('message', (_msg, rinfo) => {
-    udp.send(name, rinfo.port, rinfo.address, (err) => {
+  udp.on('message', (msg, rinfo) => {
+    const text = msg.toString('latin1', 0, Math.min(msg.length, MAX_LINE));
+    const reply = text.startsWith('SEQ ') ? `${text} ${name}` : name;
+    udp.send(reply, rinfo.port, rinfo.address, (err) => {
       if (err) log.warn({ err, peer: rinfo.address }, 'udp reply failed');
     });
   });
