@@ -63,19 +63,24 @@ ${service(a4.vip, TCP_PORT, 'tcp', a4.reals)}${service(a4.vip, UDP_PORT, 'udp', 
 
 export class HaPair {
   readonly daemons: Partial<Record<RouterName, XlvsdProcess>> = {};
-  private constructor(readonly lab: HaLab, readonly dir: string, readonly keyFile: string, readonly opts: PairOptions) {}
+  private constructor(readonly lab: HaLab, readonly dir: string, readonly keyFile: string, readonly opts: PairOptions, private readonly ownsLab: boolean) {}
 
-  /** The lab, the key, real servers (dr: the VIPs on their loopback, no ARP for them) and both daemons up. */
+  /** A lab of its own, the key, real servers (dr: the VIPs on their loopback, no ARP for them) and both daemons up. */
   static async create(o: PairOptions = {}): Promise<HaPair> {
     const lab = await createHaLab({ reals: o.reals ?? 3 });
+    return HaPair.onLab(lab, o, { ownsLab: true, startReals: true });
+  }
+
+  /** The same in a lab someone else made (and removes); startReals: false when its reals already run. */
+  static async onLab(lab: HaLab, o: PairOptions, how: { ownsLab: boolean; startReals: boolean }): Promise<HaPair> {
     const dir = mkdtempSync(join(tmpdir(), `${lab.prefix}ha-`));
     const keyFile = join(dir, 'ha.key');
     writeFileSync(keyFile, new Uint8Array(randomBytes(32)));
     chmodSync(keyFile, 0o600);
-    const pair = new HaPair(lab, dir, keyFile, o);
+    const pair = new HaPair(lab, dir, keyFile, o, how.ownsLab);
     try {
       if (o.method === 'dr') await pair.drReals();
-      await lab.startRealServers();
+      if (how.startReals) await lab.startRealServers();
       for (const r of ['r1', 'r2'] as const) await pair.start(r);
     } catch (e) {
       await pair.destroy();
@@ -154,7 +159,7 @@ export class HaPair {
   async destroy(): Promise<void> {
     const errors: unknown[] = [];
     for (const d of Object.values(this.daemons)) await d?.destroy().catch((e: unknown) => errors.push(e));
-    await this.lab.destroy().catch((e: unknown) => errors.push(e));
+    if (this.ownsLab) await this.lab.destroy().catch((e: unknown) => errors.push(e));
     rmSync(this.dir, { recursive: true, force: true });
     if (errors.length > 0) throw new AggregateError(errors, 'HA pair clean-up failed');
   }

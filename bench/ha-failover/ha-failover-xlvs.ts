@@ -1,17 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// xlvs's side of the ha-failover section: TO BE WIRED by the HA manager's author.
-//
-// runXlvs(intervalMs, ctx) must, in ctx.lab (a fresh HA lab, reals running, nothing on the
-// routers): start xlvsd on r1 and r2 with `ha:` (interval = intervalMs, dead time the default
-// 3 intervals, r1 priority 150, r2 100), the VIP's TCP port ctx.tcpPort and UDP port ctx.udpPort
-// balanced over ctx.lab.addr.v4.reals (nat), wait until r1 is master and r2 is in sync, then call
-//   ctx.measure(kill)   with kill = r1's links down (ctx.lab.linksDown('r1')), then SIGKILL of its xlvsd
-// and return what measure returns, after stopping both daemons (even on failure). Until then it
-// returns a NotRun, and the report's xlvs column says "not run": no figure is made up.
+// xlvs's side of the ha-failover section: in ctx.lab (a fresh HA lab, reals running, nothing on
+// the routers) xlvsd runs on r1 and r2 with `ha:` (interval = intervalMs, dead time 3 intervals,
+// r1 priority 150, r2 100; testing/ha-pair.ts), the VIP's TCP and UDP ports balanced (nat) over
+// the reals; once r1 is master and both hold each other's table, ctx.measure(kill) with kill =
+// r1's links down, then SIGKILL of its xlvsd. Both daemons are removed afterwards, even on failure.
 
 import type pino from 'pino';
 import type { HaLab } from '../../lab/ha-lab.js';
 import type { FailoverFigures, NotRun } from './ha-failover-measure.js';
+import { HaPair, TCP_PORT, UDP_PORT } from '../../testing/ha-pair.js';
 
 export interface XlvsContext {
   lab: HaLab;
@@ -23,6 +20,14 @@ export interface XlvsContext {
 }
 
 export async function runXlvs(intervalMs: number, ctx: XlvsContext): Promise<FailoverFigures | NotRun> {
-  void ctx;
-  return { ran: false, intervalMs, reason: 'not run: the xlvs HA manager is not wired into bench/ha-failover/ha-failover-xlvs.ts yet' };
+  if (ctx.tcpPort !== TCP_PORT || ctx.udpPort !== UDP_PORT) throw new Error(`the HA pair serves ${TCP_PORT}/${UDP_PORT}, not ${ctx.tcpPort}/${ctx.udpPort}`);
+  const pair = await HaPair.onLab(ctx.lab, { method: 'nat', intervalMs, deadIntervals: 3 }, { ownsLab: false, startReals: false });
+  try {
+    await pair.waitSteady(20_000);
+    return await ctx.measure(() => pair.hardKill('r1'));
+  } finally {
+    await pair.destroy();
+    // The lab is reused by the next round: r1's links come back.
+    await ctx.lab.linksUp('r1');
+  }
 }
