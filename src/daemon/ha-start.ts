@@ -14,7 +14,7 @@ import { linkCarrier } from '../host/links.js';
 import { HaManager } from '../ha/manager.js';
 import { HaStateFile } from '../ha/ha-state.js';
 import { Announcer } from '../ha/announce.js';
-import { ensureFloating, prepareHaSysctls } from '../ha/floating.js';
+import { ensureFloating, prepareHaSysctls, removeFloating } from '../ha/floating.js';
 import { SyncChannel } from '../ha/sync-channel.js';
 
 /** The floating addresses of a desired state: every VIP (public), the gateways and local addresses (private). */
@@ -44,10 +44,20 @@ export async function startHa(o: HaStartOptions): Promise<HaManager | undefined>
   const stateFile = new HaStateFile(o.stateDir, log);
   const floating = (): { public: string[]; private: string[] } => floatingOf(o.store.committed.state, ha.gateway);
   prepareHaSysctls([ifaces.public, ifaces.private]);
+  // The set on the interfaces follows the VIPs in force: what a reload (or the config since the
+  // last run) no longer floats comes off, so the kernel does not answer for it without the gate.
   const put = (): void => {
     const f = floating();
+    const was = stateFile.saved.floating;
+    const gone = (dev: string, now: string[]): string[] => (was[dev] ?? []).filter((a) => !now.includes(a));
+    const stale = { public: gone(ifaces.public, f.public), private: gone(ifaces.private, f.private) };
+    if (stale.public.length + stale.private.length > 0) {
+      removeFloating(nl, { public: ifaces.public, private: ifaces.private, vips: stale.public, privateAddrs: stale.private });
+      log.info({ removed: stale }, 'ha: addresses no longer floating taken off the interfaces');
+    }
     ensureFloating(nl, { public: ifaces.public, private: ifaces.private, vips: f.public, privateAddrs: f.private });
-    stateFile.save({ floating: { [ifaces.public]: f.public, [ifaces.private]: f.private } });
+    const next = { [ifaces.public]: f.public, [ifaces.private]: f.private };
+    if (JSON.stringify(next) !== JSON.stringify(was)) stateFile.save({ floating: next });
   };
   put();
   const sync = new SyncChannel({ ha, dp: o.dp, slots: () => o.reconciler.slotIndex(), log, epoch: Date.now() });
@@ -64,8 +74,13 @@ export async function startHa(o: HaStartOptions): Promise<HaManager | undefined>
   });
   // A reload that changes the VIPs moves the floating set with it.
   o.store.onChange(() => {
-    put();
-    manager.refreshFloating();
+    try {
+      put();
+      manager.refreshFloating();
+    } catch (e) {
+      // The data plane runs the new state; the floating set stays as it was until the next change.
+      log.error({ err: e, code: (e as { code?: string }).code }, `ha: moving the floating addresses with the new state failed: ${(e as Error).message}`);
+    }
   });
   return manager;
 }

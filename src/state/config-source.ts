@@ -47,6 +47,10 @@ export class ConfigSource {
       log.error({ interfaces: config.interfaces }, 'changing interfaces needs a restart of xlvsd; keeping the running state');
       return false;
     }
+    if (haText(config) !== haText(running)) {
+      log.error({ ha: config.ha === undefined ? null : config.ha.node }, 'changing the ha: section (or its key file) needs a restart of xlvsd; keeping the running state');
+      return false;
+    }
     if (config.health.maxProbes !== running.health.maxProbes || config.health.maxExec !== running.health.maxExec || config.health.synChecks !== running.health.synChecks) {
       log.warn({ health: config.health, running: running.health }, 'health.max_probes, max_exec and syn_checks take effect at the next restart of xlvsd');
     }
@@ -80,4 +84,9 @@ export class ConfigSource {
     log.info({ config: this.path, overrides: kept.length, shadowed: shadows.length }, 'config reloaded');
     return true;
   }
+}
+
+/** The ha: section as compared across a reload (the key by its bytes, never logged). */
+function haText(c: Config): string {
+  return c.ha === undefined ? '' : JSON.stringify({ ...c.ha, key: c.ha.key.toString('hex') });
 }
