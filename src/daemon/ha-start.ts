@@ -68,7 +68,7 @@ export async function startHa(o: HaStartOptions): Promise<HaManager | undefined>
       for (const dev of [ifaces.public, ifaces.private]) {
         if (!linkCarrier(nl, dev)) return `interface ${dev} is down or has no carrier`;
       }
-      return undefined;
+      return o.dp.notAttached();
     },
     sync,
   });

@@ -110,6 +110,24 @@ export class Dataplane {
     }
   }
 
+  /**
+   * Why the data plane is not forwarding on both interfaces (a link pin gone, or its XDP link
+   * detached, e.g. by `bpftool link detach`), or undefined when it is: HA's fault check, each
+   * interval (a few syscalls).
+   */
+  notAttached(): string | undefined {
+    for (const { role } of ROLES) {
+      const link = XdpLink.open(join(this.pinDir, 'links', role));
+      if (!link) return `the ${role} XDP link is not pinned`;
+      try {
+        if (link.info().ifindex === 0) return `the ${role} XDP link is detached`;
+      } finally {
+        link.close();
+      }
+    }
+    return undefined;
+  }
+
   /** Drops our handles; pinned programs, links and maps keep forwarding. */
   close(): void {
     this.obj.close();

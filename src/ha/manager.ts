@@ -116,12 +116,22 @@ export class HaManager implements HaControl {
   private tick(): void {
     if (this.stopped) return;
     const now = Date.now();
-    const fault = this.o.faultCheck();
-    this.apply(this.roles.setFault(fault, now), 'fault check');
-    this.apply(this.roles.tick(now), 'tick');
-    if (this.roles.current === 'master') writeLease(this.o.maps, this.deadMs);
-    this.sendAdvert('advert');
+    // The next beat is due whatever this one meets: the timer goes first.
     this.timer = setTimeout(() => this.tick(), this.cfg.intervalMs);
+    let fault: string | undefined;
+    try {
+      fault = this.o.faultCheck();
+    } catch (e) {
+      fault = `the fault check failed: ${(e as Error).message}`;
+    }
+    try {
+      this.apply(this.roles.setFault(fault, now), 'fault check');
+      this.apply(this.roles.tick(now), 'tick');
+      if (this.roles.current === 'master') writeLease(this.o.maps, this.deadMs);
+      this.sendAdvert('advert');
+    } catch (e) {
+      this.o.log.error({ err: e, code: (e as { code?: string }).code }, `ha: heartbeat tick failed: ${(e as Error).message}`);
+    }
     this.armDeadTimer(now);
   }
 

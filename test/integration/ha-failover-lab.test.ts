@@ -39,6 +39,28 @@ async function settle(t: FailoverTraffic, since: number): Promise<TrafficReport>
   return t.report();
 }
 
+/** Established connections per real of the VIP's TCP service, as router r counts them. */
+async function activeByReal(pair: HaPair, r: 'r1' | 'r2', vip: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const s of await pair.daemon(r).api.listServices()) {
+    if (s.vip !== vip || s.port !== TCP_PORT || s.protocol !== 'tcp') continue;
+    for (const real of s.reals) out[real.address] = real.active_conns;
+  }
+  return out;
+}
+
+/** The backup counts the master's connections per real the same (synced flows, recounted by its reaper). */
+async function countsAgree(pair: HaPair, vip: string): Promise<Record<string, number>> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    const [m, b] = [await activeByReal(pair, 'r1', vip), await activeByReal(pair, 'r2', vip)];
+    const total = Object.values(m).reduce((x, y) => x + y, 0);
+    if (total === CONNECTIONS && JSON.stringify(m) === JSON.stringify(b)) return b;
+    if (Date.now() > end) throw new Error(`per-real active counts differ: r1 ${JSON.stringify(m)}, r2 ${JSON.stringify(b)}`);
+    await sleep(250);
+  }
+}
+
 async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
   const pair = await HaPair.create({ method });
   let traffic: FailoverTraffic | undefined;
@@ -50,6 +72,7 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     assertAllAlive(await traffic.report(), 'before the kill');
     // r2 holds every connection r1 made (both entries each; census by its own count of records).
     const synced = await pair.waitFor('r2', (s) => s.sync.in.records >= CONNECTIONS, 5_000, `${CONNECTIONS} flows synced`);
+    const counts = await countsAgree(pair, a.vip);
     await traffic.mark();
 
     const killAt = Date.now();
@@ -58,7 +81,7 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     const over = await settle(traffic, killAt);
     assertAllAlive(over, `after r1 died (r2: ${took.reason})`);
     const gap = over.udp.longestGapMs;
-    console.log(`# ${method} IPv${family}: failover gap ${gap} ms (dead time 300 ms), ${over.alive}/${CONNECTIONS} alive; r2 had ${synced.sync.in.records} records synced`);
+    console.log(`# ${method} IPv${family}: failover gap ${gap} ms (dead time 300 ms), ${over.alive}/${CONNECTIONS} alive; r2 had ${synced.sync.in.records} records synced, per-real active ${JSON.stringify(counts)} on both`);
     assert.ok(gap < 1_000, `failover gap ${gap} ms`);
 
     await traffic.mark();

@@ -10,7 +10,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -27,12 +27,16 @@ const NO_PIN_DIR = `/sys/fs/bpf/xlvs-test-check-none-${process.pid}`;
 class Netns implements SyncTeardown {
   readonly name = `xlvs-check-${process.pid}-${randomBytes(3).toString('hex')}`;
 
-  constructor(pub?: string, priv?: string) {
+  /** local: addresses to put on the public and private interface (an HA config's own ones). */
+  constructor(pub?: string, priv?: string, local?: { public: string; private: string }) {
     guard(this);
     try {
       execFileSync('ip', ['netns', 'add', this.name], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (pub !== undefined && priv !== undefined) {
         execFileSync('ip', ['-n', this.name, 'link', 'add', pub, 'type', 'veth', 'peer', 'name', priv], { stdio: ['ignore', 'ignore', 'pipe'] });
+        for (const [dev, a] of local ? [[pub, local.public], [priv, local.private]] : []) {
+          execFileSync('ip', ['-n', this.name, 'addr', 'add', a.includes(':') ? `${a}/64` : `${a}/24`, 'dev', dev, 'nodad'], { stdio: ['ignore', 'ignore', 'pipe'] });
+        }
       }
     } catch (e) {
       this.teardownSync();
@@ -71,13 +75,27 @@ function xlvsdCheck(file: string, ns: Netns): Promise<Run> {
 }
 
 /** Runs the check on a file in a fresh namespace with the file's interfaces (or `ifaces`). */
-async function checkIn(file: string, ifaces: [string, string] | undefined): Promise<Run> {
-  const ns = new Netns(...(ifaces ?? []));
+async function checkIn(file: string, ifaces: [string, string] | undefined, local = existsSync(file) ? haLocalOf(readFileSync(file, 'utf8')) : undefined): Promise<Run> {
+  const ns = ifaces ? new Netns(ifaces[0], ifaces[1], local) : new Netns();
   try {
     return await xlvsdCheck(file, ns);
   } finally {
     ns.teardownSync();
   }
+}
+
+/** An HA config's own addresses (ha.local), which --check wants on its interfaces. */
+function haLocalOf(text: string): { public: string; private: string } | undefined {
+  // The bad-file cases are not YAML at all: they have no HA addresses to put anywhere.
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'YAMLParseError') return undefined;
+    throw e;
+  }
+  const ha = (doc as { ha?: { local?: { public?: string; private?: string } } }).ha;
+  return ha?.local?.public && ha.local.private ? { public: ha.local.public, private: ha.local.private } : undefined;
 }
 
 function interfacesOf(text: string): [string, string] {
@@ -129,6 +147,13 @@ for (const name of examples) {
     assert.ok(bare.stderr.includes(`interfaces.public: no interface of that name in this network namespace (got "${ifaces[0]}")`), bare.stderr);
   });
 }
+
+test('an HA config whose own heartbeat address is not on its interface: --check says which (exit 1)', async () => {
+  const file = runnable('ha-r1.yaml');
+  const run = await checkIn(file, interfacesOf(readFileSync(file, 'utf8')), { public: '203.0.113.99', private: '10.77.0.2' });
+  assert.equal(run.code, 1, run.stdout);
+  assert.ok(run.stderr.includes('ha.local.public') && run.stderr.includes('203.0.113.11') && run.stderr.includes('is not an address of interface pub0'), run.stderr);
+});
 
 /** A bad file: an example with one piece of text replaced, and what the check must say of it. */
 interface BadCase {
