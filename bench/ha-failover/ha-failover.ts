@@ -48,7 +48,7 @@ async function keepalivedRound(lab: HaLab, dir: string, intervalMs: number, m: M
     log.info({ intervalMs, settledMs: settled }, 'keepalived: r1 is master');
     const f = await measureFailover(lab, intervalMs, m, () => ka[0]!.killHard());
     // The backup holds both addresses now (else the gap measured was not a takeover).
-    await waitForMaster(lab, 'r2', v4.vip, v4.gateway, 2_000);
+    await waitForMaster(lab, 'r2', v4.vip, v4.gateway, 2_000, false);
     return f;
   } finally {
     // Restore: r2's keepalived resigns and removes its addresses; r1's links come back without
@@ -110,7 +110,7 @@ export function renderHaFailover(r: HaFailoverResult, seconds: number): Section 
       '- Lab: lab/ha-lab.ts: client on a public bridge with two routers; both routers and three reals on a private bridge; the reals\' default route is the floating gateway 10.77.0.1.',
       '- keepalived (Debian\'s, VRRPv3, VRRP only): per router one instance on pub0 holding the VIP and one on priv0 holding the gateway, in one sync group; advert_int = the interval; priority 150 (r1) / 100 (r2); preempt on. No conntrackd.',
       '- nftables on both routers: DNAT of the VIP\'s TCP and UDP ports to `numgen inc mod 3` over the reals; conntrack on.',
-      '- xlvs (once runXlvs in bench/ha-failover/ha-failover-xlvs.ts is wired): xlvsd on both routers with `ha:` at the same interval, in the same lab, measured the same way.',
+      '- xlvs: xlvsd on both routers with `ha:` at the same interval (dead time 3 intervals), nat to the same reals, in the same lab, measured the same way (bench/ha-failover/ha-failover-xlvs.ts, testing/ha-pair.ts).',
     ],
     notes: [
       `- Traffic: lab/failover-traffic.ts: ${n} connections each sending a checked echo request every 5 ms; one UDP flow probing every 1 ms, each probe answered by a real.`,

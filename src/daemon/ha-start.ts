@@ -16,6 +16,8 @@ import { HaStateFile } from '../ha/ha-state.js';
 import { Announcer } from '../ha/announce.js';
 import { ensureFloating, prepareHaSysctls, removeFloating } from '../ha/floating.js';
 import { SyncChannel } from '../ha/sync-channel.js';
+import { dropLease, readFloating, readHa, setFloating, setHaFlags } from '../ha/lease.js';
+import { removeRecordedFloating } from '../ha/teardown.js';
 
 /** The floating addresses of a desired state: every VIP (public), the gateways and local addresses (private). */
 export function floatingOf(desired: DesiredState, gateway: string[]): { public: string[]; private: string[] } {
@@ -24,6 +26,21 @@ export function floatingOf(desired: DesiredState, gateway: string[]): { public: 
   const priv = new Set(gateway);
   for (const a of [desired.local.v4, desired.local.v6]) if (a !== undefined) priv.add(a);
   return { public: [...vips].sort(), private: [...priv].sort() };
+}
+
+/**
+ * A start without `ha:` on a data plane that ran with it: the gate and the sync are switched off
+ * (else the pinned flags would keep dropping ARP/ND for the old floating addresses) and the
+ * addresses HA put on the interfaces come off: this router now answers for what its config says.
+ */
+function leaveHa(o: HaStartOptions, log: Logger): void {
+  const flags = readHa(o.dp.maps).flags;
+  if (flags === 0 && readFloating(o.dp.maps).length === 0) return;
+  setHaFlags(o.dp.maps, 0);
+  dropLease(o.dp.maps);
+  setFloating(o.dp.maps, []);
+  removeRecordedFloating(o.stateDir, log);
+  log.warn({ flags }, 'ha: the config has no ha: section; the pinned data plane ran with it: HA switched off');
 }
 
 export interface HaStartOptions {
@@ -37,8 +54,11 @@ export interface HaStartOptions {
 
 export async function startHa(o: HaStartOptions): Promise<HaManager | undefined> {
   const ha = o.config.ha;
-  if (!ha) return undefined;
   const log = o.log.child({ part: 'ha' });
+  if (!ha) {
+    leaveHa(o, log);
+    return undefined;
+  }
   const ifaces = o.config.interfaces;
   const nl = Netlink.open();
   const stateFile = new HaStateFile(o.stateDir, log);
@@ -46,17 +66,24 @@ export async function startHa(o: HaStartOptions): Promise<HaManager | undefined>
   prepareHaSysctls([ifaces.public, ifaces.private]);
   // The set on the interfaces follows the VIPs in force: what a reload (or the config since the
   // last run) no longer floats comes off, so the kernel does not answer for it without the gate.
+  // Recorded (ha.json) is what HA put there itself: an address the admin had configured before
+  // is used, never recorded, so neither a teardown nor a start without ha: takes it away.
   const put = (): void => {
     const f = floating();
     const was = stateFile.saved.floating;
-    const gone = (dev: string, now: string[]): string[] => (was[dev] ?? []).filter((a) => !now.includes(a));
-    const stale = { public: gone(ifaces.public, f.public), private: gone(ifaces.private, f.private) };
-    if (stale.public.length + stale.private.length > 0) {
-      removeFloating(nl, { public: ifaces.public, private: ifaces.private, vips: stale.public, privateAddrs: stale.private });
-      log.info({ removed: stale }, 'ha: addresses no longer floating taken off the interfaces');
+    const want: Record<string, string[]> = { [ifaces.public]: f.public, [ifaces.private]: f.private };
+    const stale = (dev: string): string[] => (was[dev] ?? []).filter((a) => !want[dev]!.includes(a));
+    const gone = { public: stale(ifaces.public), private: stale(ifaces.private) };
+    if (gone.public.length + gone.private.length > 0) {
+      removeFloating(nl, { public: ifaces.public, private: ifaces.private, vips: gone.public, privateAddrs: gone.private });
+      log.info({ removed: gone }, 'ha: addresses no longer floating taken off the interfaces');
     }
-    ensureFloating(nl, { public: ifaces.public, private: ifaces.private, vips: f.public, privateAddrs: f.private });
-    const next = { [ifaces.public]: f.public, [ifaces.private]: f.private };
+    const added = ensureFloating(nl, { public: ifaces.public, private: ifaces.private, vips: f.public, privateAddrs: f.private });
+    const next: Record<string, string[]> = {};
+    for (const dev of [ifaces.public, ifaces.private]) {
+      const kept = (was[dev] ?? []).filter((a) => want[dev]!.includes(a));
+      next[dev] = [...new Set([...kept, ...added.filter((x) => x.dev === dev).map((x) => x.address)])].sort();
+    }
     if (JSON.stringify(next) !== JSON.stringify(was)) stateFile.save({ floating: next });
   };
   put();
