@@ -76,7 +76,7 @@ static __always_inline int ha_standby_for(const __u8 *target, __u8 fam, int len)
 	return bpf_map_lookup_elem(&ha_floating, &a) != 0;
 }
 
-/* The ARP/ND gate, first thing in xlvs_public and xlvs_private: XDP_DROP
+/* The ARP/ND gate, in xlvs_public and xlvs_private after l2.h's check: XDP_DROP
  * (counted, ha_standby) for an ARP request or a neighbour solicitation this
  * router must not answer; -1 for every other frame, which goes on as before.
  * Global: its frame never sits under the packet programs' deeper chains. */

@@ -221,6 +221,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ha_floating SEC(".maps");
 
+/* enum xlvs_if_role -> the program's interface and its MAC (l2.h): xlvs_public
+ * and xlvs_private hand unicast frames for another MAC to the kernel. An array
+ * with a constant key: the verifier inlines the lookup (the check costs every
+ * frame). Written by the daemon; ifindex 0 or another ingress: not checked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLVS_IF_ROLES);
+	__type(key, __u32);
+	__type(value, struct xlvs_if_mac);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} if_macs SEC(".maps");
+
 /* Per-CPU HA counters by enum xlvs_ha_stat (slots past XLVS_HA_STAT_MAX: room). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

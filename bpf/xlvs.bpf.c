@@ -16,7 +16,8 @@
  *   xlvs_reap    (run by the daemon through BPF_PROG_TEST_RUN): deletes
  *                dead flows, templates and lblc entries, counting flows down
  *
- * Anything that is not ours is passed to the kernel untouched. Every packet is
+ * Anything that is not ours is passed to the kernel untouched, first of all a
+ * unicast frame for another host's MAC (l2.h). Every packet is
  * counted once, in drops or events.
  */
 #include "maps.h"
@@ -34,6 +35,7 @@
 #include "srcval.h"
 #include "stats.h"
 #include "ha.h"
+#include "l2.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -392,8 +394,11 @@ SEC("xdp")
 int xlvs_public(struct xdp_md *ctx)
 {
 	__be16 proto;
-	int v = ha_gate(ctx);
+	int v = l2_otherhost(ctx, XLVS_IF_PUBLIC);
 
+	if (v >= 0)
+		return v;
+	v = ha_gate(ctx);
 	if (v >= 0)
 		return v;
 	proto = frame_proto(ctx);
@@ -415,6 +420,9 @@ int xlvs_private(struct xdp_md *ctx)
 	 * device is the daemon building a health probe's SYN (probe.h). */
 	if (ctx->ingress_ifindex == XLVS_PROBE_TX_IFINDEX)
 		return probe_tx(ctx);
+	v = l2_otherhost(ctx, XLVS_IF_PRIVATE);
+	if (v >= 0)
+		return v;
 	v = ha_gate(ctx);
 	if (v >= 0)
 		return v;

@@ -150,7 +150,10 @@ enum xlvs_event {
 				   * SYN-ACK is answered with a RST (XDP_TX), a RST consumed */
 	XLVS_EV_ICMP_TIME_EXCEEDED = 8, /* TTL / hop limit ran out at the router: ICMP time exceeded
 				   * built from the untranslated packet and sent back (XDP_TX) */
-	XLVS_EV_MAX = 9,
+	XLVS_EV_OTHERHOST = 9,    /* unicast to another host's MAC (a flooding switch or bridge,
+				   * promiscuous mode): handed to the kernel untouched, which drops
+				   * it (PACKET_OTHERHOST); never forwarded (l2.h) */
+	XLVS_EV_MAX = 10,
 };
 
 /* Connection state of a flow entry; picks the timeout (xlvs_cfg, or flow.h's
@@ -533,6 +536,22 @@ struct xlvs_ha_addr {
 	__u8 pad[3];
 };
 
+/* Slots of if_macs: the interface each program is attached to. */
+enum xlvs_if_role {
+	XLVS_IF_PUBLIC = 0,  /* xlvs_public's */
+	XLVS_IF_PRIVATE = 1, /* xlvs_private's */
+	XLVS_IF_ROLES = 2,
+};
+
+/* Value of if_macs (key: enum xlvs_if_role): the interface a program is attached
+ * to and its MAC, written by the daemon. A unicast frame arriving there for
+ * another MAC is not ours (l2.h). ifindex 0: none, nothing is checked. */
+struct xlvs_if_mac {
+	__u32 ifindex;
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
 /* A record of the sync ring. fk/fv: the FORWARD entry; rk/rv: the reply entry. */
 struct xlvs_sync_rec {
 	__u32 kind;     /* enum xlvs_sync_kind */
@@ -574,6 +593,7 @@ struct xlvs_abi_enums {
 	enum xlvs_ha_limits ha_limits;
 	enum xlvs_ha_stat ha_stat;
 	enum xlvs_sync_kind sync_kind;
+	enum xlvs_if_role if_role;
 	/* Structs no map declares as key or value (a ring's records): kept in BTF here too. */
 	struct xlvs_sync_rec sync_rec;
 };

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The loaded data plane: object, pinned programs, XDP links and typed maps.
+// Dataplane.load also writes if_macs, the two interfaces' MACs (if-macs.ts).
 // Pin layout under the pin dir (default /sys/fs/bpf/xlvs):
 //   maps/<name>        every map (pinned by libbpf, reused on restart)
 //   progs/xlvs_public  progs/xlvs_private
@@ -16,6 +17,7 @@ import { XdpLink, ifindexOf, type XdpMode } from '../kernel/link.js';
 import type { BpfMap, PerCpuMap } from '../kernel/map.js';
 import { u32, u64 } from '../kernel/codec.js';
 import * as abi from '../gen/abi.js';
+import { readIfMacs, writeIfMacs } from './if-macs.js';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/xlvs';
 
@@ -47,6 +49,9 @@ export interface Maps {
   ha: BpfMap<number, abi.XlvsHa>;
   haFloating: BpfMap<abi.XlvsHaAddr, number>;
   haStats: PerCpuMap<number, bigint>;
+  /** enum xlvs_if_role -> the program's interface and its MAC (bpf/l2.h, if-macs.ts): unicast
+   * frames for another MAC go to the kernel. */
+  ifMacs: BpfMap<number, abi.XlvsIfMac>;
 }
 
 export interface Interfaces {
@@ -97,6 +102,8 @@ export class Dataplane {
       refuseMismatched(obj, pinDir);
       obj.load();
       const maps = openMaps(obj);
+      // Before the programs act on the interfaces: from their first frame, one for another host's MAC is not ours.
+      writeIfMacs(maps.ifMacs, readIfMacs(ifaces), log);
       for (const { role, prog } of ROLES) {
         obj.pinProgram(prog, join(pinDir, 'progs', prog));
         attachRole(obj.programFd(prog), ifaces[role], ifaces.mode, join(pinDir, 'links', role), log);
@@ -166,6 +173,7 @@ export function openMaps(obj: BpfObject): Maps {
     ha: obj.map('ha', u32, abi.XlvsHa),
     haFloating: obj.map('ha_floating', abi.XlvsHaAddr, u32),
     haStats: obj.percpuMap('ha_stats', u32, u64),
+    ifMacs: obj.map('if_macs', u32, abi.XlvsIfMac),
   };
 }
 

@@ -40,3 +40,9 @@ function oneLink(nl: Netlink, req: Request): msg.LinkRow {
 
 /** A device given by name (looked up now) or already resolved. */
 export const resolveDev = (nl: Netlink, dev: string | Dev): Dev => (typeof dev === 'string' ? linkByName(nl, dev) : dev);
+
+/** The device called `name` with its link-layer address (IFLA_ADDRESS), when it has one. */
+export function linkWithMac(nl: Netlink, name: string): Dev & { mac?: string } {
+  const row = oneLink(nl, msg.getLinkByName(name));
+  return { index: row.index, name, ...(row.mac !== undefined ? { mac: row.mac } : {}) };
+}

@@ -154,7 +154,7 @@ test('a tampered layout throws AbiMismatchError naming the struct', () => {
 const PINNED_MAPS = [
   'vips', 'svcs', 'svc_rr', 'svc_reals', 'svc_tables', 'reals', 'real_conns', 'flows',
   'persist', 'dests', 'svc_stats', 'real_stats', 'drops', 'events', 'cfg', 'probes', 'probe_batch',
-  'srcval', 'srcval_prefixes', 'ha', 'ha_floating', 'ha_stats',
+  'srcval', 'srcval_prefixes', 'ha', 'ha_floating', 'ha_stats', 'if_macs',
 ];
 /** Pinned too, without a typed handle: ring buffers (the daemon reads them with RingBuf). */
 const PINNED_RINGS = ['sync_ring'];
