@@ -13,7 +13,9 @@ export interface RoleSample {
 }
 
 export class RoleWatch {
+  /** Role changes (the stream's first message, the role it starts from, is `initial`). */
   readonly events: HaEvent[] = [];
+  initial: HaEvent | undefined;
   readonly samples: RoleSample[] = [];
   readonly errors: Error[] = [];
   private unsubscribe: () => void;
@@ -21,14 +23,24 @@ export class RoleWatch {
   private readonly polling: Promise<void>;
 
   private constructor(private readonly pair: HaPair, private readonly r: RouterName, private readonly everyMs: number) {
-    this.unsubscribe = pair.daemon(r).api.watchHa((e) => this.events.push(e), (e) => this.errors.push(e));
+    this.unsubscribe = pair.daemon(r).api.watchHa((e) => {
+      if (this.initial === undefined && e.from === e.to) this.initial = e;
+      else this.events.push(e);
+    }, (e) => this.errors.push(e));
     this.polling = this.poll();
   }
 
-  /** Subscribes and starts polling; resolves once the stream has had time to be registered. */
+  /** Subscribes and starts polling; resolves once the stream has said where it starts. */
   static async start(pair: HaPair, r: RouterName, everyMs = 20): Promise<RoleWatch> {
     const w = new RoleWatch(pair, r, everyMs);
-    await new Promise((res) => setTimeout(res, 300));
+    const end = Date.now() + 5_000;
+    while (w.initial === undefined) {
+      if (Date.now() > end || w.errors.length > 0) {
+        await w.stop();
+        throw new Error(`${r}: the WatchHa stream sent no first event within 5 s: ${w.errors.map((e) => e.message).join('; ')}`);
+      }
+      await new Promise((res) => setTimeout(res, 5));
+    }
     return w;
   }
 
