@@ -200,3 +200,23 @@ export function handOver(answers: Answer[], from: string, to: string): { lastFro
     bothMs: Math.max(0, lastFromMs - firstToMs), neitherMs: Math.max(0, firstToMs - lastFromMs),
   };
 }
+
+export interface RouterProbers {
+  /** From the client: the VIPs (v4, v6). */
+  pub: NeighbourProber;
+  /** From the first real: the gateways (v4, v6). */
+  prv: NeighbourProber;
+  stop(): Promise<void>;
+}
+
+/** Probers for the HA lab's floating addresses: the VIPs from the client, the gateways from the first real. */
+export async function routerProbers(lab: HaLab): Promise<RouterProbers> {
+  const a4 = lab.addr.v4;
+  const a6 = lab.addr.v6;
+  const pub = await NeighbourProber.start(lab, lab.ns.client, { v4: a4.client, v6: a6.client }, [a4.vip, a6.vip]);
+  const prv = await NeighbourProber.start(lab, lab.ns.reals[0]!, { v4: a4.reals[0]!, v6: a6.reals[0]! }, [a4.gateway, a6.gateway]).catch(async (e: unknown) => {
+    await pub.stop();
+    throw e;
+  });
+  return { pub, prv, stop: async () => void (await Promise.all([pub.stop(), prv.stop()])) };
+}

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaPair, TCP_PORT, UDP_PORT } from '../../testing/ha-pair.js';
 import { RoleWatch } from '../../testing/ha-watch.js';
+import { routerProbers, type RouterProbers } from '../../testing/neighbour-prober.js';
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
 import type { HaStatus } from '../../src/ha/types.js';
 
@@ -70,6 +71,7 @@ test('test 5: private path cut: no failover; both cut: split brain; healed: one 
   let traffic: FailoverTraffic | undefined;
   let watch1: RoleWatch | undefined;
   let watch2: RoleWatch | undefined;
+  let probe: RouterProbers | undefined;
   try {
     await pair.waitSteady();
     const a = lab.addr.v4;
@@ -96,6 +98,7 @@ test('test 5: private path cut: no failover; both cut: split brain; healed: one 
     assert.deepEqual(watch1.notRole('master'), [], 'r1 was master at every poll');
 
     // Both paths: neither hears the other; r2 takes over (split brain), r1 stays master.
+    probe = await routerProbers(lab);
     const bothCutAt = Date.now();
     await cut(pair, r1ns, [lab.ifaces.public, lab.ifaces.private]);
     const split = await watch2.eventTo('master', bothCutAt, DEAD_MS + 2_000);
@@ -118,6 +121,23 @@ test('test 5: private path cut: no failover; both cut: split brain; healed: one 
     for (const ns of lab.ns.reals) realsMs.push(await until(() => lab.neighbourOf(ns, a.gateway) === r1Priv, 5_000, `${ns}'s neighbour for the gateway on r1`));
     const neighboursMs = Date.now() - healAt;
     await sleep(3 * DEAD_MS);
+    await probe.stop();
+    // On the wire: r2 answered ARP/ND for every floating address in the split, and stopped
+    // within one interval of the heal; r1 answered throughout.
+    for (const [prober, targets, iface] of [[probe.pub, [a.vip, lab.addr.v6.vip], 'public'], [probe.prv, [a.gateway, lab.addr.v6.gateway], 'private']] as const) {
+      const [m1, m2] = [lab.macOf('r1', iface), lab.macOf('r2', iface)];
+      for (const target of targets) {
+        const seen = prober.of(target, bothCutAt);
+        const r2 = seen.filter((x) => x.mac === m2);
+        const r1After = seen.filter((x) => x.mac === m1 && x.atMs > healed.atMs);
+        const lastR2 = r2.length === 0 ? NaN : r2[r2.length - 1]!.atMs - healAt;
+        console.log(`# split brain: ${target}: r2 answered ${r2.length} times, from ${r2.length === 0 ? NaN : (r2[0]!.atMs - bothCutAt).toFixed(1)} ms after the cut to ${lastR2.toFixed(1)} ms after the heal; r1 ${r1After.length} times after r2 stepped down`);
+        assert.ok(r2.length > 0 && r2[0]!.atMs >= split.atMs - 5, `${target}: r2 answered in the split brain, not before it took over`);
+        assert.ok(lastR2 <= INTERVAL_MS + SLACK_MS, `${target}: r2 still answered ${lastR2} ms after the heal`);
+        assert.ok(r1After.length > 0, `${target}: r1 answers after the heal`);
+        assert.ok(seen.every((x) => x.mac === m1 || x.mac === m2), `${target}: only the routers answered`);
+      }
+    }
     await watch1.stop();
     await watch2.stop();
     const after = { r1: await pair.status('r1'), r2: await pair.status('r2') };
@@ -144,6 +164,7 @@ test('test 5: private path cut: no failover; both cut: split brain; healed: one 
     console.log(`# path cuts: UDP gap ${report.udp.longestGapMs} ms, ${report.alive}/${CONNECTIONS} alive`);
     assertAllAlive(report, 'after the cuts and the heal');
   } finally {
+    await probe?.stop();
     await watch1?.stop();
     await watch2?.stop();
     await uncut(pair, r1ns).catch((e: unknown) => console.log(`# nft clean-up: ${(e as Error).message}`));

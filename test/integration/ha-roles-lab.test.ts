@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaPair, TCP_PORT, UDP_PORT } from '../../testing/ha-pair.js';
-import { handOver, NeighbourProber } from '../../testing/neighbour-prober.js';
+import { handOver, routerProbers, type RouterProbers } from '../../testing/neighbour-prober.js';
 import { RoleWatch } from '../../testing/ha-watch.js';
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
 
@@ -41,24 +41,11 @@ async function settle(t: FailoverTraffic): Promise<TrafficReport> {
   return t.report();
 }
 
-/** Probers for the VIPs (from the client) and the gateway (from the first real). */
-async function probers(pair: HaPair): Promise<{ pub: NeighbourProber; prv: NeighbourProber; stop: () => Promise<void> }> {
-  const { lab } = pair;
-  const a4 = lab.addr.v4;
-  const a6 = lab.addr.v6;
-  const pub = await NeighbourProber.start(lab, lab.ns.client, { v4: a4.client, v6: a6.client }, [a4.vip, a6.vip]);
-  const prv = await NeighbourProber.start(lab, lab.ns.reals[0]!, { v4: a4.reals[0]!, v6: a6.reals[0]! }, [a4.gateway, a6.gateway]).catch(async (e: unknown) => {
-    await pub.stop();
-    throw e;
-  });
-  return { pub, prv, stop: async () => void (await Promise.all([pub.stop(), prv.stop()])) };
-}
-
 /**
  * Every target's answers went from r1 to r2 by `tookMs` (r2's takeover, unix ms): r1 answered
  * before, r2 after, both together for at most one interval, r1 never after that.
  */
-function assertHandOver(pair: HaPair, p: { pub: NeighbourProber; prv: NeighbourProber }, sinceMs: number, tookMs: number, what: string): void {
+function assertHandOver(pair: HaPair, p: RouterProbers, sinceMs: number, tookMs: number, what: string): void {
   const { lab } = pair;
   const sides = [
     { prober: p.pub, targets: [lab.addr.v4.vip, lab.addr.v6.vip], iface: 'public' },
@@ -85,13 +72,13 @@ function assertHandOver(pair: HaPair, p: { pub: NeighbourProber; prv: NeighbourP
 test('test 2: SIGKILL of the master daemon, links up: r2 takes over, r1 stops answering ARP/ND, no connection lost', async () => {
   const pair = await HaPair.create({ intervalMs: INTERVAL_MS, deadIntervals: 3 });
   let traffic: FailoverTraffic | undefined;
-  let probe: Awaited<ReturnType<typeof probers>> | undefined;
+  let probe: RouterProbers | undefined;
   try {
     await pair.waitSteady();
     const a = pair.lab.addr.v4;
     traffic = await FailoverTraffic.start(pair.lab, { ns: pair.lab.ns.client, host: a.vip, tcpPort: TCP_PORT, udpPort: UDP_PORT, connections: CONNECTIONS, durationMs: 60_000 });
     await pair.waitFor('r2', (s) => s.sync.in.records >= CONNECTIONS, 5_000, `${CONNECTIONS} flows synced`);
-    probe = await probers(pair);
+    probe = await routerProbers(pair.lab);
     await sleep(500);
     await traffic.mark();
 
@@ -123,7 +110,7 @@ test('test 3: restart of the master daemon keeps the role; a stop without start 
   const pair = await HaPair.create({ intervalMs: INTERVAL_MS, deadIntervals: 3, restartHoldMs: 10_000 });
   let traffic: FailoverTraffic | undefined;
   let watch: RoleWatch | undefined;
-  let probe: Awaited<ReturnType<typeof probers>> | undefined;
+  let probe: RouterProbers | undefined;
   try {
     await pair.waitSteady();
     const a = pair.lab.addr.v4;
@@ -161,7 +148,7 @@ test('test 3: restart of the master daemon keeps the role; a stop without start 
     // A SIGTERM with no start: r2 waits out the hold (from RESTARTING's receipt, so >= HOLD_MS
     // after the signal), and r1's lease (written at the SIGTERM to HOLD_MS) runs out with it.
     await pair.waitSteady();
-    probe = await probers(pair);
+    probe = await routerProbers(pair.lab);
     await sleep(500);
     await traffic.mark();
     const termAt = Date.now();
