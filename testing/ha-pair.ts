@@ -102,16 +102,16 @@ export class HaPair {
     return pairConfig(this.lab, r, this.keyFile, o);
   }
 
-  /** Starts router r's daemon (a restart when it ran before: same pin dir and state dir). */
-  async start(r: RouterName): Promise<XlvsdProcess> {
+  /** Starts router r's daemon (a restart when it ran before: same pin dir and state dir), with other options if given. */
+  async start(r: RouterName, o: PairOptions = this.opts): Promise<XlvsdProcess> {
     const existing = this.daemons[r];
     if (existing) {
-      existing.writeConfig(this.config(r));
+      existing.writeConfig(this.config(r, o));
       await existing.launch();
       return existing;
     }
     const d = await XlvsdProcess.start(this.lab, {
-      namespace: this.lab.routerNs(r), config: this.config(r), pinDir: `/sys/fs/bpf/${this.lab.prefix}${r}`,
+      namespace: this.lab.routerNs(r), config: this.config(r, o), pinDir: `/sys/fs/bpf/${this.lab.prefix}${r}`,
       readyTimeoutMs: 30_000,
     });
     this.daemons[r] = d;

@@ -176,7 +176,7 @@ export class HaManager implements HaControl {
       this.sendAdvert('advert');
       this.events.emit('event', { node: this.cfg.node, from, to, reason, atMs } satisfies HaEvent);
     } else if (step.reannounce && this.roles.current === 'master') {
-      this.o.log.info({ node: this.cfg.node }, 'ha: the peer also claimed master; announcing again');
+      this.o.log.info({ node: this.cfg.node, cause }, 'ha: the peer claimed master or was unheard; announcing again');
       this.announce();
     }
   }

@@ -8,7 +8,9 @@
 //   1. fault → fault;  2. hold → backup;
 //   3. the peer is gone (silent on both paths for the dead time and not within its RESTARTING
 //      hold; said GOODBYE or YIELD; in fault; holding) → master;
-//   4. peer master, me master (split brain) → the lower precedence goes backup;
+//   4. peer master, me master (split brain) → the lower precedence goes backup; the winner
+//      announces again on the loser's master advert, and on any message after silence on both
+//      paths (the loser may have stepped down already when its first message arrives);
 //   5. peer master, me backup → master only on preempt: preempt on, my priority > the peer's,
 //      in sync, not yielded, and the preempt delay passed since all that first held;
 //   6. both backup → the higher precedence becomes master (a yielder waits one dead time first).
@@ -118,6 +120,11 @@ export class RoleMachine {
   /** A verified heartbeat from the peer, on `path`. */
   heard(m: Heartbeat, path: HaPath, nowMs: number): RoleUpdate {
     const p = this.peer;
+    // Heard again after silence on both paths (a split brain healed, or the first message): while
+    // this router could not hear it, the peer may have claimed the floating addresses, and the
+    // neighbours may still point at it even though its adverts now say backup (it can hear this
+    // master's advert first and step down before it says master here): a master announces again.
+    const back = !HA_PATHS.some((x) => this.pathAlive(x, nowMs));
     p.heard[path] = nowMs;
     p.role = m.role;
     p.priority = m.priority;
@@ -126,7 +133,9 @@ export class RoleMachine {
     p.yielded = m.type === 'yield';
     if (m.type === 'restarting') p.restartHoldUntil = nowMs + Math.min(m.holdMs, this.opts.maxRestartHoldMs ?? DEFAULT_MAX_RESTART_HOLD_MS);
     else if (m.type === 'advert') p.restartHoldUntil = 0; // its adverts resumed: back to normal
-    return this.decide(nowMs, m.type === 'advert' && m.role === 'master');
+    const u = this.decide(nowMs, m.type === 'advert' && m.role === 'master');
+    if (back && u.transition === undefined && this.role === 'master') return { reannounce: true };
+    return u;
   }
 
   /** A link is down or the data plane is not loaded (reason), or no longer (undefined). */

@@ -208,6 +208,28 @@ test('split brain: exactly one master after one exchange; the winner re-announce
   }
 });
 
+test('split brain healed, the winner heard first: the loser steps down before it says master; the winner announces again on its first message', () => {
+  const [a, b] = [machine({ resumeMaster: true }), machine2()];
+  b.heard(advertOf(a, 'r1'), 'public', T0);
+  a.heard(advertOf(b, 'r2'), 'public', T0);
+  // Both paths cut: b takes over for silence, a stays master.
+  assert.equal(to(b.tick(T0 + DEAD)), 'master');
+  assert.equal(a.tick(T0 + DEAD).transition, undefined);
+  // Healed: a's advert reaches b first, b goes backup at once and its next advert says backup.
+  assert.equal(why(b.heard(advertOf(a, 'r1'), 'public', T0 + 1000)), 'split brain: peer r1 is master with higher precedence');
+  const back = advertOf(b, 'r2');
+  assert.equal(back.role, 'backup');
+  // a never hears b say master, yet the neighbours may point at b: a announces again.
+  assert.deepEqual(a.heard(back, 'public', T0 + 1001), { reannounce: true });
+  // Once only: the peer is alive again.
+  assert.deepEqual(a.heard(advertOf(b, 'r2'), 'private', T0 + 1002), { reannounce: false });
+  assert.deepEqual([a.current, b.current], ['master', 'backup']);
+  // A backup hearing its peer again announces nothing.
+  const c = machine2();
+  c.heard(advertOf(a, 'r1'), 'public', T0);
+  assert.deepEqual(c.heard(advertOf(a, 'r1'), 'public', T0 + 2 * DEAD), { reannounce: false });
+});
+
 test('either path alive = peer alive; both silent = dead', () => {
   const m = machine2();
   const at = (path: HaPath, t: number) => m.heard(msg({ name: 'r1', priority: 150, role: 'master' }), path, t);
