@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The peer's flows -> this router (the design's "Connection sync", receiving side). A TCP server
-// on this router's private address and the sync port that takes one peer connection at a time (a
-// connection that is not yet authenticated neither waits for nor disturbs the peer's). It sends
-// the CHALLENGE, then reads frames: HELLO must name the configured peer (it is the first frame
-// that proves the key: until then a connection is pending, at most MAX_PENDING of them, each
-// given HELLO_TIMEOUT_MS; an authenticated HELLO on a new connection replaces the peer's older
-// one, which a restart or a cut link left behind); RECORDS are installed (sync-install.ts) and acknowledged (ACK:
-// the last seq installed and the lag, so the sender knows where the receiver is); BULK_END with
-// the count of the bulk's records makes this router in sync. A refused frame is counted by reason
-// (HaCounters.rejected) and closes the connection; a closed connection is "lost": not in sync.
+// on this router's private address and the sync port that takes one peer connection at a time.
+// It sends the CHALLENGE, then reads frames. HELLO must name the configured peer; it is the first
+// frame that proves the key, so until then a connection is only pending (at most MAX_PENDING,
+// each given HELLO_TIMEOUT_MS) and neither waits for nor disturbs the peer's; an authenticated
+// HELLO on a new connection replaces the peer's older one (left by a restart or a cut link).
+// RECORDS are installed (sync-install.ts) and acknowledged (ACK: the last seq installed and the
+// lag, so the sender knows where the receiver is); BULK_END with the count of the bulk's records
+// makes this router in sync. A refused frame is counted by reason (HaCounters.rejected) and
+// closes the connection; the peer's connection closed is "lost": not in sync.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
