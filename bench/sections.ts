@@ -9,5 +9,6 @@ import { flowScale } from './flow-scale/flow-scale.js';
 import { controlPlane } from './control-plane/control-plane.js';
 import { healthChecks } from './health-checks/health-checks.js';
 import { haFailover } from './ha-failover/ha-failover.js';
+import { haSync } from './ha-sync/ha-sync.js';
 
-export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane, healthChecks, haFailover];
+export const SECTIONS: readonly SectionRunner[] = [perPacket, forwarding, connections, flowScale, controlPlane, healthChecks, haFailover, haSync];

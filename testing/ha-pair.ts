@@ -26,6 +26,8 @@ export interface PairOptions {
   reals?: number;
   /** flow_entries of both routers (default the daemon's). */
   flowEntries?: number;
+  /** The routers create() starts (default both); start the others later with start(). */
+  routers?: RouterName[];
 }
 
 const PRIORITY: Record<RouterName, number> = { r1: 150, r2: 100 };
@@ -81,7 +83,7 @@ export class HaPair {
     try {
       if (o.method === 'dr') await pair.drReals();
       if (how.startReals) await lab.startRealServers();
-      for (const r of ['r1', 'r2'] as const) await pair.start(r);
+      for (const r of o.routers ?? (['r1', 'r2'] as const)) await pair.start(r);
     } catch (e) {
       await pair.destroy();
       throw e;

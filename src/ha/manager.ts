@@ -154,7 +154,7 @@ export class HaManager implements HaControl {
     const now = Date.now();
     const v = this.verifier.verify(buf, now, path);
     if (!v.ok) {
-      this.counters.rejected[v.reason]++;
+      // Counted once, by the verifier (status() adds its counts): not here as well.
       this.o.log.debug({ path, reason: v.reason }, 'heartbeat refused');
       return;
     }

@@ -29,11 +29,28 @@ export interface SyncChannelOptions {
   ringIntervalMs?: number;
 }
 
+/** A counter that only grows (per-CPU sums of the data plane): grew() says whether it did since the last call. */
+export class GrowthWatch {
+  private last: number;
+
+  constructor(private readonly read: () => number) {
+    this.last = read();
+  }
+
+  grew(): boolean {
+    const now = this.read();
+    const grew = now > this.last;
+    this.last = now;
+    return grew;
+  }
+}
+
 export class SyncChannel {
   private readonly sender: SyncSender;
   private readonly receiver: SyncReceiver;
   private ring: RingBuf | undefined;
   private poller: RingBufPoller | undefined;
+  private lostTimer: NodeJS.Timeout | undefined;
   private readonly inSyncListeners = new Set<(inSync: boolean) => void>();
   readonly counters: Pick<HaCounters, 'rejected' | 'syncUnknown'> = {
     rejected: { forged: 0, replayed: 0, unknownPeer: 0, skewed: 0, malformed: 0 },
@@ -68,6 +85,22 @@ export class SyncChannel {
       intervalMs: this.o.ringIntervalMs ?? 1,
       onError: (err) => this.o.log.error({ err }, 'ha: reading the sync ring failed; flows are no longer streamed to the peer (the next bulk carries them)'),
     });
+    // The ring was full (more new flows than the stream carries): the flows whose records the data
+    // plane could not queue reach the peer only by a bulk, so one follows at once.
+    const ringLost = new GrowthWatch(() => this.ringLost());
+    this.lostTimer = setInterval(() => {
+      if (!ringLost.grew()) return;
+      this.o.log.warn({ lost: this.ringLost() }, 'ha: the sync ring overflowed; a new bulk carries the flows it could not queue');
+      this.sender.resync();
+    }, this.o.ha.intervalMs);
+  }
+
+  /** Records the data plane could not queue (ring full), all CPUs, since the data plane was loaded. */
+  private ringLost(): number {
+    const perCpu = this.o.dp.maps.haStats.lookup(XLVS_HA_STAT_SYNC_LOST) ?? [];
+    let ring = 0n;
+    for (const v of perCpu) ring += v;
+    return Number(ring);
   }
 
   private onRecord(record: Buffer, len: number): void {
@@ -99,13 +132,12 @@ export class SyncChannel {
 
   /** Records the data plane could not queue (ring full) plus those the sender had to drop. */
   lost(): number {
-    const perCpu = this.o.dp.maps.haStats.lookup(XLVS_HA_STAT_SYNC_LOST) ?? [];
-    let ring = 0n;
-    for (const v of perCpu) ring += v;
-    return Number(ring) + this.sender.lost;
+    return this.ringLost() + this.sender.lost;
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.lostTimer);
+    this.lostTimer = undefined;
     this.poller?.stop();
     this.poller = undefined;
     this.ring?.close();

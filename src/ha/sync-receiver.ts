@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The peer's flows -> this router (the design's "Connection sync", receiving side). A TCP server
-// on this router's private address and the sync port that takes one peer connection at a time (a
-// second is refused while the first lives). It sends the CHALLENGE, then reads frames: HELLO
-// must name the configured peer; RECORDS are installed (sync-install.ts) and acknowledged (ACK:
-// the last seq installed and the lag, so the sender knows where the receiver is); BULK_END with
-// the count of the bulk's records makes this router in sync. A refused frame is counted by reason
-// (HaCounters.rejected) and closes the connection; a closed connection is "lost": not in sync.
+// on this router's private address and the sync port that takes one peer connection at a time.
+// It sends the CHALLENGE, then reads frames. HELLO must name the configured peer; it is the first
+// frame that proves the key, so until then a connection is only pending (at most MAX_PENDING,
+// each given HELLO_TIMEOUT_MS) and neither waits for nor disturbs the peer's; an authenticated
+// HELLO on a new connection replaces the peer's older one (left by a restart or a cut link).
+// RECORDS are installed (sync-install.ts) and acknowledged (ACK: the last seq installed and the
+// lag, so the sender knows where the receiver is); BULK_END with the count of the bulk's records
+// makes this router in sync. A refused frame is counted by reason (HaCounters.rejected) and
+// closes the connection; the peer's connection closed is "lost": not in sync.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +31,14 @@ export interface SyncReceiverOptions extends InstallTargets {
   log: pino.Logger;
   /** Counters to count in (the HA manager's); default: this receiver's own. */
   counters?: Pick<HaCounters, 'rejected' | 'syncUnknown'>;
+  /** How long a connection has to send a valid HELLO (default HELLO_TIMEOUT_MS). */
+  helloTimeoutMs?: number;
 }
+
+/** Connections accepted but not yet authenticated (HELLO), at most: more are refused, counted. */
+export const MAX_PENDING = 4;
+/** A connection has this long to prove the key (a valid HELLO), or it is closed, counted malformed. */
+export const HELLO_TIMEOUT_MS = 5_000;
 
 /** What a bulk brought: records of the bulk, and the peer it came from. */
 export interface BulkDone {
@@ -48,7 +58,9 @@ interface Session {
 
 export class SyncReceiver {
   private server: Server | undefined;
+  /** The peer's authenticated connection. */
   private session: Session | undefined;
+  private readonly pending = new Set<Session>();
   private readonly stats: SyncDirection = { connected: false, bulkDone: false, records: 0, lagMs: 0 };
   readonly counters: Pick<HaCounters, 'rejected' | 'syncUnknown'>;
   private readonly bulkDoneListeners = new Set<(b: BulkDone) => void>();
@@ -80,10 +92,10 @@ export class SyncReceiver {
 
   /** Stops listening and closes the peer's connection. */
   async stop(): Promise<void> {
-    const s = this.session;
-    const closed = s ? new Promise<void>((resolve) => s.socket.once('close', () => resolve())) : Promise.resolve();
-    s?.socket.destroy();
-    await closed;
+    const all = [...this.pending, ...(this.session ? [this.session] : [])];
+    const closed = all.map((s) => new Promise<void>((resolve) => s.socket.once('close', () => resolve())));
+    for (const s of all) s.socket.destroy();
+    await Promise.all(closed);
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -107,17 +119,23 @@ export class SyncReceiver {
   }
 
   private accept(socket: Socket): void {
-    if (this.session) {
-      this.o.log.warn({ from: socket.remoteAddress }, 'sync: a second connection refused while the peer\'s is open');
+    if (this.pending.size >= MAX_PENDING) {
+      this.counters.rejected.malformed++;
+      this.o.log.warn({ from: socket.remoteAddress, pending: this.pending.size }, 'sync: a connection refused: too many unauthenticated ones open');
       socket.destroy();
       return;
     }
     const challenge = randomBytes(CHALLENGE_BYTES);
     const s: Session = { socket, reader: new FrameReader(this.o.key, challenge), writer: new FrameWriter(this.o.key, challenge) };
-    this.session = s;
-    this.stats.connected = true;
+    this.pending.add(s);
     socket.setNoDelay(true);
     let why = 'closed by the peer';
+    const helloMs = this.o.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    const helloTimer = setTimeout(() => {
+      if (s.hello) return;
+      why = this.refuse(new SyncFrameError('malformed', `no HELLO within ${helloMs} ms from ${socket.remoteAddress ?? '?'}`));
+      socket.destroy();
+    }, helloMs);
     socket.write(bytes(challenge));
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -136,13 +154,34 @@ export class SyncReceiver {
     });
     socket.on('error', (err) => this.o.log.debug({ err }, 'sync: peer connection error'));
     socket.on('close', () => {
-      if (this.session === s) this.session = undefined;
-      const wasInSync = this.stats.bulkDone;
-      this.stats.connected = false;
-      this.stats.bulkDone = false;
-      this.o.log.info({ reason: why, wasInSync }, 'sync: the peer\'s connection ended');
-      for (const l of this.lostListeners) l(why);
+      clearTimeout(helloTimer);
+      this.pending.delete(s);
+      if (this.session !== s) return;
+      this.session = undefined;
+      this.lost(why);
     });
+  }
+
+  /** The peer's connection is gone (closed, refused, replaced): no longer in sync. */
+  private lost(why: string): void {
+    const wasInSync = this.stats.bulkDone;
+    this.stats.connected = false;
+    this.stats.bulkDone = false;
+    this.o.log.info({ reason: why, wasInSync }, 'sync: the peer\'s connection ended');
+    for (const l of this.lostListeners) l(why);
+  }
+
+  /** A valid HELLO: this connection is the peer's from now on; an older one of the peer's is closed. */
+  private authenticated(s: Session): void {
+    this.pending.delete(s);
+    const old = this.session;
+    this.session = s;
+    if (old) {
+      this.o.log.info({ from: s.socket.remoteAddress }, 'sync: the peer connected again; its older connection is closed');
+      old.socket.destroy();
+      this.lost('replaced by a new connection of the peer');
+    }
+    this.stats.connected = true;
   }
 
   /** Counts a refusal by its reason; returns it for the log. Anything not a SyncFrameError is a bug or a map failure. */
@@ -162,6 +201,7 @@ export class SyncReceiver {
       const hello = decodeHello(f.payload);
       if (hello.name !== this.o.peer) throw new SyncFrameError('unknownPeer', `HELLO from ${JSON.stringify(hello.name)}, the peer is ${JSON.stringify(this.o.peer)}`);
       s.hello = hello;
+      this.authenticated(s);
       return;
     }
     switch (f.type) {

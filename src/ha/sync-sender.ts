@@ -130,6 +130,18 @@ export class SyncSender implements SyncSource {
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs ?? 1);
   }
 
+  /**
+   * Records were lost before they reached this sender (the data plane's ring was full): a new bulk
+   * carries their flows. Now if the connection is idle; else at the end of the running bulk, at
+   * the socket's drain, or with the next connection's bulk.
+   */
+  resync(): void {
+    this.bulkWanted = true;
+    const c = this.conn;
+    if (!c?.writer || c.inBulk || this.congested(c)) return;
+    this.runBulk(c);
+  }
+
   private dial(): void {
     if (this.stopped) return;
     const socket = connect({ host: this.o.host, port: this.o.port, localAddress: this.o.localAddress });

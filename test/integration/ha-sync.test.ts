@@ -198,7 +198,7 @@ async function rawPeer(port: number): Promise<{ s: Socket; w: FrameWriter; close
   return { s, w: new FrameWriter(KEY, challenge), closed };
 }
 
-test('a replayed frame and an unknown peer close the connection, counted; a second connection is refused while one is open', async () => {
+test('a replayed frame and an unknown peer close the connection, counted; a second, unauthenticated connection does not disturb the peer\'s', async () => {
   const rx = receiver();
   await rx.start();
   try {
@@ -206,10 +206,15 @@ test('a replayed frame and an unknown peer close the connection, counted; a seco
     const hello = p.w.frame(FrameType.HELLO, encodeHello({ name: 'ra', epoch: 1 }));
     p.s.write(bytes(hello));
     await until('the peer connected', () => (rx.status().connected ? true : undefined));
+    // Garbage on a second connection: it is closed and counted, the peer's lives on.
     const second = connect({ host: '127.0.0.1', port: rx.port });
     second.on('error', () => undefined);
+    second.resume(); // the challenge is read, so the close is seen
+    second.write(new Uint8Array(64).fill(0xa5));
     await new Promise<void>((resolve) => second.once('close', () => resolve()));
+    assert.equal(rx.counters.rejected.forged + rx.counters.rejected.malformed, 1, JSON.stringify(rx.counters.rejected));
     assert.equal(p.s.destroyed, false, 'the first connection lives on');
+    assert.equal(rx.status().connected, true);
     p.s.write(bytes(hello));
     await p.closed;
     assert.equal(rx.counters.rejected.replayed, 1);
