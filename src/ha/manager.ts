@@ -70,7 +70,7 @@ export class HaManager implements HaControl {
     this.roles = new RoleMachine({
       node: this.cfg.node, priority: this.cfg.priority, peer: this.cfg.peer.name, preempt: this.cfg.preempt, preemptDelayMs: this.cfg.preemptDelayMs,
       intervalMs: this.cfg.intervalMs, deadIntervals: this.cfg.deadIntervals, hold: o.stateFile.saved.hold,
-      resumeMaster, maxRestartHoldMs: this.cfg.restartHoldMs > 0 ? Math.max(this.cfg.restartHoldMs, 1) : undefined, nowMs: Date.now(),
+      resumeMaster, nowMs: Date.now(),
     });
   }
 
