@@ -11,7 +11,8 @@ import { connect, type Socket } from 'node:net';
 import type pino from 'pino';
 import type { BpfMap } from '../kernel/map.js';
 import type { XlvsFlow, XlvsFlowKey } from '../gen/abi.js';
-import { XLVS_DIR_FORWARD } from '../gen/abi.js';
+import { XLVS_DIR_FORWARD, XlvsSyncRec } from '../gen/abi.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { monotonicNs } from '../dataplane/reaper.js';
 import { Yielder } from '../model/yielder.js';
@@ -20,8 +21,9 @@ import {
   CHALLENGE_BYTES, FrameReader, bytes, concat, FrameType, FrameWriter, SyncFrameError, decodeAck, encodeCount, encodeHello,
 } from './sync-frames.js';
 import {
-  BATCH_RECORDS, SYNC_END, SYNC_NEW, encodeRawRecords, rawOf, type RawRecord, type SyncRecord, type SyncSource,
+  BATCH_RECORDS, SYNC_END, SYNC_NEW, SYNC_UPDATE, encodeRawRecords, type RawRecord, type SyncRecord, type SyncSource,
 } from './sync-records.js';
+import { IdentCache, REC, RecordsBuilder, expiresOf } from './sync-stream.js';
 import { FK, FLOW, FV, K, PAIR_BYTES, RK, RV, V, lookupRaw, partnerKeyRaw, walkFlows } from './sync-raw.js';
 
 export interface SyncSenderOptions {
@@ -61,7 +63,12 @@ interface Conn {
 
 export class SyncSender implements SyncSource {
   private conn: Conn | undefined;
-  private queue: SyncRecord[] = [];
+  /** Records waiting: RECORDS payloads made (BATCH_RECORDS each), then the one being made. */
+  private ready: Array<{ payload: Buffer; n: number }> = [];
+  private readyRecords = 0;
+  private readonly building = new RecordsBuilder();
+  private readonly idents: IdentCache;
+  private readonly scratch = Buffer.alloc(XlvsSyncRec.size);
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -74,7 +81,9 @@ export class SyncSender implements SyncSource {
   private readonly lostListeners = new Set<(n: number) => void>();
   private lastBulk = 0;
 
-  constructor(private readonly o: SyncSenderOptions) {}
+  constructor(private readonly o: SyncSenderOptions) {
+    this.idents = new IdentCache(o.slots);
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -111,23 +120,57 @@ export class SyncSender implements SyncSource {
     return () => this.lostListeners.delete(listener);
   }
 
-  /** A record of the data plane's sync ring. TODO(merge): the `sync_ring` poller calls this. */
+  /** A record of the data plane's sync ring, decoded (pushRaw takes it as the ring holds it). */
   push(rec: SyncRecord): void {
+    XlvsSyncRec.encode({ kind: rec.kind, at_ns: rec.atNs, fk: rec.fk, fv: rec.fv, rk: rec.rk, rv: rec.rv }, this.scratch, 0);
+    this.pushRaw(this.scratch, 0, XlvsSyncRec.size, monotonicNs());
+  }
+
+  /** A record of the data plane's sync ring, src[so..so+len) (struct xlvs_sync_rec), copied out at once; now: monotonicNs(). */
+  pushRaw(src: Buffer, so: number, len: number, now: bigint): void {
+    const kind = len >= REC.size ? src.readUInt32LE(so + REC.kind) : -1;
+    if (kind !== SYNC_NEW && kind !== SYNC_UPDATE && kind !== SYNC_END) {
+      throw new InvalidArgumentError('record', `${len} bytes, kind ${kind}`, `a sync record has ${REC.size} bytes and an enum xlvs_sync_kind`);
+    }
     const c = this.conn;
     // Not connected (or not yet past the bulk's start): the next bulk carries the flow.
     if (!c?.writer) return;
-    this.queue.push(rec);
-    if (this.queue.length > (this.o.maxQueued ?? 1 << 20)) {
-      const n = this.queue.length;
-      this.queue = [];
+    if (kind === SYNC_END) this.building.add(src, so, kind, undefined, 0n);
+    else {
+      const ident = this.idents.of(src.readUInt32LE(so + REC.pair + FV + FLOW.realId));
+      if (!ident) {
+        this.untranslated++;
+        return;
+      }
+      this.building.add(src, so, kind, ident, expiresOf(src, so) - now);
+    }
+    if (this.building.full) this.seal();
+    if (this.readyRecords + this.building.n > (this.o.maxQueued ?? 1 << 20)) {
+      const n = this.dropQueue();
       this.lost += n;
       this.bulkWanted = true;
       this.o.log.warn({ lost: n }, 'sync: the peer does not keep up; records dropped, a new bulk follows');
       for (const l of this.lostListeners) l(n);
       return;
     }
-    if (this.queue.length >= BATCH_RECORDS) this.flush();
+    if (this.ready.length > 0) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs ?? 1);
+  }
+
+  /** Empties the queue; returns how many records it held. */
+  private dropQueue(): number {
+    let n = this.building.n;
+    for (const b of this.ready) n += b.n;
+    this.ready = [];
+    this.readyRecords = 0;
+    this.building.clear();
+    return n;
+  }
+
+  /** The batch being made becomes a RECORDS payload, waiting to be sent. */
+  private seal(): void {
+    this.readyRecords += this.building.n;
+    this.ready.push({ n: this.building.n, payload: this.building.finish(Date.now()) });
   }
 
   /**
@@ -166,7 +209,7 @@ export class SyncSender implements SyncSource {
       if (this.conn === c) this.conn = undefined;
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.queue = [];
+      this.dropQueue();
       this.stats.connected = false;
       this.stats.bulkDone = false;
       if (!this.stopped) this.retry = setTimeout(() => this.dial(), this.o.retryMs ?? 1000);
@@ -200,7 +243,7 @@ export class SyncSender implements SyncSource {
   private onDrain(c: Conn): void {
     if (this.conn !== c || c.inBulk) return;
     if (this.bulkWanted) this.runBulk(c);
-    else if (this.queue.length > 0) this.flush();
+    else if (this.ready.length > 0 || this.building.n > 0) this.flush();
   }
 
   private congested(c: Conn): boolean {
@@ -213,27 +256,21 @@ export class SyncSender implements SyncSource {
     this.timer = undefined;
     const c = this.conn;
     if (!c?.writer || c.inBulk || this.congested(c)) return;
-    while (this.queue.length > 0 && !this.congested(c)) {
-      const batch = this.queue.splice(0, BATCH_RECORDS);
-      const now = monotonicNs();
-      this.send(c, batch.map((r) => this.toWire(r, now)).filter((r): r is RawRecord => r !== undefined));
+    if (this.building.n > 0) this.seal();
+    let i = 0;
+    for (; i < this.ready.length && !this.congested(c); i++) {
+      const { payload, n } = this.ready[i]!;
+      c.socket.write(bytes(c.writer.frame(FrameType.RECORDS, payload)));
+      this.stats.records += n;
+      this.readyRecords -= n;
     }
+    this.ready.splice(0, i);
   }
 
   private send(c: Conn, records: RawRecord[]): void {
     if (records.length === 0) return;
     c.socket.write(bytes(c.writer!.frame(FrameType.RECORDS, encodeRawRecords(Date.now(), records))));
     this.stats.records += records.length;
-  }
-
-  private toWire(r: SyncRecord, now: bigint): RawRecord | undefined {
-    if (r.kind === SYNC_END) return rawOf({ kind: r.kind, remainingNs: 0n, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
-    const ref = this.o.slots().realAt(r.fv.real_id);
-    if (!ref) {
-      this.untranslated++;
-      return undefined;
-    }
-    return rawOf({ kind: r.kind, service: ref.service, real: ref.real, remainingNs: r.fv.expires_ns - now, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
   }
 
   private runBulk(c: Conn): void {
