@@ -13,7 +13,7 @@ import { XLVS_FLOW_F_PERSIST } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { bytes } from './sync-frames.js';
 import { SYNC_END, XLVS_SYNC_REFRESH_S, type RawRecord } from './sync-records.js';
-import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, updateBatchRaw, zeroOwn } from './sync-raw.js';
+import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, updateBatchRaw, zeroNextHop, zeroOwn } from './sync-raw.js';
 import type { ParsedRecords } from './sync-stream.js';
 import { RECORD_BYTES } from './sync-records.js';
 
@@ -108,7 +108,7 @@ export function installPayload(t: InstallTargets, p: Buffer, parsed: ParsedRecor
   const { count, idents } = parsed;
   if (scratch.keys.length < 2 * count * K) scratch = { keys: Buffer.alloc(2 * count * K), vals: Buffer.alloc(2 * count * V), del: scratch.del };
   const { keys, vals, del } = scratch;
-  const [k8, v8, d8] = [bytes(keys), bytes(vals), bytes(del)];
+  const [k8, v8, d8, p8] = [bytes(keys), bytes(vals), bytes(del), bytes(p)];
   const ids = idents.map(({ service, real }) => {
     const svc = slots.svcs.get(service);
     const r = svc?.reals.get(real);
@@ -136,10 +136,10 @@ export function installPayload(t: InstallTargets, p: Buffer, parsed: ParsedRecor
     for (let e = 0; e < 2; e++) {
       const ko = pa + (e === 0 ? FK : RK);
       const vo = pa + (e === 0 ? FV : RV);
-      p.copy(k8, n * K, ko, ko + K);
+      k8.set(p8.subarray(ko, ko + K), n * K);
       const v = n * V;
-      p.copy(v8, v, vo, vo + V);
-      zeroOwn(vals, v);
+      v8.set(p8.subarray(vo, vo + V), v);
+      zeroNextHop(v8, v);
       vals.writeBigUInt64LE(expires, v + FLOW.expires);
       vals.writeUInt32LE(id.svc.id, v + FLOW.svcId);
       vals.writeUInt32LE(id.real.id, v + FLOW.realId);
