@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import type pino from 'pino';
 import type { BpfMap } from '../kernel/map.js';
 import type { XlvsFlow, XlvsFlowKey } from '../gen/abi.js';
-import { XLVS_DIR_FORWARD, XlvsSyncRec } from '../gen/abi.js';
+import { XlvsSyncRec } from '../gen/abi.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { monotonicNs } from '../dataplane/reaper.js';
@@ -21,10 +21,10 @@ import {
   CHALLENGE_BYTES, FrameReader, bytes, concat, FrameType, FrameWriter, SyncFrameError, decodeAck, encodeCount, encodeHello,
 } from './sync-frames.js';
 import {
-  BATCH_RECORDS, SYNC_END, SYNC_NEW, SYNC_UPDATE, encodeRawRecords, type RawRecord, type SyncRecord, type SyncSource,
+  SYNC_END, SYNC_NEW, SYNC_UPDATE, type SyncRecord, type SyncSource,
 } from './sync-records.js';
-import { IdentCache, REC, RecordsBuilder, expiresOf } from './sync-stream.js';
-import { FK, FLOW, FV, K, PAIR_BYTES, RK, RV, V, lookupRaw, partnerKeyRaw, walkFlows } from './sync-raw.js';
+import { IdentCache, REC, RecordsQueue, expiresOf, flowBatches } from './sync-stream.js';
+import { FLOW, FV } from './sync-raw.js';
 
 export interface SyncSenderOptions {
   /** The peer's private address and sync port. */
@@ -63,10 +63,7 @@ interface Conn {
 
 export class SyncSender implements SyncSource {
   private conn: Conn | undefined;
-  /** Records waiting: RECORDS payloads made (BATCH_RECORDS each), then the one being made. */
-  private ready: Array<{ payload: Buffer; n: number }> = [];
-  private readyRecords = 0;
-  private readonly building = new RecordsBuilder();
+  private readonly queue = new RecordsQueue();
   private readonly idents: IdentCache;
   private readonly scratch = Buffer.alloc(XlvsSyncRec.size);
   private timer: NodeJS.Timeout | undefined;
@@ -135,42 +132,25 @@ export class SyncSender implements SyncSource {
     const c = this.conn;
     // Not connected (or not yet past the bulk's start): the next bulk carries the flow.
     if (!c?.writer) return;
-    if (kind === SYNC_END) this.building.add(src, so, kind, undefined, 0n);
+    if (kind === SYNC_END) this.queue.add(src, so, kind, undefined, 0n);
     else {
       const ident = this.idents.of(src.readUInt32LE(so + REC.pair + FV + FLOW.realId));
       if (!ident) {
         this.untranslated++;
         return;
       }
-      this.building.add(src, so, kind, ident, expiresOf(src, so) - now);
+      this.queue.add(src, so, kind, ident, expiresOf(src, so) - now);
     }
-    if (this.building.full) this.seal();
-    if (this.readyRecords + this.building.n > (this.o.maxQueued ?? 1 << 20)) {
-      const n = this.dropQueue();
+    if (this.queue.records > (this.o.maxQueued ?? 1 << 20)) {
+      const n = this.queue.drop();
       this.lost += n;
       this.bulkWanted = true;
       this.o.log.warn({ lost: n }, 'sync: the peer does not keep up; records dropped, a new bulk follows');
       for (const l of this.lostListeners) l(n);
       return;
     }
-    if (this.ready.length > 0) this.flush();
+    if (this.queue.hasFull) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs ?? 1);
-  }
-
-  /** Empties the queue; returns how many records it held. */
-  private dropQueue(): number {
-    let n = this.building.n;
-    for (const b of this.ready) n += b.n;
-    this.ready = [];
-    this.readyRecords = 0;
-    this.building.clear();
-    return n;
-  }
-
-  /** The batch being made becomes a RECORDS payload, waiting to be sent. */
-  private seal(): void {
-    this.readyRecords += this.building.n;
-    this.ready.push({ n: this.building.n, payload: this.building.finish(Date.now()) });
   }
 
   /**
@@ -209,7 +189,7 @@ export class SyncSender implements SyncSource {
       if (this.conn === c) this.conn = undefined;
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.dropQueue();
+      this.queue.drop();
       this.stats.connected = false;
       this.stats.bulkDone = false;
       if (!this.stopped) this.retry = setTimeout(() => this.dial(), this.o.retryMs ?? 1000);
@@ -243,7 +223,7 @@ export class SyncSender implements SyncSource {
   private onDrain(c: Conn): void {
     if (this.conn !== c || c.inBulk) return;
     if (this.bulkWanted) this.runBulk(c);
-    else if (this.ready.length > 0 || this.building.n > 0) this.flush();
+    else if (this.queue.records > 0) this.flush();
   }
 
   private congested(c: Conn): boolean {
@@ -256,21 +236,11 @@ export class SyncSender implements SyncSource {
     this.timer = undefined;
     const c = this.conn;
     if (!c?.writer || c.inBulk || this.congested(c)) return;
-    if (this.building.n > 0) this.seal();
-    let i = 0;
-    for (; i < this.ready.length && !this.congested(c); i++) {
-      const { payload, n } = this.ready[i]!;
-      c.socket.write(bytes(c.writer.frame(FrameType.RECORDS, payload)));
-      this.stats.records += n;
-      this.readyRecords -= n;
+    this.queue.seal();
+    for (let b = this.queue.take(); b; b = this.congested(c) ? undefined : this.queue.take()) {
+      c.socket.write(bytes(c.writer.frame(FrameType.RECORDS, b.payload)));
+      this.stats.records += b.n;
     }
-    this.ready.splice(0, i);
-  }
-
-  private send(c: Conn, records: RawRecord[]): void {
-    if (records.length === 0) return;
-    c.socket.write(bytes(c.writer!.frame(FrameType.RECORDS, encodeRawRecords(Date.now(), records))));
-    this.stats.records += records.length;
   }
 
   private runBulk(c: Conn): void {
@@ -289,47 +259,17 @@ export class SyncSender implements SyncSource {
     this.stats.bulkDone = false;
     const w = c.writer!;
     const y = new Yielder();
-    const fd = this.o.flows.fd;
-    const kbuf = Buffer.alloc(K);
-    const vbuf = Buffer.alloc(V);
     let count = 0;
-    let batch: RawRecord[] = [];
     try {
       c.socket.write(bytes(w.frame(FrameType.BULK_BEGIN)));
-      const now = monotonicNs();
-      const slots = this.o.slots();
-      for (const { keys, vals, n } of walkFlows(fd)) {
-        for (let i = 0; i < n; i++) {
-          const vo = i * V;
-          if (vals[vo + FLOW.dir] !== XLVS_DIR_FORWARD) continue;
-          const expires = vals.readBigUInt64LE(vo + FLOW.expires);
-          if (expires < now) continue;
-          const pair = Buffer.alloc(PAIR_BYTES);
-          pair.set(keys.subarray(i * K, i * K + K), FK);
-          pair.set(vals.subarray(vo, vo + V), FV);
-          partnerKeyRaw(pair, FK, pair, FV, kbuf, 0);
-          const realSlot = pair.readUInt32LE(FV + FLOW.realId);
-          // As flow.h flow_partner: a reply entry of the same real, else not this flow's partner.
-          if (!lookupRaw(fd, kbuf, vbuf) || vbuf[FLOW.dir] === XLVS_DIR_FORWARD || vbuf.readUInt32LE(FLOW.realId) !== realSlot) continue;
-          pair.set(kbuf, RK);
-          pair.set(vbuf, RV);
-          const ref = slots.realAt(realSlot);
-          if (!ref) {
-            this.untranslated++;
-            continue;
-          }
-          batch.push({ kind: SYNC_NEW, service: ref.service, real: ref.real, remainingNs: expires - now, pair });
-          if (batch.length < BATCH_RECORDS) continue;
-          this.send(c, batch);
-          count += batch.length;
-          batch = [];
-          if (this.congested(c)) await drained(c.socket);
-          else if (y.due()) await y.pause();
-          if (this.conn !== c || c.socket.destroyed) return;
-        }
+      for (const b of flowBatches(this.o.flows.fd, this.idents, monotonicNs(), () => this.untranslated++)) {
+        count += b.n;
+        this.stats.records += b.n;
+        c.socket.write(bytes(w.frame(FrameType.RECORDS, b.finish(Date.now()))));
+        if (this.congested(c)) await drained(c.socket);
+        else if (y.due()) await y.pause();
+        if (this.conn !== c || c.socket.destroyed) return;
       }
-      this.send(c, batch);
-      count += batch.length;
       c.bulkEndSeq = w.last + 1n;
       this.lastBulk = count;
       c.socket.write(bytes(w.frame(FrameType.BULK_END, encodeCount(count))));

@@ -6,11 +6,11 @@
 // Profiled: the decode of each ring record into objects (six Buffers) and back was most of the
 // sender's ~16 us a record.
 
-import { ABI_LAYOUT, XlvsSyncRec } from '../gen/abi.js';
+import { ABI_LAYOUT, XLVS_DIR_FORWARD, XlvsSyncRec } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { SyncFrameError, bytes } from './sync-frames.js';
 import { BATCH_RECORDS, RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE } from './sync-records.js';
-import { FLOW, FV, RV, zeroOwn } from './sync-raw.js';
+import { FK, FLOW, FV, K, RK, RV, V, lookupRaw, partnerKeyRaw, walkFlows, zeroOwn } from './sync-raw.js';
 
 const NO_IDENT = 0xffff;
 const MAX_ID_BYTES = 1024;
@@ -68,6 +68,29 @@ export class RecordsBuilder {
 
   /** A ring record at src[so] (REC layout); ident: the flow's identity pair (undefined for END); remaining: ns. */
   add(src: Buffer, so: number, kind: number, ident: Buffer | undefined, remainingNs: bigint): void {
+    const o = this.head(kind, ident, remainingNs);
+    src.copy(this.body8, o + 11, so + REC.pair, so + REC.size);
+    this.own(o);
+  }
+
+  /** A flow's two entries from where a walk of the map found them: the forward key and value at keys[ko] / vals[vo], the reply's in rk / rv. */
+  addEntries(kind: number, ident: Buffer, remainingNs: bigint, keys: Buffer, ko: number, vals: Buffer, vo: number, rk: Buffer, rv: Buffer): void {
+    const o = this.head(kind, ident, remainingNs) + 11;
+    keys.copy(this.body8, o + FK, ko, ko + K);
+    vals.copy(this.body8, o + FV, vo, vo + V);
+    rk.copy(this.body8, o + RK, 0, K);
+    rv.copy(this.body8, o + RV, 0, V);
+    this.own(o - 11);
+  }
+
+  private own(o: number): void {
+    zeroOwn(this.body8, o + 11 + FV);
+    zeroOwn(this.body8, o + 11 + RV);
+    this.n++;
+  }
+
+  /** Writes a record's kind, identity and remaining time; returns its offset in the body. */
+  private head(kind: number, ident: Buffer | undefined, remainingNs: bigint): number {
     const o = this.n * RECORD_BYTES;
     const b = this.body;
     b[o] = kind;
@@ -82,10 +105,7 @@ export class RecordsBuilder {
     }
     b.writeUInt16BE(i, o + 1);
     b.writeBigUInt64BE(remainingNs < 0n ? 0n : remainingNs, o + 3);
-    src.copy(this.body8, o + 11, so + REC.pair, so + REC.size);
-    zeroOwn(b, o + 11 + FV);
-    zeroOwn(b, o + 11 + RV);
-    this.n++;
+    return o;
   }
 
   clear(): void {
@@ -107,6 +127,89 @@ export class RecordsBuilder {
     this.body.copy(out8, o + 4, 0, bodyBytes);
     this.clear();
     return out;
+  }
+}
+
+/**
+ * The bulk's walk: every forward entry of the flows map live at `now`, with its partner, into
+ * RECORDS payloads (SYNC_NEW); yields the builder when full and once at the end (the caller
+ * finishes it before asking for the next).
+ */
+export function* flowBatches(fd: number, idents: IdentCache, now: bigint, untranslated: () => void): Generator<RecordsBuilder> {
+  const kbuf = Buffer.alloc(K);
+  const vbuf = Buffer.alloc(V);
+  const b = new RecordsBuilder();
+  for (const { keys, vals, n } of walkFlows(fd)) {
+    for (let i = 0; i < n; i++) {
+      const vo = i * V;
+      if (vals[vo + FLOW.dir] !== XLVS_DIR_FORWARD) continue;
+      const expires = vals.readBigUInt64LE(vo + FLOW.expires);
+      if (expires < now) continue;
+      partnerKeyRaw(keys, i * K, vals, vo, kbuf, 0);
+      const realSlot = vals.readUInt32LE(vo + FLOW.realId);
+      // As flow.h flow_partner: a reply entry of the same real, else not this flow's partner.
+      if (!lookupRaw(fd, kbuf, vbuf) || vbuf[FLOW.dir] === XLVS_DIR_FORWARD || vbuf.readUInt32LE(FLOW.realId) !== realSlot) continue;
+      const ident = idents.of(realSlot);
+      if (!ident) {
+        untranslated();
+        continue;
+      }
+      b.addEntries(SYNC_NEW, ident, expires - now, keys, i * K, vals, vo, kbuf, vbuf);
+      if (b.full) yield b;
+    }
+  }
+  if (b.n > 0) yield b;
+}
+
+/** The sender's records waiting: RECORDS payloads made (BATCH_RECORDS each), then the one being made. */
+export class RecordsQueue {
+  private ready: Array<{ payload: Buffer; n: number } | undefined> = [];
+  private head = 0;
+  private readyRecords = 0;
+  private readonly building = new RecordsBuilder();
+
+  get records(): number {
+    return this.readyRecords + this.building.n;
+  }
+
+  /** A payload is made and waits. */
+  get hasFull(): boolean {
+    return this.head < this.ready.length;
+  }
+
+  add(src: Buffer, so: number, kind: number, ident: Buffer | undefined, remainingNs: bigint): void {
+    this.building.add(src, so, kind, ident, remainingNs);
+    if (this.building.full) this.seal();
+  }
+
+  /** The batch being made (if any) becomes a payload, waiting. */
+  seal(): void {
+    if (this.building.n === 0) return;
+    this.readyRecords += this.building.n;
+    this.ready.push({ n: this.building.n, payload: this.building.finish(Date.now()) });
+  }
+
+  /** The oldest payload waiting, taken out of the queue. */
+  take(): { payload: Buffer; n: number } | undefined {
+    const b = this.ready[this.head];
+    if (!b) return undefined;
+    this.ready[this.head++] = undefined;
+    this.readyRecords -= b.n;
+    if (this.head === this.ready.length) {
+      this.ready = [];
+      this.head = 0;
+    }
+    return b;
+  }
+
+  /** Empties the queue; returns how many records it held. */
+  drop(): number {
+    const n = this.records;
+    this.ready = [];
+    this.head = 0;
+    this.readyRecords = 0;
+    this.building.clear();
+    return n;
   }
 }
 
