@@ -86,7 +86,7 @@ export class SyncChannel {
     const ring = this.ring;
     // Raw: each record copied from the ring straight into the RECORDS payload being made (sync-stream.ts).
     const drain = (max: number): number => {
-      const now = monotonicNs();
+      const now = Number(monotonicNs());
       return ring.consumeRaw((area, off, len) => this.sender.pushRaw(area, off, len, now), max);
     };
     this.poller = new RingBufPoller(ring, () => undefined, {

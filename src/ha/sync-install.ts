@@ -13,7 +13,7 @@ import { XLVS_FLOW_F_PERSIST } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { bytes } from './sync-frames.js';
 import { SYNC_END, XLVS_SYNC_REFRESH_S, type RawRecord } from './sync-records.js';
-import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, updateBatchRaw, zeroNextHop, zeroOwn } from './sync-raw.js';
+import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, readU64BE, updateBatchRaw, writeU64LE, zeroNextHop, zeroOwn } from './sync-raw.js';
 import type { ParsedRecords } from './sync-stream.js';
 import { RECORD_BYTES } from './sync-records.js';
 
@@ -116,6 +116,7 @@ export function installPayload(t: InstallTargets, p: Buffer, parsed: ParsedRecor
   });
   const templates: Array<[XlvsPersistKey, XlvsPersist]> = [];
   const r: InstallResult = { installed: 0, ended: 0, unknown: 0 };
+  const [nowN, marginN] = [Number(now), Number(SYNC_MARGIN_NS)];
   let n = 0;
   for (let i = 0, o = parsed.at; i < count; i++, o += RECORD_BYTES) {
     const pa = o + 11;
@@ -132,7 +133,7 @@ export function installPayload(t: InstallTargets, p: Buffer, parsed: ParsedRecor
       r.unknown++;
       continue;
     }
-    const expires = now + p.readBigUInt64BE(o + 3) + SYNC_MARGIN_NS;
+    const expires = nowN + readU64BE(p, o + 3) + marginN;
     for (let e = 0; e < 2; e++) {
       const ko = pa + (e === 0 ? FK : RK);
       const vo = pa + (e === 0 ? FV : RV);
@@ -140,7 +141,7 @@ export function installPayload(t: InstallTargets, p: Buffer, parsed: ParsedRecor
       const v = n * V;
       v8.set(p8.subarray(vo, vo + V), v);
       zeroNextHop(v8, v);
-      vals.writeBigUInt64LE(expires, v + FLOW.expires);
+      writeU64LE(vals, v + FLOW.expires, expires);
       vals.writeUInt32LE(id.svc.id, v + FLOW.svcId);
       vals.writeUInt32LE(id.real.id, v + FLOW.realId);
       n++;

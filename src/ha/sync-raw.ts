@@ -52,6 +52,27 @@ export function zeroNextHop(b: Buffer | Uint8Array, o: number): void {
   zeroOwn(b, o, NH);
 }
 
+const TWO32 = 4294967296;
+/** u64 fields as Numbers (no BigInt a record on the hot paths): exact below 2^53 ns (104 days of
+ * uptime), within 2 us above, which a deadline does not notice. Written values clamp to [0, 2^64). */
+export const readU64LE = (b: Buffer, o: number): number => b.readUInt32LE(o + 4) * TWO32 + b.readUInt32LE(o);
+export const readU64BE = (b: Buffer, o: number): number => b.readUInt32BE(o) * TWO32 + b.readUInt32BE(o + 4);
+function split(v: number): [number, number] {
+  if (!(v > 0)) return [0, 0];
+  const hi = Math.floor(v / TWO32);
+  return hi > 0xffffffff ? [0xffffffff, 0xffffffff] : [hi, (v - hi * TWO32) >>> 0];
+}
+export function writeU64LE(b: Buffer, o: number, v: number): void {
+  const [hi, lo] = split(v);
+  b.writeUInt32LE(lo, o);
+  b.writeUInt32LE(hi, o + 4);
+}
+export function writeU64BE(b: Buffer, o: number, v: number): void {
+  const [hi, lo] = split(v);
+  b.writeUInt32BE(hi, o);
+  b.writeUInt32BE(lo, o + 4);
+}
+
 /** bpf/flow.h flow_partner_key on raw bytes: the key at k[ko] with its entry at v[vo] -> out[oo]. */
 export function partnerKeyRaw(k: Buffer, ko: number, v: Buffer, vo: number, out: Buffer, oo: number): void {
   const flags = v[vo + FLOW.flags]!;

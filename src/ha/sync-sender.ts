@@ -120,11 +120,11 @@ export class SyncSender implements SyncSource {
   /** A record of the data plane's sync ring, decoded (pushRaw takes it as the ring holds it). */
   push(rec: SyncRecord): void {
     XlvsSyncRec.encode({ kind: rec.kind, at_ns: rec.atNs, fk: rec.fk, fv: rec.fv, rk: rec.rk, rv: rec.rv }, this.scratch, 0);
-    this.pushRaw(this.scratch, 0, XlvsSyncRec.size, monotonicNs());
+    this.pushRaw(this.scratch, 0, XlvsSyncRec.size, Number(monotonicNs()));
   }
 
-  /** A record of the data plane's sync ring, src[so..so+len) (struct xlvs_sync_rec), copied out at once; now: monotonicNs(). */
-  pushRaw(src: Buffer, so: number, len: number, now: bigint): void {
+  /** A record of the data plane's sync ring, src[so..so+len) (struct xlvs_sync_rec), copied out at once; now: monotonicNs() as a Number. */
+  pushRaw(src: Buffer, so: number, len: number, now: number): void {
     const kind = len >= REC.size ? src.readUInt32LE(so + REC.kind) : -1;
     if (kind !== SYNC_NEW && kind !== SYNC_UPDATE && kind !== SYNC_END) {
       throw new InvalidArgumentError('record', `${len} bytes, kind ${kind}`, `a sync record has ${REC.size} bytes and an enum xlvs_sync_kind`);
@@ -132,7 +132,7 @@ export class SyncSender implements SyncSource {
     const c = this.conn;
     // Not connected (or not yet past the bulk's start): the next bulk carries the flow.
     if (!c?.writer) return;
-    if (kind === SYNC_END) this.queue.add(src, so, kind, undefined, 0n);
+    if (kind === SYNC_END) this.queue.add(src, so, kind, undefined, 0);
     else {
       const ident = this.idents.of(src.readUInt32LE(so + REC.pair + FV + FLOW.realId));
       if (!ident) {
@@ -262,7 +262,7 @@ export class SyncSender implements SyncSource {
     let count = 0;
     try {
       c.socket.write(bytes(w.frame(FrameType.BULK_BEGIN)));
-      for (const b of flowBatches(this.o.flows.fd, this.idents, monotonicNs(), () => this.untranslated++)) {
+      for (const b of flowBatches(this.o.flows.fd, this.idents, Number(monotonicNs()), () => this.untranslated++)) {
         count += b.n;
         this.stats.records += b.n;
         c.socket.write(bytes(w.frame(FrameType.RECORDS, b.finish(Date.now()))));

@@ -10,7 +10,7 @@ import { ABI_LAYOUT, XLVS_DIR_FORWARD, XlvsSyncRec } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { SyncFrameError, bytes } from './sync-frames.js';
 import { BATCH_RECORDS, RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE } from './sync-records.js';
-import { FK, FLOW, FV, K, RK, RV, V, lookupRaw, partnerKeyRaw, walkFlows, zeroOwn } from './sync-raw.js';
+import { FK, FLOW, FV, K, RK, RV, V, lookupRaw, partnerKeyRaw, readU64LE, walkFlows, writeU64BE, zeroOwn } from './sync-raw.js';
 
 const NO_IDENT = 0xffff;
 const MAX_ID_BYTES = 1024;
@@ -67,14 +67,14 @@ export class RecordsBuilder {
   }
 
   /** A ring record at src[so] (REC layout); ident: the flow's identity pair (undefined for END); remaining: ns. */
-  add(src: Buffer, so: number, kind: number, ident: Buffer | undefined, remainingNs: bigint): void {
+  add(src: Buffer, so: number, kind: number, ident: Buffer | undefined, remainingNs: number): void {
     const o = this.head(kind, ident, remainingNs);
     src.copy(this.body8, o + 11, so + REC.pair, so + REC.size);
     this.own(o);
   }
 
   /** A flow's two entries from where a walk of the map found them: the forward key and value at keys[ko] / vals[vo], the reply's in rk / rv. */
-  addEntries(kind: number, ident: Buffer, remainingNs: bigint, keys: Buffer, ko: number, vals: Buffer, vo: number, rk: Buffer, rv: Buffer): void {
+  addEntries(kind: number, ident: Buffer, remainingNs: number, keys: Buffer, ko: number, vals: Buffer, vo: number, rk: Buffer, rv: Buffer): void {
     const o = this.head(kind, ident, remainingNs) + 11;
     keys.copy(this.body8, o + FK, ko, ko + K);
     vals.copy(this.body8, o + FV, vo, vo + V);
@@ -90,7 +90,7 @@ export class RecordsBuilder {
   }
 
   /** Writes a record's kind, identity and remaining time; returns its offset in the body. */
-  private head(kind: number, ident: Buffer | undefined, remainingNs: bigint): number {
+  private head(kind: number, ident: Buffer | undefined, remainingNs: number): number {
     const o = this.n * RECORD_BYTES;
     const b = this.body;
     b[o] = kind;
@@ -104,7 +104,7 @@ export class RecordsBuilder {
       } else i = have;
     }
     b.writeUInt16BE(i, o + 1);
-    b.writeBigUInt64BE(remainingNs < 0n ? 0n : remainingNs, o + 3);
+    writeU64BE(b, o + 3, remainingNs);
     return o;
   }
 
@@ -135,7 +135,7 @@ export class RecordsBuilder {
  * RECORDS payloads (SYNC_NEW); yields the builder when full and once at the end (the caller
  * finishes it before asking for the next).
  */
-export function* flowBatches(fd: number, idents: IdentCache, now: bigint, untranslated: () => void): Generator<RecordsBuilder> {
+export function* flowBatches(fd: number, idents: IdentCache, now: number, untranslated: () => void): Generator<RecordsBuilder> {
   const kbuf = Buffer.alloc(K);
   const vbuf = Buffer.alloc(V);
   const b = new RecordsBuilder();
@@ -143,7 +143,7 @@ export function* flowBatches(fd: number, idents: IdentCache, now: bigint, untran
     for (let i = 0; i < n; i++) {
       const vo = i * V;
       if (vals[vo + FLOW.dir] !== XLVS_DIR_FORWARD) continue;
-      const expires = vals.readBigUInt64LE(vo + FLOW.expires);
+      const expires = readU64LE(vals, vo + FLOW.expires);
       if (expires < now) continue;
       partnerKeyRaw(keys, i * K, vals, vo, kbuf, 0);
       const realSlot = vals.readUInt32LE(vo + FLOW.realId);
@@ -177,7 +177,7 @@ export class RecordsQueue {
     return this.head < this.ready.length;
   }
 
-  add(src: Buffer, so: number, kind: number, ident: Buffer | undefined, remainingNs: bigint): void {
+  add(src: Buffer, so: number, kind: number, ident: Buffer | undefined, remainingNs: number): void {
     this.building.add(src, so, kind, ident, remainingNs);
     if (this.building.full) this.seal();
   }
@@ -214,8 +214,8 @@ export class RecordsQueue {
 }
 
 /** The deadline (expires_ns) of a ring record's forward entry. */
-export function expiresOf(src: Buffer, so: number): bigint {
-  return src.readBigUInt64LE(so + REC.pair + FV + FLOW.expires);
+export function expiresOf(src: Buffer, so: number): number {
+  return readU64LE(src, so + REC.pair + FV + FLOW.expires);
 }
 
 /** A RECORDS payload checked whole (as decodeRawRecords checks it): its identities and where its records start. */
