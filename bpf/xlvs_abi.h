@@ -502,7 +502,7 @@ enum xlvs_ha_flags {
 
 enum xlvs_ha_limits {
 	XLVS_MAX_FLOATING = 4096,          /* ha_floating entries */
-	XLVS_SYNC_RING_BYTES = 16777216,   /* sync_ring size (16 MiB) */
+	XLVS_SYNC_RING_BYTES = 67108864,   /* sync_ring size (64 MiB: ~226k records, ~0.6 s of a 375k/s burst) */
 	XLVS_SYNC_REFRESH_S = 30,          /* a deadline refresh is synced when the flow's last record
 					    * is this many xlvs_now()>>30 units old */
 	XLVS_HA_STAT_SLOTS = 8,            /* ha_stats slots (room for later counters) */

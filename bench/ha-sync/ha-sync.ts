@@ -8,6 +8,7 @@
 
 import type pino from 'pino';
 import { timedSection, type Section, type SectionRunner } from '../common/section.js';
+import { XLVS_SYNC_RING_BYTES, XlvsSyncRec } from '../../src/gen/abi.js';
 import { runHaSync, type Cpu, type HaSyncResult, type HaSyncSizes } from './ha-sync-measure.js';
 
 export const FULL_SIZES: HaSyncSizes = { flows: 200_000, flowEntries: 524_288 };
@@ -50,10 +51,10 @@ export function renderHaSync(r: HaSyncResult, seconds: number): Section {
       `- The data plane\'s rate here is bounded by the generator (one AF_PACKET sender in JavaScript, frames built and checksummed one by one, on the same 2 cores as both daemons and the census), not by XDP: the flow-scale section measures ${k(ISSUE_TARGET_PER_SECOND)}/s with an XDP loop generator. The ratios that matter are within this run.`,
       st.syncPerSecond >= st.dataPlanePerSecond * 0.95
         ? '- The sync kept up with the flows this run made.'
-        : `- The sync carried ${pct(st.syncPerSecond, st.dataPlanePerSecond)} of this run's new-flow rate: r1's ring is drained by one JavaScript thread (decode, slot-to-identity translation, HMAC'd batches of at most 512 records over TCP) and r2 installs with batched map updates from one thread; both are per-record JavaScript work of several µs (the µs/flow columns), against XDP's sub-µs per new flow.`,
+        : `- The sync carried ${pct(st.syncPerSecond, st.dataPlanePerSecond)} of this run's new-flow rate: r1's ring is drained by one JavaScript thread (each record's bytes copied into the RECORDS payload, its slot named through a cache, HMAC'd batches of at most 512 records over TCP) and r2 installs a batch with one map update from one thread; the µs/flow columns (a few µs, HMAC, TCP and the kernel's hash inserts included) are per-record work against XDP's sub-µs per new flow, on the same 2 cores as the generator.`,
       st.syncLost > 0
-        ? `- r1's 16 MiB ring (about 55k records) overflowed: ${st.syncLost} records were not queued. r1's sync channel sees the ring's lost counter grow and sends a new bulk at once (the last column): until it is in, a takeover would reset those newest connections.`
-        : '- The ring never overflowed (syncLost 0).',
+        ? `- r1's ${XLVS_SYNC_RING_BYTES >> 20} MiB ring (about ${k(XLVS_SYNC_RING_BYTES / (XlvsSyncRec.size + 8))} records) overflowed: ${st.syncLost} records were not queued. r1's sync channel sees the ring's lost counter grow and sends a new bulk at once (the last column): until it is in, a takeover would reset those newest connections.`
+        : `- r1's ${XLVS_SYNC_RING_BYTES >> 20} MiB ring (about ${k(XLVS_SYNC_RING_BYTES / (XlvsSyncRec.size + 8))} records) never overflowed (syncLost 0).`,
       `- Against the issue's ${k(ISSUE_TARGET_PER_SECOND)}/s: streamed ${pct(st.syncPerSecond, ISSUE_TARGET_PER_SECOND)}, bulk ${pct(b.perSecond, ISSUE_TARGET_PER_SECOND)}. A burst of new flows above the sync's rate is absorbed by the ring up to its size; sustained above it, the ring overflows and the backup catches up at the next bulk: a takeover in between resets the newest of those connections.`,
       '- The bulk is timed by r1\'s log, from its sender connecting to r2 acknowledging the whole table; r2\'s table is then checked to hold every flow. r2\'s start is not in it: r2 comes up with its sync port closed (TCP reset), the CPU meters start, then the port opens.',
       '- One run per figure; expect run-to-run noise on a shared 2-core machine.',

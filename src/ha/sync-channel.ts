@@ -13,10 +13,9 @@ import type { SlotIndex } from '../dataplane/slots.js';
 import { RingBuf } from '../kernel/ringbuf.js';
 import { RingBufPoller } from '../kernel/ringbuf-poller.js';
 import { XLVS_HA_STAT_SYNC_LOST } from '../gen/abi.js';
-import { decodeSyncRecord } from './sync-record.js';
+import { monotonicNs } from '../dataplane/reaper.js';
 import { SyncSender } from './sync-sender.js';
 import { SyncReceiver } from './sync-receiver.js';
-import type { SyncKind } from './sync-records.js';
 
 export interface SyncChannelOptions {
   ha: HaConfig;
@@ -44,6 +43,9 @@ export class GrowthWatch {
     return grew;
   }
 }
+
+/** Ring records per turn of the event loop: a burst drains in big batches, timers and I/O still run between them. */
+const RING_BATCH = 8192;
 
 export class SyncChannel {
   private readonly sender: SyncSender;
@@ -81,10 +83,17 @@ export class SyncChannel {
     await this.receiver.start();
     this.sender.start();
     this.ring = RingBuf.open(this.o.dp.syncRingFd);
-    this.poller = new RingBufPoller(this.ring, (record, len) => this.onRecord(record, len), {
+    const ring = this.ring;
+    // Raw: each record copied from the ring straight into the RECORDS payload being made (sync-stream.ts).
+    const drain = (max: number): number => {
+      const now = Number(monotonicNs());
+      return ring.consumeRaw((area, off, len) => this.sender.pushRaw(area, off, len, now), max);
+    };
+    this.poller = new RingBufPoller(ring, () => undefined, {
       intervalMs: this.o.ringIntervalMs ?? 1,
+      batch: RING_BATCH,
       onError: (err) => this.o.log.error({ err }, 'ha: reading the sync ring failed; flows are no longer streamed to the peer (the next bulk carries them)'),
-    });
+    }, drain);
     // The ring was full (more new flows than the stream carries): the flows whose records the data
     // plane could not queue reach the peer only by a bulk, so one follows at once.
     const ringLost = new GrowthWatch(() => this.ringLost());
@@ -101,12 +110,6 @@ export class SyncChannel {
     let ring = 0n;
     for (const v of perCpu) ring += v;
     return Number(ring);
-  }
-
-  private onRecord(record: Buffer, len: number): void {
-    // A record that is not one (a layout mismatch) throws: the poller stops and logs it.
-    const r = decodeSyncRecord(record, len);
-    this.sender.push({ kind: r.kind as SyncKind, atNs: r.at_ns, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
   }
 
   onInSync(listener: (inSync: boolean) => void): () => void {

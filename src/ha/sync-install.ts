@@ -13,7 +13,9 @@ import { XLVS_FLOW_F_PERSIST } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { bytes } from './sync-frames.js';
 import { SYNC_END, XLVS_SYNC_REFRESH_S, type RawRecord } from './sync-records.js';
-import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, updateBatchRaw, zeroOwn } from './sync-raw.js';
+import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, readU64BE, updateBatchRaw, writeU64LE, zeroNextHop, zeroOwn } from './sync-raw.js';
+import type { ParsedRecords } from './sync-stream.js';
+import { RECORD_BYTES } from './sync-records.js';
 
 const NS = 1_000_000_000n;
 /** What an installed flow lives beyond the peer's deadline: one refresh period and 10 s. */
@@ -90,5 +92,70 @@ export function installRecords(t: InstallTargets, records: RawRecord[], now: big
   }
   updateBatchRaw(fd, keys, vals, n);
   t.persist.updateBatch(templates);
+  return r;
+}
+
+/** Buffers reused from one frame to the next (the receiver installs one frame at a time). */
+let scratch = { keys: Buffer.alloc(0), vals: Buffer.alloc(0), del: Buffer.alloc(K) };
+
+/**
+ * installRecords on a RECORDS payload checked by parseRecords, walked by offsets: identities
+ * resolved once a frame, entries copied into one update batch, no object per record.
+ */
+export function installPayload(t: InstallTargets, p: Buffer, parsed: ParsedRecords, now: bigint): InstallResult {
+  const slots = t.slots();
+  const fd = t.flows.fd;
+  const { count, idents } = parsed;
+  if (scratch.keys.length < 2 * count * K) scratch = { keys: Buffer.alloc(2 * count * K), vals: Buffer.alloc(2 * count * V), del: scratch.del };
+  const { keys, vals, del } = scratch;
+  const [k8, v8, d8, p8] = [bytes(keys), bytes(vals), bytes(del), bytes(p)];
+  const ids = idents.map(({ service, real }) => {
+    const svc = slots.svcs.get(service);
+    const r = svc?.reals.get(real);
+    return svc && r ? { svc, real: r, persistence: svc.spec.persistence } : undefined;
+  });
+  const templates: Array<[XlvsPersistKey, XlvsPersist]> = [];
+  const r: InstallResult = { installed: 0, ended: 0, unknown: 0 };
+  const [nowN, marginN] = [Number(now), Number(SYNC_MARGIN_NS)];
+  let n = 0;
+  for (let i = 0, o = parsed.at; i < count; i++, o += RECORD_BYTES) {
+    const pa = o + 11;
+    if (p[o] === SYNC_END) {
+      p.copy(d8, 0, pa + FK, pa + FK + K);
+      deleteRaw(fd, del);
+      p.copy(d8, 0, pa + RK, pa + RK + K);
+      deleteRaw(fd, del);
+      r.ended++;
+      continue;
+    }
+    const id = ids[p.readUInt16BE(o + 1)];
+    if (!id) {
+      r.unknown++;
+      continue;
+    }
+    const expires = nowN + readU64BE(p, o + 3) + marginN;
+    for (let e = 0; e < 2; e++) {
+      const ko = pa + (e === 0 ? FK : RK);
+      const vo = pa + (e === 0 ? FV : RV);
+      k8.set(p8.subarray(ko, ko + K), n * K);
+      const v = n * V;
+      v8.set(p8.subarray(vo, vo + V), v);
+      zeroNextHop(v8, v);
+      writeU64LE(vals, v + FLOW.expires, expires);
+      vals.writeUInt32LE(id.svc.id, v + FLOW.svcId);
+      vals.writeUInt32LE(id.real.id, v + FLOW.realId);
+      n++;
+    }
+    r.installed++;
+    if (p[pa + FV + FLOW.flags]! & XLVS_FLOW_F_PERSIST && id.persistence) {
+      const family = p[pa + FK + KEY.family]!;
+      templates.push([
+        { client: maskAddress(p.subarray(pa + FK + KEY.src, pa + FK + KEY.src + 16), id.persistence.netmask, family), svc_id: id.svc.id, family },
+        { expires_ns: now + BigInt(id.persistence.timeout) * NS, real_id: id.real.id },
+      ]);
+    }
+  }
+  updateBatchRaw(fd, keys, vals, n);
+  if (templates.length > 0) t.persist.updateBatch(templates);
   return r;
 }

@@ -18,8 +18,8 @@ import type { HaCounters, SyncDirection } from './types.js';
 import {
   CHALLENGE_BYTES, FrameReader, bytes, FrameType, FrameWriter, SyncFrameError, decodeCount, decodeHello, encodeAck, type Frame,
 } from './sync-frames.js';
-import { decodeRawRecords } from './sync-records.js';
-import { installRecords, type InstallTargets } from './sync-install.js';
+import { parseRecords } from './sync-stream.js';
+import { installPayload, type InstallTargets } from './sync-install.js';
 
 export interface SyncReceiverOptions extends InstallTargets {
   /** This router's private address and the sync port. */
@@ -210,11 +210,11 @@ export class SyncReceiver {
         this.stats.bulkDone = false;
         return;
       case FrameType.RECORDS: {
-        const batch = decodeRawRecords(f.payload);
-        const r = installRecords(this.o, batch.records, monotonicNs());
+        const batch = parseRecords(f.payload);
+        const r = installPayload(this.o, f.payload, batch, monotonicNs());
         this.counters.syncUnknown += r.unknown;
-        if (s.bulk !== undefined) s.bulk += batch.records.length;
-        this.stats.records += batch.records.length;
+        if (s.bulk !== undefined) s.bulk += batch.count;
+        this.stats.records += batch.count;
         this.stats.lagMs = Math.max(0, Date.now() - batch.sentAt);
         this.ack(s, f.seq);
         return;

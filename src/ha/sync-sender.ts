@@ -11,7 +11,8 @@ import { connect, type Socket } from 'node:net';
 import type pino from 'pino';
 import type { BpfMap } from '../kernel/map.js';
 import type { XlvsFlow, XlvsFlowKey } from '../gen/abi.js';
-import { XLVS_DIR_FORWARD } from '../gen/abi.js';
+import { XlvsSyncRec } from '../gen/abi.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { monotonicNs } from '../dataplane/reaper.js';
 import { Yielder } from '../model/yielder.js';
@@ -20,9 +21,10 @@ import {
   CHALLENGE_BYTES, FrameReader, bytes, concat, FrameType, FrameWriter, SyncFrameError, decodeAck, encodeCount, encodeHello,
 } from './sync-frames.js';
 import {
-  BATCH_RECORDS, SYNC_END, SYNC_NEW, encodeRawRecords, rawOf, type RawRecord, type SyncRecord, type SyncSource,
+  SYNC_END, SYNC_NEW, SYNC_UPDATE, type SyncRecord, type SyncSource,
 } from './sync-records.js';
-import { FK, FLOW, FV, K, PAIR_BYTES, RK, RV, V, lookupRaw, partnerKeyRaw, walkFlows } from './sync-raw.js';
+import { IdentCache, REC, RecordsQueue, expiresOf, flowBatches } from './sync-stream.js';
+import { FLOW, FV } from './sync-raw.js';
 
 export interface SyncSenderOptions {
   /** The peer's private address and sync port. */
@@ -61,7 +63,9 @@ interface Conn {
 
 export class SyncSender implements SyncSource {
   private conn: Conn | undefined;
-  private queue: SyncRecord[] = [];
+  private readonly queue = new RecordsQueue();
+  private readonly idents: IdentCache;
+  private readonly scratch = Buffer.alloc(XlvsSyncRec.size);
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -74,7 +78,9 @@ export class SyncSender implements SyncSource {
   private readonly lostListeners = new Set<(n: number) => void>();
   private lastBulk = 0;
 
-  constructor(private readonly o: SyncSenderOptions) {}
+  constructor(private readonly o: SyncSenderOptions) {
+    this.idents = new IdentCache(o.slots);
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -111,22 +117,39 @@ export class SyncSender implements SyncSource {
     return () => this.lostListeners.delete(listener);
   }
 
-  /** A record of the data plane's sync ring. TODO(merge): the `sync_ring` poller calls this. */
+  /** A record of the data plane's sync ring, decoded (pushRaw takes it as the ring holds it). */
   push(rec: SyncRecord): void {
+    XlvsSyncRec.encode({ kind: rec.kind, at_ns: rec.atNs, fk: rec.fk, fv: rec.fv, rk: rec.rk, rv: rec.rv }, this.scratch, 0);
+    this.pushRaw(this.scratch, 0, XlvsSyncRec.size, Number(monotonicNs()));
+  }
+
+  /** A record of the data plane's sync ring, src[so..so+len) (struct xlvs_sync_rec), copied out at once; now: monotonicNs() as a Number. */
+  pushRaw(src: Buffer, so: number, len: number, now: number): void {
+    const kind = len >= REC.size ? src.readUInt32LE(so + REC.kind) : -1;
+    if (kind !== SYNC_NEW && kind !== SYNC_UPDATE && kind !== SYNC_END) {
+      throw new InvalidArgumentError('record', `${len} bytes, kind ${kind}`, `a sync record has ${REC.size} bytes and an enum xlvs_sync_kind`);
+    }
     const c = this.conn;
     // Not connected (or not yet past the bulk's start): the next bulk carries the flow.
     if (!c?.writer) return;
-    this.queue.push(rec);
-    if (this.queue.length > (this.o.maxQueued ?? 1 << 20)) {
-      const n = this.queue.length;
-      this.queue = [];
+    if (kind === SYNC_END) this.queue.add(src, so, kind, undefined, 0);
+    else {
+      const ident = this.idents.of(src.readUInt32LE(so + REC.pair + FV + FLOW.realId));
+      if (!ident) {
+        this.untranslated++;
+        return;
+      }
+      this.queue.add(src, so, kind, ident, expiresOf(src, so) - now);
+    }
+    if (this.queue.records > (this.o.maxQueued ?? 1 << 20)) {
+      const n = this.queue.drop();
       this.lost += n;
       this.bulkWanted = true;
       this.o.log.warn({ lost: n }, 'sync: the peer does not keep up; records dropped, a new bulk follows');
       for (const l of this.lostListeners) l(n);
       return;
     }
-    if (this.queue.length >= BATCH_RECORDS) this.flush();
+    if (this.queue.hasFull) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs ?? 1);
   }
 
@@ -166,7 +189,7 @@ export class SyncSender implements SyncSource {
       if (this.conn === c) this.conn = undefined;
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.queue = [];
+      this.queue.drop();
       this.stats.connected = false;
       this.stats.bulkDone = false;
       if (!this.stopped) this.retry = setTimeout(() => this.dial(), this.o.retryMs ?? 1000);
@@ -200,7 +223,7 @@ export class SyncSender implements SyncSource {
   private onDrain(c: Conn): void {
     if (this.conn !== c || c.inBulk) return;
     if (this.bulkWanted) this.runBulk(c);
-    else if (this.queue.length > 0) this.flush();
+    else if (this.queue.records > 0) this.flush();
   }
 
   private congested(c: Conn): boolean {
@@ -213,27 +236,11 @@ export class SyncSender implements SyncSource {
     this.timer = undefined;
     const c = this.conn;
     if (!c?.writer || c.inBulk || this.congested(c)) return;
-    while (this.queue.length > 0 && !this.congested(c)) {
-      const batch = this.queue.splice(0, BATCH_RECORDS);
-      const now = monotonicNs();
-      this.send(c, batch.map((r) => this.toWire(r, now)).filter((r): r is RawRecord => r !== undefined));
+    this.queue.seal();
+    for (let b = this.queue.take(); b; b = this.congested(c) ? undefined : this.queue.take()) {
+      c.socket.write(bytes(c.writer.frame(FrameType.RECORDS, b.payload)));
+      this.stats.records += b.n;
     }
-  }
-
-  private send(c: Conn, records: RawRecord[]): void {
-    if (records.length === 0) return;
-    c.socket.write(bytes(c.writer!.frame(FrameType.RECORDS, encodeRawRecords(Date.now(), records))));
-    this.stats.records += records.length;
-  }
-
-  private toWire(r: SyncRecord, now: bigint): RawRecord | undefined {
-    if (r.kind === SYNC_END) return rawOf({ kind: r.kind, remainingNs: 0n, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
-    const ref = this.o.slots().realAt(r.fv.real_id);
-    if (!ref) {
-      this.untranslated++;
-      return undefined;
-    }
-    return rawOf({ kind: r.kind, service: ref.service, real: ref.real, remainingNs: r.fv.expires_ns - now, fk: r.fk, fv: r.fv, rk: r.rk, rv: r.rv });
   }
 
   private runBulk(c: Conn): void {
@@ -252,47 +259,17 @@ export class SyncSender implements SyncSource {
     this.stats.bulkDone = false;
     const w = c.writer!;
     const y = new Yielder();
-    const fd = this.o.flows.fd;
-    const kbuf = Buffer.alloc(K);
-    const vbuf = Buffer.alloc(V);
     let count = 0;
-    let batch: RawRecord[] = [];
     try {
       c.socket.write(bytes(w.frame(FrameType.BULK_BEGIN)));
-      const now = monotonicNs();
-      const slots = this.o.slots();
-      for (const { keys, vals, n } of walkFlows(fd)) {
-        for (let i = 0; i < n; i++) {
-          const vo = i * V;
-          if (vals[vo + FLOW.dir] !== XLVS_DIR_FORWARD) continue;
-          const expires = vals.readBigUInt64LE(vo + FLOW.expires);
-          if (expires < now) continue;
-          const pair = Buffer.alloc(PAIR_BYTES);
-          pair.set(keys.subarray(i * K, i * K + K), FK);
-          pair.set(vals.subarray(vo, vo + V), FV);
-          partnerKeyRaw(pair, FK, pair, FV, kbuf, 0);
-          const realSlot = pair.readUInt32LE(FV + FLOW.realId);
-          // As flow.h flow_partner: a reply entry of the same real, else not this flow's partner.
-          if (!lookupRaw(fd, kbuf, vbuf) || vbuf[FLOW.dir] === XLVS_DIR_FORWARD || vbuf.readUInt32LE(FLOW.realId) !== realSlot) continue;
-          pair.set(kbuf, RK);
-          pair.set(vbuf, RV);
-          const ref = slots.realAt(realSlot);
-          if (!ref) {
-            this.untranslated++;
-            continue;
-          }
-          batch.push({ kind: SYNC_NEW, service: ref.service, real: ref.real, remainingNs: expires - now, pair });
-          if (batch.length < BATCH_RECORDS) continue;
-          this.send(c, batch);
-          count += batch.length;
-          batch = [];
-          if (this.congested(c)) await drained(c.socket);
-          else if (y.due()) await y.pause();
-          if (this.conn !== c || c.socket.destroyed) return;
-        }
+      for (const b of flowBatches(this.o.flows.fd, this.idents, Number(monotonicNs()), () => this.untranslated++)) {
+        count += b.n;
+        this.stats.records += b.n;
+        c.socket.write(bytes(w.frame(FrameType.RECORDS, b.finish(Date.now()))));
+        if (this.congested(c)) await drained(c.socket);
+        else if (y.due()) await y.pause();
+        if (this.conn !== c || c.socket.destroyed) return;
       }
-      this.send(c, batch);
-      count += batch.length;
       c.bulkEndSeq = w.last + 1n;
       this.lastBulk = count;
       c.socket.write(bytes(w.frame(FrameType.BULK_END, encodeCount(count))));

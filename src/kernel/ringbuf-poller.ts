@@ -34,8 +34,11 @@ export class RingBufPoller {
   private stopped = false;
   private readonly intervalMs: number;
   private readonly batch: number;
+  private readonly drain: (max: number) => number;
 
-  constructor(private readonly ring: RingBuf, private readonly handler: RecordHandler, private readonly o: RingBufPollerOptions) {
+  /** drain: how the ring is read instead of consume(handler) (e.g. RingBuf.consumeRaw); it returns the records taken. */
+  constructor(ring: RingBuf, handler: RecordHandler, private readonly o: RingBufPollerOptions, drain?: (max: number) => number) {
+    this.drain = drain ?? ((max) => ring.consume(handler, max));
     this.intervalMs = o.intervalMs ?? 50;
     this.batch = o.batch ?? DEFAULT_CONSUME_MAX;
     if (!Number.isInteger(this.intervalMs) || this.intervalMs < 1) throw new InvalidArgumentError('intervalMs', this.intervalMs, 'must be an integer >= 1');
@@ -62,7 +65,7 @@ export class RingBufPoller {
     if (this.stopped) return;
     let n: number;
     try {
-      n = this.ring.consume(this.handler, this.batch);
+      n = this.drain(this.batch);
     } catch (e) {
       this.stopped = true;
       this.o.onError(e);

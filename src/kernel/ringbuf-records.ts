@@ -98,3 +98,44 @@ export function walkRecords(m: RingMemory, handler: RecordHandler, max: number):
   }
   return out;
 }
+
+/** A record at buf[off], len bytes: buf is the whole data area (the same Buffer every call), valid during the call only. */
+export type RawRecordHandler = (buf: Buffer, off: number, len: number) => void;
+
+/**
+ * walkRecords for a hot consumer: no Buffer per record (the handler gets the area and an
+ * offset) and the consumer position stored once, at the end of the walk (the producer gets the
+ * space back a walk later; bound the walk by `max`). A handler that throws has its record
+ * consumed, and the walk stops, as in walkRecords.
+ */
+export function walkRecordsRaw(m: RingMemory, area: Buffer, handler: RawRecordHandler, max: number): WalkResult {
+  if (!Number.isInteger(max) || max < 1) throw new InvalidArgumentError('max', max, 'must be an integer >= 1');
+  const out: WalkResult = { delivered: 0, discarded: 0, busy: false };
+  const start = Atomics.load(m.consumerPos, 0);
+  const avail = Number(Atomics.load(m.producerPos, 0) - start);
+  const size = Number(m.mask) + 1;
+  const base = Number(start & m.mask);
+  let done = 0;
+  try {
+    while (done < avail && out.delivered < max) {
+      const off = (base + done) % size;
+      const header = Atomics.load(m.words, off >>> 2);
+      if ((header & BPF_RINGBUF_BUSY_BIT) !== 0) {
+        out.busy = true;
+        break;
+      }
+      const len = header & LEN_MASK;
+      const span = recordSpan(len);
+      if (span > avail - done) throw new RingBufCorruptError(m.name, start + BigInt(done), header, avail - done);
+      done += span;
+      if ((header & BPF_RINGBUF_DISCARD_BIT) !== 0) out.discarded++;
+      else {
+        out.delivered++;
+        handler(area, off + BPF_RINGBUF_HDR_SZ, len);
+      }
+    }
+  } finally {
+    if (done > 0) Atomics.store(m.consumerPos, 0, start + BigInt(done));
+  }
+  return out;
+}

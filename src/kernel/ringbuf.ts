@@ -12,9 +12,9 @@ import koffi from 'koffi';
 import { BpfError, InvalidArgumentError, RingBufClosedError, RingBufTypeError } from '../errors.js';
 import { checkLibc, errno, libc } from './libc.js';
 import { mapInfoOf } from './obj-info.js';
-import { walkRecords, type RecordHandler, type RingMemory } from './ringbuf-records.js';
+import { walkRecords, walkRecordsRaw, type RawRecordHandler, type RecordHandler, type RingMemory } from './ringbuf-records.js';
 
-export { type RecordHandler } from './ringbuf-records.js';
+export { type RawRecordHandler, type RecordHandler } from './ringbuf-records.js';
 
 /** enum bpf_map_type of linux/bpf.h. */
 export const BPF_MAP_TYPE_RINGBUF = 27;
@@ -39,6 +39,7 @@ function mapShared(what: string, fd: number, length: number, prot: number, offse
 export class RingBuf {
   private counts = { delivered: 0, discarded: 0 };
   private mem: RingMemory | undefined;
+  private area: Buffer | undefined;
 
   private constructor(
     readonly name: string,
@@ -94,6 +95,16 @@ export class RingBuf {
     return r.delivered;
   }
 
+  /** consume() without a Buffer per record (ringbuf-records.ts walkRecordsRaw): handler(area, offset, len). */
+  consumeRaw(handler: RawRecordHandler, max = DEFAULT_CONSUME_MAX): number {
+    const m = this.memory();
+    this.area ??= Buffer.from(m.data);
+    const r = walkRecordsRaw(m, this.area, handler, max);
+    this.counts.delivered += r.delivered;
+    this.counts.discarded += r.discarded;
+    return r.delivered;
+  }
+
   /** Records handed to a handler since open(). */
   get delivered(): number {
     return this.counts.delivered;
@@ -119,6 +130,7 @@ export class RingBuf {
   close(): void {
     if (!this.mem) return;
     this.mem = undefined;
+    this.area = undefined;
     for (const m of this.maps) checkLibc(`munmap ring buffer ${this.name}`, libc.munmap(m.ptr, m.length) as number);
   }
 }
