@@ -24,7 +24,13 @@ export async function runXlvs(intervalMs: number, ctx: XlvsContext): Promise<Fai
   const pair = await HaPair.onLab(ctx.lab, { method: 'nat', intervalMs, deadIntervals: 3 }, { ownsLab: false, startReals: false });
   try {
     await pair.waitSteady(20_000);
-    return await ctx.measure(() => pair.hardKill('r1'));
+    const before = await pair.status('r2');
+    const figures = await ctx.measure(() => pair.hardKill('r1'));
+    const after = await pair.status('r2');
+    // A takeover is exactly one transition to master on r2; more means roles flapped (a stalled
+    // event loop at short intervals), which the figures must not hide.
+    ctx.log.info({ intervalMs, r2Before: before.counters.transitions, r2After: after.counters.transitions, reason: after.reason }, 'xlvs: r2 transitions around the kill');
+    return figures;
   } finally {
     await pair.destroy();
     // The lab is reused by the next round: r1's links come back.
