@@ -12,10 +12,8 @@ import type { XlvsFlow, XlvsFlowKey, XlvsPersist, XlvsPersistKey } from '../gen/
 import { XLVS_FLOW_F_PERSIST } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { bytes } from './sync-frames.js';
-import { SYNC_END, XLVS_SYNC_REFRESH_S, type RawRecord } from './sync-records.js';
+import { RECORD_BYTES, SYNC_END, XLVS_SYNC_REFRESH_S, type ParsedRecords, type RawRecord } from './sync-records.js';
 import { FK, FLOW, FV, K, KEY, RK, RV, V, deleteRaw, readU64BE, updateBatchRaw, writeU64LE, zeroNextHop, zeroOwn } from './sync-raw.js';
-import type { ParsedRecords } from './sync-stream.js';
-import { RECORD_BYTES } from './sync-records.js';
 
 const NS = 1_000_000_000n;
 /** What an installed flow lives beyond the peer's deadline: one refresh period and 10 s. */

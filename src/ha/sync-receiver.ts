@@ -18,7 +18,7 @@ import type { HaCounters, SyncDirection } from './types.js';
 import {
   CHALLENGE_BYTES, FrameReader, bytes, FrameType, FrameWriter, SyncFrameError, decodeCount, decodeHello, encodeAck, type Frame,
 } from './sync-frames.js';
-import { parseRecords } from './sync-stream.js';
+import { parseRecords } from './sync-records.js';
 import { installPayload, type InstallTargets } from './sync-install.js';
 
 export interface SyncReceiverOptions extends InstallTargets {

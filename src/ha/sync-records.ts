@@ -61,12 +61,14 @@ export interface RecordsBatch {
 
 /** Most records in one RECORDS frame (the design's batch). */
 export const BATCH_RECORDS = 512;
-const NO_IDENT = 0xffff;
+/** The identity index of a record that names none (an END). */
+export const NO_IDENT = 0xffff;
 /** kind u8 | ident u16 | remaining ns u64 | fk | fv | rk | rv */
 export const RECORD_BYTES = 1 + 2 + 8 + PAIR_BYTES;
 /** Most identity pairs one batch may name (ident is a u16, 0xffff is "none"). */
 const MAX_IDENTS = NO_IDENT;
-const MAX_ID_BYTES = 1024;
+/** Most bytes of one identity string on the wire. */
+export const MAX_ID_BYTES = 1024;
 
 /** An entry as it goes on the wire and into the peer's map: no slots, no deadline, no next hop. */
 export function wireFlow(f: XlvsFlow): XlvsFlow {
@@ -149,12 +151,13 @@ export function encodeRawRecords(sentAt: number, records: RawRecord[]): Buffer {
   return concat([head, ...table, body]);
 }
 
-function lenPrefixed(s: string): Buffer {
+/** An identity as the table carries it: u16 length, UTF-8 bytes. */
+export function lenPrefixed(s: string): Buffer {
   const b = Buffer.from(s, 'utf8');
   if (b.length > MAX_ID_BYTES) throw new RangeError(`an identity is at most ${MAX_ID_BYTES} bytes`);
   const out = Buffer.alloc(2 + b.length);
   out.writeUInt16BE(b.length, 0);
-  out.set(b, 2);
+  out.set(bytes(b), 2);
   return out;
 }
 
@@ -169,8 +172,16 @@ export function decodeRecords(p: Buffer): RecordsBatch {
   };
 }
 
-/** The RECORDS payload read back, entries raw (views into p); anything inconsistent is malformed (SyncFrameError). */
-export function decodeRawRecords(p: Buffer): { sentAt: number; records: RawRecord[] } {
+/** A RECORDS payload checked whole (decodeRawRecords and the receiver's install read it by offsets): its identities and where its records start. */
+export interface ParsedRecords {
+  sentAt: number;
+  idents: Array<{ service: string; real: string }>;
+  count: number;
+  /** Offset of the first record (RECORD_BYTES each: kind u8 | ident u16 | remaining u64 | fk | fv | rk | rv). */
+  at: number;
+}
+
+export function parseRecords(p: Buffer): ParsedRecords {
   const bad = (why: string): never => {
     throw new SyncFrameError('malformed', `RECORDS: ${why}`);
   };
@@ -192,16 +203,25 @@ export function decodeRawRecords(p: Buffer): { sentAt: number; records: RawRecor
   const count = p.readUInt32BE(o);
   o += 4;
   if (p.length - o !== count * RECORD_BYTES) bad(`${count} records need ${count * RECORD_BYTES} bytes, ${p.length - o} given`);
-  const records: RawRecord[] = [];
-  for (let i = 0; i < count; i++, o += RECORD_BYTES) {
-    const kind = p.readUInt8(o);
+  for (let i = 0, r = o; i < count; i++, r += RECORD_BYTES) {
+    const kind = p[r]!;
     if (kind !== SYNC_NEW && kind !== SYNC_UPDATE && kind !== SYNC_END) bad(`record ${i}: kind ${kind}`);
+    const ident = p.readUInt16BE(r + 1);
+    if (ident !== NO_IDENT && ident >= nIdents) bad(`record ${i}: identity ${ident} of ${nIdents}`);
+    if (kind !== SYNC_END && ident === NO_IDENT) bad(`record ${i}: a flow without identity`);
+  }
+  return { sentAt, idents, count, at: o };
+}
+
+/** The RECORDS payload read back, entries raw (views into p); anything inconsistent is malformed (SyncFrameError). */
+export function decodeRawRecords(p: Buffer): { sentAt: number; records: RawRecord[] } {
+  const { sentAt, idents, count, at } = parseRecords(p);
+  const records: RawRecord[] = [];
+  for (let i = 0, o = at; i < count; i++, o += RECORD_BYTES) {
     const ident = p.readUInt16BE(o + 1);
     const id = ident === NO_IDENT ? undefined : idents[ident];
-    if (ident !== NO_IDENT && !id) bad(`record ${i}: identity ${ident} of ${nIdents}`);
-    if (kind !== SYNC_END && !id) bad(`record ${i}: a flow without identity`);
     records.push({
-      kind: kind as SyncKind, ...(id ? { service: id.service, real: id.real } : {}), remainingNs: p.readBigUInt64BE(o + 3),
+      kind: p[o] as SyncKind, ...(id ? { service: id.service, real: id.real } : {}), remainingNs: p.readBigUInt64BE(o + 3),
       pair: p.subarray(o + 11, o + RECORD_BYTES),
     });
   }

@@ -9,11 +9,9 @@
 import { ABI_LAYOUT, XLVS_DIR_FORWARD, XlvsSyncRec } from '../gen/abi.js';
 import type { SlotIndex } from '../dataplane/slots.js';
 import { SyncFrameError, bytes } from './sync-frames.js';
-import { BATCH_RECORDS, RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE } from './sync-records.js';
+import { BATCH_RECORDS, NO_IDENT, RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE, lenPrefixed } from './sync-records.js';
 import { FK, FLOW, FV, K, RK, RV, V, lookupRaw, partnerKeyRaw, readU64LE, walkFlows, writeU64BE, zeroOwn } from './sync-raw.js';
 
-const NO_IDENT = 0xffff;
-const MAX_ID_BYTES = 1024;
 const member = (name: string): number => ABI_LAYOUT.xlvs_sync_rec!.members.find(([n]) => n === name)![1];
 /** Offsets in struct xlvs_sync_rec: kind, at_ns, and fk | fv | rk | rv, contiguous as on the wire. */
 export const REC = { kind: member('kind'), pair: member('fk'), size: XlvsSyncRec.size };
@@ -38,21 +36,13 @@ export class IdentCache {
     let b = this.bySlot[realSlot];
     if (b === undefined) {
       const ref = index.realAt(realSlot);
-      b = ref ? Buffer.concat([lenPrefixed(ref.service), lenPrefixed(ref.real)]) : null;
+      b = ref ? Buffer.concat([bytes(lenPrefixed(ref.service)), bytes(lenPrefixed(ref.real))]) : null;
       this.bySlot[realSlot] = b;
     }
     return b ?? undefined;
   }
 }
 
-function lenPrefixed(s: string): Uint8Array {
-  const b = Buffer.from(s, 'utf8');
-  if (b.length > MAX_ID_BYTES) throw new RangeError(`an identity is at most ${MAX_ID_BYTES} bytes`);
-  const out = Buffer.alloc(2 + b.length);
-  out.writeUInt16BE(b.length, 0);
-  out.set(bytes(b), 2);
-  return bytes(out);
-}
 
 /** One RECORDS payload in the making: at most BATCH_RECORDS records. */
 export class RecordsBuilder {
@@ -218,43 +208,3 @@ export function expiresOf(src: Buffer, so: number): number {
   return readU64LE(src, so + REC.pair + FV + FLOW.expires);
 }
 
-/** A RECORDS payload checked whole (as decodeRawRecords checks it): its identities and where its records start. */
-export interface ParsedRecords {
-  sentAt: number;
-  idents: Array<{ service: string; real: string }>;
-  count: number;
-  /** Offset of the first record (RECORD_BYTES each: kind u8 | ident u16 | remaining u64 | fk | fv | rk | rv). */
-  at: number;
-}
-
-export function parseRecords(p: Buffer): ParsedRecords {
-  const bad = (why: string): never => {
-    throw new SyncFrameError('malformed', `RECORDS: ${why}`);
-  };
-  if (p.length < 14) bad(`${p.length} bytes, shorter than its header`);
-  const sentAt = Number(p.readBigUInt64BE(0));
-  const nIdents = p.readUInt16BE(8);
-  let o = 10;
-  const str = (): string => {
-    if (o + 2 > p.length) bad('identity table truncated');
-    const n = p.readUInt16BE(o);
-    if (n > MAX_ID_BYTES || o + 2 + n > p.length) bad('identity table truncated');
-    const s = p.toString('utf8', o + 2, o + 2 + n);
-    o += 2 + n;
-    return s;
-  };
-  const idents: Array<{ service: string; real: string }> = [];
-  for (let i = 0; i < nIdents; i++) idents.push({ service: str(), real: str() });
-  if (o + 4 > p.length) bad('record count missing');
-  const count = p.readUInt32BE(o);
-  o += 4;
-  if (p.length - o !== count * RECORD_BYTES) bad(`${count} records need ${count * RECORD_BYTES} bytes, ${p.length - o} given`);
-  for (let i = 0, r = o; i < count; i++, r += RECORD_BYTES) {
-    const kind = p[r]!;
-    if (kind !== SYNC_NEW && kind !== SYNC_UPDATE && kind !== SYNC_END) bad(`record ${i}: kind ${kind}`);
-    const ident = p.readUInt16BE(r + 1);
-    if (ident !== NO_IDENT && ident >= nIdents) bad(`record ${i}: identity ${ident} of ${nIdents}`);
-    if (kind !== SYNC_END && ident === NO_IDENT) bad(`record ${i}: a flow without identity`);
-  }
-  return { sentAt, idents, count, at: o };
-}

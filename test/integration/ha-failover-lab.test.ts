@@ -10,26 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaPair, TCP_PORT, UDP_PORT, type Method } from '../../testing/ha-pair.js';
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
+import { assertAllAlive, briefReport } from '../../testing/traffic-checks.js';
 
 const CONNECTIONS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const brief = (r: TrafficReport): string =>
-  JSON.stringify({ ...r, perConnection: r.perConnection.filter((c) => c.state !== 'alive' || c.stalled || c.mismatched > 0).slice(0, 10) });
-
-function assertAllAlive(r: TrafficReport, when: string): void {
-  assert.deepEqual(
-    { alive: r.alive, reset: r.reset, stalled: r.stalled, closed: r.closed, errored: r.errored, corrupt: r.corrupt },
-    { alive: CONNECTIONS, reset: 0, stalled: 0, closed: 0, errored: 0, corrupt: 0 },
-    `${when}: ${brief(r)}`,
-  );
-}
-
 /** Waits until the UDP answers flow again after `since` (unix ms) and gives the connections time to show a loss. */
 async function settle(t: FailoverTraffic, since: number): Promise<TrafficReport> {
   const end = Date.now() + 15_000;
   let r = await t.report();
   while (!(r.udp.lastAnswerUnixMs > since && Date.now() - r.udp.lastAnswerUnixMs < 50)) {
-    if (Date.now() > end) throw new Error(`UDP answers did not resume: ${brief(r)}`);
+    if (Date.now() > end) throw new Error(`UDP answers did not resume: ${briefReport(r)}`);
     await sleep(20);
     r = await t.report();
   }
@@ -69,7 +59,7 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     const a = family === 4 ? pair.lab.addr.v4 : pair.lab.addr.v6;
     traffic = await FailoverTraffic.start(pair.lab, { ns: pair.lab.ns.client, host: a.vip, tcpPort: TCP_PORT, udpPort: UDP_PORT, connections: CONNECTIONS, durationMs: 90_000 });
     await sleep(1_000);
-    assertAllAlive(await traffic.report(), 'before the kill');
+    assertAllAlive(await traffic.report(), CONNECTIONS, 'before the kill');
     // r2 holds every connection r1 made (both entries each; census by its own count of records).
     const synced = await pair.waitFor('r2', (s) => s.sync.in.records >= CONNECTIONS, 5_000, `${CONNECTIONS} flows synced`);
     const counts = await countsAgree(pair, a.vip);
@@ -79,7 +69,7 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     await pair.hardKill('r1');
     const took = await pair.waitRole('r2', 'master', 5_000);
     const over = await settle(traffic, killAt);
-    assertAllAlive(over, `after r1 died (r2: ${took.reason})`);
+    assertAllAlive(over, CONNECTIONS, `after r1 died (r2: ${took.reason})`);
     const gap = over.udp.longestGapMs;
     console.log(`# ${method} IPv${family}: failover gap ${gap} ms (dead time 300 ms), ${over.alive}/${CONNECTIONS} alive; r2 had ${synced.sync.in.records} records synced, per-real active ${JSON.stringify(counts)} on both`);
     assert.ok(gap < 1_000, `failover gap ${gap} ms`);
@@ -92,7 +82,7 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     assert.equal(back.sync.in.bulkDone, true, 'r1 took the master role back only holding the current table');
     await pair.waitRole('r2', 'backup', 5_000);
     const after = await settle(traffic, backAt);
-    assertAllAlive(after, 'after the failback');
+    assertAllAlive(after, CONNECTIONS, 'after the failback');
     console.log(`# ${method} IPv${family}: failback gap ${after.udp.longestGapMs} ms, ${after.alive}/${CONNECTIONS} alive`);
   } finally {
     await traffic?.stop();

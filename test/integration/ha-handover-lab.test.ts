@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { HaPair, TCP_PORT, UDP_PORT } from '../../testing/ha-pair.js';
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
 import type { RouterName } from '../../lab/ha-lab.js';
+import { assertAllAlive, briefReport } from '../../testing/traffic-checks.js';
 
 const CONNECTIONS = 50;
 const XLVSCTL = fileURLToPath(new URL('../../src/cli/xlvsctl.js', import.meta.url));
@@ -41,23 +42,12 @@ async function ok(pair: HaPair, r: RouterName, ...args: string[]): Promise<strin
   return res.stdout;
 }
 
-const brief = (r: TrafficReport): string =>
-  JSON.stringify({ ...r, perConnection: r.perConnection.filter((c) => c.state !== 'alive' || c.stalled || c.mismatched > 0).slice(0, 10) });
-
-function assertAllAlive(r: TrafficReport, when: string): void {
-  assert.deepEqual(
-    { alive: r.alive, reset: r.reset, stalled: r.stalled, closed: r.closed, errored: r.errored, corrupt: r.corrupt },
-    { alive: CONNECTIONS, reset: 0, stalled: 0, closed: 0, errored: 0, corrupt: 0 },
-    `${when}: ${brief(r)}`,
-  );
-}
-
 /** Waits for UDP answers after `since` (unix ms), then 2 s for a lost flow to show as a reset. */
 async function settle(t: FailoverTraffic, since: number): Promise<TrafficReport> {
   const end = Date.now() + 10_000;
   let r = await t.report();
   while (!(r.udp.lastAnswerUnixMs > since + 100 && Date.now() - r.udp.lastAnswerUnixMs < 50)) {
-    if (Date.now() > end) throw new Error(`UDP answers did not resume: ${brief(r)}`);
+    if (Date.now() > end) throw new Error(`UDP answers did not resume: ${briefReport(r)}`);
     await sleep(20);
     r = await t.report();
   }
@@ -73,7 +63,7 @@ test('graceful hand-over with xlvsctl ha failover (gap < 50 ms, nothing lost), h
     const a = pair.lab.addr.v4;
     traffic = await FailoverTraffic.start(pair.lab, { ns: pair.lab.ns.client, host: a.vip, tcpPort: TCP_PORT, udpPort: UDP_PORT, connections: CONNECTIONS, durationMs: 120_000 });
     await sleep(1_000);
-    assertAllAlive(await traffic.report(), 'before the hand-over');
+    assertAllAlive(await traffic.report(), CONNECTIONS, 'before the hand-over');
     await pair.waitFor('r2', (s) => s.sync.in.records >= CONNECTIONS, 5_000, `${CONNECTIONS} flows synced`);
 
     // A backup refuses: exit 1 (the daemon refused), the documented reason, no role changed.
@@ -94,7 +84,7 @@ test('graceful hand-over with xlvsctl ha failover (gap < 50 ms, nothing lost), h
     assert.match(r2.reason, /yield|YIELD|failover|hand/i, `r2's reason: ${r2.reason}`);
     assert.equal((await pair.status('r1')).role, 'backup');
     const over = await settle(traffic, t0);
-    assertAllAlive(over, `after the hand-over (r2: ${r2.reason})`);
+    assertAllAlive(over, CONNECTIONS, `after the hand-over (r2: ${r2.reason})`);
     console.log(`# hand-over: xlvsctl returned in ${cliMs} ms, r2 master seen after ${tookMs} ms, UDP gap ${over.udp.longestGapMs} ms, ${over.alive}/${CONNECTIONS} alive`);
     assert.ok(over.udp.longestGapMs < 50, `hand-over gap ${over.udp.longestGapMs} ms (target < 50)`);
     // After yielding, r1 (the preferred one) does not take the role back by itself.
@@ -107,7 +97,7 @@ test('graceful hand-over with xlvsctl ha failover (gap < 50 ms, nothing lost), h
     assert.match(await ok(pair, 'r2', 'ha', 'hold', 'on'), /hold on: r2 is backup/);
     await pair.waitRole('r1', 'master', 2_000);
     const back = await settle(traffic, t1);
-    assertAllAlive(back, 'after hold on r2 handed back to r1');
+    assertAllAlive(back, CONNECTIONS, 'after hold on r2 handed back to r1');
     console.log(`# hold on r2 -> r1 master: UDP gap ${back.udp.longestGapMs} ms, ${back.alive}/${CONNECTIONS} alive`);
     assert.ok(back.udp.longestGapMs < 50, `hand-back gap ${back.udp.longestGapMs} ms`);
     const held = await pair.status('r2');
@@ -123,7 +113,7 @@ test('graceful hand-over with xlvsctl ha failover (gap < 50 ms, nothing lost), h
     assert.match(await xlvsctl(pair, 'r2', 'ha').then((r) => r.stdout), /hold/i);
     assert.equal((await pair.status('r1')).role, 'master');
     const afterRestart = await settle(traffic, t2);
-    assertAllAlive(afterRestart, 'after the restart of the held r2');
+    assertAllAlive(afterRestart, CONNECTIONS, 'after the restart of the held r2');
 
     // hold off: r2 takes part again; r1 (preferred, in sync) stays master.
     assert.match(await ok(pair, 'r2', 'ha', 'hold', 'off'), /hold off: r2 is backup/);
@@ -131,7 +121,7 @@ test('graceful hand-over with xlvsctl ha failover (gap < 50 ms, nothing lost), h
     const [s1, s2] = [await pair.status('r1'), await pair.status('r2')];
     assert.deepEqual({ r1: s1.role, r2: s2.role, hold: s2.hold }, { r1: 'master', r2: 'backup', hold: false });
     const end = await traffic.report();
-    assertAllAlive(end, 'at the end');
+    assertAllAlive(end, CONNECTIONS, 'at the end');
     console.log(`# end: ${end.alive}/${CONNECTIONS} alive; r1 transitions ${JSON.stringify(s1.counters.transitions)}, r2 ${JSON.stringify(s2.counters.transitions)}`);
   } finally {
     await traffic?.stop();

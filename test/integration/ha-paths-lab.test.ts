@@ -14,8 +14,9 @@ import assert from 'node:assert/strict';
 import { HaPair, TCP_PORT, UDP_PORT } from '../../testing/ha-pair.js';
 import { RoleWatch } from '../../testing/ha-watch.js';
 import { routerProbers, type RouterProbers } from '../../testing/neighbour-prober.js';
-import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
+import { FailoverTraffic } from '../../lab/failover-traffic.js';
 import type { HaStatus } from '../../src/ha/types.js';
+import { assertAllAlive } from '../../testing/traffic-checks.js';
 
 const CONNECTIONS = 50;
 const INTERVAL_MS = 100;
@@ -53,15 +54,6 @@ async function until(fn: () => boolean, timeoutMs: number, what: string): Promis
     await sleep(2);
   }
   return Date.now() - t0;
-}
-
-function assertAllAlive(r: TrafficReport, when: string): void {
-  const lost = r.perConnection.filter((c) => c.state !== 'alive' || c.stalled).slice(0, 10);
-  assert.deepEqual(
-    { alive: r.alive, reset: r.reset, stalled: r.stalled, closed: r.closed, errored: r.errored, corrupt: r.corrupt },
-    { alive: CONNECTIONS, reset: 0, stalled: 0, closed: 0, errored: 0, corrupt: 0 },
-    `${when}: ${JSON.stringify(lost)}`,
-  );
 }
 
 test('test 5: private path cut: no failover; both cut: split brain; healed: one master within one interval, neighbours on it', async () => {
@@ -162,7 +154,7 @@ test('test 5: private path cut: no failover; both cut: split brain; healed: one 
 
     const report = await traffic.report();
     console.log(`# path cuts: UDP gap ${report.udp.longestGapMs} ms, ${report.alive}/${CONNECTIONS} alive`);
-    assertAllAlive(report, 'after the cuts and the heal');
+    assertAllAlive(report, CONNECTIONS, 'after the cuts and the heal');
   } finally {
     await probe?.stop();
     await watch1?.stop();

@@ -17,6 +17,7 @@ import { HaPair, TCP_PORT, UDP_PORT } from '../../testing/ha-pair.js';
 import { handOver, routerProbers, type RouterProbers } from '../../testing/neighbour-prober.js';
 import { RoleWatch } from '../../testing/ha-watch.js';
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
+import { assertAllAlive } from '../../testing/traffic-checks.js';
 
 const CONNECTIONS = 50;
 const INTERVAL_MS = 100;
@@ -24,17 +25,6 @@ const DEAD_MS = 3 * INTERVAL_MS;
 /** What a loaded 2-core machine may add to a daemon's timer or a status poll (measured figures are printed). */
 const TIMER_SLACK_MS = 200;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const brief = (r: TrafficReport): string =>
-  JSON.stringify({ ...r, perConnection: r.perConnection.filter((c) => c.state !== 'alive' || c.stalled || c.mismatched > 0).slice(0, 10) });
-
-function assertAllAlive(r: TrafficReport, when: string): void {
-  assert.deepEqual(
-    { alive: r.alive, reset: r.reset, stalled: r.stalled, closed: r.closed, errored: r.errored, corrupt: r.corrupt },
-    { alive: CONNECTIONS, reset: 0, stalled: 0, closed: 0, errored: 0, corrupt: 0 },
-    `${when}: ${brief(r)}`,
-  );
-}
-
 /** Lets a lost flow show (the real resets at its next retransmission), then reports. */
 async function settle(t: FailoverTraffic): Promise<TrafficReport> {
   await sleep(2_000);
@@ -95,7 +85,7 @@ test('test 2: SIGKILL of the master daemon, links up: r2 takes over, r1 stops an
 
     const over = await settle(traffic);
     console.log(`# SIGKILL: UDP gap ${over.udp.longestGapMs} ms from ${over.udp.gapFromUnixMs - killAt} ms after the kill, longest TCP stall ${Math.max(...over.perConnection.map((c) => c.longestStallMs))} ms, ${over.alive}/${CONNECTIONS} alive`);
-    assertAllAlive(over, 'after the SIGKILL');
+    assertAllAlive(over, CONNECTIONS, 'after the SIGKILL');
     assert.equal(took.counters.transitions.master, 1, 'r2 counted its takeover');
     assert.match(pair.daemon('r2').output, /ha: backup -> master: peer r1 silent/);
   } finally {
@@ -140,7 +130,7 @@ test('test 3: restart of the master daemon keeps the role; a stop without start 
     assert.equal(held.role, 'backup', 'r2 holds off for the restart');
     assert.match(back.reason, /lease/);
     assert.equal(back.counters.transitions.master, 0, 'r1 resumed master without a transition');
-    assertAllAlive(restarted, 'after the restart');
+    assertAllAlive(restarted, CONNECTIONS, 'after the restart');
     // The data plane forwards throughout; what gap there is comes from the load on this machine
     // (a SIGKILL, which leaves the data plane alone too, showed up to 390 ms): bounded loosely.
     assert.ok(restarted.udp.longestGapMs < 1_000, `UDP gap through the restart ${restarted.udp.longestGapMs} ms`);
@@ -164,7 +154,7 @@ test('test 3: restart of the master daemon keeps the role; a stop without start 
     assertHandOver(pair, probe, termAt - 500, took.sinceMs, 'restart hold ran out');
     const held2 = await settle(traffic);
     console.log(`# restart hold: UDP gap ${held2.udp.longestGapMs} ms, ${held2.alive}/${CONNECTIONS} alive`);
-    assertAllAlive(held2, 'after the hold ran out');
+    assertAllAlive(held2, CONNECTIONS, 'after the hold ran out');
   } finally {
     await watch?.stop();
     await probe?.stop();

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { SyncFrameError, bytes, concat } from '../../src/ha/sync-frames.js';
-import { RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE, decodeRawRecords, encodeRawRecords, type RawRecord } from '../../src/ha/sync-records.js';
-import { IdentCache, REC, RecordsBuilder, RecordsQueue, parseRecords } from '../../src/ha/sync-stream.js';
+import { RECORD_BYTES, SYNC_END, SYNC_NEW, SYNC_UPDATE, decodeRawRecords, encodeRawRecords, parseRecords, type RawRecord } from '../../src/ha/sync-records.js';
+import { IdentCache, REC, RecordsBuilder, RecordsQueue } from '../../src/ha/sync-stream.js';
 import { FLOW, FV, PAIR_BYTES, RV, readU64BE, readU64LE, writeU64BE, writeU64LE } from '../../src/ha/sync-raw.js';
 import type { SlotIndex } from '../../src/dataplane/slots.js';
 
