@@ -77,8 +77,7 @@ export async function runHaFailover(s: HaFailoverSizes, log: pino.Logger): Promi
 
     const xlvs: Outcome[] = [];
     for (const intervalMs of s.intervalsMs) {
-      // ── XLVS CALL SITE ── runXlvs (ha-failover-xlvs.ts) is the HA manager author's to fill:
-      // same lab, same interval, same measurement (measureFailover). Until then it returns NotRun.
+      // xlvs (ha-failover-xlvs.ts): the same lab, the same interval, the same measurement.
       const ctx = { lab, log, tcpPort: lab.ports.tcp, udpPort: lab.ports.udp, measure: (kill: () => Promise<void>) => measureFailover(lab, intervalMs, s.measure, kill) };
       xlvs.push(await runXlvs(intervalMs, ctx).catch((err: unknown) => failed(intervalMs, err)));
     }
