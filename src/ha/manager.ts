@@ -41,6 +41,14 @@ export interface HaManagerOptions {
   sync: SyncChannel;
 }
 
+/**
+ * The role machine's clock: unix ms at this process's start plus monotonic time since. It never
+ * steps with the wall clock (an NTP correction must not make the peer look dead or alive), and
+ * still reads as unix ms in the status (whole ms, as the rest of HA's times). Heartbeats' own timestamps (the skew window) and the
+ * epoch are wall-clock: they are compared with the peer's clock.
+ */
+export const monoMs = (): number => Math.floor(performance.timeOrigin + performance.now());
+
 export class HaManager implements HaControl {
   private readonly events = new EventEmitter();
   private readonly cfg: HaConfig;
@@ -70,7 +78,7 @@ export class HaManager implements HaControl {
     this.roles = new RoleMachine({
       node: this.cfg.node, priority: this.cfg.priority, peer: this.cfg.peer.name, preempt: this.cfg.preempt, preemptDelayMs: this.cfg.preemptDelayMs,
       intervalMs: this.cfg.intervalMs, deadIntervals: this.cfg.deadIntervals, hold: o.stateFile.saved.hold,
-      resumeMaster, nowMs: Date.now(),
+      resumeMaster, nowMs: monoMs(),
     });
   }
 
@@ -95,7 +103,7 @@ export class HaManager implements HaControl {
       },
       onError: (e, path) => m.o.log.warn({ err: e, path }, `heartbeat socket on the ${path} path: ${e.message}`),
     });
-    o.sync.onInSync((inSync) => m.apply(m.roles.setInSync(inSync, Date.now()), 'sync'));
+    o.sync.onInSync((inSync) => m.apply(m.roles.setInSync(inSync, monoMs()), 'sync'));
     await o.sync.start();
     o.log.info({ node: o.config.node, priority: o.config.priority, resume, hold: o.stateFile.saved.hold }, resume ? 'ha: resuming master (lease still valid)' : 'ha: starting as backup');
     if (resume) m.enterMaster(false);
@@ -115,7 +123,7 @@ export class HaManager implements HaControl {
 
   private tick(): void {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = monoMs();
     // The next beat is due whatever this one meets: the timer goes first.
     this.timer = setTimeout(() => this.tick(), this.cfg.intervalMs);
     let fault: string | undefined;
@@ -145,14 +153,14 @@ export class HaManager implements HaControl {
     if (at <= now) return;
     this.deadTimer = setTimeout(() => {
       if (this.stopped) return;
-      this.apply(this.roles.tick(Date.now()), 'dead time');
-      this.armDeadTimer(Date.now());
+      this.apply(this.roles.tick(monoMs()), 'dead time');
+      this.armDeadTimer(monoMs());
     }, at - now + 1);
   }
 
   private onMessage(buf: Buffer, path: HaPath): void {
-    const now = Date.now();
-    const v = this.verifier.verify(buf, now, path);
+    const now = monoMs();
+    const v = this.verifier.verify(buf, Date.now(), path);
     if (!v.ok) {
       // Counted once, by the verifier (status() adds its counts): not here as well.
       this.o.log.debug({ path, reason: v.reason }, 'heartbeat refused');
@@ -168,7 +176,7 @@ export class HaManager implements HaControl {
     if (step.transition) {
       const { from, to, reason } = step.transition;
       this.counters.transitions[to]++;
-      const atMs = Date.now();
+      const atMs = monoMs();
       this.o.log.info({ node: this.cfg.node, from, to, reason, cause, peer: this.cfg.peer.name }, `ha: ${from} -> ${to}: ${reason}`);
       if (to === 'master') this.enterMaster(true);
       else this.leaveMaster();
@@ -220,7 +228,7 @@ export class HaManager implements HaControl {
 
   private message(type: HeartbeatType, path: HaPath, holdMs = 0): Heartbeat {
     const s = this.o.sync.status();
-    const r = this.roles.status(Date.now());
+    const r = this.roles.status(monoMs());
     return {
       type, name: this.cfg.node, priority: this.roles.effectivePriority(), role: this.roles.current,
       hold: r.hold, inSync: s.in.bulkDone, bulkDone: s.in.bulkDone,
@@ -237,7 +245,7 @@ export class HaManager implements HaControl {
   // ---- HaControl ----
 
   status(): HaStatus {
-    const r = this.roles.status(Date.now());
+    const r = this.roles.status(monoMs());
     const sync = this.o.sync.status();
     const rejected = { ...this.counters.rejected };
     for (const [k, n] of Object.entries(this.verifier.rejected)) rejected[k as keyof typeof rejected] += n;
@@ -255,7 +263,7 @@ export class HaManager implements HaControl {
 
   async failover(): Promise<void> {
     // Refusals (not master, nobody to take over) come from the machine before anything is sent.
-    const update = this.roles.failover(Date.now());
+    const update = this.roles.failover(monoMs());
     // YIELD: the peer takes over on receipt, while this router still forwards what reaches it.
     this.sendAdvert('yield');
     this.apply(update, 'failover');
@@ -264,7 +272,7 @@ export class HaManager implements HaControl {
   async hold(on: boolean): Promise<void> {
     this.o.stateFile.save({ hold: on });
     const wasMaster = this.roles.current === 'master';
-    const update = this.roles.setHold(on, Date.now());
+    const update = this.roles.setHold(on, monoMs());
     if (on && wasMaster) this.sendAdvert('yield');
     this.apply(update, on ? 'hold on' : 'hold off');
   }
