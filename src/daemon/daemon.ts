@@ -95,7 +95,9 @@ export class Daemon {
     // the reals' neighbours are kept resolved (managed entries) rather than learnt on demand.
     const neighbours = new Neighbours({ dev: config.interfaces.private, log });
     // Every other next hop the data plane finds unresolved (the clients' side) is resolved when it reports it.
-    const nextHops = new NextHopMisses({ ringFd: dp.nhMissesFd, log });
+    // Looked at every 5 ms (a look at an empty ring is two loads): a router that has just taken
+    // over (HA) knows no client yet, and each client's first reply waits for this.
+    const nextHops = new NextHopMisses({ ringFd: dp.nhMissesFd, log, intervalMs: 5 });
     const healthLog = log.child({ part: 'health' });
     const syn = startSynChecks(opts.objectPath, config, dp, log, healthLog);
     const synState = syn.capabilities.synChecks;
