@@ -45,6 +45,7 @@ function checkToWire(c: TargetStatus): HealthCheck__Output {
     last_at_ms: String(c.last?.at ?? 0),
     probes_ok: String(c.counters.probes_ok),
     probes_failed: String(c.counters.probes_failed),
+    probes_timed_out: String(c.counters.probes_timed_out),
     went_up: String(c.counters.went_up),
     went_down: String(c.counters.went_down),
     probe_method: c.method,
@@ -127,6 +128,7 @@ function checkFromWire(w: Received<HealthCheck__Output>, field: string): TargetS
     counters: {
       probes_ok: countFromWire(`${field}.probes_ok`, w.probes_ok),
       probes_failed: countFromWire(`${field}.probes_failed`, w.probes_failed),
+      probes_timed_out: countFromWire(`${field}.probes_timed_out`, w.probes_timed_out),
       went_up: countFromWire(`${field}.went_up`, w.went_up),
       went_down: countFromWire(`${field}.went_down`, w.went_down),
     },

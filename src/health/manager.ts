@@ -134,7 +134,7 @@ export class HealthManager {
       const state = this.scheduler.add(id, options, probe.run);
       const t: Target = {
         id, service, serviceKey: { vip: s.vip, port: s.port, protocol: s.protocol }, real: realId(real), realAddress: real.address, realPort: real.port, key: keyOf(check, real, s), check, ...dest, state, last: undefined,
-        counters: { probes_ok: 0, probes_failed: 0, went_up: 0, went_down: 0 }, method: probe.method, degraded: probe.degraded,
+        counters: { probes_ok: 0, probes_failed: 0, probes_timed_out: 0, went_up: 0, went_down: 0 }, method: probe.method, degraded: probe.degraded,
       };
       this.targets.set(id, t);
       this.bump(service);
@@ -243,7 +243,10 @@ export class HealthManager {
     const t = this.targets.get(id);
     if (!t) return;
     if (r.ok) t.counters.probes_ok++;
-    else t.counters.probes_failed++;
+    else {
+      t.counters.probes_failed++;
+      if (r.timedOut) t.counters.probes_timed_out++;
+    }
     t.last = { ok: r.ok, reason: r.reason, ms: r.ms, at: Date.now() };
   }
 

@@ -27,6 +27,8 @@ export interface HealthEvent {
 export interface TargetCounters {
   probes_ok: number;
   probes_failed: number;
+  /** Of probes_failed, those that ran out of time (no answer): the rest failed on an answer. */
+  probes_timed_out: number;
   went_up: number;
   went_down: number;
 }

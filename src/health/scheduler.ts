@@ -198,7 +198,7 @@ export class CheckScheduler {
       if (target.run.settled) {
         // a probe past its deadline that ignores its signal: the target keeps failing, but no second probe
         this.counts.skipped++;
-        this.count(target, { ok: false, reason: 'previous probe still running after its timeout', ms: 0 });
+        this.count(target, { ok: false, reason: 'previous probe still running after its timeout', ms: 0, timedOut: true });
       } else {
         // still within its deadline (timeout_ms close to interval_ms): the next probe starts as
         // soon as this one is counted, so a hung target still fails once per interval
@@ -289,7 +289,7 @@ export class CheckScheduler {
     this.counts.timedOut++;
     const timeout = target.state.options.timeout_ms;
     run.controller.abort(TIMED_OUT);
-    this.count(target, { ok: false, reason: `timeout after ${timeout} ms`, ms: timeout });
+    this.count(target, { ok: false, reason: `timeout after ${timeout} ms`, ms: timeout, timedOut: true });
     this.again(target);
     this.pump();
   }

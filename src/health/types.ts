@@ -13,6 +13,8 @@ export interface ProbeResult {
   weight?: number; // dynamic weight reported by the probe (exec's exit code - 2)
   reason: string; // why, in a few words, for logs and the watch stream
   ms: number; // how long the probe took
+  /** It failed because it ran out of time (no answer), not on an answer that failed it. */
+  timedOut?: boolean;
 }
 
 /** The largest weight a real can have in the data plane (src/model/types.ts). */

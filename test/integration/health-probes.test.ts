@@ -88,6 +88,8 @@ function assertResult(r: ProbeResult, ok: boolean, reason: string | RegExp): voi
   if (typeof reason === 'string') assert.equal(r.reason, reason);
   else assert.match(r.reason, reason);
   assert.ok(Number.isFinite(r.ms) && r.ms >= 0, `ms: ${r.ms}`);
+  // A timeout is marked as one (the per-real probes_timed_out counter); an answer never is.
+  assert.equal(r.timedOut, !r.ok && /^(timeout after|no reply within)/.test(r.reason) ? true : undefined, `timedOut: ${JSON.stringify(r)}`);
 }
 
 for (const host of HOSTS) {

@@ -156,6 +156,7 @@ test('a hanging check delays neither the other checks nor gRPC', async () => {
   const watched: Name[] = ['tcp', 'status', 'udp'];
   const ok = async () => Object.fromEntries(await Promise.all(watched.map(async (n) => [n, (await check(n)).counters.probes_ok] as const)));
   const hangBefore = (await check('hang')).counters.probes_failed;
+  const hangTimedOutBefore = (await check('hang')).counters.probes_timed_out;
   const t0 = performance.now();
   const before = await ok();
   await sleep(3000);
@@ -174,6 +175,7 @@ test('a hanging check delays neither the other checks nor gRPC', async () => {
   const hangFailed = hang.counters.probes_failed - hangBefore;
   console.log(`hang: the hanging check counted ${hangFailed} failures in the same time`);
   assert.ok(hangFailed >= 1, `the hanging check kept probing (${hangFailed})`);
+  assert.equal(hang.counters.probes_timed_out - hangTimedOutBefore, hangFailed, 'each of its failures counted as a timeout');
 
   const ms: number[] = [];
   for (let i = 0; i < 20; i++) {

@@ -172,7 +172,7 @@ test('scheduler: the deadline aborts the signal and counts a failure', async () 
   assert.equal(results.length, 0);
   await clock.advance(1);
   assert.equal(signals[0].aborted, true);
-  assert.deepEqual(results.map(([, r, at]) => [r.ok, r.reason, at]), [[false, 'timeout after 300 ms', 300 + DEADLINE_GRACE_MS]]);
+  assert.deepEqual(results.map(([, r, at]) => [r.ok, r.reason, r.timedOut, at]), [[false, 'timeout after 300 ms', true, 300 + DEADLINE_GRACE_MS]]);
   await clock.advance(1000);
   assert.equal(results.length, 2, 'the rejection after abort is not counted a second time');
   assert.equal(transitions.length, 1);
@@ -207,13 +207,13 @@ test('scheduler: never a second probe beside a hung one; the target keeps failin
   sched.start();
   await clock.advance(5000);
   assert.deepEqual(starts, [0], 'one probe only while it is still running');
-  assert.deepEqual(results.map(([, r, at]) => [r.reason, at]), [
-    ['timeout after 500 ms', 500 + DEADLINE_GRACE_MS],
-    ['previous probe still running after its timeout', 1000],
-    ['previous probe still running after its timeout', 2000],
-    ['previous probe still running after its timeout', 3000],
-    ['previous probe still running after its timeout', 4000],
-    ['previous probe still running after its timeout', 5000],
+  assert.deepEqual(results.map(([, r, at]) => [r.reason, r.timedOut, at]), [
+    ['timeout after 500 ms', true, 500 + DEADLINE_GRACE_MS],
+    ['previous probe still running after its timeout', true, 1000],
+    ['previous probe still running after its timeout', true, 2000],
+    ['previous probe still running after its timeout', true, 3000],
+    ['previous probe still running after its timeout', true, 4000],
+    ['previous probe still running after its timeout', true, 5000],
   ]);
   assert.equal(transitions.length, 1);
   assert.equal(transitions[0][1].at, 2000, 'down after fall failures');

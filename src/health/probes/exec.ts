@@ -230,12 +230,12 @@ export async function probeExec(target: ExecTarget, plan: ExecPlan, limiter: Exe
   const slot = await limiter.acquire(plan.timeoutMs, signal);
   if (!slot.granted) {
     const reason = slot.why === 'aborted' ? 'aborted' : `timeout after ${plan.timeoutMs} ms waiting for an exec slot (${slot.running} running)`;
-    return { ok: false, reason, ms: elapsed() };
+    return slot.why === 'aborted' ? { ok: false, reason, ms: elapsed() } : { ok: false, reason, ms: elapsed(), timedOut: true };
   }
   const remaining = plan.timeoutMs - (performance.now() - start);
   if (remaining <= 0 || signal.aborted) {
     slot.release();
-    return { ok: false, reason: signal.aborted ? 'aborted' : `timeout after ${plan.timeoutMs} ms waiting for an exec slot`, ms: elapsed() };
+    return signal.aborted ? { ok: false, reason: 'aborted', ms: elapsed() } : { ok: false, reason: `timeout after ${plan.timeoutMs} ms waiting for an exec slot`, ms: elapsed(), timedOut: true };
   }
   return run(target, plan, slot.release, signal, remaining, elapsed);
 }
@@ -271,7 +271,7 @@ function run(
     const fromExit = (): void => {
       if (exited) finish(exitVerdict(exited.code, exited.signal, plan.dynamic, stderr, stdout));
     };
-    const stop = (reason: string): void => {
+    const stop = (reason: string, timedOut = false): void => {
       if (settled) return;
       if (exited) {
         fromExit(); // it had already ended; only its output was still draining
@@ -283,10 +283,10 @@ function run(
         log.warn({ pid: child?.pid, command: plan.command[0] }, 'exec check still not reaped after SIGKILL; its slot is released');
         release();
       }, KILL_REAP_MS);
-      finish({ ok: false, reason });
+      finish(timedOut ? { ok: false, reason, timedOut } : { ok: false, reason });
     };
     const onAbort = (): void => stop('aborted');
-    const deadline = setTimeout(() => stop(`timeout after ${plan.timeoutMs} ms`), remainingMs);
+    const deadline = setTimeout(() => stop(`timeout after ${plan.timeoutMs} ms`, true), remainingMs);
     signal.addEventListener('abort', onAbort, { once: true });
 
     let proc: ChildProcess;

@@ -62,18 +62,18 @@ export function runProbe(
   return new Promise<ProbeResult>((resolve) => {
     let done = false;
     let cleanup: (() => void) | undefined;
-    const finish = (ok: boolean, reason: string): void => {
+    const finish = (ok: boolean, reason: string, timedOut = false): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       cleanup?.();
-      resolve({ ok, reason, ms: elapsed() });
+      resolve(timedOut && !ok ? { ok, reason, ms: elapsed(), timedOut } : { ok, reason, ms: elapsed() });
     };
     const onAbort = (): void => finish(false, 'aborted');
     const timer = setTimeout(() => {
       const r = timeoutResult();
-      finish(r.ok, r.reason);
+      finish(r.ok, r.reason, true);
     }, timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
     cleanup = body(finish);

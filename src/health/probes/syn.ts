@@ -347,7 +347,7 @@ export class SynProber {
         const code = this.view.getUint8(base + this.off['icmp_code']!);
         res = { ok: false, reason: `connect ${icmpReason(o.target.family, type, code)}`, ms: Math.round((now - o.started) * 10) / 10 };
       } else if (now >= o.deadline) {
-        res = { ok: false, reason: `timeout after ${o.timeoutMs} ms connecting (no SYN-ACK)`, ms: o.timeoutMs };
+        res = { ok: false, reason: `timeout after ${o.timeoutMs} ms connecting (no SYN-ACK)`, ms: o.timeoutMs, timedOut: true };
       }
       // An aborted probe (its target removed, the scheduler's backstop) is not looked for here:
       // its result is ignored anyway and its slot is back by its deadline. Reading

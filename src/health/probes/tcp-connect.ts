@@ -99,17 +99,17 @@ export function probeTcpConnect(target: ProbeTarget, timeoutMs: number, signal: 
     const req = new TCPConnectWrap();
     let settled = false;
     let connected = false;
-    const end = (ok: boolean, reason: string): void => {
+    const end = (ok: boolean, reason: string, timedOut = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       if (connected) handle.reset(() => {});
       else handle.close();
-      resolve({ ok, reason, ms: ms() });
+      resolve(timedOut ? { ok, reason, ms: ms(), timedOut } : { ok, reason, ms: ms() });
     };
     const onAbort = (): void => end(false, 'aborted');
-    const timer = setTimeout(() => end(false, `timeout after ${timeoutMs} ms connecting`), timeoutMs);
+    const timer = setTimeout(() => end(false, `timeout after ${timeoutMs} ms connecting`, true), timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
     req.oncomplete = (status: number) => {
       if (status === 0) {
