@@ -19,10 +19,18 @@ import { ifindexIn } from '../src/kernel/test-run.js';
 import { Reconciler } from '../src/dataplane/reconcile.js';
 import { addressBytes } from '../src/model/ip.js';
 import * as dabi from '../src/gen/decap-abi.js';
-import type { ForwardMethod, SchedulerName } from '../src/model/types.js';
+import type { ForwardMethod, SchedulerName, Timeouts } from '../src/model/types.js';
 import { TestDataplane } from './fixture.js';
 import { desired, service } from './desired.js';
 import { removeStaleFixtures } from './stale.js';
+
+/**
+ * Flow timeouts long enough that no flow the oracle holds live expires during a run (the model
+ * keeps no clock): IPVS's defaults end a closed flow after 10 s, and a run takes about as long
+ * on a quiet machine, longer under load. The half-open timeout is capped at 60 s in flow.h
+ * (XLVS_FLOW_SYN_TIMEOUT_NS), hence the fuzz test's time limit below it.
+ */
+export const FUZZ_TIMEOUTS: Timeouts = { tcp: 3600, tcp_fin: 3600, tcp_close: 3600, udp: 3600 };
 
 export const NET = {
   vip4: '203.0.113.100',
@@ -125,7 +133,7 @@ export class FuzzNet {
       dp = TestDataplane.load(join(root, 'build/xlvs.bpf.o'), `/sys/fs/bpf/xlvs-test-fuzz-${tag}`);
       await new Reconciler(dp.maps, pino({ level: 'warn' }, pino.destination(2))).apply(desired(services.map((s) => service(s.vip, s.port, s.proto, s.sched, s.reals.map((r) => ({
         address: r.address, port: r.port, method: s.method, weight: r.weight ?? 1, upper_threshold: r.upper ?? 0,
-      })), s.persist ? { persistence: { timeout: 300, netmask: s.vip.includes(':') ? 128 : 32 } } : {})), { local: { v4: NET.local4, v6: NET.local6 } }));
+      })), s.persist ? { persistence: { timeout: 300, netmask: s.vip.includes(':') ? 128 : 32 } } : {})), { local: { v4: NET.local4, v6: NET.local6 }, timeouts: FUZZ_TIMEOUTS }));
       ensureBpffs(decapPin);
       decap = BpfObject.open(join(root, 'build/xlvs_decap.bpf.o'), { pinRoot: decapPin });
       decap.load();
