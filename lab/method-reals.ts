@@ -12,13 +12,21 @@ import { isIP } from 'node:net';
 import { captureStderr, stopChild, waitForLine } from './child.js';
 import { LabError } from './errors.js';
 import type { Lab } from './lab.js';
+import type { RunResult } from './proc.js';
 import { fromRoot } from '../src/paths.js';
 
 const ECHO_JS = fileURLToPath(new URL('./peer-echo-server.js', import.meta.url));
 const DECAP_CLI = fromRoot('dist/src/cli/xlvs-decap.js');
 const READY_TIMEOUT_MS = 10_000;
 
-async function steps(lab: Lab, ns: string, cmds: string[][]): Promise<void> {
+/** What preparing the reals needs of a lab: the one-router lab and the HA lab (ha-lab.ts) both have it. */
+export interface RealsLab {
+  readonly prefix: string;
+  readonly ns: { readonly reals: readonly string[] };
+  exec(ns: string, cmd: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
+}
+
+async function steps(lab: RealsLab, ns: string, cmds: string[][]): Promise<void> {
   for (const argv of cmds) {
     try {
       await lab.exec(ns, argv);
@@ -29,7 +37,7 @@ async function steps(lab: Lab, ns: string, cmds: string[][]): Promise<void> {
 }
 
 /** dr/tun: VIPs on lo, no ARP answers or announcements for them, no reverse-path filter. */
-export async function holdVips(lab: Lab, real: number, vips: string[]): Promise<void> {
+export async function holdVips(lab: RealsLab, real: number, vips: string[]): Promise<void> {
   const ns = lab.ns.reals[real]!;
   await steps(lab, ns, [
     ...vips.map((v) => (isIP(v) === 6 ? ['ip', '-6', 'addr', 'add', `${v}/128`, 'dev', 'lo', 'nodad'] : ['ip', 'addr', 'add', `${v}/32`, 'dev', 'lo'])),
@@ -42,24 +50,24 @@ export async function holdVips(lab: Lab, real: number, vips: string[]): Promise<
 }
 
 /** fullnat: the real keeps only its connected routes. */
-export async function dropDefaultRoutes(lab: Lab, real: number): Promise<void> {
+export async function dropDefaultRoutes(lab: RealsLab, real: number): Promise<void> {
   const ns = lab.ns.reals[real]!;
   await steps(lab, ns, [['ip', '-4', 'route', 'del', 'default'], ['ip', '-6', 'route', 'flush', 'default']]);
 }
 
 /** Pin dir of the decap attachment of real `i` (bpffs is shared by all namespaces). */
-export const decapPinDir = (lab: Lab, real: number): string => `/sys/fs/bpf/${lab.prefix}decap-rs${real + 1}`;
+export const decapPinDir = (lab: RealsLab, real: number): string => `/sys/fs/bpf/${lab.prefix}decap-rs${real + 1}`;
 
 /** tun: attaches xlvs_decap to the real's eth0, accepting tunnels only from `allow` (the
  * router's local addresses) to `vips` (held on lo first: holdVips). */
-export async function attachDecap(lab: Lab, real: number, allow: string[], vips: string[]): Promise<void> {
+export async function attachDecap(lab: RealsLab, real: number, allow: string[], vips: string[]): Promise<void> {
   const ns = lab.ns.reals[real]!;
   await steps(lab, ns, [[process.execPath, DECAP_CLI, '--pin-dir', decapPinDir(lab, real), 'attach', 'eth0',
     ...allow.flatMap((a) => ['--allow', a]), ...vips.flatMap((v) => ['--vip', v])]]);
 }
 
 /** xlvs_decap's counters on real `i` (xlvs-decap status --json), by name. */
-export async function decapCounters(lab: Lab, real: number): Promise<Record<string, bigint>> {
+export async function decapCounters(lab: RealsLab, real: number): Promise<Record<string, bigint>> {
   const { stdout } = await lab.exec(lab.ns.reals[real]!, [process.execPath, DECAP_CLI, '--pin-dir', decapPinDir(lab, real), 'status', 'eth0', '--json']);
   const list = JSON.parse(stdout) as Array<{ counters: Record<string, string> }>;
   const counters = list[0]?.counters;
@@ -68,7 +76,7 @@ export async function decapCounters(lab: Lab, real: number): Promise<Record<stri
 }
 
 /** Removes the decap pins of real `i` (the link itself goes with the namespace). */
-export function removeDecapPins(lab: Lab, real: number): void {
+export function removeDecapPins(lab: RealsLab, real: number): void {
   rmSync(decapPinDir(lab, real), { recursive: true, force: true });
 }
 

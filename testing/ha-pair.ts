@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { createHaLab, type HaLab, type RouterName } from '../lab/ha-lab.js';
 import { XlvsdProcess } from '../lab/xlvsd-process.js';
 import type { HaStatus, Role } from '../src/ha/types.js';
+import { attachDecap, holdVips, removeDecapPins } from '../lab/method-reals.js';
 
-export type Method = 'nat' | 'dr' | 'fullnat';
+export type Method = 'nat' | 'dr' | 'tun' | 'fullnat';
 
 export interface PairOptions {
   method?: Method;
@@ -34,6 +35,8 @@ const PRIORITY: Record<RouterName, number> = { r1: 150, r2: 100 };
 const OTHER: Record<RouterName, RouterName> = { r1: 'r2', r2: 'r1' };
 export const TCP_PORT = 9000;
 export const UDP_PORT = 5353;
+/** The routers' local addresses (full-NAT sources, tun outer sources): floating, like the VIPs. */
+export const LOCAL = { v4: '10.77.0.5', v6: 'fd00:77::5' } as const;
 
 /** The config of router `r` in the pair. */
 export function pairConfig(lab: HaLab, r: RouterName, keyFile: string, o: PairOptions): string {
@@ -45,7 +48,7 @@ export function pairConfig(lab: HaLab, r: RouterName, keyFile: string, o: PairOp
   const service = (vip: string, port: number, proto: string, addrs: string[]): string =>
     `  - vip: "${vip}"\n    port: ${port}\n    protocol: ${proto}\n    scheduler: rr\n    reals:\n${reals(addrs)}\n`;
   return `interfaces: { public: ${lab.ifaces.public}, private: ${lab.ifaces.private} }
-${o.flowEntries === undefined ? '' : `flow_entries: ${o.flowEntries}\n`}local_addresses: { v4: 10.77.0.5, v6: "fd00:77::5" }
+${o.flowEntries === undefined ? '' : `flow_entries: ${o.flowEntries}\n`}local_addresses: { v4: ${LOCAL.v4}, v6: "${LOCAL.v6}" }
 source_validation: { mode: loose }
 ha:
   node: ${r}
@@ -67,7 +70,7 @@ export class HaPair {
   readonly daemons: Partial<Record<RouterName, XlvsdProcess>> = {};
   private constructor(readonly lab: HaLab, readonly dir: string, readonly keyFile: string, readonly opts: PairOptions, private readonly ownsLab: boolean) {}
 
-  /** A lab of its own, the key, real servers (dr: the VIPs on their loopback, no ARP for them) and both daemons up. */
+  /** A lab of its own, the key, real servers (dr, tun: the VIPs on their loopback, no ARP for them; tun: the decapsulator) and both daemons up. */
   static async create(o: PairOptions = {}): Promise<HaPair> {
     const lab = await createHaLab({ reals: o.reals ?? 3 });
     return HaPair.onLab(lab, o, { ownsLab: true, startReals: true });
@@ -81,7 +84,7 @@ export class HaPair {
     chmodSync(keyFile, 0o600);
     const pair = new HaPair(lab, dir, keyFile, o, how.ownsLab);
     try {
-      if (o.method === 'dr') await pair.drReals();
+      if (o.method === 'dr' || o.method === 'tun') await pair.vipReals(o.method);
       if (how.startReals) await lab.startRealServers();
       for (const r of o.routers ?? (['r1', 'r2'] as const)) await pair.start(r);
     } catch (e) {
@@ -91,12 +94,16 @@ export class HaPair {
     return pair;
   }
 
-  /** dr reals hold the VIPs on lo and neither answer nor announce ARP/ND for them. */
-  private async drReals(): Promise<void> {
-    for (const ns of this.lab.ns.reals) {
-      for (const s of ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']) await this.lab.exec(ns, ['sysctl', '-q', '-w', s]);
-      await this.lab.exec(ns, ['ip', 'addr', 'add', `${this.lab.addr.v4.vip}/32`, 'dev', 'lo']);
-      await this.lab.exec(ns, ['ip', 'addr', 'add', `${this.lab.addr.v6.vip}/128`, 'dev', 'lo', 'nodad']);
+  /**
+   * dr and tun reals hold the VIPs on lo and neither answer nor announce ARP/ND for them; tun
+   * reals strip the routers' tunnels (xlvs_decap on eth0: from the floating local addresses, so
+   * from either router, to the VIPs).
+   */
+  private async vipReals(method: 'dr' | 'tun'): Promise<void> {
+    const vips = [this.lab.addr.v4.vip, this.lab.addr.v6.vip];
+    for (let i = 0; i < this.lab.ns.reals.length; i++) {
+      await holdVips(this.lab, i, vips);
+      if (method === 'tun') await attachDecap(this.lab, i, [LOCAL.v4, LOCAL.v6], vips);
     }
   }
 
@@ -162,6 +169,8 @@ export class HaPair {
     const errors: unknown[] = [];
     for (const d of Object.values(this.daemons)) await d?.destroy().catch((e: unknown) => errors.push(e));
     if (this.ownsLab) await this.lab.destroy().catch((e: unknown) => errors.push(e));
+    // The decapsulators' links went with the reals' namespaces; their pins are in the shared bpffs.
+    if (this.opts.method === 'tun') for (let i = 0; i < this.lab.ns.reals.length; i++) removeDecapPins(this.lab, i);
     rmSync(this.dir, { recursive: true, force: true });
     if (errors.length > 0) throw new AggregateError(errors, 'HA pair clean-up failed');
   }

@@ -3,14 +3,15 @@
 // TCP connections each moving data and a 1 ms UDP probe stream through the VIP. The master (r1)
 // dies hard: its links go down, then its daemon is SIGKILLed. Every connection continues through
 // r2, with no reset; the probe gap is reported. Then r1 comes back (links up, daemon started):
-// it takes the peer's table in bulk, preempts, and again every connection lives. For nat, dr and
-// fullnat over IPv4, and nat over IPv6.
+// it takes the peer's table in bulk, preempts, and again every connection lives. For nat, dr, tun
+// (the reals strip the tunnel with xlvs_decap) and fullnat over IPv4, and nat over IPv6.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaPair, TCP_PORT, UDP_PORT, type Method } from '../../testing/ha-pair.js';
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
 import { assertAllAlive, briefReport } from '../../testing/traffic-checks.js';
+import { decapCounters } from '../../lab/method-reals.js';
 
 const CONNECTIONS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -51,6 +52,18 @@ async function countsAgree(pair: HaPair, vip: string): Promise<Record<string, nu
   }
 }
 
+/** tun: the tunnels the reals' decapsulators stripped in 500 ms, all reals, of the family. */
+async function tunnelled(pair: HaPair, family: 4 | 6): Promise<bigint> {
+  const read = async (): Promise<bigint> => {
+    let n = 0n;
+    for (let i = 0; i < pair.lab.ns.reals.length; i++) n += (await decapCounters(pair.lab, i))[`decap_v${family}`] ?? 0n;
+    return n;
+  };
+  const before = await read();
+  await sleep(500);
+  return (await read()) - before;
+}
+
 async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
   const pair = await HaPair.create({ method });
   let traffic: FailoverTraffic | undefined;
@@ -73,6 +86,11 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     const gap = over.udp.longestGapMs;
     console.log(`# ${method} IPv${family}: failover gap ${gap} ms (dead time 300 ms), ${over.alive}/${CONNECTIONS} alive; r2 had ${synced.sync.in.records} records synced, per-real active ${JSON.stringify(counts)} on both`);
     assert.ok(gap < 1_000, `failover gap ${gap} ms`);
+    if (method === 'tun') {
+      // r2 forwards now: the connections live because r2's tunnels reach the reals.
+      const n = await tunnelled(pair, family);
+      assert.ok(n >= 100n, `the reals stripped r2's tunnels: ${n} in 500 ms`);
+    }
 
     await traffic.mark();
     const backAt = Date.now();
@@ -92,5 +110,6 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
 
 test('nat, IPv4: hard kill of the master, then failback: all 100 connections live', () => failoverAndBack('nat', 4));
 test('dr, IPv4: hard kill of the master, then failback: all 100 connections live', () => failoverAndBack('dr', 4));
+test('tun, IPv4: hard kill of the master, then failback: all 100 connections live', () => failoverAndBack('tun', 4));
 test('fullnat, IPv4: hard kill of the master, then failback: all 100 connections live', () => failoverAndBack('fullnat', 4));
 test('nat, IPv6: hard kill of the master, then failback: all 100 connections live', () => failoverAndBack('nat', 6));
