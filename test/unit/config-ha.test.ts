@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../../src/errors.js';
+import { expectConfigError as expectError, IFACES, y, type ConfigErrorWant } from './config-text.js';
 import { loadConfig, parseConfig } from '../../src/config/index.js';
 import { loadConfigOffThread } from '../../src/config/load-off-thread.js';
 
@@ -21,8 +21,6 @@ const KEY = Buffer.from(KEY_TEXT);
 const KEY_FILE = join(dir, 'ha.key');
 writeFileSync(KEY_FILE, KEY_TEXT, { mode: 0o600 });
 
-const y = (...lines: string[]): string => lines.join('\n') + '\n';
-const IFACES = ['interfaces:', '  public: pub0', '  private: priv0'];
 /** A minimal valid section: lines 4..9 of the file. */
 const HA = [
   'ha:',
@@ -38,21 +36,8 @@ const withHa = (...extra: string[]): string => y(...IFACES, ...HA, ...extra);
 const replaced = (key: string, line: string | undefined): string =>
   y(...IFACES, ...HA.flatMap((l) => (l.startsWith(`  ${key}:`) ? (line === undefined ? [] : [line]) : [l])));
 
-type Want = { line: number; column: number; field: string; value: unknown; reason: string };
+type Want = ConfigErrorWant;
 const at = (line: number, column: number, field: string, value: unknown, reason: string): Want => ({ line, column, field, value, reason });
-
-function expectError(text: string, want: Want): ConfigError {
-  let caught: unknown;
-  try {
-    parseConfig(text, 't.yaml');
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  const { line, column, field, value, reason } = caught;
-  assert.deepEqual({ line, column, field, value, reason }, want);
-  return caught;
-}
 
 test('no ha: section: ha is undefined', () => {
   const cfg = parseConfig(y(...IFACES), 't.yaml');

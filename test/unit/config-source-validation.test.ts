@@ -4,24 +4,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../src/errors.js';
+import { expectConfigError as expectError, IFACES, y } from './config-text.js';
 import { parseConfig } from '../../src/config/index.js';
 import { XLVS_MAX_SRCVAL_PREFIXES } from '../../src/gen/abi.js';
 
-const y = (...lines: string[]): string => lines.join('\n') + '\n';
-const IFACES = ['interfaces:', '  public: pub0', '  private: priv0'];
-
-function expectError(text: string, want: { line: number; column: number; field: string; value: unknown; reason: string }): void {
-  let caught: unknown;
-  try {
-    parseConfig(text, 't.yaml');
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  const { line, column, field, value, reason } = caught;
-  assert.deepEqual({ line, column, field, value, reason }, want);
-}
 
 const sv = (...lines: string[]) => parseConfig(y(...IFACES, ...lines), 't.yaml').desired.source_validation;
 

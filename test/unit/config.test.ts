@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/errors.js';
+import { expectConfigError as expectError, IFACES, y, type ConfigErrorWant as Expected } from './config-text.js';
 import { formatIPv4, isIPv4, loadConfig, parseConfig, parseIPv4 } from '../../src/config/index.js';
 import type { Config } from '../../src/config/index.js';
 import { DEFAULT_TIMEOUTS } from '../../src/model/types.js';
@@ -12,34 +13,6 @@ import type { Protocol, RealSpec, SchedulerName, ServiceSpec } from '../../src/m
 
 // dist/test/unit/config.test.js → repo root is three levels up.
 const LAB = fileURLToPath(new URL('../../../examples/lab.yaml', import.meta.url));
-
-/** Joins lines so that each test's line numbers can be read straight off the array. */
-const y = (...lines: string[]): string => lines.join('\n') + '\n';
-
-const IFACES = ['interfaces:', '  public: pub0', '  private: priv0'];
-
-interface Expected {
-  line: number;
-  column: number;
-  field: string;
-  value: unknown;
-  reason: string;
-}
-
-function expectError(text: string, want: Expected): ConfigError {
-  let caught: unknown;
-  try {
-    parseConfig(text, 't.yaml');
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  const { line, column, field, value, reason } = caught;
-  assert.deepEqual({ line, column, field, value, reason }, want);
-  assert.equal(caught.file, 't.yaml');
-  assert.equal(caught.code, 'E_CONFIG');
-  return caught;
-}
 
 const real = (address: string, port: number, more: Partial<RealSpec> = {}): RealSpec => ({
   address, port, weight: 1, method: 'nat', upper_threshold: 0, lower_threshold: 0, ...more,
