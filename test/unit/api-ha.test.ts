@@ -1,103 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-// The API's high-availability surface (GetHaStatus, WatchHa, HaFailover, SetHaHold) and the
-// xlvsctl ha commands: the real gRPC server (over the daemon's Control) and client on a unix
-// socket in a temp dir, with a small in-test HaControl behind them. The HA manager itself is
-// tested elsewhere; this is the API layer's test.
+// The API's high-availability surface (GetHaStatus, WatchHa, HaFailover, SetHaHold): the status
+// and event wire forms, and the real gRPC server (over the daemon's Control) and client on a unix
+// socket in a temp dir, with a small in-test HaControl behind them (ha-api-fixture.ts). The HA
+// manager itself is tested elsewhere; the xlvsctl ha commands in xlvsctl-ha.test.ts.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { ApiCallError, connectApi, type ApiClient } from '../../src/api/client.js';
-import { Control, type ControlOptions } from '../../src/api/control.js';
+import { ApiCallError } from '../../src/api/client.js';
 import { haEventFromWire, haEventToWire, haStatusFromWire, haStatusToWire } from '../../src/api/convert-ha.js';
 import { formatHaEvent, formatHaStatus } from '../../src/api/ha-table.js';
-import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ERROR_CODE_METADATA_KEY, errorToStatus } from '../../src/api/status.js';
 import { HaError, InvalidArgumentError } from '../../src/errors.js';
-import type { HaControl, HaEvent, HaStatus, Role } from '../../src/ha/types.js';
-
-const HA_OFF = 'high availability is not configured (no ha: section)';
-const T0 = 1_796_000_000_000;
-
-/** Every field set, and no two counters alike, so a field swapped or dropped shows. */
-const fixture = (): HaStatus => ({
-  enabled: true,
-  node: 'r1',
-  role: 'master',
-  priority: 200,
-  reason: 'peer r2 dead',
-  sinceMs: T0,
-  hold: false,
-  inSync: true,
-  peer: {
-    name: 'r2',
-    role: 'backup',
-    priority: 100,
-    alive: true,
-    paths: [{ path: 'public', alive: true, lastHeardMs: 40 }, { path: 'private', alive: false, lastHeardMs: -1 }],
-    restartHoldUntilMs: T0 + 10_000,
-  },
-  sync: { out: { connected: true, bulkDone: true, records: 1200, lagMs: 3 }, in: { connected: false, bulkDone: false, records: 800, lagMs: 2 } },
-  counters: {
-    transitions: { backup: 2, master: 1, fault: 4 },
-    heartbeatsSent: 1000,
-    heartbeatsReceived: 998,
-    rejected: { forged: 5, replayed: 6, unknownPeer: 7, skewed: 8, malformed: 9 },
-    announcements: 11,
-    syncLost: 12,
-    syncUnknown: 2 ** 53 - 1,
-  },
-});
-
-/** A HaControl kept in a plain object: a failover hands over when it may, hold holds. */
-class TestHa implements HaControl {
-  state = fixture();
-  readonly listeners = new Set<(e: HaEvent) => void>();
-  calls = { failover: 0, hold: [] as boolean[] };
-
-  status(): HaStatus {
-    return structuredClone(this.state);
-  }
-
-  watch(listener: (e: HaEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** Enters `to`, telling every watcher. */
-  become(to: Role, reason: string): void {
-    const e: HaEvent = { node: this.state.node, from: this.state.role, to, reason, atMs: this.state.sinceMs + 1000 };
-    Object.assign(this.state, { role: to, reason, sinceMs: e.atMs });
-    for (const l of this.listeners) l(e);
-  }
-
-  async failover(): Promise<void> {
-    this.calls.failover++;
-    if (this.state.role !== 'master') throw new HaError('E_HA_NOT_MASTER', `failover: r1 is ${this.state.role}, not master`);
-    if (!this.state.peer.alive) throw new HaError('E_HA_PEER_DOWN', 'failover: peer r2 is down; nobody to hand over to');
-    this.become('backup', 'failover asked over the API');
-  }
-
-  async hold(on: boolean): Promise<void> {
-    this.calls.hold.push(on);
-    this.state.hold = on;
-    if (on && this.state.role !== 'backup') this.become('backup', 'hold');
-  }
-}
-
-/** The daemon's Control with HA only: its HA calls use nothing else of it. */
-const control = (ha: HaControl | undefined): Control => new Control({ ha, log: pino({ level: 'silent' }) } as Pick<ControlOptions, 'ha' | 'log'> as ControlOptions);
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), `timed out waiting until ${what}`);
-}
+import type { HaEvent } from '../../src/ha/types.js';
+import { HA_OFF, T0, TestHa, fixture, serve, serveHa, type HaServers } from './ha-api-fixture.js';
+import { until } from './xlvsctl-run.js';
 
 async function rejectsWith(p: Promise<unknown>, grpcCode: grpc.status, code: string, message: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
@@ -107,14 +24,6 @@ async function rejectsWith(p: Promise<unknown>, grpcCode: grpc.status, code: str
     assert.equal(err.message, message);
     return true;
   });
-}
-
-/** A server over Control(ha) on a fresh socket, and a client of it. */
-async function serve(dir: string, name: string, ha: HaControl | undefined): Promise<{ server: ApiServer; client: ApiClient; address: string }> {
-  const address = `unix:${join(dir, `${name}.sock`)}`;
-  const server = await startApiServer(control(ha), address, pino({ level: 'silent' }));
-  const client = await connectApi(address, { connectTimeoutMs: 2000, callTimeoutMs: 5000 });
-  return { server, client, address };
 }
 
 describe('ha: status mapping and wire forms', () => {
@@ -167,25 +76,17 @@ describe('ha: status mapping and wire forms', () => {
 });
 
 describe('ha: api server over a unix socket', () => {
-  let dir: string;
+  let servers: HaServers | undefined;
   let ha: TestHa;
-  let on: Awaited<ReturnType<typeof serve>>;
-  let off: Awaited<ReturnType<typeof serve>>;
+  let on: HaServers['on'];
+  let off: HaServers['off'];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'xlvs-api-ha-'));
-    ha = new TestHa();
-    on = await serve(dir, 'ha', ha);
-    off = await serve(dir, 'no-ha', undefined);
+    servers = await serveHa('xlvs-api-ha-');
+    ({ ha, on, off } = servers);
   });
 
-  after(async () => {
-    on?.client.close();
-    off?.client.close();
-    await on?.server.close();
-    await off?.server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => servers?.close());
 
   it('GetHaStatus round-trips every field', async () => {
     ha.state = fixture();
@@ -217,7 +118,7 @@ describe('ha: api server over a unix socket', () => {
 
   it('WatchHa ends cleanly when the server closes: the listener removed, the client told', async () => {
     const own = new TestHa();
-    const s = await serve(dir, 'closing', own);
+    const s = await serve(servers!.dir, 'closing', own);
     const got: HaEvent[] = [];
     const errors: Error[] = [];
     s.client.watchHa((e) => got.push(e), (e) => errors.push(e));
@@ -288,130 +189,5 @@ describe('ha: api server over a unix socket', () => {
     assert.deepEqual(got, []);
     assert.equal(errors.length, 1, errors.map((e) => e.message).join('; '));
     await rejectsWith(Promise.reject(errors[0]), grpc.status.FAILED_PRECONDITION, 'E_HA_OFF', HA_OFF);
-  });
-});
-
-// ---- end to end: the xlvsctl binary against the server ----
-
-const XLVSCTL = new URL('../../src/cli/xlvsctl.js', import.meta.url).pathname;
-
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-function start(args: string[]): { child: ChildProcess; out: () => string; done: Promise<Run> } {
-  const child = spawn(process.execPath, [XLVSCTL, ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<Run>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, out: () => stdout, done };
-}
-
-const xlvsctl = (args: string[]): Promise<Run> => start(args).done;
-
-describe('ha: xlvsctl', () => {
-  let dir: string;
-  let ha: TestHa;
-  let on: Awaited<ReturnType<typeof serve>>;
-  let off: Awaited<ReturnType<typeof serve>>;
-
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'xlvs-cli-ha-'));
-    ha = new TestHa();
-    on = await serve(dir, 'ha', ha);
-    off = await serve(dir, 'no-ha', undefined);
-  });
-
-  after(async () => {
-    on?.client.close();
-    off?.client.close();
-    await on?.server.close();
-    await off?.server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('ha prints the table, and --json the status', async () => {
-    ha.state = fixture();
-    ha.state.sinceMs = Date.now() - 15_000;
-    ha.state.peer.restartHoldUntilMs = 0;
-    const table = await xlvsctl(['--socket', on.address, 'ha']);
-    assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^ROUTER {5}ROLE {4}PRIORITY {2}SINCE {4}REASON\nr1 \(this\) {2}master {2}200 {7}1[5-9]s ago {2}peer r2 dead\nr2 \(peer\) {2}backup {2}100 {7}- {8}alive\n/);
-    assert.match(table.stdout, /\npublic {3}up {4}40 ms ago\nprivate {2}down {2}never\n/);
-    assert.match(table.stdout, /\nhold: off; in sync: yes; peer restart hold: none\n/);
-    const json = await xlvsctl(['--socket', on.address, 'ha', '--json']);
-    assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout), ha.state);
-  });
-
-  it('ha watch prints the current role, then each change, until interrupted; --json a JSON object per line', async () => {
-    for (const json of [false, true]) {
-      ha.state = fixture();
-      const w = start(['--socket', on.address, 'ha', 'watch', ...(json ? ['--json'] : [])]);
-      await until('the first line', () => w.out().includes('\n') && ha.listeners.size === 1);
-      ha.become('backup', 'failover asked over the API');
-      await until('the second line', () => w.out().split('\n').length === 3);
-      w.child.kill('SIGINT');
-      const r = await w.done;
-      assert.equal(r.code, 0, r.stderr);
-      if (json) {
-        assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown), [
-          { node: 'r1', from: 'master', to: 'master', reason: 'peer r2 dead', atMs: T0 },
-          { node: 'r1', from: 'master', to: 'backup', reason: 'failover asked over the API', atMs: T0 + 1000 },
-        ]);
-      } else {
-        assert.equal(r.stdout, '2026-11-30T00:53:20.000Z r1 master (current): peer r2 dead\n2026-11-30T00:53:21.000Z r1 master->backup: failover asked over the API\n');
-      }
-      await until('the server unsubscribed', () => ha.listeners.size === 0);
-    }
-  });
-
-  it('ha failover and ha hold on|off call through and say what became of the router', async () => {
-    ha.state = fixture();
-    let r = await xlvsctl(['--socket', on.address, 'ha', 'failover']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'failover: r1 is backup, r2 is backup\n');
-    r = await xlvsctl(['--socket', on.address, 'ha', 'failover']);
-    assert.deepEqual([r.code, r.stderr], [1, 'xlvsctl: failover: r1 is backup, not master\n']);
-    ha.calls.hold = [];
-    r = await xlvsctl(['--socket', on.address, 'ha', 'hold', 'on']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'hold on: r1 is backup and stays backup until hold off\n');
-    r = await xlvsctl(['--socket', on.address, 'ha', 'hold', 'off']);
-    assert.equal(r.stdout, 'hold off: r1 is backup and takes part again\n');
-    assert.deepEqual(ha.calls.hold, [true, false]);
-  });
-
-  it('exits 2 naming the bad argument, without contacting the daemon', async () => {
-    ha.calls.hold = [];
-    const cases: [string[], string][] = [
-      [['ha', 'hold', 'maybe'], 'xlvsctl: ha hold: must be on or off (got "maybe")\n'],
-      [['ha', 'hold'], 'xlvsctl: ha hold: needs on or off (got undefined)\n'],
-      [['ha', 'hold', 'on', 'now'], 'xlvsctl: ha hold: unexpected argument (one of on, off) (got "now")\n'],
-      [['ha', 'promote'], 'xlvsctl: ha subcommand: unknown (watch, failover, hold) (got "promote")\n'],
-      [['ha', 'failover', '--json'], 'xlvsctl: --json: does not apply to "ha failover" (got true)\n'],
-      [['ha', 'watch', 'x'], 'xlvsctl: ha watch: unexpected argument (got "x")\n'],
-    ];
-    for (const [args, stderr] of cases) {
-      const r = await xlvsctl(['--socket', on.address, ...args]);
-      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.equal(r.stderr, `${stderr}(see xlvsctl --help)\n`);
-    }
-    assert.deepEqual(ha.calls.hold, []);
-  });
-
-  it('exits 1 saying HA is not configured, for every ha command', async () => {
-    for (const args of [['ha'], ['ha', '--json'], ['ha', 'watch'], ['ha', 'failover'], ['ha', 'hold', 'on']]) {
-      const r = await xlvsctl(['--socket', off.address, ...args]);
-      assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', `xlvsctl: ${HA_OFF}\n`], args.join(' '));
-    }
-  });
-
-  it('lists the ha commands in its help', async () => {
-    const r = await xlvsctl(['--help']);
-    for (const line of ['  ha [--json]', '  ha watch [--json]', '  ha failover', '  ha hold on|off']) assert.ok(r.stdout.includes(`\n${line}`), line);
   });
 });

@@ -34,6 +34,7 @@ import type { Received } from '../../src/api/received.js';
 import type { AddRealRequest__Output } from '../../src/gen/proto/xlvs/v1/AddRealRequest.js';
 import type { HealthEvent } from '../../src/health/report.js';
 import { MemoryApi, U64_MAX, listed, service, spec } from './memory-api.js';
+import { xlvsctl } from './xlvsctl-run.js';
 
 /** Asserts `f` throws InvalidArgumentError whose message names `field` and contains `got`. */
 function throwsField(f: () => unknown, field: string, got: string): void {
@@ -618,20 +619,6 @@ describe('api server socket lifecycle', () => {
 });
 
 // ---- end to end: the xlvsctl binary against the server ----
-
-const XLVSCTL = new URL('../../src/cli/xlvsctl.js', import.meta.url).pathname;
-
-function xlvsctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [XLVSCTL, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('xlvsctl', () => {
   let dir: string;

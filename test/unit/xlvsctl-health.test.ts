@@ -4,7 +4,7 @@
 // backed by MemoryApi: `health`, `health --json`, `capabilities`, `health watch` until a signal, and a watch
 // whose daemon goes away (closed cleanly, and killed with SIGKILL in its own process).
 
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { formatServiceTable, toJsonLine } from '../../src/api/table.js';
 import type { HealthEvent } from '../../src/health/report.js';
 import { MemoryApi, listed, service } from './memory-api.js';
+import { ended, reap, start, until, xlvsctl, type Running } from './xlvsctl-run.js';
 
 // MemoryApi's first check went up at 1_795_000_000_123; this is 12.377 s later.
 const NOW = 1_795_000_012_500;
@@ -100,74 +101,8 @@ describe('list with health', () => {
 
 // ---- end to end: the xlvsctl binary against the server ----
 
-const XLVSCTL = new URL('../../src/cli/xlvsctl.js', import.meta.url).pathname;
 const MEMORY_API = new URL('./memory-api.js', import.meta.url).href;
 const SERVER = new URL('../../src/api/server.js', import.meta.url).href;
-const WAIT_MS = 5000;
-
-interface Done {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A running xlvsctl: its output so far, and its end. */
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  out: () => string;
-  done: Promise<Done>;
-}
-
-function start(args: string[]): Running {
-  const child = spawn(process.execPath, [XLVSCTL, ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<Done>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, out: () => stdout, done };
-}
-
-/** Runs a one-shot xlvsctl command to its end (bounded: see ended()). */
-async function xlvsctl(args: string[]): Promise<Done> {
-  const r = start(args);
-  try {
-    return await ended(r, `running ${args.join(' ')}`);
-  } finally {
-    reap(r);
-  }
-}
-
-/** Polls `cond` every 10 ms; fails with `what` after WAIT_MS. */
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** The child's end; fails after WAIT_MS rather than waiting on an xlvsctl that does not exit. */
-async function ended(r: Running, what: string): Promise<Done> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`xlvsctl did not exit within ${WAIT_MS} ms ${what} (stdout: ${JSON.stringify(r.out())})`)), WAIT_MS);
-  });
-  try {
-    return await Promise.race([r.done, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Ends a child that a failed assertion left running, so the test run never hangs on it. */
-function reap(r: Running | undefined): void {
-  if (r !== undefined && r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
-}
 
 describe('xlvsctl health', () => {
   let dir: string;
