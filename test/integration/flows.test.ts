@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { bpftoolDump } from '../../testing/bpftool-dump.js';
 import { endianness } from 'node:os';
 import { Lab } from '../../lab/lab.js';
 import { XlvsdProcess } from '../../lab/xlvsd-process.js';
@@ -89,8 +89,8 @@ function ipv4(words: number[]): string {
 
 /** The flow table as the kernel holds it (bpftool, not our own code). */
 function flows(): FlowEntry[] {
-  const raw = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${xlvsd.pinDir}/maps/flows`], { encoding: 'utf8' })) as { formatted: FlowEntry }[];
-  return raw.map((e) => e.formatted); // -j gives raw bytes plus a BTF-formatted copy
+  // The reaper may delete an entry while bpftool walks the map: bpftoolDump leaves it out.
+  return bpftoolDump<FlowEntry>(`${xlvsd.pinDir}/maps/flows`);
 }
 
 /** 'a.b.c.d:port' of one side of a flow key or of a NAT rewrite. */

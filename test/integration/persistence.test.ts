@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { bpftoolDump } from '../../testing/bpftool-dump.js';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/lab.js';
 import { XlvsdProcess } from '../../lab/xlvsd-process.js';
@@ -154,8 +154,7 @@ const persistReal = (address: string, weight: number): RealSpec =>
 
 /** Persistence templates in the kernel map (bpftool, not our own code). */
 function templates(): number {
-  const out = execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${xlvsd.pinDir}/maps/persist`], { encoding: 'utf8' });
-  return (JSON.parse(out) as unknown[]).length;
+  return bpftoolDump<unknown>(`${xlvsd.pinDir}/maps/persist`).length;
 }
 
 let realA = ''; // client A's real after the first test
