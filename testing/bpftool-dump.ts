@@ -13,8 +13,8 @@ interface DumpedEntry<T> {
  * The BTF-formatted copy of every entry `bpftool -j map dump pinned <path>` lists. bpftool walks
  * the keys, then looks each one up: an entry deleted in between is listed with an error for its
  * value ({"key": [...], "value": {"error": "No such file or directory"}}, strerror(ENOENT)) and no
- * formatted copy. It is no longer in the
- * map, so it is left out; any other entry without a formatted copy is an error.
+ * formatted copy. It is no longer in the map, so it is left out; any other entry without a
+ * formatted copy is an error.
  */
 export function bpftoolDump<T>(path: string): T[] {
   const raw = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', path], { encoding: 'utf8' })) as DumpedEntry<T>[];
