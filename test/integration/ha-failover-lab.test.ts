@@ -12,6 +12,7 @@ import { HaPair, TCP_PORT, UDP_PORT, type Method } from '../../testing/ha-pair.j
 import { FailoverTraffic, type TrafficReport } from '../../lab/failover-traffic.js';
 import { assertAllAlive, briefReport } from '../../testing/traffic-checks.js';
 import { decapCounters } from '../../lab/method-reals.js';
+import { LOCAL } from '../../testing/ha-pair.js';
 
 const CONNECTIONS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -64,6 +65,24 @@ async function tunnelled(pair: HaPair, family: 4 | 6): Promise<bigint> {
   return (await read()) - before;
 }
 
+/**
+ * Where the traffic goes before the kill: the client's neighbour entry for the VIP and each
+ * real's for its next hop back (nat, dr, tun: the gateway; fullnat: the local address) are r1's
+ * MACs, else the test would watch a failover the traffic never needed. Waited for (up to 3 s):
+ * a role that moved meanwhile (a starved daemon on a loaded machine) has to settle back first.
+ */
+async function throughR1(pair: HaPair, method: Method, family: 4 | 6): Promise<void> {
+  const lab = pair.lab;
+  const a = family === 4 ? lab.addr.v4 : lab.addr.v6;
+  const back = method === 'fullnat' ? (family === 4 ? LOCAL.v4 : LOCAL.v6) : a.gateway;
+  const want = { client: lab.macOf('r1', 'public'), reals: lab.ns.reals.map(() => lab.macOf('r1', 'private')) };
+  const seen = () => ({ client: lab.neighbourOf(lab.ns.client, a.vip), reals: lab.ns.reals.map((ns) => lab.neighbourOf(ns, back)) });
+  const end = Date.now() + 3_000;
+  while (JSON.stringify(seen()) !== JSON.stringify(want) && Date.now() < end) await sleep(20);
+  const [r1, r2] = [await pair.status('r1'), await pair.status('r2')];
+  assert.deepEqual(seen(), want, `before the kill the client reaches ${a.vip} and the reals reach ${back} through r1 (r2: ${lab.macOf('r2', 'public')} / ${lab.macOf('r2', 'private')}); r1 ${r1.role} (${r1.reason}, transitions ${JSON.stringify(r1.counters.transitions)}), r2 ${r2.role} (${r2.reason}, transitions ${JSON.stringify(r2.counters.transitions)})`);
+}
+
 async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
   const pair = await HaPair.create({ method });
   let traffic: FailoverTraffic | undefined;
@@ -76,6 +95,7 @@ async function failoverAndBack(method: Method, family: 4 | 6): Promise<void> {
     // r2 holds every connection r1 made (both entries each; census by its own count of records).
     const synced = await pair.waitFor('r2', (s) => s.sync.in.records >= CONNECTIONS, 5_000, `${CONNECTIONS} flows synced`);
     const counts = await countsAgree(pair, a.vip);
+    await throughR1(pair, method, family);
     await traffic.mark();
 
     const killAt = Date.now();
