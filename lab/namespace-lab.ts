@@ -68,6 +68,8 @@ export abstract class NamespaceLab implements SyncTeardown {
   /** Only namespaces this lab added are ever deleted by it. */
   protected readonly created: string[] = [];
   private destroying: Promise<void> | undefined;
+  /** The registry record is this lab's: written by it (a creation refused for a clash wrote none, and must not remove the other lab's). */
+  private recorded = false;
 
   /** `label` names the lab in log and error messages ('lab', 'HA lab'). */
   protected constructor(
@@ -125,6 +127,7 @@ export abstract class NamespaceLab implements SyncTeardown {
 
     // Record first and guard before adding anything, so a crash at any later point is cleaned up.
     await writeRecord(this.prefix, names);
+    this.recorded = true;
     guard(this);
     for (const n of names) {
       await run(['ip', 'netns', 'add', n]);
@@ -222,7 +225,7 @@ export abstract class NamespaceLab implements SyncTeardown {
         problem(err, 'deleting lab namespace failed', { ns });
       }
     }
-    await removeRecord(this.prefix).catch((err: unknown) => problem(err, 'removing lab record failed', { dir: REGISTRY_DIR }));
+    if (this.recorded) await removeRecord(this.prefix).catch((err: unknown) => problem(err, 'removing lab record failed', { dir: REGISTRY_DIR }));
     if (problems > 0) throw new LabError(`${this.label} ${this.prefix} teardown hit ${problems} problem(s); see the log`);
     this.log.info(`${this.label} destroyed`);
   }
@@ -241,6 +244,6 @@ export abstract class NamespaceLab implements SyncTeardown {
         this.log.error({ err, ns }, 'exit-handler namespace removal failed');
       }
     }
-    removeRecordSync(this.prefix, this.log);
+    if (this.recorded) removeRecordSync(this.prefix, this.log);
   }
 }

@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Lab, LabError, removeStaleLabs } from '../../lab/lab.js';
 import { allNamespaces } from '../../lab/topology.js';
+import { REGISTRY_DIR } from '../../lab/registry.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 const log = pino({ level: process.env.XLVS_LOG_LEVEL ?? 'warn' }, pino.destination(2));
 const T = { timeout: 60_000 };
@@ -106,6 +109,21 @@ test('a creation that fails half-way removes what it built', T, async () => {
     return true;
   });
   assert.deepEqual((await namespaces()).filter((n) => n.startsWith(prefix)), []);
+});
+
+test('a lab whose namespaces exist already is refused and leaves the other lab and its record alone', T, async () => {
+  const l = theLab();
+  const record = join(REGISTRY_DIR, `${l.prefix.slice(0, -1)}.json`);
+  assert.ok(existsSync(record), `the running lab's record ${record}`);
+  await assert.rejects(Lab.create({ prefix: l.prefix, log: pino({ level: 'silent' }) }), (err: unknown) => {
+    assert.ok(err instanceof LabError);
+    assert.match(err.message, /^namespaces already exist: /);
+    return true;
+  });
+  // removeStaleLabs trusts the record: without it the live lab would look like debris.
+  assert.ok(existsSync(record), 'the running lab keeps its record');
+  const names = allNamespaces(l.ns);
+  assert.deepEqual((await namespaces()).filter((n) => names.includes(n)).sort(), [...names].sort());
 });
 
 test('destroy removes every namespace and can be repeated', T, async () => {
