@@ -229,8 +229,8 @@ export async function probeExec(target: ExecTarget, plan: ExecPlan, limiter: Exe
 
   const slot = await limiter.acquire(plan.timeoutMs, signal);
   if (!slot.granted) {
-    const reason = slot.why === 'aborted' ? 'aborted' : `timeout after ${plan.timeoutMs} ms waiting for an exec slot (${slot.running} running)`;
-    return slot.why === 'aborted' ? { ok: false, reason, ms: elapsed() } : { ok: false, reason, ms: elapsed(), timedOut: true };
+    if (slot.why === 'aborted') return { ok: false, reason: 'aborted', ms: elapsed() };
+    return { ok: false, reason: `timeout after ${plan.timeoutMs} ms waiting for an exec slot (${slot.running} running)`, ms: elapsed(), timedOut: true };
   }
   const remaining = plan.timeoutMs - (performance.now() - start);
   if (remaining <= 0 || signal.aborted) {
