@@ -15,7 +15,7 @@
 //   hash_seed: 12345      # optional: integer 0..4294967295 (default 0), seed of sh/dh/mh; give
 //                         #   both routers of a pair the same one so they pick the same reals
 //   flow_entries: 2097152 # optional: connection table size in entries, 2 per connection,
-//                         #   4096..67108864 (default 1048576: 192 MiB, allocated at start);
+//                         #   4096..67108864 (default 1048576: 200 MiB, allocated at start);
 //                         #   fixed while the data plane lives (changing it needs --teardown)
 //   local_addresses:      # optional: the router's own addresses; v4/v6 is required as soon as a
 //     v4: 10.77.0.1       #   tun real (tunnel source) or fullnat real (source NAT address) of
@@ -160,7 +160,7 @@ export interface Config {
 
 export const DEFAULT_FLOW_ENTRIES = XLVS_MAX_FLOWS;
 export const MIN_FLOW_ENTRIES = 4096;
-/** 64 Mi entries: about 12 GiB of kernel memory at 192 B an entry. */
+/** 64 Mi entries: about 12.5 GiB of kernel memory at 200 B an entry. */
 export const MAX_FLOW_ENTRIES = 67_108_864;
 
 const IFNAME_REASON = "must be a Linux interface name (1..15 bytes, no '/', ':' or whitespace)";
