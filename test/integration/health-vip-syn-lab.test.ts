@@ -99,8 +99,10 @@ for (const method of ['dr', 'tun'] as const) {
       const up = await until(service, id(reals[0]!, 0), (c) => c.status === 'up' && c.last?.reason === 'connected (SYN-ACK)', 'up on a SYN-ACK');
       assert.equal(up.address, vip, 'the probe goes to the VIP');
       assert.equal(up.method, 'syn', 'a SYN from the data plane, not a socket');
-      // not even the first probes failed: one that found rs1's MAC unresolved was sent again
-      assert.equal(up.counters.probes_failed, 0, `no probe of rs1 failed (${service}): seen ${JSON.stringify(failuresSeen.get(`${service} ${id(reals[0]!, 0)}`) ?? [])}`);
+      // not even the first probes failed on an answer: one that found rs1's MAC unresolved was
+      // sent again (not resent, it fails at once saying so). A SYN-ACK later than the timeout on a
+      // loaded machine is a timeout, counted apart.
+      assert.equal(up.counters.probes_failed - up.counters.probes_timed_out, 0, `no probe of rs1 failed but by a timeout (${service}): ${up.counters.probes_timed_out} timed out; seen ${JSON.stringify(failuresSeen.get(`${service} ${id(reals[0]!, 0)}`) ?? [])}`);
       assert.equal(up.port, PORT);
       // rs2 holds the VIP as well, but nothing listens there on the check port
       const down = await until(service, id(reals[1]!, 0), (c) => c.status === 'down', 'down');
