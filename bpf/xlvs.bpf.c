@@ -171,15 +171,24 @@ static __always_inline int private_fam(struct xdp_md *ctx, const __u8 fam)
 	return xmit(ctx, &p, f, now);
 }
 
+/* What every frame meets first on either interface: a unicast frame for
+ * another host's MAC is handed to the kernel (l2.h), then the ARP/ND gate of
+ * HA (ha.h). A verdict when one of them decides the frame, -1 when it goes on. */
+static __always_inline int frame_gates(struct xdp_md *ctx, __u32 role)
+{
+	int v = l2_otherhost(ctx, role);
+
+	if (v >= 0)
+		return v;
+	return ha_gate(ctx);
+}
+
 SEC("xdp")
 int xlvs_public(struct xdp_md *ctx)
 {
 	__be16 proto;
-	int v = l2_otherhost(ctx, XLVS_IF_PUBLIC);
+	int v = frame_gates(ctx, XLVS_IF_PUBLIC);
 
-	if (v >= 0)
-		return v;
-	v = ha_gate(ctx);
 	if (v >= 0)
 		return v;
 	proto = frame_proto(ctx);
@@ -201,10 +210,7 @@ int xlvs_private(struct xdp_md *ctx)
 	 * device is the daemon building a health probe's SYN (probe.h). */
 	if (ctx->ingress_ifindex == XLVS_PROBE_TX_IFINDEX)
 		return probe_tx(ctx);
-	v = l2_otherhost(ctx, XLVS_IF_PRIVATE);
-	if (v >= 0)
-		return v;
-	v = ha_gate(ctx);
+	v = frame_gates(ctx, XLVS_IF_PRIVATE);
 	if (v >= 0)
 		return v;
 	proto = frame_proto(ctx);
