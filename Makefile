@@ -64,11 +64,12 @@ $(TS_STAMP): $(TS_SRC) $(ABI_TS) $(DECAP_ABI_TS) $(PROTO_TS) $(DEPS_STAMP)
 build: $(BPF_OBJ) $(BENCH_BPF_OBJ) $(TEST_BPF_OBJ) $(TS_STAMP)
 
 # Unit and integration tests; integration tests build namespaces and load XDP (root).
+# Only *.test.js: the helper modules beside the tests (fixtures, runners) are not tests.
 test: build
-	node --test --test-concurrency=1 --test-timeout=300000 dist/test/
+	node --test --test-concurrency=1 --test-timeout=300000 dist/test/unit/*.test.js dist/test/integration/*.test.js
 
 unit: build
-	node --test dist/test/unit/
+	node --test dist/test/unit/*.test.js
 
 # Benchmarks (issue 4): writes bench/results/latest.md and latest.json.
 bench: build
